@@ -1,0 +1,33 @@
+// Instantiates every kernel for one SIMD target. Included once by each target_<isa>.cpp, which
+// first defines RNNKIT_NS (the target's namespace) and RNNKIT_TARGET_<ISA>.
+#include "kernel_api.h"
+#include "sequence.h"
+#include "simd/math.h"
+
+namespace rnnkit {
+namespace RNNKIT_NS {
+
+// Plain row-major C = A B, for tests and the GEMM-peak measurement of the benchmark.
+template <class T>
+void gemm_plain(i64 M, i64 N, i64 K, const T* A, const T* B, T* C, T* ws, int nth) {
+  gemm<T>(M, N, K, MatView<T>{A, K, 1}, MatView<T>{B, N, 1}, C, N, false, ws, nth);
+}
+template <class T>
+i64 gemm_plain_workspace(i64, i64 N, i64 K, int nth) {
+  return gemm_scratch<T>(K, N, nth);
+}
+
+const KernelTable kTable = {
+    RNNKIT_TARGET_NAME,
+    &forward_workspace<float>,  &forward<float>,  &backward_workspace<float>,  &backward<float>,
+    &forward_workspace<double>, &forward<double>, &backward_workspace<double>, &backward<double>,
+    &math_apply<float>,         &math_apply<double>,
+    &gemm_plain<float>,         &gemm_plain<double>,
+    &gemm_plain_workspace<float>, &gemm_plain_workspace<double>,
+};
+
+}  // namespace RNNKIT_NS
+
+const KernelTable* RNNKIT_TABLE_FN() { return &RNNKIT_NS::kTable; }
+
+}  // namespace rnnkit

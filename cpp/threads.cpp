@@ -1,0 +1,179 @@
+// The thread pool behind parallel_for.
+//
+// Workers are started lazily, the first time a call asks for more than one thread, and live
+// for the process. A call publishes one job (function, context, task count); the workers and
+// the caller take task indices from one atomic counter until none are left. Workers spin
+// briefly before sleeping, because a recurrent layer issues two or three small parallel
+// regions per time step and a sleep/wake round trip would cost more than the work.
+//
+// Safety rules:
+// - A call made while another call owns the pool (two Python threads computing at once), or
+//   from inside a task, runs all its tasks on the calling thread: same results, no deadlock.
+// - After fork() the child has no workers; an atfork handler drops the parent's pool (leaked
+//   on purpose: its mutexes may be held by threads that no longer exist) and the child starts
+//   a fresh one on demand.
+#include "threads.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdlib>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace rnnkit {
+namespace {
+
+thread_local bool t_inside_task = false;
+
+struct Pool {
+  std::mutex owner;  // held by the one caller whose job runs on the pool
+
+  std::mutex m;
+  std::condition_variable wake;
+  std::vector<std::thread> workers;
+  std::atomic<std::uint64_t> generation{0};
+  bool stop = false;
+
+  // The current job (valid while a caller owns the pool).
+  TaskFn fn = nullptr;
+  void* ctx = nullptr;
+  i64 n_tasks = 0;
+  int n_threads = 1;
+  std::atomic<i64> next{0};
+  std::atomic<int> finished{0};
+
+  void run_tasks(int tid) {
+    if (tid >= n_threads) return;  // this job asked for fewer threads: its scratch has no slot
+    t_inside_task = true;
+    for (;;) {
+      i64 task = next.fetch_add(1, std::memory_order_relaxed);
+      if (task >= n_tasks) break;
+      fn(ctx, task, tid);
+    }
+    t_inside_task = false;
+  }
+
+  // Every worker checks in once per job (also when it takes no task), and the caller waits for
+  // all check-ins, so no worker can still read a job's fields when the next job is published.
+  void worker_main(int tid, std::uint64_t seen) {
+    for (;;) {
+      // Spin a little: the next parallel region usually follows within microseconds.
+      std::uint64_t g = generation.load(std::memory_order_acquire);
+      for (int spin = 0; g == seen && spin < 20000; ++spin) {
+        if ((spin & 63) == 63) sched_yield();
+        g = generation.load(std::memory_order_acquire);
+      }
+      if (g == seen) {
+        std::unique_lock<std::mutex> lock(m);
+        wake.wait(lock, [&] { return stop || generation.load(std::memory_order_acquire) != seen; });
+        if (stop) return;
+        g = generation.load(std::memory_order_acquire);
+      }
+      seen = g;
+      run_tasks(tid);
+      finished.fetch_add(1, std::memory_order_acq_rel);
+    }
+  }
+
+  void ensure_workers(int n_threads_wanted) {
+    while (static_cast<int>(workers.size()) + 1 < n_threads_wanted) {
+      int tid = static_cast<int>(workers.size()) + 1;
+      std::uint64_t now = generation.load(std::memory_order_acquire);  // it joins the next job
+      workers.emplace_back([this, tid, now] { worker_main(tid, now); });
+    }
+  }
+};
+
+Pool* g_pool = nullptr;
+std::mutex g_pool_create;
+std::atomic<int> g_num_threads{0};  // 0 = not yet initialised
+
+void forget_pool_in_child() {
+  // The child has only the forking thread; the old pool's workers are gone.
+  new (&g_pool_create) std::mutex();
+  g_pool = nullptr;
+}
+
+Pool* pool() {
+  std::lock_guard<std::mutex> lock(g_pool_create);
+  if (!g_pool) {
+    static bool registered = false;
+    if (!registered) {
+      pthread_atfork(nullptr, nullptr, forget_pool_in_child);
+      registered = true;
+    }
+    g_pool = new Pool();  // never deleted: workers may outlive static destruction otherwise
+  }
+  return g_pool;
+}
+
+void run_inline(i64 n_tasks, TaskFn fn, void* ctx) {
+  for (i64 t = 0; t < n_tasks; ++t) fn(ctx, t, 0);
+}
+
+}  // namespace
+
+int default_num_threads() {
+  if (const char* env = std::getenv("RNNKIT_NUM_THREADS")) {
+    char* end = nullptr;
+    long v = std::strtol(env, &end, 10);
+    if (end != env && *end == '\0' && v >= 1 && v <= 1024) return static_cast<int>(v);
+  }
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+    int n = CPU_COUNT(&set);
+    if (n >= 1) return n;
+  }
+  unsigned hw = std::thread::hardware_concurrency();
+  return hw ? static_cast<int>(hw) : 1;
+}
+
+int get_num_threads() {
+  int n = g_num_threads.load(std::memory_order_relaxed);
+  if (n == 0) {
+    n = default_num_threads();
+    g_num_threads.store(n, std::memory_order_relaxed);
+  }
+  return n;
+}
+
+void set_num_threads(int n) { g_num_threads.store(n < 1 ? 1 : n, std::memory_order_relaxed); }
+
+void parallel_for(i64 n_tasks, int n_threads, TaskFn fn, void* ctx) {
+  if (n_tasks <= 0) return;
+  if (n_threads > n_tasks) n_threads = static_cast<int>(n_tasks);
+  if (n_threads <= 1 || t_inside_task) {
+    run_inline(n_tasks, fn, ctx);
+    return;
+  }
+  Pool* p = pool();
+  std::unique_lock<std::mutex> own(p->owner, std::try_to_lock);
+  if (!own.owns_lock()) {  // another Python thread is using the pool: compute here instead
+    run_inline(n_tasks, fn, ctx);
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> lock(p->m);
+    p->ensure_workers(n_threads);
+    p->fn = fn;
+    p->ctx = ctx;
+    p->n_tasks = n_tasks;
+    p->n_threads = n_threads;
+    p->next.store(0, std::memory_order_relaxed);
+    p->finished.store(0, std::memory_order_relaxed);
+    p->generation.fetch_add(1, std::memory_order_acq_rel);
+  }
+  p->wake.notify_all();
+  p->run_tasks(0);
+  const int expected = static_cast<int>(p->workers.size());
+  for (int spin = 0; p->finished.load(std::memory_order_acquire) < expected; ++spin) {
+    if ((spin & 63) == 63) sched_yield();
+  }
+}
+
+}  // namespace rnnkit

@@ -1,0 +1,31 @@
+"""rnnkit: fast, trustworthy recurrent networks (RNN, LSTM, GRU) on the CPU.
+
+``rnnkit.X`` runs C++ kernels; ``rnnkit.reference.X`` is the same function in plain NumPy,
+with the same signature and results. Swapping one import is all it takes to go fast.
+"""
+
+from ._version import __version__
+from ._types import (
+    GRUCache, GRUGrads, GRUOutput, LSTMCache, LSTMGrads, LSTMOutput, RNNCache, RNNGrads, RNNOutput,
+)
+from ._runtime import (
+    get_num_threads, get_simd_target, info, set_num_threads, set_simd_target, simd_targets,
+)
+from .ops import (
+    gru_backward, gru_forward, lstm_backward, lstm_forward, rnn_backward, rnn_forward,
+)
+from . import reference
+
+from ._runtime import _apply_environment
+
+_apply_environment()
+del _apply_environment
+
+__all__ = [
+    "__version__",
+    "rnn_forward", "rnn_backward", "lstm_forward", "lstm_backward", "gru_forward", "gru_backward",
+    "RNNOutput", "RNNGrads", "RNNCache", "LSTMOutput", "LSTMGrads", "LSTMCache",
+    "GRUOutput", "GRUGrads", "GRUCache",
+    "set_num_threads", "get_num_threads", "simd_targets", "get_simd_target", "set_simd_target",
+    "info", "reference",
+]

@@ -1,0 +1,75 @@
+"""Runtime control: threads and SIMD target (API.md section 6), and `info()`."""
+
+from __future__ import annotations
+
+import os
+import platform
+
+import numpy as np
+
+from . import _core
+from ._version import __version__
+
+
+def set_num_threads(n):
+    """Sets the number of threads the kernels may use (>= 1). Results do not depend on it."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+        raise TypeError(f"n: expected an int, got {type(n).__name__}")
+    if n < 1:
+        raise ValueError(f"n: expected a thread count >= 1, got {n}")
+    _core.set_num_threads(int(n))
+
+
+def get_num_threads():
+    """The number of threads the kernels may use (default: RNNKIT_NUM_THREADS, else the cores
+    this process may run on)."""
+    return _core.get_num_threads()
+
+
+def simd_targets():
+    """The SIMD targets compiled in and usable on this CPU, best first, e.g.
+    ``('avx512', 'avx2', 'scalar')``."""
+    return tuple(_core.simd_targets())
+
+
+def get_simd_target():
+    """The SIMD target the kernels use now."""
+    return _core.get_simd_target()
+
+
+def set_simd_target(name):
+    """Selects a SIMD target by name (see `simd_targets`); ValueError if unknown or unusable."""
+    if not isinstance(name, str):
+        raise TypeError(f"name: expected a str, got {type(name).__name__}")
+    _core.set_simd_target(name)
+
+
+def info():
+    """A dict describing this build and runtime: version, SIMD target, threads, compiler, flags."""
+    build = dict(_core.build_info)
+    return {
+        "version": __version__,
+        "simd_target": get_simd_target(),
+        "simd_targets": list(simd_targets()),
+        "compiled_targets": list(_core.compiled_targets()),
+        "num_threads": get_num_threads(),
+        "compiler": build.get("compiler", ""),
+        "build_flags": build.get("flags", ""),
+        "build_type": build.get("build_type", ""),
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "env": {k: os.environ[k] for k in ("RNNKIT_SIMD", "RNNKIT_NUM_THREADS", "OPENBLAS_CORETYPE")
+                if k in os.environ},
+    }
+
+
+def _apply_environment():
+    """Honours RNNKIT_SIMD at import; a target this machine cannot run is an error, not a
+    silent fallback."""
+    want = os.environ.get("RNNKIT_SIMD")
+    if want:
+        try:
+            _core.set_simd_target(want.strip().lower())
+        except ValueError as e:
+            raise ValueError(f"RNNKIT_SIMD: {e}") from None
