@@ -98,6 +98,10 @@ void pack_b_panels(T* RESTRICT dst, MatView<T> B, i64 K, i64 N, i64 p0, i64 p1) 
           }
           src += n0 * B.cs;
           i64 c = 0;
+          if (B.cs == 1 && nn == NR) {  // full panel row: compile-time trip count
+            for (int q = 0; q < NR; ++q) o[q] = src[q];
+            continue;
+          }
           if (B.cs == 1) {
             for (; c < nn; ++c) o[c] = src[c];
           } else {
@@ -114,6 +118,26 @@ void pack_b_panels(T* RESTRICT dst, MatView<T> B, i64 K, i64 N, i64 p0, i64 p1) 
 template <class T>
 void pack_a_block(T* RESTRICT dst, MatView<T> A, i64 i0, i64 mc, i64 pc, i64 kc) {
   constexpr int MR = Tile<T>::MR;
+  if (A.rows == nullptr && A.rs == 1 && A.cs != 1) {
+    // A is a transposed row-major matrix (A[m, k] = W[k, m], e.g. dG^T for the weight
+    // gradients): each k gives MR contiguous elements, so read along W's rows.
+    for (i64 ir = 0; ir < mc; ir += MR) {
+      T* out = dst + (ir / MR) * kc * MR;
+      const i64 mr = mc - ir < MR ? mc - ir : MR;
+      for (i64 k = 0; k < kc; ++k) {
+        const T* src = A.p + (pc + k) * A.cs + i0 + ir;
+        T* o = out + k * MR;
+        if (mr == MR) {  // a compile-time trip count: inline moves, not a memcpy call
+          for (int r = 0; r < MR; ++r) o[r] = src[r];
+        } else {
+          int r = 0;
+          for (; r < mr; ++r) o[r] = src[r];
+          for (; r < MR; ++r) o[r] = T(0);
+        }
+      }
+    }
+    return;
+  }
   for (i64 ir = 0; ir < mc; ir += MR) {
     T* out = dst + (ir / MR) * kc * MR;
     for (int r = 0; r < MR; ++r) {

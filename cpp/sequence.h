@@ -479,7 +479,12 @@ void backward_impl(const BwdArgs<T>& a, T* ws) {
             p.gemm, nth);
   }
   if (a.db_ih) column_sums<T>(a.db_ih, p.dgx, GH, nullptr, 0, TB, GH);
-  if (a.db_hh) column_sums<T>(a.db_hh, dgh, GH, nullptr, 0, TB, GH);
+  if (a.db_hh) {
+    if (a.db_ih && dgh == p.dgx)  // same gradient on both sides: one pass is enough
+      copy_n(a.db_hh, a.db_ih, GH);
+    else
+      column_sums<T>(a.db_hh, dgh, GH, nullptr, 0, TB, GH);
+  }
   if (a.dw_peep) {
     column_sums<T>(a.dw_peep, p.dgx, GH, a.c, H, TB, H);                       // da_i c_prev
     column_sums<T>(a.dw_peep + H, p.dgx + H, GH, a.c, H, TB, H);               // da_f c_prev
