@@ -6,6 +6,13 @@
 // briefly before sleeping, because a recurrent layer issues two or three small parallel
 // regions per time step and a sleep/wake round trip would cost more than the work.
 //
+// Workers join a job through one atomic ticket (job generation, how many joined, how many may,
+// closed). When the caller runs out of tasks it closes the ticket and waits only for the
+// workers that joined: a worker the OS has not scheduled (the other core busy with another
+// library's threads) never holds the caller up, and a worker that wakes late finds the job
+// closed and leaves without touching it. The scratch slot (tid) a worker uses is its place in
+// the join order, so it is always < the job's thread count.
+//
 // Safety rules:
 // - A call made while another call owns the pool (two Python threads computing at once), or
 //   from inside a task, runs all its tasks on the calling thread: same results, no deadlock.
@@ -39,16 +46,17 @@ struct Pool {
   std::atomic<std::uint64_t> generation{0};
   bool stop = false;
 
-  // The current job (valid while a caller owns the pool).
+  // The current job (valid while a caller owns the pool and until every joined worker is done).
   TaskFn fn = nullptr;
   void* ctx = nullptr;
   i64 n_tasks = 0;
-  int n_threads = 1;
   std::atomic<i64> next{0};
   std::atomic<int> finished{0};
+  // ticket: bits 32..63 generation, bit 31 closed, bits 16..30 joiners allowed, 0..15 joined
+  std::atomic<std::uint64_t> ticket{0};
+  static constexpr std::uint64_t kClosed = 1ull << 31;
 
   void run_tasks(int tid) {
-    if (tid >= n_threads) return;  // this job asked for fewer threads: its scratch has no slot
     t_inside_task = true;
     for (;;) {
       i64 task = next.fetch_add(1, std::memory_order_relaxed);
@@ -58,9 +66,19 @@ struct Pool {
     t_inside_task = false;
   }
 
-  // Every worker checks in once per job (also when it takes no task), and the caller waits for
-  // all check-ins, so no worker can still read a job's fields when the next job is published.
-  void worker_main(int tid, std::uint64_t seen) {
+  // Joins the job of generation g if it is open and has room; returns the tid or 0.
+  int try_join(std::uint64_t g) {
+    std::uint64_t t = ticket.load(std::memory_order_acquire);
+    for (;;) {
+      const std::uint64_t joined = t & 0xFFFF, allowed = (t >> 16) & 0x7FFF;
+      if ((t >> 32) != (g & 0xFFFFFFFFull) || (t & kClosed) || joined >= allowed) return 0;
+      if (ticket.compare_exchange_weak(t, t + 1, std::memory_order_acq_rel,
+                                       std::memory_order_acquire))
+        return static_cast<int>(joined) + 1;
+    }
+  }
+
+  void worker_main(std::uint64_t seen) {
     for (;;) {
       // Spin a little: the next parallel region usually follows within microseconds.
       std::uint64_t g = generation.load(std::memory_order_acquire);
@@ -75,16 +93,17 @@ struct Pool {
         g = generation.load(std::memory_order_acquire);
       }
       seen = g;
-      run_tasks(tid);
-      finished.fetch_add(1, std::memory_order_acq_rel);
+      if (int tid = try_join(g)) {
+        run_tasks(tid);
+        finished.fetch_add(1, std::memory_order_acq_rel);
+      }
     }
   }
 
   void ensure_workers(int n_threads_wanted) {
     while (static_cast<int>(workers.size()) + 1 < n_threads_wanted) {
-      int tid = static_cast<int>(workers.size()) + 1;
       std::uint64_t now = generation.load(std::memory_order_acquire);  // it joins the next job
-      workers.emplace_back([this, tid, now] { worker_main(tid, now); });
+      workers.emplace_back([this, now] { worker_main(now); });
     }
   }
 };
@@ -163,15 +182,19 @@ void parallel_for(i64 n_tasks, int n_threads, TaskFn fn, void* ctx) {
     p->fn = fn;
     p->ctx = ctx;
     p->n_tasks = n_tasks;
-    p->n_threads = n_threads;
     p->next.store(0, std::memory_order_relaxed);
     p->finished.store(0, std::memory_order_relaxed);
-    p->generation.fetch_add(1, std::memory_order_acq_rel);
+    const std::uint64_t g = p->generation.load(std::memory_order_relaxed) + 1;
+    p->ticket.store(((g & 0xFFFFFFFFull) << 32) | (static_cast<std::uint64_t>(n_threads - 1) << 16),
+                    std::memory_order_release);
+    p->generation.store(g, std::memory_order_release);
   }
   p->wake.notify_all();
   p->run_tasks(0);
-  const int expected = static_cast<int>(p->workers.size());
-  for (int spin = 0; p->finished.load(std::memory_order_acquire) < expected; ++spin) {
+  // No tasks left: close the job and wait for the workers that joined it, and only for them.
+  const std::uint64_t t = p->ticket.fetch_or(Pool::kClosed, std::memory_order_acq_rel);
+  const int joined = static_cast<int>(t & 0xFFFF);
+  for (int spin = 0; p->finished.load(std::memory_order_acquire) < joined; ++spin) {
     if ((spin & 63) == 63) sched_yield();
   }
 }

@@ -1,0 +1,83 @@
+"""The thread pool under pressure: several Python threads computing at once (the GIL is
+released in the kernels), changing the thread count while others compute, and a forked child
+process computing after its parent used the pool. Every result is checked bitwise against a
+serial run on the same SIMD target."""
+
+import os
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+import rnnkit
+from _cases import CONFIGS, make_problem
+
+pytestmark = pytest.mark.skipif(not hasattr(rnnkit, "set_num_threads"), reason="native not built")
+
+
+def fwd_bwd(cell, args, kw, seeds):
+    out = getattr(rnnkit, f"{cell}_forward")(*args, **kw)
+    g = getattr(rnnkit, f"{cell}_backward")(out.cache, **seeds)
+    return [a.tobytes() for a in (out.y, *[v for v in g if v is not None])]
+
+
+def problems():
+    out = []
+    for i, (_, cell, opts) in enumerate(CONFIGS[::3]):
+        name, args, kw, seeds = make_problem(cell, opts, 6, 16, 24, 40, np.float32, seed=i,
+                                             lengths=np.arange(16) % 7)
+        out.append((cell, args, kw, seeds))
+    return out
+
+
+def test_many_python_threads_at_once():
+    probs = problems()
+    before = rnnkit.get_num_threads()
+    rnnkit.set_num_threads(1)
+    expected = [fwd_bwd(*p) for p in probs]
+    rnnkit.set_num_threads(2)
+    errors = []
+
+    def worker(k):
+        try:
+            for rep in range(6):
+                i = (k + rep) % len(probs)
+                if fwd_bwd(*probs[i]) != expected[i]:
+                    errors.append(f"thread {k} rep {rep} problem {i}: results differ")
+                if k == 0 and rep % 2:  # change the thread count while others compute
+                    rnnkit.set_num_threads(1 + rep % 3)
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(8)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=300)
+        assert not any(t.is_alive() for t in threads), "a thread hung"
+    finally:
+        rnnkit.set_num_threads(before)
+    assert not errors, errors
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="no fork")
+def test_forked_child_can_compute():
+    cell, args, kw, seeds = problems()[1]
+    before = rnnkit.get_num_threads()
+    rnnkit.set_num_threads(2)
+    try:
+        expected = fwd_bwd(cell, args, kw, seeds)  # the parent's pool now has workers
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # child: the parent's workers do not exist here
+            ok = fwd_bwd(cell, args, kw, seeds) == expected
+            os.write(w, b"1" if ok else b"0")
+            os._exit(0)
+        os.close(w)
+        got = os.read(r, 1)
+        os.waitpid(pid, 0)
+        assert got == b"1"
+    finally:
+        rnnkit.set_num_threads(before)
