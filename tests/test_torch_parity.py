@@ -115,3 +115,25 @@ def test_matches_pytorch(backend, case, layout, dtype):
     for k, e in expected.items():
         scale = max(1.0, float(np.abs(e).max()))
         np.testing.assert_allclose(got[k], e, rtol=tol, atol=tol * scale, err_msg=k)
+
+
+def random_case(i):
+    rng = np.random.default_rng(500 + i)
+    cell = ["rnn", "lstm", "gru"][i % 3]
+    H = int(rng.integers(1, 40))
+    P = int(rng.integers(1, H + 1)) if cell == "lstm" and H > 1 and rng.integers(2) else 0
+    P = P if P < H else 0  # torch requires proj_size < hidden_size
+    opts = {"nonlinearity": ["tanh", "relu"][int(rng.integers(2))]} if cell == "rnn" else {}
+    return (cell, opts, int(rng.integers(1, 12)), int(rng.integers(1, 9)), int(rng.integers(1, 40)),
+            H, P), list(LAYOUTS)[int(rng.integers(4))], [np.float64, np.float32][int(rng.integers(2))]
+
+
+RANDOM_CASES = [random_case(i) for i in range(40)]
+
+
+@pytest.mark.parametrize("i", range(len(RANDOM_CASES)),
+                         ids=[f"{i}:{c[0][0]}-T{c[0][2]}B{c[0][3]}I{c[0][4]}H{c[0][5]}P{c[0][6]}-{c[1]}-"
+                              f"{np.dtype(c[2]).name}" for i, c in enumerate(RANDOM_CASES)])
+def test_random_configurations_match_pytorch(backend, i):
+    case, layout, dtype = RANDOM_CASES[i]
+    test_matches_pytorch(backend, case, layout, dtype)

@@ -1,0 +1,268 @@
+"""Weight exchange with ONNX: one-layer RNN / GRU / LSTM nodes to and from rnnkit's layout.
+
+rnnkit uses PyTorch's layout and gate orders (LSTM i, f, g, o; GRU r, z, n; peepholes
+p_i, p_f, p_o). ONNX stacks directions first and orders gates differently (LSTM i, o, f, c;
+GRU z, r, h; peepholes i, o, f), and merges the two biases into one ``B = [Wb, Rb]``. The
+conversions here only reorder and split/merge: they are exact.
+
+    layer = rnnkit.convert.from_onnx(model)            # OnnxLayer(cell, hidden_size, ...)
+    Y, Y_h, Y_c = rnnkit.convert.onnx_forward(layer, X) # ONNX shapes and semantics, on rnnkit
+    model = rnnkit.convert.to_onnx("lstm", weights, direction="bidirectional", clip=3.0)
+
+The `onnx` package is needed only for `to_onnx` and for reading protobufs in `from_onnx`.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Optional
+
+import numpy as np
+
+# rnnkit gate block j comes from ONNX gate block ORDER[cell][j]
+_TO_RNNKIT = {"rnn": [0], "gru": [1, 0, 2], "lstm": [0, 2, 3, 1]}
+# ONNX gate block j comes from rnnkit gate block _TO_ONNX[cell][j]
+_TO_ONNX = {"rnn": [0], "gru": [1, 0, 2], "lstm": [0, 3, 1, 2]}
+_PEEP_TO_RNNKIT = [0, 2, 1]  # ONNX P = [i, o, f]; rnnkit w_peep rows = [i, f, o]
+_PEEP_TO_ONNX = [0, 2, 1]
+_OPS = {"RNN": "rnn", "GRU": "gru", "LSTM": "lstm"}
+_GATES = {"rnn": 1, "gru": 3, "lstm": 4}
+
+
+class OnnxLayer(NamedTuple):
+    """One ONNX RNN/GRU/LSTM node in rnnkit terms.
+
+    ``weights`` has one dict per direction (forward first, then reverse), each with
+    ``w_ih``, ``w_hh``, ``b_ih``, ``b_hh`` (None when the node has no B) and, for the LSTM,
+    ``w_peep`` (None without P), in rnnkit's layout. ``options`` are the keyword arguments of
+    ``rnnkit.<cell>_forward`` (nonlinearity, clip, input_forget, linear_before_reset).
+    """
+
+    cell: str
+    hidden_size: int
+    direction: str  # "forward", "reverse" or "bidirectional"
+    layout: int  # 0: [T, B, .]; 1: batch-major [B, T, .]
+    options: dict
+    weights: tuple
+
+
+def _blocks(a, order, H):
+    """Reorders the gate blocks (of H rows) along axis 0."""
+    return np.concatenate([a[j * H:(j + 1) * H] for j in order], axis=0)
+
+
+def _attrs(node):
+    from onnx import helper
+
+    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
+
+
+def _decode(v):
+    return v.decode() if isinstance(v, bytes) else v
+
+
+def from_onnx(node_or_model, weights: Optional[dict] = None) -> OnnxLayer:
+    """Reads one RNN/GRU/LSTM node.
+
+    ``node_or_model``: an ``onnx.ModelProto`` whose graph has exactly one such node (W, R, B
+    and P taken from the initializers, or from ``weights``), or an ``onnx.NodeProto`` with
+    ``weights`` mapping its input names to arrays.
+    """
+    import onnx
+    from onnx import numpy_helper
+
+    arrays = dict(weights or {})
+    if isinstance(node_or_model, onnx.ModelProto):
+        graph = node_or_model.graph
+        nodes = [n for n in graph.node if n.op_type in _OPS]
+        if len(nodes) != 1:
+            raise ValueError(f"node_or_model: expected a graph with one RNN, GRU or LSTM node, "
+                             f"found {len(nodes)}")
+        node = nodes[0]
+        for init in graph.initializer:
+            arrays.setdefault(init.name, numpy_helper.to_array(init))
+    elif isinstance(node_or_model, onnx.NodeProto):
+        node = node_or_model
+    else:
+        raise TypeError(f"node_or_model: expected an onnx ModelProto or NodeProto, "
+                        f"got {type(node_or_model).__name__}")
+    if node.op_type not in _OPS:
+        raise ValueError(f"node_or_model: expected an RNN, GRU or LSTM node, got {node.op_type}")
+    cell = _OPS[node.op_type]
+    G = _GATES[cell]
+    at = _attrs(node)
+    names = list(node.input) + [""] * (8 - len(node.input))
+
+    def get(i, what, required=False):
+        name = names[i]
+        if not name:
+            if required:
+                raise ValueError(f"{node.op_type} node: input {what} is missing")
+            return None
+        if name not in arrays:
+            raise ValueError(f"weights: expected an array for {what} ({name!r}), none given")
+        return np.asarray(arrays[name])
+
+    W, R, B = get(1, "W", True), get(2, "R", True), get(3, "B")
+    P = get(7, "P") if cell == "lstm" else None
+    D, GH, _ = W.shape
+    H = int(at.get("hidden_size", R.shape[-1]))
+    if GH != G * H:
+        raise ValueError(f"W: expected shape ({D}, {G * H}, I), got {W.shape}")
+    direction = _decode(at.get("direction", "forward"))
+    if direction not in ("forward", "reverse", "bidirectional"):
+        raise ValueError(f"direction: expected forward, reverse or bidirectional, got {direction!r}")
+    if D != (2 if direction == "bidirectional" else 1):
+        raise ValueError(f"W: {D} directions do not match direction={direction!r}")
+
+    options = {}
+    acts = [_decode(a) for a in at.get("activations", [])]
+    defaults = {"rnn": ["Tanh"], "gru": ["Sigmoid", "Tanh"], "lstm": ["Sigmoid", "Tanh", "Tanh"]}[cell]
+    per_dir = len(defaults)
+    for d in range(D):
+        mine = acts[d * per_dir:(d + 1) * per_dir] if acts else defaults
+        if cell == "rnn" and mine in (["Tanh"], ["Relu"]):
+            options["nonlinearity"] = mine[0].lower()
+        elif mine != defaults:
+            raise NotImplementedError(f"activations: rnnkit supports {defaults} for {node.op_type}"
+                                      f"{' (or Relu)' if cell == 'rnn' else ''}, got {mine}")
+    if "activation_alpha" in at or "activation_beta" in at:
+        raise NotImplementedError("activation_alpha/activation_beta: no rnnkit activation uses them")
+    if "clip" in at:
+        options["clip"] = float(at["clip"])
+    if cell == "lstm":
+        options["input_forget"] = bool(at.get("input_forget", 0))
+    if cell == "gru":
+        options["linear_before_reset"] = bool(at.get("linear_before_reset", 0))
+
+    order = _TO_RNNKIT[cell]
+    per_direction = []
+    for d in range(D):
+        w = {"w_ih": _blocks(W[d], order, H), "w_hh": _blocks(R[d], order, H),
+             "b_ih": None if B is None else _blocks(B[d, :G * H], order, H),
+             "b_hh": None if B is None else _blocks(B[d, G * H:], order, H)}
+        if cell == "lstm":
+            w["w_peep"] = None if P is None else P[d].reshape(3, H)[_PEEP_TO_RNNKIT].copy()
+        per_direction.append(w)
+    return OnnxLayer(cell, H, direction, int(at.get("layout", 0)), options, tuple(per_direction))
+
+
+def to_onnx(cell, weights, *, direction="forward", layout=0, nonlinearity="tanh", clip=None,
+            input_forget=False, linear_before_reset=True, opset=14, with_sequence_lens=True):
+    """A one-node ONNX model for rnnkit weights.
+
+    ``weights``: one dict (w_ih, w_hh, b_ih, b_hh[, w_peep]) or, for ``"bidirectional"``, a
+    pair (forward, reverse). Graph inputs: X, sequence_lens (if ``with_sequence_lens``),
+    initial_h (and initial_c); outputs Y, Y_h (and Y_c). W, R, B, P are initializers.
+    """
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    if cell not in _GATES:
+        raise ValueError(f"cell: expected 'rnn', 'gru' or 'lstm', got {cell!r}")
+    dirs = list(weights) if isinstance(weights, (list, tuple)) else [weights]
+    D = 2 if direction == "bidirectional" else 1
+    if len(dirs) != D:
+        raise ValueError(f"weights: expected {D} direction(s) for direction={direction!r}, got {len(dirs)}")
+    G = _GATES[cell]
+    w_ih0 = np.asarray(dirs[0]["w_ih"])
+    dtype = w_ih0.dtype
+    H, I = w_ih0.shape[0] // G, w_ih0.shape[1]
+    order = _TO_ONNX[cell]
+    W = np.stack([_blocks(np.asarray(d["w_ih"]), order, H) for d in dirs])
+    R = np.stack([_blocks(np.asarray(d["w_hh"]), order, H) for d in dirs])
+    has_b = any(d.get("b_ih") is not None or d.get("b_hh") is not None for d in dirs)
+    zeros = np.zeros(G * H, dtype)
+
+    def bias(d, k):
+        return zeros if d.get(k) is None else _blocks(np.asarray(d[k]), order, H)
+
+    inits = [numpy_helper.from_array(W, "W"), numpy_helper.from_array(R, "R")]
+    inputs = ["X", "W", "R", ""]
+    if has_b:
+        B = np.stack([np.concatenate([bias(d, "b_ih"), bias(d, "b_hh")]) for d in dirs])
+        inits.append(numpy_helper.from_array(B, "B"))
+        inputs[3] = "B"
+    inputs += ["sequence_lens" if with_sequence_lens else "", "initial_h"]
+    if cell == "lstm":
+        inputs.append("initial_c")
+        if any(d.get("w_peep") is not None for d in dirs):
+            P = np.stack([np.zeros(3 * H, dtype) if d.get("w_peep") is None
+                          else np.asarray(d["w_peep"])[_PEEP_TO_ONNX].reshape(-1) for d in dirs])
+            inits.append(numpy_helper.from_array(P, "P"))
+            inputs.append("P")
+    attrs = {"hidden_size": H, "direction": direction, "layout": layout}
+    if clip is not None:
+        attrs["clip"] = float(clip)
+    if cell == "rnn":
+        attrs["activations"] = [{"tanh": "Tanh", "relu": "Relu"}[nonlinearity]] * D
+    if cell == "lstm" and input_forget:
+        attrs["input_forget"] = 1
+    if cell == "gru":
+        attrs["linear_before_reset"] = int(bool(linear_before_reset))
+    outputs = ["Y", "Y_h"] + (["Y_c"] if cell == "lstm" else [])
+    node = helper.make_node({"rnn": "RNN", "gru": "GRU", "lstm": "LSTM"}[cell], inputs, outputs, **attrs)
+    et = helper.np_dtype_to_tensor_dtype(dtype)
+    seq = ["T", "B"] if layout == 0 else ["B", "T"]
+    state = [D, "B", H] if layout == 0 else ["B", D, H]
+    g_inputs = [helper.make_tensor_value_info("X", et, seq + [I])]
+    if with_sequence_lens:
+        g_inputs.append(helper.make_tensor_value_info("sequence_lens", TensorProto.INT32, ["B"]))
+    g_inputs.append(helper.make_tensor_value_info("initial_h", et, state))
+    if cell == "lstm":
+        g_inputs.append(helper.make_tensor_value_info("initial_c", et, state))
+    y_shape = ["T", D, "B", H] if layout == 0 else ["B", "T", D, H]
+    g_outputs = [helper.make_tensor_value_info("Y", et, y_shape),
+                 helper.make_tensor_value_info("Y_h", et, state)]
+    if cell == "lstm":
+        g_outputs.append(helper.make_tensor_value_info("Y_c", et, state))
+    graph = helper.make_graph([node], f"rnnkit_{cell}", g_inputs, g_outputs, inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
+                              producer_name="rnnkit")
+    onnx.checker.check_model(model)
+    return model
+
+
+def onnx_forward(layer: OnnxLayer, X, sequence_lens=None, initial_h=None, initial_c=None, *,
+                 backend=None):
+    """Runs an ONNX-described layer on rnnkit with ONNX's shapes and meaning.
+
+    Returns ``(Y, Y_h, Y_c)`` (Y_c None unless LSTM): with layout 0, ``Y[T, D, B, H]`` and
+    ``Y_h[D, B, H]``; with layout 1, ``Y[B, T, D, H]`` and ``Y_h[B, D, H]``. ``backend`` is
+    ``rnnkit`` (default) or ``rnnkit.reference``.
+    """
+    if backend is None:
+        import rnnkit as backend
+    X = np.asarray(X)
+    bm = layer.layout == 1
+    x = np.swapaxes(X, 0, 1) if bm else X
+    T, B = x.shape[0], x.shape[1]
+
+    def per_dir(s, d):
+        if s is None:
+            return None
+        s = np.asarray(s)
+        return s[:, d] if bm else s[d]
+
+    lengths = None if sequence_lens is None else np.asarray(sequence_lens)
+    fwd = getattr(backend, f"{layer.cell}_forward")
+    ys, hs, cs = [], [], []
+    for d, w in enumerate(layer.weights):
+        reverse = layer.direction == "reverse" or d == 1
+        args = [x, w["w_ih"], w["w_hh"], w["b_ih"], w["b_hh"], per_dir(initial_h, d)]
+        kw = dict(layer.options, lengths=lengths, reverse=reverse)
+        if layer.cell == "lstm":
+            args.append(per_dir(initial_c, d))
+            kw["w_peep"] = w.get("w_peep")
+        out = fwd(*args, **kw)
+        ys.append(out.y)
+        hs.append(out.h_n)
+        if layer.cell == "lstm":
+            cs.append(out.c_n)
+    Y = np.stack(ys, axis=1)  # [T, D, B, H]
+    Y_h = np.stack(hs)  # [D, B, H]
+    Y_c = np.stack(cs) if cs else None
+    if bm:
+        Y = np.transpose(Y, (2, 0, 1, 3))
+        Y_h = np.swapaxes(Y_h, 0, 1)
+        Y_c = None if Y_c is None else np.swapaxes(Y_c, 0, 1)
+    return Y, Y_h, Y_c
