@@ -118,3 +118,25 @@ def test_cli_info_and_demo():
                         "--repeat", "1"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert "speed-up" in r.stdout
+
+
+def test_cli_bench_runs_and_writes_json_and_plot(tmp_path):
+    out_json, out_png = tmp_path / "b.json", tmp_path / "b.png"
+    args = [sys.executable, "-m", "rnnkit", "bench", "--cells", "gru", "--T", "4", "--batch", "2",
+            "--hidden", "8", "--repeat", "1", "--no-progress", "--json", str(out_json)]
+    try:
+        import matplotlib  # noqa: F401
+        args += ["--plot", str(out_png)]
+    except ImportError:
+        out_png = None
+    r = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    res = json.loads(out_json.read_text())
+    impls = {row["impl"] for row in res["results"]}
+    assert {f"rnnkit-{t}" for t in rnnkit.simd_targets()} <= impls and "numpy-reference" in impls
+    assert res["machine"]["gemm_peak_gflops"] > 0
+    for row in res["results"]:
+        assert row["fwd"]["median_ms"] > 0
+    assert "GEMM peak" in r.stdout
+    if out_png is not None:
+        assert out_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -78,15 +78,15 @@ constexpr T inv_factorial(int k) {
   return T(1) / f;
 }
 
-// expm1(r) for |r| <= ln2/2 (a little more is fine): r + r^2 * P(r), P by Horner.
+// r^2 (1/2! + r/3! + ... + r^(K-2)/K!): expm1(r) - r for |r| <= ln2/2 (a little more is fine).
 template <class V>
-RNNKIT_INLINE V expm1_reduced(V r) {
+RNNKIT_INLINE V expm1_tail(V r) {
   using T = typename V::Elem;
   constexpr int K = MathConst<T>::kTerms;
   V p = V::set1(inv_factorial<T>(K));
 #pragma GCC unroll 16
   for (int k = K - 1; k >= 2; --k) p = fma(p, r, V::set1(inv_factorial<T>(k)));
-  return fma(r * r, p, r);
+  return (r * r) * p;
 }
 
 // x = n ln2 + r with n = round(x / ln2): returns r, sets n. The first step is exact (n * kLn2Hi
@@ -99,28 +99,66 @@ RNNKIT_INLINE V reduce_ln2(V x, V& n) {
   return fnma(n, V::set1(C::kLn2Lo), r);
 }
 
+// (num + num_lo) / (c + e + e_lo), the two sums taken unrounded (num_lo, e_lo are the small
+// low parts of double-word values; |e| <= c). d + d_lo = c + e + e_lo (Fast2Sum plus the low
+// part), q = num / d to about an ulp, and one Newton step on the residual
+// num + num_lo - q (d + d_lo), exact up to the tiny q * d_lo with FMA, makes the quotient
+// correct to about half an ulp plus the error already in the inputs.
 template <class V>
-RNNKIT_INLINE V vexp(V x) {
+RNNKIT_INLINE V div_sum(V num, V num_lo, V c, V e, V e_lo) {
   using T = typename V::Elem;
-  using C = MathConst<T>;
-  x = min(V::set1(C::kExpHi), max(V::set1(C::kExpLo), x));  // this operand order keeps NaN
-  V n;
-  const V r = reduce_ln2(x, n);
-  return mul_pow2(expm1_reduced(r) + V::set1(T(1)), n);
+  const V d = c + e;
+  const V d_lo = ((c - d) + e) + e_lo;
+  const V rd = V::set1(T(1)) / d;
+  const V q = num * rd;
+  const V res = fnma(q, d_lo, fnma(q, d, num) + num_lo);
+  return fma(res, rd, q);
 }
 
-// expm1(u) for u in [-2 kTanhBig, 0]: 2^n (1 + em) - 1 = 2^n em + (2^n - 1). 2^n - 1 is exact
-// (or rounds to -1 where that is the answer), 2^n em is exact, so the fma rounds once.
+// exp(x) = 2^n (p + p_lo) for x already clamped: p + p_lo = 1 + r + tail to far below an ulp.
 template <class V>
-RNNKIT_INLINE V expm1_neg(V u) {
+struct ExpParts {
+  V n, p, p_lo;
+};
+template <class V>
+RNNKIT_INLINE ExpParts<V> exp_parts(V x) {
   using T = typename V::Elem;
   const V one = V::set1(T(1));
-  V n;
-  const V r = reduce_ln2(u, n);
-  const V s = mul_pow2(one, n);
-  return fma(s, expm1_reduced(r), s - one);
+  ExpParts<V> e;
+  const V r = reduce_ln2(x, e.n);
+  const V hi = one + r;
+  const V lo = (one - hi) + r;  // hi + lo = 1 + r exactly (Fast2Sum, |r| < 1)
+  const V t = lo + expm1_tail(r);
+  e.p = hi + t;
+  e.p_lo = (hi - e.p) + t;
+  return e;
 }
 
+template <class V>
+RNNKIT_INLINE V vexp(V x) {
+  using C = MathConst<typename V::Elem>;
+  x = min(V::set1(C::kExpHi), max(V::set1(C::kExpLo), x));  // this operand order keeps NaN
+  const ExpParts<V> e = exp_parts(x);
+  return mul_pow2(e.p, e.n);
+}
+
+// sigmoid(x) = 1 / (1 + e) for x >= 0 and e / (1 + e) for x < 0, e = exp(-|x|) in (0, 1].
+template <class V>
+RNNKIT_INLINE V vsigmoid(V x) {
+  using T = typename V::Elem;
+  using C = MathConst<T>;
+  const V one = V::set1(T(1)), zero = V::zero();
+  const V a = max(V::set1(C::kExpLo), -abs(x));  // keeps NaN
+  const ExpParts<V> ep = exp_parts(a);
+  const V e = mul_pow2(ep.p, ep.n), e_lo = mul_pow2(ep.p_lo, ep.n);
+  const auto neg = lt(x, zero);
+  return div_sum(select(neg, e, one), select(neg, e_lo, zero), one, e, e_lo);
+}
+
+// tanh|x| = -E / (2 + E) with E = expm1(-2|x|) as a double word e + e_lo, so neither the
+// subtraction hidden in E nor the sum 2 + E loses anything: about half an ulp from 0 to the
+// saturation at 1. With u = -2|x| = n ln2 + r and s = 2^n, E = (s - 1) + s r + s tail, where
+// s - 1 and the products by s are exact; the two Fast2Sums return their rounding errors.
 template <class V>
 RNNKIT_INLINE V vtanh(V x) {
   using T = typename V::Elem;
@@ -130,26 +168,13 @@ RNNKIT_INLINE V vtanh(V x) {
   const V u = max(V::set1(T(-2) * C::kTanhBig), V::set1(T(-2)) * a);  // keeps NaN
   V n;
   const V r = reduce_ln2(u, n);
-  const V em = expm1_reduced(r);
   const V s = mul_pow2(one, n);
-  const V e = fma(s, em, s - one);
-  const V w = fma(s, em, s);
-#ifndef TANH_MID
-#define TANH_MID 0.55
-#endif
-  const auto small = lt(a, V::set1(T(TANH_MID)));
-  const V q = select(small, -e, w + w) / select(small, e + V::set1(T(2)), w + one);
-  const V t = select(small, q, one - q);
+  const V sr = s * r, st = s * expm1_tail(r), sm1 = s - one;
+  const V b = sr + st, b_lo = (sr - b) + st;               // |st| <= |sr|
+  const V e = sm1 + b, e_lo = ((sm1 - e) + b) + b_lo;      // |s - 1| >= |b|, or s - 1 = 0
+  const V t = div_sum(-e, -e_lo, V::set1(T(2)), e, e_lo);  // tanh|x|
   const V signed_t = select(lt(x, V::zero()), -t, t);
   return select(lt(a, V::set1(C::kTanhTiny)), x, signed_t);
-}
-
-template <class V>
-RNNKIT_INLINE V vsigmoid(V x) {
-  using T = typename V::Elem;
-  const V one = V::set1(T(1));
-  const V e = vexp(-abs(x));  // in (0, 1]: never overflows
-  return select(lt(x, V::zero()), e, one) / (one + e);
 }
 
 // y[i] = f(x[i]) for i < n, f by fn: 0 exp, 1 sigmoid, 2 tanh. Full vectors, then a scalar

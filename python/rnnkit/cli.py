@@ -1,8 +1,8 @@
 """The `rnnkit` command line (also `python -m rnnkit`).
 
 Subcommands so far: `demo` (the default: time one LSTM forward+backward against the NumPy
-reference and print the speed-up) and `info` (build and runtime description). `train`,
-`sample`, `viz` and the full `bench` harness arrive with their issues.
+reference and print the speed-up), `bench` (the benchmark harness, rnnkit/bench.py) and
+`info` (build and runtime description). `train`, `sample` and `viz` arrive with their issues.
 """
 
 from __future__ import annotations
@@ -71,6 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     d.add_argument("--repeat", type=int, default=5)
     d.set_defaults(func=_cmd_demo)
+    b = sub.add_parser("bench", help="time rnnkit against the NumPy reference, PyTorch, onnxruntime "
+                                     "and the GEMM peak, side by side")
+    from . import bench as _bench
+
+    _bench.add_arguments(b)
+    b.set_defaults(func=lambda a: _bench.main(a, a.bench_argv))
     i = sub.add_parser("info", help="describe this build: version, SIMD target, threads, compiler")
     i.add_argument("--json", action="store_true")
     i.set_defaults(func=_cmd_info)
@@ -79,7 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
+    if args.command == "bench":
+        args.bench_argv = argv[argv.index("bench") + 1:]
     if args.command is None:
         args = parser.parse_args(["demo"] + list(argv or []))
     return args.func(args)

@@ -1,0 +1,378 @@
+"""The benchmark harness behind `rnnkit bench` and bench/: rnnkit (each SIMD target), the
+NumPy reference, PyTorch and onnxruntime (when installed) on the same inputs, forward and
+forward+backward, interleaved and repeated, against the GEMM peak measured in the same run.
+
+Reported per cell and shape: median time, min-max spread, GFLOP/s, % of the GEMM peak of the
+same dtype and thread count, and speed-ups. FLOPs count the matrix products only:
+forward 2*T*B*G*H*(I+H), backward twice that (dx, dw_ih, dh, dw_hh).
+
+The GEMM peak is NumPy's matmul on a large square product, measured in a subprocess with
+OPENBLAS_NUM_THREADS / OMP_NUM_THREADS / MKL_NUM_THREADS set to the thread count, so it
+matches the threads rnnkit and PyTorch get (NumPy's BLAS reads them only at import).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from typing import Callable, Dict, List, Optional
+
+import numpy as np
+
+GATES = {"rnn": 1, "gru": 3, "lstm": 4}
+FULL_SHAPES = [(100, 1, 64), (100, 8, 64), (100, 64, 64), (100, 1, 256), (100, 8, 256), (100, 64, 256)]
+QUICK_SHAPES = [(50, 1, 64), (50, 8, 256), (50, 64, 256)]
+
+
+def flops(cell, T, B, H, I=None):
+    I = H if I is None else I
+    fwd = 2.0 * T * B * GATES[cell] * H * (I + H)
+    return fwd, 3.0 * fwd
+
+
+def gemm_peak(dtype="float32", threads=1, n=2048, repeat=5):
+    """NumPy's matmul GFLOP/s on an n x n product, in a subprocess with the BLAS thread count set."""
+    code = (
+        "import numpy as np, time\n"
+        f"a = np.random.default_rng(0).random(({n}, {n})).astype('{dtype}'); b = a.copy(); a @ b\n"
+        "ts = []\n"
+        f"for _ in range({repeat}):\n"
+        "    t0 = time.perf_counter(); a @ b; ts.append(time.perf_counter() - t0)\n"
+        f"print(2 * {n}**3 / min(ts) / 1e9)\n")
+    env = dict(os.environ)
+    for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        env[k] = str(threads)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         timeout=300)
+    if out.returncode != 0:
+        raise RuntimeError(f"GEMM peak measurement failed: {out.stderr.strip()[-300:]}")
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def _problem(cell, T, B, H, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    G, s = GATES[cell], 1.0 / np.sqrt(H)
+    args = (rng.standard_normal((T, B, H)).astype(dtype),
+            rng.uniform(-s, s, (G * H, H)).astype(dtype), rng.uniform(-s, s, (G * H, H)).astype(dtype),
+            rng.uniform(-s, s, G * H).astype(dtype), rng.uniform(-s, s, G * H).astype(dtype))
+    dy = rng.standard_normal((T, B, H)).astype(dtype)
+    return args, dy
+
+
+class Impl:
+    """One implementation: `setup(cell, args, dy)` returns (fwd, fwd_bwd, result_for_check)."""
+
+    def __init__(self, name, setup: Callable, before: Optional[Callable] = None, fwd_only=False):
+        self.name, self.setup, self.before, self.fwd_only = name, setup, before, fwd_only
+
+
+def _rnnkit_impl(target, threads):
+    import rnnkit
+
+    def before():
+        rnnkit.set_simd_target(target)
+        rnnkit.set_num_threads(threads)
+
+    def setup(cell, args, dy):
+        fwd = getattr(rnnkit, f"{cell}_forward")
+        bwd = getattr(rnnkit, f"{cell}_backward")
+        return (lambda: fwd(*args)), (lambda: bwd(fwd(*args).cache, dy=dy)), (
+            lambda: fwd(*args).y)
+
+    return Impl(f"rnnkit-{target}", setup, before)
+
+
+def _reference_impl():
+    import rnnkit.reference as ref
+
+    def setup(cell, args, dy):
+        fwd = getattr(ref, f"{cell}_forward")
+        bwd = getattr(ref, f"{cell}_backward")
+        return (lambda: fwd(*args)), (lambda: bwd(fwd(*args).cache, dy=dy)), (lambda: fwd(*args).y)
+
+    return Impl("numpy-reference", setup)
+
+
+def _torch_impl(threads):
+    import torch
+
+    def before():
+        torch.set_num_threads(threads)
+
+    def setup(cell, args, dy):
+        x, w_ih, w_hh, b_ih, b_hh = (torch.from_numpy(a) for a in args)
+        cls = {"rnn": torch.nn.RNN, "gru": torch.nn.GRU, "lstm": torch.nn.LSTM}[cell]
+        mod = cls(x.shape[2], w_hh.shape[1], dtype=x.dtype)
+        with torch.no_grad():
+            for name, v in (("weight_ih_l0", w_ih), ("weight_hh_l0", w_hh), ("bias_ih_l0", b_ih),
+                            ("bias_hh_l0", b_hh)):
+                getattr(mod, name).copy_(v)
+        dyt = torch.from_numpy(dy)
+
+        def fwd():
+            with torch.no_grad():
+                return mod(x)[0]
+
+        def fwd_bwd():
+            xt = x.clone().requires_grad_(True)
+            y, _ = mod(xt)
+            y.backward(dyt)
+            mod.zero_grad(set_to_none=True)
+
+        return fwd, fwd_bwd, (lambda: fwd().numpy())
+
+    return Impl("pytorch", setup, before)
+
+
+def _onnxruntime_impl(threads):
+    import onnxruntime as ort
+
+    from .convert import to_onnx
+
+    def setup(cell, args, dy):
+        x, w_ih, w_hh, b_ih, b_hh = args
+        model = to_onnx(cell, {"w_ih": w_ih, "w_hh": w_hh, "b_ih": b_ih, "b_hh": b_hh},
+                        with_sequence_lens=False)
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = threads
+        so.inter_op_num_threads = 1
+        sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+        B, H = x.shape[1], w_hh.shape[1]
+        feeds = {"X": x, "initial_h": np.zeros((1, B, H), x.dtype)}
+        if cell == "lstm":
+            feeds["initial_c"] = np.zeros((1, B, H), x.dtype)
+        fwd = lambda: sess.run(["Y"], feeds)  # noqa: E731
+        return fwd, None, (lambda: fwd()[0][:, 0])
+
+    return Impl("onnxruntime", setup, fwd_only=True)
+
+
+def available_impls(targets=None, threads=1, reference=True, torch=True, onnx=True, dtype="float32"):
+    import rnnkit
+
+    impls = [_rnnkit_impl(t, threads) for t in (targets or rnnkit.simd_targets())]
+    if reference:
+        impls.append(_reference_impl())
+    if torch:
+        try:
+            impls.append(_torch_impl(threads))
+        except ImportError:
+            pass
+    if onnx and dtype == "float32":  # onnxruntime's CPU RNN kernels are float32 only
+        try:
+            impls.append(_onnxruntime_impl(threads))
+        except ImportError:
+            pass
+    return impls
+
+
+def _progress(total, enabled):
+    if not enabled:
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, disable=not sys.stderr.isatty(), desc="rnnkit bench", unit="run",
+                leave=False)
+
+
+def run(cells=("lstm", "gru", "rnn"), shapes=None, dtype="float32", threads=1, repeat=7,
+        targets=None, reference=True, torch=True, onnx=True, quick=False, progress=True) -> Dict:
+    """Runs the benchmark; returns a JSON-able dict (see `format_table`)."""
+    import rnnkit
+
+    shapes = shapes or (QUICK_SHAPES if quick else FULL_SHAPES)
+    dt = np.dtype(dtype)
+    before_target, before_threads = rnnkit.get_simd_target(), rnnkit.get_num_threads()
+    impls = available_impls(targets, threads, reference, torch, onnx, dtype)
+    peak = gemm_peak(dtype, threads)
+    info = rnnkit.info()
+    result = {"machine": {"simd_targets": info["simd_targets"], "compiler": info["compiler"],
+                          "threads": threads, "dtype": dtype, "repeat": repeat,
+                          "numpy": np.__version__, "gemm_peak_gflops": peak,
+                          "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE", "")},
+              "results": []}
+    bar = _progress(len(cells) * len(shapes) * repeat * len(impls), progress)
+    try:
+        for cell in cells:
+            for (T, B, H) in shapes:
+                args, dy = _problem(cell, T, B, H, dt)
+                f_fwd, f_all = flops(cell, T, B, H)
+                runs = []
+                for impl in impls:
+                    if impl.before:
+                        impl.before()
+                    fwd, fwd_bwd, check = impl.setup(cell, args, dy)
+                    runs.append((impl, fwd, fwd_bwd, check))
+                ref_y = rnnkit.reference.__dict__[f"{cell}_forward"](*args).y
+                times = {impl.name: {"fwd": [], "fwd_bwd": []} for impl, *_ in runs}
+                for impl, fwd, fwd_bwd, check in runs:  # warm up, and check each result once
+                    if impl.before:
+                        impl.before()
+                    fwd()
+                    if fwd_bwd:
+                        fwd_bwd()
+                    err = float(np.max(np.abs(np.asarray(check()) - ref_y))) if ref_y.size else 0.0
+                    if err > (1e-3 if dt == np.float32 else 1e-8):
+                        raise AssertionError(f"{impl.name} {cell} {(T, B, H)}: result differs by {err}")
+                for _ in range(repeat):  # interleaved: every impl sees the same machine state
+                    for impl, fwd, fwd_bwd, _ in runs:
+                        if impl.before:
+                            impl.before()
+                        t0 = time.perf_counter()
+                        fwd()
+                        t1 = time.perf_counter()
+                        times[impl.name]["fwd"].append(t1 - t0)
+                        if fwd_bwd:
+                            t1 = time.perf_counter()
+                            fwd_bwd()
+                            times[impl.name]["fwd_bwd"].append(time.perf_counter() - t1)
+                        if bar:
+                            bar.update(1)
+                for name, tt in times.items():
+                    row = {"cell": cell, "T": T, "B": B, "H": H, "I": H, "impl": name}
+                    for kind, fl in (("fwd", f_fwd), ("fwd_bwd", f_all)):
+                        if tt[kind]:
+                            med = statistics.median(tt[kind])
+                            row[kind] = {"median_ms": med * 1e3, "min_ms": min(tt[kind]) * 1e3,
+                                         "max_ms": max(tt[kind]) * 1e3,
+                                         "gflops": fl / med / 1e9,
+                                         "pct_peak": 100 * fl / med / 1e9 / peak}
+                    result["results"].append(row)
+    finally:
+        if bar:
+            bar.close()
+        rnnkit.set_simd_target(before_target)
+        rnnkit.set_num_threads(before_threads)
+    return result
+
+
+def best_rnnkit(rows):
+    nat = [r for r in rows if r["impl"].startswith("rnnkit-") and "fwd_bwd" in r]
+    return min(nat, key=lambda r: r["fwd_bwd"]["median_ms"]) if nat else None
+
+
+def format_table(res) -> str:
+    m = res["machine"]
+    lines = [f"rnnkit bench: {m['dtype']}, {m['threads']} thread(s), median of {m['repeat']} "
+             f"interleaved runs; GEMM peak (NumPy matmul, same threads) {m['gemm_peak_gflops']:.1f} "
+             f"GFLOP/s; targets {', '.join(m['simd_targets'])}"]
+    hdr = (f"{'cell':5} {'T':>4} {'B':>3} {'H':>4}  {'impl':16} {'fwd ms':>9} {'%peak':>6}  "
+           f"{'fwd+bwd ms':>11} {'[min-max]':>17} {'GFLOP/s':>8} {'%peak':>6}  {'vs this':>8}")
+    lines.append(hdr)
+    groups = {}
+    for r in res["results"]:
+        groups.setdefault((r["cell"], r["T"], r["B"], r["H"]), []).append(r)
+    for (cell, T, B, H), rows in groups.items():
+        best = best_rnnkit(rows)
+        for r in rows:
+            f = r.get("fwd")
+            a = r.get("fwd_bwd")
+            if a and best:
+                ratio = f"{a['median_ms'] / best['fwd_bwd']['median_ms']:7.2f}x"
+            elif f and best and best.get("fwd"):
+                ratio = f"{f['median_ms'] / best['fwd']['median_ms']:7.2f}x"
+            else:
+                ratio = ""
+            fw = f"{f['median_ms']:9.3f} {f['pct_peak']:5.1f}%" if f else " " * 16
+            ab = (f"{a['median_ms']:11.3f} [{a['min_ms']:7.2f}-{a['max_ms']:7.2f}] {a['gflops']:8.1f} "
+                  f"{a['pct_peak']:5.1f}%" if a else " " * 46)
+            lines.append(f"{cell:5} {T:>4} {B:>3} {H:>4}  {r['impl']:16} {fw}  {ab}  {ratio}")
+        lines.append("")
+    lines.append("'vs this': that impl's time / the fastest rnnkit target's (fwd+bwd; fwd for "
+                 "forward-only impls). >1 means rnnkit is faster.")
+    return "\n".join(lines)
+
+
+def plot(res, path):
+    """PNG: fwd+bwd % of the GEMM peak by shape, one line per implementation."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cells = sorted({r["cell"] for r in res["results"]})
+    fig, axes = plt.subplots(1, len(cells), figsize=(5 * len(cells), 4), squeeze=False)
+    for ax, cell in zip(axes[0], cells):
+        rows = [r for r in res["results"] if r["cell"] == cell]
+        shapes = sorted({(r["B"], r["H"]) for r in rows}, key=lambda s: (s[1], s[0]))
+        for impl in dict.fromkeys(r["impl"] for r in rows):
+            ys = []
+            for s in shapes:
+                m = [r for r in rows if r["impl"] == impl and (r["B"], r["H"]) == s]
+                key = "fwd_bwd" if m and "fwd_bwd" in m[0] else "fwd"
+                ys.append(m[0][key]["pct_peak"] if m and key in m[0] else np.nan)
+            ax.plot(range(len(shapes)), ys, marker="o", label=impl)
+        ax.set_xticks(range(len(shapes)), [f"B={b}\nH={h}" for b, h in shapes])
+        ax.set_title(f"{cell}: fwd+bwd (onnxruntime: fwd)")
+        ax.set_ylabel("% of GEMM peak")
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+_BLAS_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def _reexec_with_blas_threads(threads, argv):
+    """NumPy's BLAS (the reference, the GEMM peak) reads its thread count only at import: run
+    this command again, once, with it set to --threads so every library gets the same threads."""
+    if os.environ.get("RNNKIT_BENCH_CHILD") or argv is None:
+        return
+    if all(os.environ.get(k) == str(threads) for k in _BLAS_VARS):
+        return
+    env = dict(os.environ, RNNKIT_BENCH_CHILD="1", **{k: str(threads) for k in _BLAS_VARS})
+    sys.stdout.flush()
+    os.execve(sys.executable, [sys.executable, "-m", "rnnkit", "bench", *argv], env)
+
+
+def main(args, argv=None) -> int:
+    if args.plot:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            print("rnnkit bench: --plot needs matplotlib (pip install 'rnnkit[plot]')", file=sys.stderr)
+            return 2
+    _reexec_with_blas_threads(args.threads, argv)
+    shapes = None
+    if args.batch or args.hidden or args.T:
+        shapes = [(args.T or (50 if args.quick else 100), b, h)
+                  for h in (args.hidden or [64, 256]) for b in (args.batch or [1, 8, 64])]
+    res = run(cells=args.cells, shapes=shapes, dtype=args.dtype, threads=args.threads,
+              repeat=args.repeat or (3 if args.quick else 7), targets=args.targets,
+              reference=not args.no_reference, torch=not args.no_torch, onnx=not args.no_onnx,
+              quick=args.quick, progress=not args.no_progress)
+    print(format_table(res))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(res, f, indent=1)
+        print(f"wrote {args.json}")
+    if args.plot:
+        print(f"wrote {plot(res, args.plot)}")
+    return 0
+
+
+def add_arguments(p):
+    p.add_argument("--quick", action="store_true", help="3 shapes, T=50, 3 repeats (under a minute)")
+    p.add_argument("--cells", nargs="+", default=["lstm", "gru", "rnn"], choices=["lstm", "gru", "rnn"])
+    p.add_argument("--batch", type=int, nargs="+", help="batch sizes (default 1 8 64)")
+    p.add_argument("--hidden", type=int, nargs="+", help="hidden sizes, I = H (default 64 256)")
+    p.add_argument("--T", type=int, help="sequence length (default 100, 50 with --quick)")
+    p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--repeat", type=int)
+    p.add_argument("--targets", nargs="+", help="rnnkit SIMD targets (default: all usable)")
+    p.add_argument("--no-reference", action="store_true")
+    p.add_argument("--no-torch", action="store_true")
+    p.add_argument("--no-onnx", action="store_true")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--json", metavar="FILE")
+    p.add_argument("--plot", metavar="PNG")
