@@ -2,8 +2,9 @@
 //
 // - B is packed once into panels of NR columns, K-blocked by KC, zero-padded to a multiple of
 //   NR. The weights of a layer are packed once per call and reused for all T steps.
-// - A is packed per (row block, K block) into micro-panels of MR rows, zero-padded, in a
-//   per-thread scratch slot. The micro-kernel multiplies one MR x kc micro-panel of A by one
+// - A is packed per (row block, K block) into micro-panels of MR rows in a per-thread scratch
+//   slot. A last, partial micro-panel is not padded: the micro-kernel is instantiated for its
+//   exact row count (1..MR) and never reads the rows it lacks, which matters at batch 1. The micro-kernel multiplies one MR x kc micro-panel of A by one
 //   kc x NR panel of B with MR x NR accumulators held in registers.
 // - Operands are strided views (transposes cost nothing) with an optional row gather, used to
 //   read time steps in processing order (reverse, variable lengths) without copying.
@@ -114,7 +115,8 @@ void pack_b_panels(T* RESTRICT dst, MatView<T> B, i64 K, i64 N, i64 p0, i64 p1) 
   }
 }
 
-// Packs rows [i0, i0+mc) x cols [pc, pc+kc) of A into MR-row micro-panels.
+// Packs rows [i0, i0+mc) x cols [pc, pc+kc) of A into MR-row micro-panels (a short last
+// panel holds only its rows; gathered rows past a sequence's end are zeros).
 template <class T>
 void pack_a_block(T* RESTRICT dst, MatView<T> A, i64 i0, i64 mc, i64 pc, i64 kc) {
   constexpr int MR = Tile<T>::MR;
@@ -130,9 +132,7 @@ void pack_a_block(T* RESTRICT dst, MatView<T> A, i64 i0, i64 mc, i64 pc, i64 kc)
         if (mr == MR) {  // a compile-time trip count: inline moves, not a memcpy call
           for (int r = 0; r < MR; ++r) o[r] = src[r];
         } else {
-          int r = 0;
-          for (; r < mr; ++r) o[r] = src[r];
-          for (; r < MR; ++r) o[r] = T(0);
+          for (int r = 0; r < mr; ++r) o[r] = src[r];
         }
       }
     }
@@ -140,8 +140,9 @@ void pack_a_block(T* RESTRICT dst, MatView<T> A, i64 i0, i64 mc, i64 pc, i64 kc)
   }
   for (i64 ir = 0; ir < mc; ir += MR) {
     T* out = dst + (ir / MR) * kc * MR;
-    for (int r = 0; r < MR; ++r) {
-      const T* src = ir + r < mc ? A.row(i0 + ir + r) : nullptr;
+    const int mr = static_cast<int>(mc - ir < MR ? mc - ir : MR);
+    for (int r = 0; r < mr; ++r) {
+      const T* src = A.row(i0 + ir + r);
       if (src == nullptr) {
         for (i64 k = 0; k < kc; ++k) out[k * MR + r] = T(0);
       } else if (A.cs == 1) {
@@ -156,27 +157,51 @@ void pack_a_block(T* RESTRICT dst, MatView<T> A, i64 i0, i64 mc, i64 pc, i64 kc)
 }
 
 // C[mr_eff x n_eff] (+)= a_panel (kc x MR) * b_panel (kc x NR); MRE rows are computed.
+// With few rows (small batches) there are too few independent accumulators to hide the FMA
+// latency, so k is split over KS interleaved accumulator sets, summed at the end in a fixed
+// order (the result does not depend on the thread count).
 template <class T, int MRE>
 RNNKIT_INLINE void micro_kernel(i64 kc, const T* RESTRICT a, const T* RESTRICT b, T* RESTRICT c,
                                 i64 ldc, i64 n_eff, bool accumulate) {
   using V = Vec<T>;
   constexpr int MR = Tile<T>::MR, NV = Tile<T>::NV, L = Tile<T>::L, NR = Tile<T>::NR;
-  V acc[MRE][NV];
+  constexpr int KS = MRE * NV >= 8 ? 1 : (MRE * NV >= 4 ? 2 : 4);
+  V acc[KS][MRE][NV];
+#pragma GCC unroll 4
+  for (int s = 0; s < KS; ++s)
 #pragma GCC unroll 16
-  for (int r = 0; r < MRE; ++r)
+    for (int r = 0; r < MRE; ++r)
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) acc[r][v] = V::zero();
-  for (i64 k = 0; k < kc; ++k) {
-    V bv[NV];
+      for (int v = 0; v < NV; ++v) acc[s][r][v] = V::zero();
+  i64 k = 0;
+  for (; k + KS <= kc; k += KS) {
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) bv[v] = V::load(b + k * NR + v * L);
+    for (int s = 0; s < KS; ++s) {
+      V bv[NV];
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) bv[v] = V::load(b + (k + s) * NR + v * L);
+#pragma GCC unroll 16
+      for (int r = 0; r < MRE; ++r) {
+        const V ar = V::set1(a[(k + s) * MR + r]);
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) acc[s][r][v] = fma(ar, bv[v], acc[s][r][v]);
+      }
+    }
+  }
+  for (; k < kc; ++k) {
 #pragma GCC unroll 16
     for (int r = 0; r < MRE; ++r) {
       const V ar = V::set1(a[k * MR + r]);
 #pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) acc[r][v] = fma(ar, bv[v], acc[r][v]);
+      for (int v = 0; v < NV; ++v) acc[0][r][v] = fma(ar, V::load(b + k * NR + v * L), acc[0][r][v]);
     }
   }
+#pragma GCC unroll 4
+  for (int s = 1; s < KS; ++s)
+#pragma GCC unroll 16
+    for (int r = 0; r < MRE; ++r)
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[0][r][v] = acc[0][r][v] + acc[s][r][v];
   if (n_eff == NR) {
 #pragma GCC unroll 16
     for (int r = 0; r < MRE; ++r)
@@ -184,14 +209,14 @@ RNNKIT_INLINE void micro_kernel(i64 kc, const T* RESTRICT a, const T* RESTRICT b
       for (int v = 0; v < NV; ++v) {
         T* dst = c + r * ldc + v * L;
         if (accumulate)
-          (V::load(dst) + acc[r][v]).store(dst);
+          (V::load(dst) + acc[0][r][v]).store(dst);
         else
-          acc[r][v].store(dst);
+          acc[0][r][v].store(dst);
       }
   } else {
     T buf[MRE * NR];
     for (int r = 0; r < MRE; ++r)
-      for (int v = 0; v < NV; ++v) acc[r][v].store(buf + r * NR + v * L);
+      for (int v = 0; v < NV; ++v) acc[0][r][v].store(buf + r * NR + v * L);
     for (int r = 0; r < MRE; ++r)
       for (i64 j = 0; j < n_eff; ++j) {
         T* dst = c + r * ldc + j;

@@ -155,10 +155,11 @@ RNNKIT_INLINE V vsigmoid(V x) {
   return div_sum(select(neg, e, one), select(neg, e_lo, zero), one, e, e_lo);
 }
 
-// tanh|x| = -E / (2 + E) with E = expm1(-2|x|) as a double word e + e_lo, so neither the
-// subtraction hidden in E nor the sum 2 + E loses anything: about half an ulp from 0 to the
-// saturation at 1. With u = -2|x| = n ln2 + r and s = 2^n, E = (s - 1) + s r + s tail, where
-// s - 1 and the products by s are exact; the two Fast2Sums return their rounding errors.
+// tanh|x| = -E / (2 + E) with E = expm1(-2|x|) carried as a double word e + e_lo, so neither
+// the cancellation inside E nor the sum 2 + E loses anything: about half an ulp from 0 up to the
+// saturation at 1 (the Newton step of div_sum needs FMA; the scalar target gets about one ulp).
+// With u = -2|x| = n ln2 + r and s = 2^n <= 1: w = exp(u) = s + s r + s tail (products by s
+// are exact), then E = w - 1; each sum is a Fast2Sum, whose rounding error is carried along.
 template <class V>
 RNNKIT_INLINE V vtanh(V x) {
   using T = typename V::Elem;
@@ -169,9 +170,10 @@ RNNKIT_INLINE V vtanh(V x) {
   V n;
   const V r = reduce_ln2(u, n);
   const V s = mul_pow2(one, n);
-  const V sr = s * r, st = s * expm1_tail(r), sm1 = s - one;
-  const V b = sr + st, b_lo = (sr - b) + st;               // |st| <= |sr|
-  const V e = sm1 + b, e_lo = ((sm1 - e) + b) + b_lo;      // |s - 1| >= |b|, or s - 1 = 0
+  const V sr = s * r, st = s * expm1_tail(r);
+  const V b = sr + st, b_lo = (sr - b) + st;            // |st| <= |sr|
+  const V w = s + b, w_lo = ((s - w) + b) + b_lo;       // |b| <= s
+  const V e = w - one, e_lo = (w - (e + one)) + w_lo;   // w <= 1
   const V t = div_sum(-e, -e_lo, V::set1(T(2)), e, e_lo);  // tanh|x|
   const V signed_t = select(lt(x, V::zero()), -t, t);
   return select(lt(a, V::set1(C::kTanhTiny)), x, signed_t);
