@@ -4,8 +4,9 @@
 //   1. one GEMM projects the inputs of all steps at once: gates[k] = x[t(k)] w_ih^T, written in
 //      processing order straight into the gates output (the pointwise pass turns it into the
 //      post-activation gates in place);
-//   2. per step, one GEMM h[k] w_hh^T on the weights packed once, then the cell's pointwise
-//      pass per row (GRU without linear_before_reset: a second GEMM (r*h) w_hn^T and a second
+//   2. per step, one GEMM h[k] w_hh^T on the weights packed once (RNN, LSTM: accumulated onto
+//      the step's rows of gates, so the pointwise pass reads one buffer), then the cell's
+//      pointwise pass per row (GRU without linear_before_reset: a second GEMM (r*h) w_hn^T and a second
 //      pointwise pass; LSTM with projection: h = m w_proj^T).
 // Backward: the reverse loop runs the cell's pointwise backward and dh_prev = dG w_hh per
 // step, then the weight gradients are large GEMMs over all steps at once:
@@ -123,7 +124,7 @@ FwdPlan<T> plan_forward(const FwdArgs<T>& a, Arena<T>& ar) {
   if (a.lengths || a.reverse) p.fmap = ar.take_i64(d.T * d.B);
   p.n_rec = gru_split ? 2 * d.H : GH;
   p.w_rec = ar.take(gemm_packed_b_size<T>(d.P, p.n_rec));
-  p.rec = ar.take(d.B * p.n_rec);
+  if (a.cell == kGru) p.rec = ar.take(d.B * p.n_rec);
   if (gru_split) {
     p.w_n = ar.take(gemm_packed_b_size<T>(d.H, d.H));
     p.rec2 = ar.take(d.B * d.H);
@@ -209,8 +210,13 @@ void forward_impl(const FwdArgs<T>& a, T* ws) {
     s.hn = gru ? a.hn + k * B * H : nullptr;
     s.mask = kClip ? a.clip_mask + k * B * GH : nullptr;
 
-    gemm_packed<T>(B, p.n_rec, P, MatView<T>{s.h_prev, P, 1}, p.w_rec, p.rec, p.n_rec, false,
-                   p.gemm, nth);
+    if (gru) {  // the GRU needs the hidden part of n apart: a scratch buffer
+      gemm_packed<T>(B, p.n_rec, P, MatView<T>{s.h_prev, P, 1}, p.w_rec, p.rec, p.n_rec, false,
+                     p.gemm, nth);
+    } else {  // RNN, LSTM: accumulate onto the step's input projection, already in gates
+      gemm_packed<T>(B, GH, P, MatView<T>{s.h_prev, P, 1}, p.w_rec, s.gates, GH, true, p.gemm,
+                     nth);
+    }
     for_rows(B, GH, nth, [&](i64 b) {
       if (k >= seq_len<T>(a.lengths, T_, b)) {  // past the end: frozen state, zero gates
         copy_n(s.h_new + b * P, s.h_prev + b * P, P);

@@ -22,12 +22,11 @@ struct LstmFwdRow {
   template <class V>
   RNNKIT_INLINE void lanes(i64 j) const {
     const i64 H = s.H;
-    T* g = s.gates + b * 4 * H;
-    const T* r = s.rec + b * 4 * H;
-    V ai = V::load(g + j) + V::load(r + j);
-    V af = V::load(g + H + j) + V::load(r + H + j);
-    V ag = V::load(g + 2 * H + j) + V::load(r + 2 * H + j);
-    V ao = V::load(g + 3 * H + j) + V::load(r + 3 * H + j);
+    T* g = s.gates + b * 4 * H;  // in: x w_ih^T + h w_hh^T, accumulated by the driver's GEMMs
+    V ai = V::load(g + j);
+    V af = V::load(g + H + j);
+    V ag = V::load(g + 2 * H + j);
+    V ao = V::load(g + 3 * H + j);
     if (s.bias) {
       ai = ai + V::load(s.bias + j);
       af = af + V::load(s.bias + H + j);

@@ -21,7 +21,7 @@ struct RnnFwdRow {
   RNNKIT_INLINE void lanes(i64 j) const {
     const i64 H = s.H;
     T* g = s.gates + b * H;
-    V a = V::load(g + j) + V::load(s.rec + b * H + j);
+    V a = V::load(g + j);  // x w_ih^T + h w_hh^T, accumulated by the driver's GEMMs
     if (s.bias) a = a + V::load(s.bias + j);
     if constexpr (kClip) a = clip_and_mark(a, V::set1(s.clip), s.mask + b * H + j);
     const V h = kRelu ? max(V::zero(), a) : vtanh(a);

@@ -12,8 +12,8 @@ template <class T>
 struct Step {
   i64 H, P, GH;
   // forward
-  T* gates;          // [B, GH] in: x w_ih^T for this step; out: post-activation gates
-  const T* rec;      // [B, GH] (GRU without linear_before_reset: [B, 2H]) h_prev w_hh^T
+  T* gates;          // [B, GH] in: x w_ih^T (+ h_prev w_hh^T for RNN and LSTM); out: gates
+  const T* rec;      // [B, 3H] (without linear_before_reset: [B, 2H]) GRU: h_prev w_hh^T
   const T* rec2;     // [B, H] GRU without linear_before_reset: (r*h_prev) w_hn^T
   const T* bias;     // [GH] b_ih + b_hh folded (GRU: n part holds b_in only), or null
   const T* b_hn;     // [H] GRU: b_hn, or null
