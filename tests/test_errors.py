@@ -1,6 +1,9 @@
-"""Every documented error (API.md section 7) on both backends: the exception type and a
-message naming the argument (and, for shapes, the expected and the actual shape). Both
-backends share the validation, so the same input raises the same error in each."""
+"""Every documented error (API.md section 7), for every argument of every function, on every
+backend: the exception type and a message that names the argument (and, for shapes, the
+expected and the actual shape). Both backends validate with the same code (rnnkit._checks),
+so the same bad input raises the same message in each; the last tests check the validator's
+normalised output (contiguity, materialised zeros, the int64 copy of lengths).
+"""
 
 import re
 
@@ -9,128 +12,451 @@ import pytest
 
 import rnnkit
 import rnnkit.reference
+from rnnkit import _checks
+from conftest import HAVE_NATIVE
 
-T, B, I, H = 4, 3, 5, 6
+T, B, I, H, P = 4, 3, 5, 6, 4
+GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+CELLS = ["rnn", "lstm", "gru"]
 
 
-def good(cell, dtype=np.float32):
-    G = {"rnn": 1, "lstm": 4, "gru": 3}[cell]
+def good(cell, dtype=np.float32, proj=False, peep=False, clip=None):
+    """Valid keyword arguments of <cell>_forward with every array given."""
+    G = GATES[cell]
+    Pd = P if proj else H
     rng = np.random.default_rng(0)
-    a = lambda *s: rng.standard_normal(s).astype(dtype)  # noqa: E731
-    return {"x": a(T, B, I), "w_ih": a(G * H, I), "w_hh": a(G * H, H), "b_ih": a(G * H),
-            "b_hh": a(G * H), "h0": a(B, H)}
+
+    def a(*s):
+        return rng.standard_normal(s).astype(dtype)
+
+    kw = {"x": a(T, B, I), "w_ih": a(G * H, I), "w_hh": a(G * H, Pd), "b_ih": a(G * H),
+          "b_hh": a(G * H), "h0": a(B, Pd), "lengths": np.array([4, 1, 0]), "clip": clip}
+    if cell == "lstm":
+        kw["c0"] = a(B, H)
+        if proj:
+            kw["w_proj"] = a(P, H)
+        if peep:
+            kw["w_peep"] = a(3, H)
+    return kw
 
 
-def call(backend, cell, **over):
-    kw = good(cell)
+def forward(backend, cell, **over):
+    kw = good(cell, proj=over.pop("_proj", False))
     kw.update(over)
     return getattr(backend, f"{cell}_forward")(**kw)
 
 
-# (cell, overrides, exception, message regex)
-FORWARD_ERRORS = [
-    ("lstm", {"x": np.zeros((T, B), np.float32)}, ValueError,
-     r"x: expected a 3-D array \[T, B, I\], got shape \(4, 3\)"),
-    ("lstm", {"x": np.zeros((T, B, I), np.int64)}, TypeError,
-     r"x: expected dtype float32 or float64, got int64"),
-    ("gru", {"x": np.zeros((T, B, I), np.float16)}, TypeError, r"x: expected dtype float32 or float64, got float16"),
-    ("rnn", {"x": np.zeros((T, B, I), np.complex64)}, TypeError, r"x: expected dtype"),
-    ("lstm", {"w_hh": np.zeros((24, 5), np.float32)}, ValueError,
-     r"w_hh: expected shape \(24, 6\), got \(24, 5\)"),
-    ("lstm", {"w_hh": np.zeros((23, 6), np.float32)}, ValueError, r"w_hh: expected a 2-D array"),
-    ("lstm", {"w_ih": np.zeros((24, 4), np.float32)}, ValueError,
-     r"w_ih: expected shape \(24, 5\), got \(24, 4\)"),
-    ("gru", {"w_ih": np.zeros((18, 5), np.float64)}, TypeError,
-     r"w_ih: expected dtype float32 \(the dtype of x\), got float64"),
-    ("rnn", {"b_ih": np.zeros(7, np.float32)}, ValueError, r"b_ih: expected shape \(6,\), got \(7,\)"),
-    ("rnn", {"b_hh": np.zeros(6, np.float64)}, TypeError, r"b_hh: expected dtype float32"),
-    ("lstm", {"h0": np.zeros((B + 1, H), np.float32)}, ValueError,
-     r"h0: expected shape \(3, 6\), got \(4, 6\)"),
-    ("lstm", {"c0": np.zeros((B, H + 1), np.float32)}, ValueError,
-     r"c0: expected shape \(3, 6\), got \(3, 7\)"),
-    ("lstm", {"c0": np.zeros((B, H), np.float64)}, TypeError, r"c0: expected dtype float32"),
-    ("lstm", {"w_peep": np.zeros((4, H), np.float32)}, ValueError,
-     r"w_peep: expected shape \(3, 6\), got \(4, 6\)"),
-    ("lstm", {"w_proj": np.zeros((4, H + 1), np.float32)}, ValueError,
-     r"w_proj: expected shape \(4, 6\), got \(4, 7\)"),
-    ("lstm", {"w_proj": np.zeros((4, H), np.float32)}, ValueError,
-     r"w_hh: expected shape \(24, 4\), got \(24, 6\)"),
-    ("lstm", {"lengths": np.array([1, 2])}, ValueError, r"lengths: expected shape \(3,\), got \(2,\)"),
-    ("lstm", {"lengths": np.array([1, 5, 2])}, ValueError,
-     r"lengths: expected values in \[0, T=4\], got 5 at index 1"),
-    ("gru", {"lengths": np.array([1, -1, 2])}, ValueError, r"lengths: expected values in \[0, T=4\], got -1"),
-    ("rnn", {"lengths": np.array([1.0, 2.0, 3.0])}, TypeError, r"lengths: expected an integer array"),
-    ("lstm", {"clip": 0}, ValueError, r"clip: expected a finite number > 0, got 0"),
-    ("gru", {"clip": -1.0}, ValueError, r"clip: expected a finite number > 0, got -1"),
-    ("rnn", {"clip": float("nan")}, ValueError, r"clip: expected a finite number > 0, got nan"),
-    ("lstm", {"clip": float("inf")}, ValueError, r"clip: expected a finite number > 0, got inf"),
-    ("lstm", {"clip": "1"}, TypeError, r"clip: expected a number"),
-    ("rnn", {"nonlinearity": "sigmoid"}, ValueError,
-     r"nonlinearity: expected 'tanh' or 'relu', got 'sigmoid'"),
-    ("lstm", {"reverse": "yes"}, TypeError, r"reverse: expected a bool"),
-]
+def f32(*shape):
+    return np.zeros(shape, np.float32)
 
 
-@pytest.mark.parametrize("cell,over,exc,msg", FORWARD_ERRORS,
-                         ids=[f"{c}-{'-'.join(o)}-{i}" for i, (c, o, _, _) in enumerate(FORWARD_ERRORS)])
+def shape_msg(name, expected, got):
+    return re.escape(f"{name}: expected shape {expected}, got {got}")
+
+
+# (cells, overrides, exception, message regex). Sizes: T=4, B=3, I=5, H=6, P=4; G*H rows.
+def forward_errors():
+    cases = []
+    for cell in CELLS:
+        GH = GATES[cell] * H
+        c = [cell]
+        cases += [
+            # x: rank, dtype, not an array
+            (c, {"x": f32(T, B)}, ValueError,
+             re.escape("x: expected a 3-D array [T, B, I], got shape (4, 3)")),
+            (c, {"x": f32(1, T, B, I)}, ValueError,
+             re.escape("x: expected a 3-D array [T, B, I], got shape (1, 4, 3, 5)")),
+            (c, {"x": np.float32(1.0)}, ValueError,
+             re.escape("x: expected a 3-D array [T, B, I], got shape ()")),
+            (c, {"x": np.zeros((T, B, I), np.int64)}, TypeError,
+             "x: expected dtype float32 or float64, got int64"),
+            (c, {"x": np.zeros((T, B, I), np.float16)}, TypeError,
+             "x: expected dtype float32 or float64, got float16"),
+            (c, {"x": np.zeros((T, B, I), np.complex128)}, TypeError,
+             "x: expected dtype float32 or float64, got complex128"),
+            (c, {"x": np.zeros((T, B, I), bool)}, TypeError,
+             "x: expected dtype float32 or float64, got bool"),
+            (c, {"x": np.zeros((T, B, I), object)}, TypeError,
+             "x: expected dtype float32 or float64, got object"),
+            (c, {"x": [[[1.0, 2.0]], [[1.0]]]}, TypeError, "x: expected an array"),
+            (c, {"x": None}, TypeError, re.escape("x: expected a 3-D array [T, B, I], got None")),
+            # w_ih
+            (c, {"w_ih": f32(GH, I - 1)}, ValueError, shape_msg("w_ih", (GH, I), (GH, I - 1))),
+            (c, {"w_ih": f32(GH)}, ValueError, shape_msg("w_ih", (GH, I), f"({GH},)")),
+            (c, {"w_ih": np.zeros((GH, I))}, TypeError,
+             re.escape("w_ih: expected dtype float32 (the dtype of x), got float64")),
+            (c, {"w_ih": None}, TypeError,
+             re.escape(f"w_ih: expected an array of shape {(GH, I)}, got None")),
+            # w_hh: gives H (rows / G)
+            (c, {"w_hh": f32(GH, H - 1)}, ValueError, shape_msg("w_hh", (GH, H), (GH, H - 1))),
+            (c, {"w_hh": f32(GH, H, 1)}, ValueError,
+             r"w_hh: expected a 2-D array .*got shape \(%d, 6, 1\)" % GH),
+            (c, {"w_hh": np.zeros((GH, H), np.float64)}, TypeError,
+             re.escape("w_hh: expected dtype float32 (the dtype of x), got float64")),
+            (c, {"w_hh": None}, TypeError, "w_hh: expected a 2-D array"),
+            # biases
+            (c, {"b_ih": f32(GH + 1)}, ValueError, shape_msg("b_ih", f"({GH},)", f"({GH + 1},)")),
+            (c, {"b_ih": f32(1, GH)}, ValueError, shape_msg("b_ih", f"({GH},)", (1, GH))),
+            (c, {"b_ih": np.zeros(GH, np.int32)}, TypeError,
+             re.escape("b_ih: expected dtype float32 (the dtype of x), got int32")),
+            (c, {"b_hh": f32(GH - 1)}, ValueError, shape_msg("b_hh", f"({GH},)", f"({GH - 1},)")),
+            (c, {"b_hh": np.zeros(GH)}, TypeError,
+             re.escape("b_hh: expected dtype float32 (the dtype of x), got float64")),
+            # h0
+            (c, {"h0": f32(B + 1, H)}, ValueError, shape_msg("h0", (B, H), (B + 1, H))),
+            (c, {"h0": f32(1, B, H)}, ValueError, shape_msg("h0", (B, H), (1, B, H))),
+            (c, {"h0": np.zeros((B, H))}, TypeError,
+             re.escape("h0: expected dtype float32 (the dtype of x), got float64")),
+            # clip
+            (c, {"clip": 0}, ValueError, re.escape("clip: expected a finite number > 0, got 0")),
+            (c, {"clip": -1.5}, ValueError,
+             re.escape("clip: expected a finite number > 0, got -1.5")),
+            (c, {"clip": np.float32(0)}, ValueError, "clip: expected a finite number > 0"),
+            (c, {"clip": float("nan")}, ValueError, "clip: expected a finite number > 0, got nan"),
+            (c, {"clip": float("inf")}, ValueError, "clip: expected a finite number > 0, got inf"),
+            (c, {"clip": -float("inf")}, ValueError,
+             "clip: expected a finite number > 0, got -inf"),
+            (c, {"clip": "1"}, TypeError, "clip: expected a number or None, got str"),
+            (c, {"clip": True}, TypeError, "clip: expected a number or None, got bool"),
+            (c, {"clip": np.ones(1)}, TypeError, "clip: expected a number or None, got ndarray"),
+            # lengths
+            (c, {"lengths": np.array([1, 2])}, ValueError, shape_msg("lengths", "(3,)", "(2,)")),
+            (c, {"lengths": np.array([[1, 2, 3]])}, ValueError,
+             shape_msg("lengths", "(3,)", (1, 3))),
+            (c, {"lengths": np.array([1, 5, 2])}, ValueError,
+             re.escape("lengths: expected values in [0, T=4], got 5 at index 1")),
+            (c, {"lengths": np.array([1, 2, -1], np.int8)}, ValueError,
+             re.escape("lengths: expected values in [0, T=4], got -1 at index 2")),
+            (c, {"lengths": np.array([1.0, 2.0, 3.0])}, TypeError,
+             "lengths: expected an integer array, got dtype float64"),
+            (c, {"lengths": np.array([True, False, True])}, TypeError,
+             "lengths: expected an integer array, got dtype bool"),
+            (c, {"lengths": [1, 2.5, 3]}, TypeError, "lengths: expected an integer array"),
+            # reverse
+            (c, {"reverse": "yes"}, TypeError, "reverse: expected a bool, got 'yes'"),
+            (c, {"reverse": 2}, TypeError, "reverse: expected a bool, got 2"),
+            (c, {"reverse": None}, TypeError, "reverse: expected a bool, got None"),
+        ]
+    GH = 4 * H
+    lstm = ["lstm"]
+    cases += [
+        # LSTM only: rows a multiple of 4, c0, peepholes, projection, CIFG
+        (lstm, {"w_hh": f32(GH - 1, H)}, ValueError,
+         re.escape("w_hh: expected a 2-D array [4*H, H] (rows a multiple of 4), "
+                   "got shape (23, 6)")),
+        (lstm, {"c0": f32(B, H + 1)}, ValueError, shape_msg("c0", (B, H), (B, H + 1))),
+        (lstm, {"c0": f32(H)}, ValueError, shape_msg("c0", (B, H), f"({H},)")),
+        (lstm, {"c0": np.zeros((B, H))}, TypeError,
+         re.escape("c0: expected dtype float32 (the dtype of x), got float64")),
+        (lstm, {"w_peep": f32(4, H)}, ValueError, shape_msg("w_peep", (3, H), (4, H))),
+        (lstm, {"w_peep": f32(3 * H)}, ValueError, shape_msg("w_peep", (3, H), f"({3 * H},)")),
+        (lstm, {"w_peep": np.zeros((3, H))}, TypeError,
+         re.escape("w_peep: expected dtype float32 (the dtype of x), got float64")),
+        (lstm, {"w_proj": f32(P, H + 1)}, ValueError, shape_msg("w_proj", (P, H), (P, H + 1))),
+        (lstm, {"w_proj": f32(P)}, ValueError,
+         re.escape("w_proj: expected a 2-D array [P, H] with H=6, got shape (4,)")),
+        (lstm, {"w_proj": np.zeros((P, H))}, TypeError,
+         re.escape("w_proj: expected dtype float32 (the dtype of x), got float64")),
+        # with a projection, w_hh and h0 have P columns
+        (lstm, {"w_proj": f32(P, H)}, ValueError, shape_msg("w_hh", (GH, P), (GH, H))),
+        (lstm, {"_proj": True, "h0": f32(B, H)}, ValueError, shape_msg("h0", (B, P), (B, H))),
+        (lstm, {"_proj": True, "w_hh": f32(GH - 2, P)}, ValueError,
+         re.escape("w_hh: expected a 2-D array [4*H, P] (rows a multiple of 4), "
+                   "got shape (22, 4)")),
+        (lstm, {"input_forget": "no"}, TypeError, "input_forget: expected a bool, got 'no'"),
+        (lstm, {"input_forget": None}, TypeError, "input_forget: expected a bool, got None"),
+        # GRU only
+        (["gru"], {"w_hh": f32(3 * H + 1, H)}, ValueError,
+         re.escape("w_hh: expected a 2-D array [3*H, H] (rows a multiple of 3), "
+                   "got shape (19, 6)")),
+        (["gru"], {"linear_before_reset": None}, TypeError,
+         "linear_before_reset: expected a bool, got None"),
+        (["gru"], {"linear_before_reset": "False"}, TypeError,
+         "linear_before_reset: expected a bool, got 'False'"),
+        # RNN only: any row count is H; nonlinearity
+        (["rnn"], {"w_hh": f32(H + 1, H)}, ValueError,
+         shape_msg("w_hh", (H + 1, H + 1), (H + 1, H))),
+        (["rnn"], {"w_hh": f32(H)}, ValueError,
+         re.escape("w_hh: expected a 2-D array [H, H], got shape (6,)")),
+        (["rnn"], {"nonlinearity": "sigmoid"}, ValueError,
+         "nonlinearity: expected 'tanh' or 'relu', got 'sigmoid'"),
+        (["rnn"], {"nonlinearity": "TANH"}, ValueError, "nonlinearity: expected 'tanh' or 'relu'"),
+        (["rnn"], {"nonlinearity": None}, ValueError,
+         "nonlinearity: expected 'tanh' or 'relu', got None"),
+    ]
+    return [(cell, over, exc, msg) for cells, over, exc, msg in cases for cell in cells]
+
+
+FORWARD_ERRORS = forward_errors()
+FORWARD_IDS = [f"{i}-{c}-{'-'.join(k for k in o if k != '_proj')}"
+               for i, (c, o, _, _) in enumerate(FORWARD_ERRORS)]
+
+
+@pytest.mark.parametrize("cell,over,exc,msg", FORWARD_ERRORS, ids=FORWARD_IDS)
 def test_forward_errors(backend, cell, over, exc, msg):
     with pytest.raises(exc, match=msg):
-        call(backend, cell, **over)
+        forward(backend, cell, **over)
 
 
+def test_every_forward_argument_is_covered():
+    covered = {(cell, k) for cell, over, _, _ in FORWARD_ERRORS for k in over}
+    for cell in CELLS:
+        fwd = getattr(rnnkit.reference, f"{cell}_forward")
+        names = fwd.__code__.co_varnames[:fwd.__code__.co_argcount + fwd.__code__.co_kwonlyargcount]
+        missing = {n for n in names if (cell, n) not in covered}
+        assert not missing, (cell, missing)
+
+
+@pytest.mark.skipif(not HAVE_NATIVE, reason="native backend not built")
 def test_both_backends_raise_the_same_message():
     for cell, over, exc, _ in FORWARD_ERRORS:
         msgs = []
         for mod in (rnnkit.reference, rnnkit):
             with pytest.raises(exc) as info:
-                call(mod, cell, **over)
+                forward(mod, cell, **dict(over))
             msgs.append(str(info.value))
-        assert msgs[0] == msgs[1]
+        assert msgs[0] == msgs[1], (cell, over)
 
 
-@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
-def test_backward_errors(backend, cell):
-    out = call(backend, cell)
+# --- backward --------------------------------------------------------------------------------
+
+def cache_of(backend, cell, proj=False, clip=None):
+    kw = good(cell, proj=proj, peep=cell == "lstm", clip=clip)
+    return getattr(backend, f"{cell}_forward")(**kw).cache
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_backward_output_gradients(backend, cell):
+    """dy [T, B, P], dh_n [B, P], dc_n [B, H], all in the cache's dtype."""
+    for proj in ([False, True] if cell == "lstm" else [False]):
+        Pd = P if proj else H
+        cache = cache_of(backend, cell, proj)
+        bwd = getattr(backend, f"{cell}_backward")
+        bad = [
+            ({"dy": f32(T, B, Pd + 1)}, ValueError, shape_msg("dy", (T, B, Pd), (T, B, Pd + 1))),
+            ({"dy": f32(T, B)}, ValueError, shape_msg("dy", (T, B, Pd), (T, B))),
+            ({"dy": np.zeros((T, B, Pd))}, TypeError,
+             re.escape("dy: expected dtype float32 (the dtype of cache.x), got float64")),
+            ({"dy": [[["a"]]]}, TypeError, "dy: expected dtype float32"),
+            ({"dh_n": f32(Pd)}, ValueError, shape_msg("dh_n", (B, Pd), f"({Pd},)")),
+            ({"dh_n": f32(B, Pd + 2)}, ValueError, shape_msg("dh_n", (B, Pd), (B, Pd + 2))),
+            ({"dh_n": np.zeros((B, Pd))}, TypeError,
+             re.escape("dh_n: expected dtype float32 (the dtype of cache.x), got float64")),
+        ]
+        if cell == "lstm":
+            bad += [
+                ({"dc_n": f32(B, H - 1)}, ValueError, shape_msg("dc_n", (B, H), (B, H - 1))),
+                ({"dc_n": f32(B, Pd, 1)}, ValueError, shape_msg("dc_n", (B, H), (B, Pd, 1))),
+                ({"dc_n": np.zeros((B, H), np.float16)}, TypeError,
+                 re.escape("dc_n: expected dtype float32 (the dtype of cache.x), got float16")),
+            ]
+        for kw, exc, msg in bad:
+            with pytest.raises(exc, match=msg):
+                bwd(cache, **kw)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_backward_cache_class(backend, cell):
     bwd = getattr(backend, f"{cell}_backward")
-    with pytest.raises(ValueError, match=re.escape("dy: expected shape (4, 3, 6), got (4, 3, 5)")):
-        bwd(out.cache, dy=np.zeros((T, B, H - 1), np.float32))
-    with pytest.raises(TypeError, match=r"dh_n: expected dtype float32 \(the dtype of x\), got float64"):
-        bwd(out.cache, dh_n=np.zeros((B, H)))
-    with pytest.raises(ValueError, match=re.escape("dh_n: expected shape (3, 6), got (6,)")):
-        bwd(out.cache, dh_n=np.zeros(H, np.float32))
-    other = "gru" if cell != "gru" else "lstm"
-    wrong = call(backend, other).cache
-    with pytest.raises(TypeError, match=r"cache: expected an? \w+Cache \(from %s_forward\), got \w+Cache" % cell):
-        bwd(wrong)
-    with pytest.raises(TypeError, match=r"cache: expected"):
-        bwd((1, 2, 3))
-    bad = out.cache._replace(h=out.cache.h[:-1])
-    with pytest.raises(ValueError, match=re.escape("cache.h: expected shape (5, 3, 6), got (4, 3, 6)")):
-        bwd(bad)
-    if cell == "lstm":
-        with pytest.raises(ValueError, match=re.escape("dc_n: expected shape (3, 6), got (3, 5)")):
-            bwd(out.cache, dc_n=np.zeros((B, H - 1), np.float32))
+    name = {"rnn": "an RNNCache", "lstm": "an LSTMCache", "gru": "a GRUCache"}[cell]
+    for other in CELLS:
+        if other != cell:
+            wrong = cache_of(backend, other)
+            with pytest.raises(TypeError, match=re.escape(
+                    f"cache: expected {name} (from {cell}_forward), got {type(wrong).__name__}")):
+                bwd(wrong)
+    expected = f"cache: expected {name} (from {cell}_forward), got "
+    with pytest.raises(TypeError, match=re.escape(expected + "tuple")):
+        bwd(tuple(cache_of(backend, cell)))
+    with pytest.raises(TypeError, match=re.escape(expected + "NoneType")):
+        bwd(None)
 
+
+def tampered(cell):
+    """(field, bad value maker, exception, message regex): one per check of a cache field."""
+    G = GATES[cell]
+    GH = G * H
+    cases = [
+        ("x", lambda v: v[0], ValueError,
+         re.escape("cache.x: expected a 3-D array [T, B, I], got shape (3, 5)")),
+        ("x", lambda v: v.astype(np.int32), TypeError,
+         "cache.x: expected dtype float32 or float64, got int32"),
+        ("w_ih", lambda v: v[:, 1:], ValueError, shape_msg("cache.w_ih", (GH, I), (GH, I - 1))),
+        ("w_ih", lambda v: v.astype(np.float64), TypeError,
+         re.escape("cache.w_ih: expected dtype float32 (the dtype of cache.x), got float64")),
+        ("w_hh", lambda v: v[:, 1:], ValueError, shape_msg("cache.w_hh", (GH, H), (GH, H - 1))),
+        ("w_hh", lambda v: v.astype(np.float64), TypeError,
+         re.escape("cache.w_hh: expected dtype float32 (the dtype of cache.x), got float64")),
+        ("b_ih", lambda v: v[1:], ValueError, shape_msg("cache.b_ih", f"({GH},)", f"({GH - 1},)")),
+        ("b_hh", lambda v: v.astype(np.float64), TypeError,
+         re.escape("cache.b_hh: expected dtype float32 (the dtype of cache.x), got float64")),
+        ("h", lambda v: v[:-1], ValueError, shape_msg("cache.h", (T + 1, B, H), (T, B, H))),
+        ("h", lambda v: v.astype(np.float64), TypeError,
+         re.escape("cache.h: expected dtype float32 (the dtype of cache.x), got float64")),
+        ("gates", lambda v: v[..., :-1], ValueError,
+         shape_msg("cache.gates", (T, B, GH), (T, B, GH - 1))),
+        ("gates", lambda v: v.astype(np.float64), TypeError,
+         re.escape("cache.gates: expected dtype float32 (the dtype of cache.x), got float64")),
+        ("gates", lambda v: None, TypeError, "cache.gates: expected an array of shape"),
+        ("lengths", lambda v: np.array([4, 9, 0]), ValueError,
+         re.escape("cache.lengths: expected values in [0, T=4], got 9 at index 1")),
+        ("lengths", lambda v: np.array([4, -2, 0]), ValueError,
+         re.escape("cache.lengths: expected values in [0, T=4], got -2 at index 1")),
+        ("lengths", lambda v: v[:2], ValueError, shape_msg("cache.lengths", "(3,)", "(2,)")),
+        ("lengths", lambda v: v.astype(np.float64), TypeError,
+         "cache.lengths: expected an integer array, got dtype float64"),
+        ("reverse", lambda v: "no", TypeError, "cache.reverse: expected a bool, got 'no'"),
+        ("clip", lambda v: -1.0, ValueError, "cache.clip: expected a finite number > 0, got -1.0"),
+        ("clip", lambda v: float("nan"), ValueError, "cache.clip: expected a finite number > 0"),
+        ("clip", lambda v: "0.5", TypeError, "cache.clip: expected a number or None, got str"),
+        ("clip_mask", lambda v: v.astype(np.uint8), TypeError,
+         "cache.clip_mask: expected dtype bool, got uint8"),
+        ("clip_mask", lambda v: v[:, :, :-1], ValueError,
+         shape_msg("cache.clip_mask", (T, B, GH), (T, B, GH - 1))),
+        ("clip_mask", lambda v: None, TypeError,
+         re.escape(f"cache.clip_mask: expected a bool array of shape {(T, B, GH)} "
+                   "(cache.clip is set), got None")),
+    ]
+    if cell == "rnn":
+        cases += [("nonlinearity", lambda v: "gelu", ValueError,
+                   "cache.nonlinearity: expected 'tanh' or 'relu', got 'gelu'")]
+    if cell == "lstm":
+        cases += [
+            ("c", lambda v: v[1:, :2], ValueError, shape_msg("cache.c", (T + 1, B, H), (T, 2, H))),
+            ("c", lambda v: v.astype(np.float64), TypeError,
+             re.escape("cache.c: expected dtype float32 (the dtype of cache.x), got float64")),
+            ("w_peep", lambda v: v[:2], ValueError, shape_msg("cache.w_peep", (3, H), (2, H))),
+            ("w_peep", lambda v: v.astype(np.float64), TypeError,
+             re.escape("cache.w_peep: expected dtype float32 (the dtype of cache.x), got float64")),
+            ("w_proj", lambda v: np.zeros((P, H), np.float32), ValueError,
+             shape_msg("cache.w_hh", (GH, P), (GH, H))),  # a projection the states don't have
+            ("input_forget", lambda v: "yes", TypeError, "cache.input_forget: expected a bool"),
+        ]
+    if cell == "gru":
+        cases += [
+            ("hn", lambda v: v[:, :, :-1], ValueError,
+             shape_msg("cache.hn", (T, B, H), (T, B, H - 1))),
+            ("hn", lambda v: v.astype(np.float64), TypeError,
+             re.escape("cache.hn: expected dtype float32 (the dtype of cache.x), got float64")),
+            ("linear_before_reset", lambda v: None, TypeError,
+             "cache.linear_before_reset: expected a bool, got None"),
+        ]
+    return cases
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_backward_cache_consistency(backend, cell):
+    """A cache whose fields disagree (or are out of range) is refused, naming the field."""
+    cache = cache_of(backend, cell, clip=0.5)
+    bwd = getattr(backend, f"{cell}_backward")
+    bwd(cache)  # the untouched cache is fine
+    cases = tampered(cell)
+    assert {f for f, *_ in cases} >= set(cache._fields)  # every field has a check
+    for field, make_bad, exc, msg in cases:
+        with pytest.raises(exc, match=msg):
+            bwd(cache._replace(**{field: make_bad(getattr(cache, field))}))
+    # a clip mask without clip (the cache says no clipping happened)
+    with pytest.raises(ValueError, match=re.escape(
+            "cache.clip_mask: expected None (cache.clip is None), got an array")):
+        bwd(cache._replace(clip=None))
+
+
+def test_backward_with_projection_cache(backend):
+    cache = cache_of(backend, "lstm", proj=True)
+    with pytest.raises(ValueError, match=shape_msg("cache.w_proj", (P, H), (P, H - 1))):
+        rnnkit.reference.lstm_backward(cache._replace(w_proj=cache.w_proj[:, 1:]))
+    with pytest.raises(ValueError, match=shape_msg("cache.h", (T + 1, B, P), (T + 1, B, H))):
+        rnnkit.reference.lstm_backward(cache._replace(h=np.zeros((T + 1, B, H), np.float32)))
+
+
+# --- what is accepted ------------------------------------------------------------------------
 
 def test_non_contiguous_and_lists_are_accepted(backend):
-    kw = good("lstm", np.float64)
-    x_f = np.asfortranarray(kw["x"])
-    w_t = np.ascontiguousarray(kw["w_hh"].T).T  # a transposed view: not C-contiguous
-    a = backend.lstm_forward(x_f, kw["w_ih"], w_t, kw["b_ih"], kw["b_hh"], kw["h0"])
-    b = backend.lstm_forward(kw["x"], kw["w_ih"].tolist(), kw["w_hh"], kw["b_ih"], kw["b_hh"],
-                             kw["h0"])
-    np.testing.assert_allclose(a.y, b.y, rtol=1e-12)
+    kw = good("lstm", np.float64, peep=True)
+    want = backend.lstm_forward(**kw)
+    odd = dict(kw, x=np.asfortranarray(kw["x"]),
+               w_hh=np.ascontiguousarray(kw["w_hh"].T).T,  # a transposed view
+               w_ih=kw["w_ih"].tolist(), b_ih=kw["b_ih"][::-1].copy()[::-1],  # negative stride
+               w_peep=np.repeat(kw["w_peep"], 2, axis=1)[:, ::2], lengths=[4, 1, 0])
+    assert not odd["x"].flags.c_contiguous and not odd["b_ih"].flags.c_contiguous
+    got = backend.lstm_forward(**odd)
+    np.testing.assert_array_equal(got.y, want.y)
+    np.testing.assert_array_equal(got.c_n, want.c_n)
+    g = backend.lstm_backward(got.cache, dy=np.asfortranarray(np.ones_like(got.y)))
+    g_want = backend.lstm_backward(want.cache, dy=np.ones_like(want.y))
+    np.testing.assert_array_equal(g.dx, g_want.dx)
 
 
 def test_lengths_accept_any_integer_dtype(backend):
-    for dt in (np.int8, np.uint16, np.int32, np.int64):
-        out = call(backend, "gru", lengths=np.array([4, 0, 2], dt))
+    want = forward(backend, "gru")
+    for dt in (np.int8, np.uint8, np.int16, np.uint16, np.int32, np.uint32, np.int64, np.uint64):
+        out = forward(backend, "gru", lengths=np.array([4, 1, 0], dt))
         assert out.cache.lengths.dtype == np.int64
-        np.testing.assert_array_equal(out.y[2:, 2], 0)
+        np.testing.assert_array_equal(out.y, want.y)
+
+
+def test_empty_batch_takes_an_empty_lengths_list(backend):
+    out = backend.rnn_forward(f32(T, 0, I), f32(H, I), f32(H, H), lengths=[])
+    assert out.y.shape == (T, 0, H) and out.cache.lengths.dtype == np.int64
 
 
 def test_nan_propagates_and_is_not_an_error(backend):
-    kw = good("lstm")
+    kw = dict(good("lstm"), lengths=None)
     kw["x"][1, 0, 0] = np.nan
     out = backend.lstm_forward(**kw)
     assert np.isnan(out.y[1:, 0]).all() and np.isfinite(out.y[:, 1:]).all()
+    g = backend.lstm_backward(out.cache, dh_n=np.ones_like(out.h_n))
+    assert np.isnan(g.dw_ih).any() and np.isfinite(g.dx[:, 1:]).all()
+
+
+# --- the shared validator itself -------------------------------------------------------------
+
+def test_check_forward_normalises():
+    kw = good("lstm", np.float64, proj=True, peep=True)
+    x_f = np.asfortranarray(kw["x"])
+    lengths = np.array([4, 1, 0], np.int16)
+    f = _checks.check_forward("lstm", x_f, kw["w_ih"], kw["w_hh"], None, kw["b_hh"], None, None,
+                              w_peep=kw["w_peep"], w_proj=kw["w_proj"], clip=1, lengths=lengths,
+                              reverse=np.bool_(True), input_forget=0)
+    assert (f.T, f.B, f.I, f.H, f.P, f.G, f.dtype) == (T, B, I, H, P, 4, np.float64)
+    for name in ("x", "w_ih", "w_hh", "b_hh", "h0", "c0", "w_peep", "w_proj", "lengths"):
+        assert getattr(f, name).flags.c_contiguous, name
+    assert f.w_ih is kw["w_ih"]  # contiguous input: no copy
+    assert f.b_ih is None
+    np.testing.assert_array_equal(f.h0, np.zeros((B, P)))
+    np.testing.assert_array_equal(f.c0, np.zeros((B, H)))
+    assert f.lengths.dtype == np.int64 and not np.shares_memory(f.lengths, lengths)
+    assert f.clip == 1.0 and isinstance(f.clip, float)
+    assert f.reverse is True and f.input_forget is False
+    g = _checks.check_forward("gru", kw["x"], np.zeros((3 * H, I)), np.zeros((3 * H, H)), None,
+                              None, None)
+    assert g.c0 is None and g.G == 3 and g.lengths is None and g.clip is None
+
+
+def test_check_backward_normalises():
+    cache = rnnkit.reference.gru_forward(**good("gru", np.float64)).cache
+    bw = _checks.check_backward("gru", cache, None, None)
+    assert bw.dc_n is None
+    np.testing.assert_array_equal(bw.dy, np.zeros((T, B, H)))
+    np.testing.assert_array_equal(bw.dh_n, np.zeros((B, H)))
+    assert type(bw.cache) is type(cache) and bw.cache.h is cache.h
+    odd = cache._replace(h=np.asfortranarray(cache.h), lengths=cache.lengths.astype(np.int32))
+    bw = _checks.check_backward("gru", odd, None, None)
+    assert bw.cache.h.flags.c_contiguous and bw.cache.lengths.dtype == np.int64
+
+
+def test_check_forward_refuses_lstm_options_elsewhere():
+    x = np.zeros((T, B, I))
+    w_ih, w_hh = np.zeros((3 * H, I)), np.zeros((3 * H, H))
+    for kw, name in [({"w_peep": np.zeros((3, H))}, "w_peep"),
+                     ({"w_proj": np.zeros((P, H))}, "w_proj"),
+                     ({"input_forget": True}, "input_forget")]:
+        with pytest.raises(ValueError, match=f"{name}: only the LSTM has it"):
+            _checks.check_forward("gru", x, w_ih, w_hh, None, None, None, **kw)
+    with pytest.raises(ValueError, match="c0: only the LSTM has it"):
+        _checks.check_forward("gru", x, w_ih, w_hh, None, None, None, np.zeros((B, H)))
+    with pytest.raises(ValueError, match="cell: expected 'rnn', 'lstm' or 'gru', got 'tcn'"):
+        _checks.check_forward("tcn", x, w_ih, w_hh, None, None, None)
+    cache = rnnkit.reference.gru_forward(x, w_ih, w_hh).cache
+    with pytest.raises(ValueError, match="dc_n: only the LSTM has it"):
+        _checks.check_backward("gru", cache, None, None, np.zeros((B, H)))

@@ -1,91 +1,187 @@
-"""The NumPy reference against central finite differences, in float64: every gradient of every
-cell and option, with and without biases, with variable lengths and reverse.
+"""The NumPy reference against central finite differences in float64: every gradient (dx, dh0,
+dc0, weights, biases, peepholes, projection) of every cell and option, with and without
+biases, with variable lengths (a 0 and a full length among them), reverse, and both.
 
 The scalar loss is L = sum(dy * y) + sum(dh_n * h_n) (+ sum(dc_n * c_n)) for random dy, dh_n,
-dc_n, so the backward's inputs are exactly those seeds.
+dc_n, so the backward's inputs are exactly those seeds. dy is random also at the padding
+positions, where y is constantly 0: the backward must ignore it there.
+
+Kinks: relu and clip make L piecewise smooth. Every finite-difference evaluation asserts that
+the set of clipped pre-activations and active relu units is the same as at the base point, so
+a difference quotient never straddles a kink (if a seed ever put one within eps, the test
+says so instead of failing on a bad number).
 """
 
 import numpy as np
 import pytest
 
 import rnnkit.reference as ref
-from _cases import CONFIG_IDS, CONFIGS, make_problem
 
 EPS = 1e-6
+RTOL = 1e-6
+ATOL = 1e-8
+GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 
-VARIANTS = {
-    "plain": {},
-    "no_bias": {"bias": False},
-    "lengths": {"lengths": np.array([4, 0, 2])},
-    "reverse": {"reverse": True},
-    "lengths_reverse": {"lengths": np.array([1, 4, 3]), "reverse": True},
-}
+# (id, cell, forward options; "peep"/"proj" ask for peepholes / a projection of size P)
+CONFIGS = [
+    ("rnn_tanh", "rnn", {"nonlinearity": "tanh"}),
+    ("rnn_relu", "rnn", {"nonlinearity": "relu"}),
+    ("rnn_tanh_clip", "rnn", {"nonlinearity": "tanh", "clip": 0.6}),
+    ("rnn_relu_clip", "rnn", {"nonlinearity": "relu", "clip": 0.5}),
+    ("lstm", "lstm", {}),
+    ("lstm_peep", "lstm", {"peep": True}),
+    ("lstm_proj", "lstm", {"proj": True}),
+    ("lstm_clip", "lstm", {"clip": 0.7}),
+    ("lstm_peep_clip", "lstm", {"peep": True, "clip": 0.7}),
+    ("lstm_cifg", "lstm", {"input_forget": True}),
+    ("lstm_peep_cifg", "lstm", {"peep": True, "input_forget": True}),
+    ("lstm_all", "lstm", {"peep": True, "proj": True, "clip": 0.8, "input_forget": True}),
+    ("lstm_peep_proj_clip", "lstm", {"peep": True, "proj": True, "clip": 0.8}),
+    ("gru", "gru", {"linear_before_reset": True}),
+    ("gru_textbook", "gru", {"linear_before_reset": False}),
+    ("gru_clip", "gru", {"linear_before_reset": True, "clip": 0.6}),
+    ("gru_textbook_clip", "gru", {"linear_before_reset": False, "clip": 0.6}),
+]
+
+# (id, T, B, I, H, P, lengths, reverse, biases)
+VARIANTS = [
+    ("plain", 4, 3, 3, 3, 2, None, False, True),
+    ("no_bias", 3, 2, 5, 4, 3, None, False, False),
+    ("lengths", 4, 3, 4, 3, 2, [4, 0, 2], False, True),
+    ("reverse", 3, 2, 3, 2, 3, None, True, True),  # P = 3 > H = 2 is allowed too
+    ("lengths_reverse", 4, 3, 3, 3, 2, [1, 4, 0], True, True),
+    ("lengths_reverse_no_bias", 4, 3, 5, 2, 2, [3, 4, 2], True, False),
+]
 
 
-def loss(cell, out, seeds):
-    total = np.sum(seeds["dy"] * out.y) + np.sum(seeds["dh_n"] * out.h_n)
+def make(cell, opts, T, B, I, H, P, lengths, reverse, biases, seed):
+    """Random arguments: (args dict for the forward, seeds dict for the backward)."""
+    rng = np.random.default_rng(seed)
+    G = GATES[cell]
+    P = P if opts.get("proj") else H
+
+    def r(*shape, s=1.0):
+        return rng.standard_normal(shape) * s
+
+    kw = {"x": r(T, B, I), "w_ih": r(G * H, I, s=1.2 / np.sqrt(I)),
+          "w_hh": r(G * H, P, s=1.2 / np.sqrt(P)),
+          "b_ih": r(G * H, s=0.5) if biases else None, "b_hh": r(G * H, s=0.5) if biases else None,
+          "h0": r(B, P, s=0.7),
+          "lengths": None if lengths is None else np.array(lengths, dtype=np.int64),
+          "reverse": reverse}
+    if cell == "rnn":
+        kw["nonlinearity"] = opts["nonlinearity"]
+    if cell == "gru":
+        kw["linear_before_reset"] = opts["linear_before_reset"]
     if cell == "lstm":
+        kw["c0"] = r(B, H, s=0.7)
+        kw["input_forget"] = bool(opts.get("input_forget"))
+        if opts.get("peep"):
+            kw["w_peep"] = r(3, H, s=0.7)
+        if opts.get("proj"):
+            kw["w_proj"] = r(P, H, s=1.0 / np.sqrt(H))
+    if "clip" in opts:
+        kw["clip"] = opts["clip"]
+    seeds = {"dy": r(T, B, P), "dh_n": r(B, P)}
+    if cell == "lstm":
+        seeds["dc_n"] = r(B, H)
+    return kw, seeds
+
+
+def loss(out, seeds):
+    total = np.sum(seeds["dy"] * out.y) + np.sum(seeds["dh_n"] * out.h_n)
+    if "dc_n" in seeds:
         total += np.sum(seeds["dc_n"] * out.c_n)
     return total
 
 
+def active_set(out):
+    """Which side of every kink the forward is on: clipped pre-activations, active relus."""
+    parts = []
+    if out.cache.clip_mask is not None:
+        parts.append(out.cache.clip_mask.copy())
+    if getattr(out.cache, "nonlinearity", None) == "relu":
+        parts.append(out.cache.gates > 0)
+    return parts
+
+
+def valid_steps(T, B, lengths):
+    """valid[k, b]: step k of sequence b is taken."""
+    n = np.full(B, T) if lengths is None else np.asarray(lengths)
+    return np.arange(T)[:, None] < n[None, :]
+
+
 def numeric_grad(f, a):
-    """Central differences of the scalar function f with respect to every element of a."""
+    """Central differences of the scalar function f() with respect to every element of a."""
     g = np.zeros_like(a)
-    it = np.nditer(a, flags=["multi_index"])
-    for _ in it:
-        i = it.multi_index
-        old = a[i]
-        a[i] = old + EPS
+    for idx in np.ndindex(a.shape):
+        old = a[idx]
+        a[idx] = old + EPS
         up = f()
-        a[i] = old - EPS
+        a[idx] = old - EPS
         down = f()
-        a[i] = old
-        g[i] = (up - down) / (2 * EPS)
+        a[idx] = old
+        g[idx] = (up - down) / (2 * EPS)
     return g
 
 
-@pytest.mark.parametrize("variant", list(VARIANTS), ids=list(VARIANTS))
-@pytest.mark.parametrize("cfg", CONFIGS, ids=CONFIG_IDS)
+# (gradient field, forward argument); which apply depends on the cell
+TARGETS = {
+    "rnn": [("dx", "x"), ("dh0", "h0"), ("dw_ih", "w_ih"), ("dw_hh", "w_hh"),
+            ("db_ih", "b_ih"), ("db_hh", "b_hh")],
+    "gru": [("dx", "x"), ("dh0", "h0"), ("dw_ih", "w_ih"), ("dw_hh", "w_hh"),
+            ("db_ih", "b_ih"), ("db_hh", "b_hh")],
+    "lstm": [("dx", "x"), ("dh0", "h0"), ("dc0", "c0"), ("dw_ih", "w_ih"), ("dw_hh", "w_hh"),
+             ("db_ih", "b_ih"), ("db_hh", "b_hh"), ("dw_peep", "w_peep"), ("dw_proj", "w_proj")],
+}
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=[v[0] for v in VARIANTS])
+@pytest.mark.parametrize("cfg", CONFIGS, ids=[c[0] for c in CONFIGS])
 def test_gradients_match_finite_differences(cfg, variant):
     _, cell, opts = cfg
-    kw = dict(VARIANTS[variant])
-    name, args, fkw, seeds = make_problem(cell, opts, 4, 3, 3, 3, np.float64, seed=7, **kw)
-    fwd = getattr(ref, name)
-    out = fwd(*args, **fkw)
-    if "clip" in opts:  # the option is exercised: some pre-activations really are clipped
-        assert out.cache.clip_mask.any()
-    grads = getattr(ref, f"{cell}_backward")(out.cache, **seeds)
+    _, T, B, I, H, P, lengths, reverse, biases = variant
+    kw, seeds = make(cell, opts, T, B, I, H, P, lengths, reverse, biases, seed=11)
+    fwd = getattr(ref, f"{cell}_forward")
+    bwd = getattr(ref, f"{cell}_backward")
+    out = fwd(**kw)
+    base = active_set(out)
+    if "clip" in opts:  # the option is exercised: some pre-activations are clipped, not all
+        valid = valid_steps(T, B, lengths)
+        mask = out.cache.clip_mask[valid]
+        assert mask.any() and not mask.all()
+    if opts.get("nonlinearity") == "relu":  # both sides of the kink occur
+        gates = out.cache.gates[valid_steps(T, B, lengths)]
+        assert (gates > 0).any() and (gates == 0).any()
+    grads = bwd(out.cache, **seeds)
 
     def f():
-        return loss(cell, fwd(*args, **fkw), seeds)
+        o = fwd(**kw)
+        for a, b in zip(active_set(o), base):
+            assert np.array_equal(a, b), "a finite-difference step crossed a kink: change the seed"
+        return loss(o, seeds)
 
-    # (gradient field, where its variable lives)
-    targets = [("dx", args, 0), ("dw_ih", args, 1), ("dw_hh", args, 2), ("db_ih", args, 3),
-               ("db_hh", args, 4), ("dh0", args, 5)]
-    if cell == "lstm":
-        targets += [("dc0", args, 6), ("dw_peep", fkw, "w_peep"), ("dw_proj", fkw, "w_proj")]
-    checked = 0
-    for field, holder, key in targets:
+    for field, arg in TARGETS[cell]:
         analytic = getattr(grads, field)
-        if isinstance(holder, dict) and key not in holder or (
-                isinstance(holder, list) and holder[key] is None):
-            assert analytic is None, f"{field} should be None when its parameter is absent"
+        if kw.get(arg) is None:
+            assert analytic is None, f"{field} must be None when {arg} is absent"
             continue
-        numeric = numeric_grad(f, holder[key])
-        np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-8, err_msg=field)
-        checked += 1
-    assert checked >= 4  # dx, dw_ih, dw_hh, dh0 at least
+        assert analytic.shape == kw[arg].shape and analytic.dtype == np.float64, field
+        numeric = numeric_grad(f, kw[arg])
+        assert np.abs(numeric).max() > 1e-3, f"{field}: the check would be vacuous"
+        np.testing.assert_allclose(analytic, numeric, rtol=RTOL, atol=ATOL, err_msg=field)
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
-def test_gradient_of_default_state_is_an_array(cell):
-    """dh0 (and dc0) are arrays also when h0 (c0) defaulted to zeros."""
-    opts = {"nonlinearity": "tanh"} if cell == "rnn" else (
-        {"linear_before_reset": True} if cell == "gru" else {})
-    name, args, fkw, seeds = make_problem(cell, opts, 3, 2, 3, 4, np.float64, h0=False)
-    out = getattr(ref, name)(*args, **fkw)
-    g = getattr(ref, f"{cell}_backward")(out.cache, dh_n=seeds["dh_n"])
-    assert isinstance(g.dh0, np.ndarray) and g.dh0.shape == (2, 4)
-    if cell == "lstm":
-        assert isinstance(g.dc0, np.ndarray) and g.dc0.shape == (2, 4)
+def test_gradcheck_detects_a_wrong_gradient(cell):
+    """The criterion above is tight enough to see a 1e-4 relative error in one element."""
+    kw, seeds = make(cell, {"nonlinearity": "tanh", "linear_before_reset": True},
+                     3, 2, 3, 3, 3, None, False, True, seed=3)
+    out = getattr(ref, f"{cell}_forward")(**kw)
+    g = getattr(ref, f"{cell}_backward")(out.cache, **seeds)
+    numeric = numeric_grad(lambda: loss(getattr(ref, f"{cell}_forward")(**kw), seeds), kw["w_hh"])
+    np.testing.assert_allclose(g.dw_hh, numeric, rtol=RTOL, atol=ATOL)
+    wrong = g.dw_hh.copy()
+    wrong[0, 0] *= 1 + 1e-4
+    with pytest.raises(AssertionError):
+        np.testing.assert_allclose(wrong, numeric, rtol=RTOL, atol=ATOL)

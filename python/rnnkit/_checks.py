@@ -1,10 +1,23 @@
-"""Argument validation shared by both backends, so their errors are identical.
+"""Argument validation shared by both backends, so that their errors are identical.
 
-Every check names the argument, what was expected and what was given. After validation all
-arrays are C-contiguous NumPy arrays of x's dtype (a non-contiguous input is copied once; an
-array of another dtype is a TypeError, never a silent cast), absent initial states are
-materialised as zeros, and `lengths` is an int64 copy. The native kernels trust exactly what
-these functions return.
+`check_forward` and `check_backward` are the only entry points the backends call. Every
+error names the argument, what was expected and what was given:
+
+- a wrong rank, shape or value is a ``ValueError`` (``w_hh: expected shape (512, 128), got
+  (512, 127)``);
+- a wrong dtype or kind of object is a ``TypeError`` (``h0: expected dtype float32 (the dtype
+  of x), got float64``). One call uses one dtype, that of ``x`` (float32 or float64); nothing
+  is ever cast.
+
+What comes back is exactly what the native kernels trust: NumPy arrays, C-contiguous and
+aligned (an input that is not, e.g. a transposed view, is copied once; array-likes such as
+lists go through ``np.asarray`` without a dtype change), of one dtype, with consistent
+shapes; absent initial states (and absent output gradients in backward) materialised as
+zeros; ``lengths`` as an int64 copy with values in ``[0, T]``; ``clip`` as a positive finite
+float or None; flags as bools. Absent biases, peepholes and projection stay None.
+
+Letters: T steps, B batch, I input size, H hidden size, P projection size (H without a
+projection), G gates (RNN 1, GRU 3, LSTM 4).
 """
 
 from __future__ import annotations
@@ -17,12 +30,15 @@ import numpy as np
 
 from ._types import GRUCache, LSTMCache, RNNCache
 
-GATES = {"rnn": 1, "lstm": 4, "gru": 3}
-CACHES = {"rnn": RNNCache, "lstm": LSTMCache, "gru": GRUCache}
+GATES = {"rnn": 1, "gru": 3, "lstm": 4}
+CACHE_TYPES = {"rnn": RNNCache, "gru": GRUCache, "lstm": LSTMCache}
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+NONLINEARITIES = ("tanh", "relu")
 
 
 class Forward(NamedTuple):
+    """The validated arguments of one ``<cell>_forward`` call."""
+
     T: int
     B: int
     I: int  # noqa: E741
@@ -30,24 +46,26 @@ class Forward(NamedTuple):
     P: int
     G: int
     dtype: np.dtype
-    x: np.ndarray
-    w_ih: np.ndarray
-    w_hh: np.ndarray
-    b_ih: Optional[np.ndarray]
-    b_hh: Optional[np.ndarray]
-    h0: np.ndarray
-    c0: Optional[np.ndarray]
-    w_peep: Optional[np.ndarray]
-    w_proj: Optional[np.ndarray]
+    x: np.ndarray  # [T, B, I]
+    w_ih: np.ndarray  # [G*H, I]
+    w_hh: np.ndarray  # [G*H, P]
+    b_ih: Optional[np.ndarray]  # [G*H] or None
+    b_hh: Optional[np.ndarray]  # [G*H] or None
+    h0: np.ndarray  # [B, P] (zeros when not given)
+    c0: Optional[np.ndarray]  # [B, H] for the LSTM (zeros when not given), else None
+    w_peep: Optional[np.ndarray]  # [3, H] or None
+    w_proj: Optional[np.ndarray]  # [P, H] or None
     clip: Optional[float]
     input_forget: bool
     nonlinearity: str
     linear_before_reset: bool
-    lengths: Optional[np.ndarray]
+    lengths: Optional[np.ndarray]  # int64 [B], a copy, or None
     reverse: bool
 
 
 class Backward(NamedTuple):
+    """The validated arguments of one ``<cell>_backward`` call."""
+
     T: int
     B: int
     I: int  # noqa: E741
@@ -55,18 +73,26 @@ class Backward(NamedTuple):
     P: int
     G: int
     dtype: np.dtype
-    cache: tuple  # the cache with validated (C-contiguous) arrays
-    dy: np.ndarray
-    dh_n: np.ndarray
-    dc_n: Optional[np.ndarray]
+    cache: tuple  # the cache, of its own class, with every field validated
+    dy: np.ndarray  # [T, B, P] (zeros when not given)
+    dh_n: np.ndarray  # [B, P] (zeros when not given)
+    dc_n: Optional[np.ndarray]  # [B, H] for the LSTM (zeros when not given), else None
 
 
-def _shape(shape):
-    return "(" + ", ".join(str(int(s)) for s in shape) + ("," if len(shape) == 1 else "") + ")"
+# --- single arguments ------------------------------------------------------------------------
+
+def fmt_shape(shape):
+    """(2, 3) and (3,) the way Python prints tuples."""
+    return str(tuple(int(s) for s in shape))
+
+
+def contiguous(a):
+    """C-contiguous and aligned: the same array when it already is, else one copy."""
+    return np.require(a, requirements=("C", "A"))
 
 
 def as_array(name, a):
-    """np.asarray for array-likes (lists), keeping the dtype; objects that are not arrays fail."""
+    """An ndarray for an array or an array-like (its dtype is kept); anything else: TypeError."""
     if isinstance(a, np.ndarray):
         return a
     try:
@@ -79,153 +105,243 @@ def as_array(name, a):
 
 
 def check_x(x, name="x"):
+    """The input sequence: a 3-D float32 or float64 array [T, B, I]; its dtype is the call's."""
+    if x is None:
+        raise TypeError(f"{name}: expected a 3-D array [T, B, I], got None")
     x = as_array(name, x)
     if x.dtype not in FLOAT_DTYPES:
         raise TypeError(f"{name}: expected dtype float32 or float64, got {x.dtype}")
     if x.ndim != 3:
-        raise ValueError(f"{name}: expected a 3-D array [T, B, I], got shape {_shape(x.shape)}")
-    return np.ascontiguousarray(x)
+        raise ValueError(f"{name}: expected a 3-D array [T, B, I], got shape {fmt_shape(x.shape)}")
+    return contiguous(x)
 
 
-def check_array(name, a, dtype, shape, optional=False):
-    """An array of exactly this dtype and shape (C-contiguous on return), or None if allowed."""
+def check_dtype(name, a, dtype, of="x"):
+    if a.dtype != dtype:
+        raise TypeError(f"{name}: expected dtype {dtype} (the dtype of {of}), got {a.dtype}")
+
+
+def check_array(name, a, dtype, shape, *, optional=False, of="x"):
+    """An array of exactly this dtype and shape (returned C-contiguous), or None if optional."""
     if a is None:
         if optional:
             return None
-        raise ValueError(f"{name}: expected an array of shape {_shape(shape)}, got None")
+        raise TypeError(f"{name}: expected an array of shape {fmt_shape(shape)}, got None")
     a = as_array(name, a)
-    if a.dtype != dtype:
-        raise TypeError(f"{name}: expected dtype {dtype} (the dtype of x), got {a.dtype}")
+    check_dtype(name, a, dtype, of)
     if a.shape != tuple(shape):
-        raise ValueError(f"{name}: expected shape {_shape(shape)}, got {_shape(a.shape)}")
-    return np.ascontiguousarray(a)
+        raise ValueError(f"{name}: expected shape {fmt_shape(shape)}, got {fmt_shape(a.shape)}")
+    return contiguous(a)
 
 
 def check_clip(clip, name="clip"):
+    """None, or a finite number > 0, returned as a float."""
     if clip is None:
         return None
     if isinstance(clip, (bool, np.bool_)) or not isinstance(clip, numbers.Real):
         raise TypeError(f"{name}: expected a number or None, got {type(clip).__name__}")
-    clip = float(clip)
-    if not (math.isfinite(clip) and clip > 0):
+    value = float(clip)
+    if not (math.isfinite(value) and value > 0):
         raise ValueError(f"{name}: expected a finite number > 0, got {clip}")
-    return clip
+    return value
 
 
 def check_lengths(lengths, T, B, name="lengths"):
+    """None, or an integer array [B] with values in [0, T], returned as an int64 copy.
+
+    Any integer dtype is accepted; a float array is a TypeError (an empty list is fine).
+    """
     if lengths is None:
         return None
+    given_array = isinstance(lengths, np.ndarray)
     lengths = as_array(name, lengths)
+    if not given_array and lengths.size == 0:
+        lengths = lengths.astype(np.int64)  # [] for B = 0: NumPy makes it float64
     if lengths.dtype.kind not in "iu":
         raise TypeError(f"{name}: expected an integer array, got dtype {lengths.dtype}")
     if lengths.shape != (B,):
-        raise ValueError(f"{name}: expected shape {_shape((B,))}, got {_shape(lengths.shape)}")
-    if B:
-        lo, hi = int(lengths.min()), int(lengths.max())
-        if lo < 0 or hi > T:
-            bad = lo if lo < 0 else hi
-            at = int(np.flatnonzero(lengths == bad)[0])
-            raise ValueError(f"{name}: expected values in [0, T={T}], got {bad} at index {at}")
-    return np.array(lengths, dtype=np.int64)  # a copy: the caller may change theirs
+        raise ValueError(f"{name}: expected shape {fmt_shape((B,))}, "
+                         f"got {fmt_shape(lengths.shape)}")
+    bad = np.flatnonzero((lengths < 0) | (lengths > T))
+    if bad.size:
+        at = int(bad[0])
+        raise ValueError(f"{name}: expected values in [0, T={T}], got {int(lengths[at])} "
+                         f"at index {at}")
+    return np.array(lengths, dtype=np.int64, order="C")  # a copy: the caller may change theirs
 
 
-def check_flag(name, v):
-    if isinstance(v, (bool, np.bool_)) or (isinstance(v, numbers.Integral) and v in (0, 1)):
-        return bool(v)
-    raise TypeError(f"{name}: expected a bool, got {v!r}")
+def check_flag(name, value):
+    """A bool (also numpy's, or the integers 0 and 1)."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, numbers.Integral) and value in (0, 1):
+        return bool(value)
+    raise TypeError(f"{name}: expected a bool, got {value!r}")
 
+
+def check_nonlinearity(value, name="nonlinearity"):
+    if not isinstance(value, str) or value not in NONLINEARITIES:
+        raise ValueError(f"{name}: expected 'tanh' or 'relu', got {value!r}")
+    return value
+
+
+def check_cell(cell):
+    if cell not in GATES:
+        raise ValueError(f"cell: expected 'rnn', 'lstm' or 'gru', got {cell!r}")
+    return GATES[cell]
+
+
+# --- the weights of one layer ----------------------------------------------------------------
 
 def _weights(cell, x, w_ih, w_hh, b_ih, b_hh, w_peep, w_proj, prefix=""):
-    """Sizes from x, w_hh (and w_proj), then every weight checked against them."""
+    """Sizes from x, w_hh (H = rows / G) and w_proj (P), then every weight against them.
+
+    Returns ((T, B, I, H, P, G), w_ih, w_hh, b_ih, b_hh, w_peep, w_proj).
+    """
     G = GATES[cell]
+    T, B, I = (int(s) for s in x.shape)
     dtype = x.dtype
-    T, B, I = x.shape
-    n = prefix + "w_hh"
-    w_hh = as_array(n, w_hh)
-    if w_hh.dtype != dtype:
-        raise TypeError(f"{n}: expected dtype {dtype} (the dtype of x), got {w_hh.dtype}")
+    of = prefix + "x"
+    rows = "H" if G == 1 else f"{G}*H"
+    cols = "P" if w_proj is not None else "H"
+
+    name = prefix + "w_hh"
+    if w_hh is None:
+        raise TypeError(f"{name}: expected a 2-D array [{rows}, {cols}], got None")
+    w_hh = as_array(name, w_hh)
+    check_dtype(name, w_hh, dtype, of)
     if w_hh.ndim != 2 or w_hh.shape[0] % G:
-        raise ValueError(f"{n}: expected a 2-D array [{G}*H, H] (first dimension divisible by "
-                         f"{G}), got shape {_shape(w_hh.shape)}")
+        multiple = f" (rows a multiple of {G})" if G > 1 else ""
+        raise ValueError(f"{name}: expected a 2-D array [{rows}, {cols}]{multiple}, "
+                         f"got shape {fmt_shape(w_hh.shape)}")
     H = w_hh.shape[0] // G
     P = H
     if w_proj is not None:
-        n = prefix + "w_proj"
-        w_proj = as_array(n, w_proj)
+        name = prefix + "w_proj"
+        w_proj = as_array(name, w_proj)
+        check_dtype(name, w_proj, dtype, of)
         if w_proj.ndim != 2:
-            raise ValueError(f"{n}: expected a 2-D array [P, H], got shape {_shape(w_proj.shape)}")
+            raise ValueError(f"{name}: expected a 2-D array [P, H] with H={H}, "
+                             f"got shape {fmt_shape(w_proj.shape)}")
         P = w_proj.shape[0]
-        w_proj = check_array(n, w_proj, dtype, (P, H))
-    w_hh = check_array(prefix + "w_hh", w_hh, dtype, (G * H, P))
-    w_ih = check_array(prefix + "w_ih", w_ih, dtype, (G * H, I))
-    b_ih = check_array(prefix + "b_ih", b_ih, dtype, (G * H,), optional=True)
-    b_hh = check_array(prefix + "b_hh", b_hh, dtype, (G * H,), optional=True)
-    w_peep = check_array(prefix + "w_peep", w_peep, dtype, (3, H), optional=True)
+        w_proj = check_array(name, w_proj, dtype, (P, H), of=of)
+    w_hh = check_array(prefix + "w_hh", w_hh, dtype, (G * H, P), of=of)
+    w_ih = check_array(prefix + "w_ih", w_ih, dtype, (G * H, I), of=of)
+    b_ih = check_array(prefix + "b_ih", b_ih, dtype, (G * H,), optional=True, of=of)
+    b_hh = check_array(prefix + "b_hh", b_hh, dtype, (G * H,), optional=True, of=of)
+    w_peep = check_array(prefix + "w_peep", w_peep, dtype, (3, H), optional=True, of=of)
     return (T, B, I, H, P, G), w_ih, w_hh, b_ih, b_hh, w_peep, w_proj
 
+
+def _lstm_only(cell, c0, w_peep, w_proj, input_forget):
+    """Cell state, peepholes, projection and CIFG exist only for the LSTM."""
+    if cell == "lstm":
+        return
+    for name, value in (("c0", c0), ("w_peep", w_peep), ("w_proj", w_proj)):
+        if value is not None:
+            raise ValueError(f"{name}: only the LSTM has it, expected None for {cell!r}")
+    if input_forget:
+        raise ValueError(f"input_forget: only the LSTM has it, expected False for {cell!r}")
+
+
+# --- the two entry points --------------------------------------------------------------------
 
 def check_forward(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0=None, *, w_peep=None, w_proj=None,
                   clip=None, input_forget=False, nonlinearity="tanh", linear_before_reset=True,
                   lengths=None, reverse=False) -> Forward:
+    """Validates the arguments of ``<cell>_forward`` (cell: "rnn", "lstm" or "gru").
+
+    Checks, in this order: x, w_hh (gives H), w_proj (gives P), w_ih, biases, w_peep, h0, c0,
+    nonlinearity, clip, flags, lengths. Returns a `Forward`.
+    """
+    check_cell(cell)
+    _lstm_only(cell, c0, w_peep, w_proj, input_forget)
     x = check_x(x)
     dims, w_ih, w_hh, b_ih, b_hh, w_peep, w_proj = _weights(cell, x, w_ih, w_hh, b_ih, b_hh,
                                                             w_peep, w_proj)
     T, B, I, H, P, G = dims
     dtype = x.dtype
-    h0 = (np.zeros((B, P), dtype) if h0 is None else check_array("h0", h0, dtype, (B, P)))
+    h0 = np.zeros((B, P), dtype) if h0 is None else check_array("h0", h0, dtype, (B, P))
     if cell == "lstm":
         c0 = np.zeros((B, H), dtype) if c0 is None else check_array("c0", c0, dtype, (B, H))
-    if cell == "rnn" and nonlinearity not in ("tanh", "relu"):
-        raise ValueError(f"nonlinearity: expected 'tanh' or 'relu', got {nonlinearity!r}")
-    return Forward(T, B, I, H, P, G, dtype, x, w_ih, w_hh, b_ih, b_hh, h0,
-                   c0 if cell == "lstm" else None, w_peep, w_proj, check_clip(clip),
-                   check_flag("input_forget", input_forget), nonlinearity,
-                   check_flag("linear_before_reset", linear_before_reset),
-                   check_lengths(lengths, T, B), check_flag("reverse", reverse))
+    nonlinearity = check_nonlinearity(nonlinearity) if cell == "rnn" else "tanh"
+    return Forward(
+        T, B, I, H, P, G, dtype, x, w_ih, w_hh, b_ih, b_hh, h0, c0, w_peep, w_proj,
+        clip=check_clip(clip),
+        input_forget=check_flag("input_forget", input_forget),
+        nonlinearity=nonlinearity,
+        linear_before_reset=check_flag("linear_before_reset", linear_before_reset),
+        lengths=check_lengths(lengths, T, B),
+        reverse=check_flag("reverse", reverse),
+    )
 
 
 def check_backward(cell, cache, dy, dh_n, dc_n=None) -> Backward:
-    cls = CACHES[cell]
+    """Validates the arguments of ``<cell>_backward``: the cache and the output gradients.
+
+    The cache must be of the cell's class and internally consistent (every array's shape and
+    dtype agree with ``cache.x`` and ``cache.w_hh``; ``lengths`` in ``[0, T]``; ``clip_mask``
+    a bool array exactly when ``clip`` is set). ``dy[T, B, P]``, ``dh_n[B, P]`` and
+    ``dc_n[B, H]`` (LSTM only) must have the cache's dtype; absent ones become zeros.
+    Returns a `Backward` whose ``cache`` is a validated copy of the tuple (arrays are copied
+    only when not C-contiguous).
+    """
+    check_cell(cell)
+    cls = CACHE_TYPES[cell]
     if not isinstance(cache, cls):
-        raise TypeError(f"cache: expected an {cls.__name__} (from {cell}_forward), "
+        article = "a" if cell == "gru" else "an"
+        raise TypeError(f"cache: expected {article} {cls.__name__} (from {cell}_forward), "
                         f"got {type(cache).__name__}")
+    if cell != "lstm" and dc_n is not None:
+        raise ValueError(f"dc_n: only the LSTM has it, expected None for {cell!r}")
     x = check_x(cache.x, "cache.x")
     dims, w_ih, w_hh, b_ih, b_hh, w_peep, w_proj = _weights(
         cell, x, cache.w_ih, cache.w_hh, cache.b_ih, cache.b_hh,
-        getattr(cache, "w_peep", None), getattr(cache, "w_proj", None), prefix="cache.")
+        cache.w_peep if cell == "lstm" else None, cache.w_proj if cell == "lstm" else None,
+        prefix="cache.")
     T, B, I, H, P, G = dims
     dtype = x.dtype
-    fields = dict(x=x, w_ih=w_ih, w_hh=w_hh, b_ih=b_ih, b_hh=b_hh)
-    fields["h"] = check_array("cache.h", cache.h, dtype, (T + 1, B, P))
-    fields["gates"] = check_array("cache.gates", cache.gates, dtype, (T, B, G * H))
-    fields["lengths"] = check_lengths(cache.lengths, T, B, "cache.lengths")
-    fields["reverse"] = check_flag("cache.reverse", cache.reverse)
-    clip = check_clip(cache.clip, "cache.clip")
-    fields["clip"] = clip
-    if clip is not None:
+
+    def arr(name, shape):
+        return check_array("cache." + name, getattr(cache, name), dtype, shape, of="cache.x")
+
+    fields = dict(x=x, w_ih=w_ih, w_hh=w_hh, b_ih=b_ih, b_hh=b_hh,
+                  h=arr("h", (T + 1, B, P)), gates=arr("gates", (T, B, G * H)),
+                  lengths=check_lengths(cache.lengths, T, B, "cache.lengths"),
+                  reverse=check_flag("cache.reverse", cache.reverse),
+                  clip=check_clip(cache.clip, "cache.clip"))
+    if fields["clip"] is None:
+        if cache.clip_mask is not None:
+            raise ValueError("cache.clip_mask: expected None (cache.clip is None), got an array")
+        fields["clip_mask"] = None
+    else:
+        mask_shape = (T, B, G * H)
+        if cache.clip_mask is None:
+            raise TypeError(f"cache.clip_mask: expected a bool array of shape "
+                            f"{fmt_shape(mask_shape)} (cache.clip is set), got None")
         mask = as_array("cache.clip_mask", cache.clip_mask)
         if mask.dtype != np.bool_:
             raise TypeError(f"cache.clip_mask: expected dtype bool, got {mask.dtype}")
-        if mask.shape != (T, B, G * H):
-            raise ValueError(f"cache.clip_mask: expected shape {_shape((T, B, G * H))}, "
-                             f"got {_shape(mask.shape)}")
-        fields["clip_mask"] = np.ascontiguousarray(mask)
-    else:
-        fields["clip_mask"] = None
+        if mask.shape != mask_shape:
+            raise ValueError(f"cache.clip_mask: expected shape {fmt_shape(mask_shape)}, "
+                             f"got {fmt_shape(mask.shape)}")
+        fields["clip_mask"] = contiguous(mask)
+    if cell == "rnn":
+        fields["nonlinearity"] = check_nonlinearity(cache.nonlinearity, "cache.nonlinearity")
     if cell == "lstm":
-        fields.update(w_peep=w_peep, w_proj=w_proj,
-                      c=check_array("cache.c", cache.c, dtype, (T + 1, B, H)),
+        fields.update(w_peep=w_peep, w_proj=w_proj, c=arr("c", (T + 1, B, H)),
                       input_forget=check_flag("cache.input_forget", cache.input_forget))
     if cell == "gru":
-        fields.update(hn=check_array("cache.hn", cache.hn, dtype, (T, B, H)),
+        fields.update(hn=arr("hn", (T, B, H)),
                       linear_before_reset=check_flag("cache.linear_before_reset",
                                                      cache.linear_before_reset))
-    if cell == "rnn" and cache.nonlinearity not in ("tanh", "relu"):
-        raise ValueError(f"cache.nonlinearity: expected 'tanh' or 'relu', got {cache.nonlinearity!r}")
-    dy = np.zeros((T, B, P), dtype) if dy is None else check_array("dy", dy, dtype, (T, B, P))
-    dh_n = np.zeros((B, P), dtype) if dh_n is None else check_array("dh_n", dh_n, dtype, (B, P))
-    if cell == "lstm":
-        dc_n = np.zeros((B, H), dtype) if dc_n is None else check_array("dc_n", dc_n, dtype, (B, H))
-    else:
-        dc_n = None
+
+    def grad(name, value, shape):
+        if value is None:
+            return np.zeros(shape, dtype)
+        return check_array(name, value, dtype, shape, of="cache.x")
+
+    dy = grad("dy", dy, (T, B, P))
+    dh_n = grad("dh_n", dh_n, (B, P))
+    dc_n = grad("dc_n", dc_n, (B, H)) if cell == "lstm" else None
     return Backward(T, B, I, H, P, G, dtype, cache._replace(**fields), dy, dh_n, dc_n)

@@ -1,74 +1,95 @@
-"""Vanilla RNN, the NumPy specification: h_t = act(x_t w_ih^T + b_ih + h_{t-1} w_hh^T + b_hh)."""
+"""Elman RNN, the NumPy specification.
+
+    a_t = x_t w_ih^T + b_ih + h_{t-1} w_hh^T + b_hh
+    h_t = act(clip(a_t)),  act = tanh or relu,  clip to [-clip, clip] only when clip is set
+
+Letters: T steps, B batch, I input size, H hidden size (G = 1 gate).
+"""
 
 import numpy as np
 
 from .._checks import check_backward, check_forward
 from .._types import RNNCache, RNNGrads, RNNOutput
-from ._common import add_bias, clip_preact, running, unclip
+from ._common import clip_preact, relu, running, unclip, zeros_if_none
 
 
 def rnn_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, *, nonlinearity="tanh", clip=None,
                 lengths=None, reverse=False):
-    """Runs an Elman RNN over ``x[T, B, I]``; returns ``RNNOutput(y[T,B,H], h_n[B,H], cache)``.
+    """Runs an Elman RNN over a sequence.
 
-    ``w_ih[H, I]``, ``w_hh[H, H]``, ``b_ih[H]``, ``b_hh[H]``, ``h0[B, H]`` (zeros by default);
-    ``nonlinearity`` "tanh" or "relu"; ``clip`` clips the pre-activation (ONNX);
-    ``lengths[B]`` and ``reverse`` as in API.md.
+    Arguments: ``x[T, B, I]``, ``w_ih[H, I]``, ``w_hh[H, H]``, ``b_ih[H]``, ``b_hh[H]``
+    (absent: zero), ``h0[B, H]`` (absent: zeros); ``nonlinearity`` "tanh" or "relu";
+    ``clip`` (ONNX: the pre-activation is clipped to [-clip, clip]; an extension to API.md);
+    ``lengths[B]`` (integers in [0, T]; absent: all T) and ``reverse`` (each sequence runs
+    from its last valid step back to step 0; y stays aligned with x).
+
+    Returns ``RNNOutput(y[T, B, H], h_n[B, H], cache)``; ``y`` is 0 past each sequence's end
+    and ``h_n`` is the state after its last valid step.
     """
     f = check_forward("rnn", x, w_ih, w_hh, b_ih, b_hh, h0, nonlinearity=nonlinearity, clip=clip,
                       lengths=lengths, reverse=reverse)
-    T, B, H = f.T, f.B, f.H
-    h = np.empty((T + 1, B, H), f.dtype)
-    gates = np.zeros((T, B, H), f.dtype)
-    mask = np.zeros((T, B, H), bool) if f.clip is not None else None
-    y = np.zeros((T, B, H), f.dtype)
+    T, B, H, dt = f.T, f.B, f.H, f.dtype
+    b_ih, b_hh = zeros_if_none(f.b_ih, H, dt), zeros_if_none(f.b_hh, H, dt)
+    act = np.tanh if f.nonlinearity == "tanh" else relu
+
+    y = np.zeros((T, B, H), dt)
+    h = np.empty((T + 1, B, H), dt)  # h[k]: the state after k steps
+    gates = np.zeros((T, B, H), dt)
+    clip_mask = None if f.clip is None else np.zeros((T, B, H), bool)
     h[0] = f.h0
     for k in range(T):
         b, t = running(k, f.lengths, T, B, f.reverse)
-        h[k + 1] = h[k]  # sequences that have ended keep their state
-        # a = x_t w_ih^T + b_ih + h w_hh^T + b_hh
-        a = add_bias(f.x[t, b] @ f.w_ih.T, f.b_ih) + add_bias(h[k, b] @ f.w_hh.T, f.b_hh)
-        m = np.zeros(a.shape, bool)
-        a = clip_preact(a, f.clip, m)
+        h[k + 1] = h[k]  # ended sequences keep their state
+        h_prev = h[k, b]
+        # a = x_t w_ih^T + b_ih + h_prev w_hh^T + b_hh
+        a = (f.x[t, b] @ f.w_ih.T + b_ih) + (h_prev @ f.w_hh.T + b_hh)
+        a, mask = clip_preact(a, f.clip)
         # h_t = act(a)
-        h_t = np.tanh(a) if f.nonlinearity == "tanh" else np.maximum(a, 0)
+        h_t = act(a)
         h[k + 1, b] = h_t
         gates[k, b] = h_t
         if mask is not None:
-            mask[k, b] = m
+            clip_mask[k, b] = mask
         y[t, b] = h_t
     cache = RNNCache(f.x, f.w_ih, f.w_hh, f.b_ih, f.b_hh, h, gates, f.lengths, f.reverse,
-                     f.nonlinearity, f.clip, mask)
+                     f.nonlinearity, f.clip, clip_mask)
     return RNNOutput(y, h[T].copy(), cache)
 
 
 def rnn_backward(cache, dy=None, dh_n=None):
-    """Gradients of ``rnn_forward`` for ``dy = dL/dy`` and ``dh_n = dL/dh_n`` (zeros by default).
+    """Gradients of ``rnn_forward`` for a loss L with ``dy[T, B, H] = dL/dy`` and
+    ``dh_n[B, H] = dL/dh_n`` (absent: zeros).
 
-    Returns ``RNNGrads(dx, dh0, dw_ih, dw_hh, db_ih, db_hh)``; bias gradients are None when the
-    forward had no such bias.
+    Returns ``RNNGrads(dx[T, B, I], dh0[B, H], dw_ih[H, I], dw_hh[H, H], db_ih[H], db_hh[H])``;
+    a bias gradient is None when the forward had no such bias. ``dx`` is 0 at the positions
+    past a sequence's end, and ``dy`` there is ignored (y is constant 0 there).
     """
     bw = check_backward("rnn", cache, dy, dh_n)
     c = bw.cache
-    T, B = bw.T, bw.B
-    dx = np.zeros(c.x.shape, bw.dtype)
-    dw_ih = np.zeros(c.w_ih.shape, bw.dtype)
-    dw_hh = np.zeros(c.w_hh.shape, bw.dtype)
-    db = np.zeros(c.w_ih.shape[0], bw.dtype)
-    dh = bw.dh_n.copy()
+    T, B, dt = bw.T, bw.B, bw.dtype
+    dx = np.zeros(c.x.shape, dt)
+    dw_ih = np.zeros(c.w_ih.shape, dt)
+    dw_hh = np.zeros(c.w_hh.shape, dt)
+    db = np.zeros(bw.H, dt)  # the same for b_ih and b_hh
+    dh = bw.dh_n.copy()  # dL/dh[k+1]; ended sequences pass it through unchanged
     for k in reversed(range(T)):
         b, t = running(k, c.lengths, T, B, c.reverse)
-        # gradient reaching h_{k+1}: from later steps and from y
-        dh_t = dh[b] + bw.dy[t, b]
+        mask = None if c.clip_mask is None else c.clip_mask[k, b]
         h_t = c.gates[k, b]
-        # tanh'(a) = 1 - h^2, relu'(a) = [h > 0]
-        da = dh_t * (1 - h_t * h_t) if c.nonlinearity == "tanh" else dh_t * (h_t > 0)
-        da = unclip(da, c.clip, None if c.clip_mask is None else c.clip_mask[k, b])
+        # dL/dh_t: from the next step and from y
+        dh_t = dh[b] + bw.dy[t, b]
+        # h_t = act(a): tanh'(a) = 1 - h_t^2, relu'(a) = [h_t > 0]; 0 where a was clipped
+        if c.nonlinearity == "tanh":
+            da = dh_t * (1 - h_t * h_t)
+        else:
+            da = dh_t * (h_t > 0)
+        da = unclip(da, mask)
+        # a = x_t w_ih^T + b_ih + h_prev w_hh^T + b_hh
         dx[t, b] = da @ c.w_ih
         dw_ih += da.T @ c.x[t, b]
         dw_hh += da.T @ c.h[k, b]
         db += da.sum(axis=0)
-        dh[b] = da @ c.w_hh  # ended sequences pass their gradient through unchanged
+        dh[b] = da @ c.w_hh
     return RNNGrads(dx, dh, dw_ih, dw_hh,
-                    db.copy() if c.b_ih is not None else None,
-                    db.copy() if c.b_hh is not None else None)
+                    None if c.b_ih is None else db.copy(),
+                    None if c.b_hh is None else db.copy())
