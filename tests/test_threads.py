@@ -81,3 +81,26 @@ def test_forked_child_can_compute():
         assert got == b"1"
     finally:
         rnnkit.set_num_threads(before)
+
+
+@pytest.mark.parametrize("variant", ["plain", "lengths_reverse"])
+@pytest.mark.parametrize("cfg", CONFIGS, ids=[c[0] for c in CONFIGS])
+def test_bitwise_identical_for_1_to_4_threads(cfg, variant, simd_target):
+    """Every cell and option, forward and backward (outputs, cache, gradients), bitwise equal
+    for 1, 2, 3 and 4 threads; sizes large enough that the GEMMs split over threads."""
+    _, cell, opts = cfg
+    kw = {"lengths": np.arange(24) % 6, "reverse": True} if variant != "plain" else {}
+    name, args, fkw, seeds = make_problem(cell, opts, 5, 24, 40, 96, np.float32, seed=3, **kw)
+    before = rnnkit.get_num_threads()
+    results = []
+    try:
+        for n in (1, 2, 3, 4):
+            rnnkit.set_num_threads(n)
+            out = getattr(rnnkit, name)(*args, **fkw)
+            g = getattr(rnnkit, f"{cell}_backward")(out.cache, **seeds)
+            arrays = [a for a in (*out[:-1], *out.cache, *g) if isinstance(a, np.ndarray)]
+            results.append([a.tobytes() for a in arrays])
+    finally:
+        rnnkit.set_num_threads(before)
+    for n, other in zip((2, 3, 4), results[1:]):
+        assert other == results[0], f"{n} threads differ from 1"
