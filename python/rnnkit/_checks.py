@@ -88,6 +88,9 @@ def fmt_shape(shape):
 
 def contiguous(a):
     """C-contiguous and aligned: the same array when it already is, else one copy."""
+    flags = a.flags  # the common case, checked first: np.require alone costs ~0.7 us a call
+    if flags.c_contiguous and flags.aligned:
+        return a
     return np.require(a, requirements=("C", "A"))
 
 
