@@ -159,12 +159,13 @@ void pack_a_block(T* RESTRICT dst, MatView<T> A, i64 i0, i64 mc, i64 pc, i64 kc)
 // C[mr_eff x n_eff] (+)= a_panel (kc x MR) * b_panel (kc x NR); MRE rows are computed.
 // With few rows (small batches) there are too few independent accumulators to hide the FMA
 // latency, so k is split over KS interleaved accumulator sets, summed at the end in a fixed
-// order (the result does not depend on the thread count).
-template <class T, int MRE>
+// order (the result does not depend on the thread count). Row r of A at step k is
+// a[k * AS + r]: AS = MR for a packed micro-panel, 1 for a single row read in place.
+template <class T, int MRE, int AS = Tile<T>::MR>
 RNNKIT_INLINE void micro_kernel(i64 kc, const T* RESTRICT a, const T* RESTRICT b, T* RESTRICT c,
                                 i64 ldc, i64 n_eff, bool accumulate) {
   using V = Vec<T>;
-  constexpr int MR = Tile<T>::MR, NV = Tile<T>::NV, L = Tile<T>::L, NR = Tile<T>::NR;
+  constexpr int NV = Tile<T>::NV, L = Tile<T>::L, NR = Tile<T>::NR;
   constexpr int KS = MRE * NV >= 8 ? 1 : (MRE * NV >= 4 ? 2 : 4);
   V acc[KS][MRE][NV];
 #pragma GCC unroll 4
@@ -182,7 +183,7 @@ RNNKIT_INLINE void micro_kernel(i64 kc, const T* RESTRICT a, const T* RESTRICT b
       for (int v = 0; v < NV; ++v) bv[v] = V::load(b + (k + s) * NR + v * L);
 #pragma GCC unroll 16
       for (int r = 0; r < MRE; ++r) {
-        const V ar = V::set1(a[(k + s) * MR + r]);
+        const V ar = V::set1(a[(k + s) * AS + r]);
 #pragma GCC unroll 4
         for (int v = 0; v < NV; ++v) acc[s][r][v] = fma(ar, bv[v], acc[s][r][v]);
       }
@@ -191,7 +192,7 @@ RNNKIT_INLINE void micro_kernel(i64 kc, const T* RESTRICT a, const T* RESTRICT b
   for (; k < kc; ++k) {
 #pragma GCC unroll 16
     for (int r = 0; r < MRE; ++r) {
-      const V ar = V::set1(a[k * MR + r]);
+      const V ar = V::set1(a[k * AS + r]);
 #pragma GCC unroll 4
       for (int v = 0; v < NV; ++v) acc[0][r][v] = fma(ar, V::load(b + k * NR + v * L), acc[0][r][v]);
     }
@@ -263,9 +264,20 @@ void gemm_task(void* vctx, i64 task, int tid) {
   const i64 j0 = n_panels * chunk / g.n_chunks, j1 = n_panels * (chunk + 1) / g.n_chunks;
   const i64 mc = g.M - ic < MC ? g.M - ic : MC;
   T* abuf = g.scratch + tid * gemm_a_scratch<T>();
+  // A single contiguous row (batch 1, every step of a recurrence) is read in place: packing
+  // it cost 10% of a small RNN's forward (perf), for no gain in locality.
+  const T* row = mc == 1 && g.A.cs == 1 ? g.A.row(ic) : nullptr;
   for (i64 pc = 0; pc < g.K; pc += KC) {
     const i64 kc = g.K - pc < KC ? g.K - pc : KC;
     const bool acc = g.accumulate || pc > 0;
+    if (row) {
+      for (i64 j = j0; j < j1; ++j) {
+        const i64 n_eff = g.N - j * NR < NR ? g.N - j * NR : NR;
+        micro_kernel<T, 1, 1>(kc, row + pc, g.Bp + pc * Npad + j * kc * NR, g.C + ic * g.ldc + j * NR,
+                              g.ldc, n_eff, acc);
+      }
+      continue;
+    }
     pack_a_block<T>(abuf, g.A, ic, mc, pc, kc);
     for (i64 j = j0; j < j1; ++j) {
       const T* bpanel = g.Bp + pc * Npad + j * kc * NR;

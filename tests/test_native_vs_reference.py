@@ -153,7 +153,8 @@ def test_threads_give_bitwise_identical_results(cfg, simd_target):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("mnk", [(1, 1, 1), (5, 7, 3), (13, 33, 17), (100, 130, 300), (97, 65, 513)])
+@pytest.mark.parametrize("mnk", [(1, 1, 1), (1, 70, 300), (5, 7, 3), (13, 33, 17), (100, 130, 300),
+                                 (97, 65, 513)])  # M = 1 and a last row block of 1: rows read in place
 def test_gemm(mnk, dtype, simd_target):
     from rnnkit import _core
     M, N, K = mnk
