@@ -14,6 +14,7 @@ from ._runtime import (
 from .ops import (
     gru_backward, gru_forward, lstm_backward, lstm_forward, rnn_backward, rnn_forward,
 )
+from .tbptt import TBPTT, Window, tbptt
 from . import reference
 
 from ._runtime import _apply_environment
@@ -28,4 +29,5 @@ __all__ = [
     "GRUOutput", "GRUGrads", "GRUCache",
     "set_num_threads", "get_num_threads", "simd_targets", "get_simd_target", "set_simd_target",
     "info", "reference",
+    "tbptt", "TBPTT", "Window",
 ]
