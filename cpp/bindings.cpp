@@ -34,6 +34,15 @@ std::string shape_str(const std::vector<i64>& s) {
   return o.str();
 }
 
+// dtype equality, not identity: arrays rebuilt by pickle or copy.deepcopy carry an equal but
+// distinct dtype object. Byte-swapped dtypes compare unequal, so they are still rejected.
+bool same_dtype(const py::dtype& a, const py::dtype& b) {
+  if (a.is(b)) return true;
+  const int eq = PyObject_RichCompareBool(a.ptr(), b.ptr(), Py_EQ);
+  if (eq < 0) throw py::error_already_set();
+  return eq == 1;
+}
+
 // Checks one array argument and returns its data pointer (null for an allowed None).
 template <class T>
 T* arg_ptr(const py::object& obj, const char* name, const std::vector<i64>& shape, bool writable,
@@ -45,7 +54,7 @@ T* arg_ptr(const py::object& obj, const char* name, const std::vector<i64>& shap
   if (!py::isinstance<py::array>(obj))
     throw py::type_error(std::string(name) + ": expected a numpy.ndarray");
   py::array a = py::reinterpret_borrow<py::array>(obj);
-  if (!a.dtype().is(py::dtype::of<T>()))
+  if (!same_dtype(a.dtype(), py::dtype::of<T>()))
     throw py::type_error(std::string(name) + ": expected dtype " +
                          std::string(py::str(py::dtype::of<T>())) + ", got " +
                          std::string(py::str(a.dtype())));
@@ -266,7 +275,7 @@ void backward_t(int cell, const rnnkit::Dims& d, py::object x, py::object w_ih, 
 }
 
 bool is_dtype(const py::object& x, const py::dtype& dt) {
-  return py::isinstance<py::array>(x) && py::reinterpret_borrow<py::array>(x).dtype().is(dt);
+  return py::isinstance<py::array>(x) && same_dtype(py::reinterpret_borrow<py::array>(x).dtype(), dt);
 }
 
 [[noreturn]] void bad_x_dtype(const py::object& x) {

@@ -387,6 +387,25 @@ def test_non_contiguous_and_lists_are_accepted(backend):
     np.testing.assert_array_equal(g.dx, g_want.dx)
 
 
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+def test_pickled_and_deep_copied_arrays_are_accepted(backend, dt):
+    # Unpickled arrays carry an equal but distinct dtype object; the check compares dtypes
+    # by equality (a byte-swapped dtype is still refused, see the hostile-input table).
+    import copy
+    import pickle
+
+    kw = good("lstm", dt, peep=True)
+    want = backend.lstm_forward(**kw)
+    odd = {k: pickle.loads(pickle.dumps(v)) for k, v in kw.items()}
+    assert odd["x"].dtype is not kw["x"].dtype  # what used to be refused
+    got = backend.lstm_forward(**odd)
+    np.testing.assert_array_equal(got.y, want.y)
+    g = backend.lstm_backward(copy.deepcopy(got.cache), dy=pickle.loads(pickle.dumps(got.y)))
+    g_want = backend.lstm_backward(want.cache, dy=want.y)
+    np.testing.assert_array_equal(g.dx, g_want.dx)
+    np.testing.assert_array_equal(g.dw_hh, g_want.dw_hh)
+
+
 def test_lengths_accept_any_integer_dtype(backend):
     want = forward(backend, "gru")
     for dt in (np.int8, np.uint8, np.int16, np.uint16, np.int32, np.uint32, np.int64, np.uint64):
@@ -460,3 +479,12 @@ def test_check_forward_refuses_lstm_options_elsewhere():
     cache = rnnkit.reference.gru_forward(x, w_ih, w_hh).cache
     with pytest.raises(ValueError, match="dc_n: only the LSTM has it"):
         _checks.check_backward("gru", cache, None, None, np.zeros((B, H)))
+
+
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+def test_byte_swapped_arrays_are_refused(backend, dt):
+    # Equal-by-value dtypes are accepted (above); a non-native byte order is another dtype.
+    kw = good("gru", dt)
+    kw["w_hh"] = kw["w_hh"].astype(kw["w_hh"].dtype.newbyteorder())
+    with pytest.raises(TypeError, match="w_hh"):
+        backend.gru_forward(**kw)
