@@ -317,3 +317,57 @@ def test_browser_screenshot_shows_the_selected_cell(browser_page, tmp_path):
     strong = np.mean(((r > 190) & (g < 90) & (b < 90)) | ((b > 170) & (r < 80) & (g < 140)))
     white = np.mean((r > 240) & (g > 240) & (b > 240))
     assert strong < 0.005 and white > 0.6, (strong, white)
+
+
+
+CONTROLS = """<!DOCTYPE html><html><body><pre id="out">not run</pre>
+<iframe id="f" src="page.html" width="800" height="600"></iframe>
+<script>
+var f = document.getElementById("f");
+f.onload = function () {
+  var w = f.contentWindow, d = w.document, log = [];
+  function bg() { return d.querySelector("pre .c").style.backgroundColor; }
+  function $(id) { return d.getElementById(id); }
+  log.push(w.location.hash);
+  w.location.hash = "#l0.c/6";
+  setTimeout(function () {
+    log.push(w.location.hash + " " + $("unit").value + " " + $("quantity").value);
+    $("next").click(); log.push(w.location.hash + " " + bg());
+    $("unit").value = "3"; $("unit").onchange(); log.push(w.location.hash + " " + bg());
+    $("layer").value = "l1"; $("layer").onchange(); log.push(w.location.hash);
+    $("quantity").value = "h"; $("quantity").onchange(); log.push(w.location.hash);
+    $("prev").click(); log.push(w.location.hash);
+    w.location.hash = "#l0.i/99";
+    setTimeout(function () {
+      log.push(w.location.hash + " " + $("unit").value + " " + bg());
+      d.querySelectorAll("pre .c")[1].dispatchEvent(new MouseEvent("mouseover", {bubbles: true}));
+      log.push($("info").textContent);
+      document.getElementById("out").textContent = log.join("|");
+    }, 100);
+  }, 100);
+};
+</script></body></html>
+"""
+
+
+@needs_chromium
+def test_browser_controls_read_and_write_the_fragment(browser_page, tmp_path):
+    """Drive the page's controls from a parent page (an iframe on the same file:// origin)."""
+    tmp, _, text, acts = browser_page
+    wrapper = tmp / "controls.html"
+    wrapper.write_text(CONTROLS)
+    dom = chromium(tmp_path, "file://" + str(wrapper), "--allow-file-access-from-files",
+                   "--virtual-time-budget=5000", "--dump-dom")
+    log = html.unescape(re.search(r'<pre id="out">(.*?)</pre>', dom, re.S).group(1)).split("|")
+    _, key, unit, _ = viz.find_interpretable(text, acts, top=1)[0]
+    assert log == [
+        f"#{key}/{unit}",                   # no fragment: the top interpretable cell
+        "#l0.c/6 6 c",                      # a new fragment selects its cell
+        "#l0.c/7 rgb(220, 50, 47)",         # next
+        "#l0.c/3 rgb(255, 255, 255)",       # unit typed in
+        "#l1.c/3",                          # layer: the quantity and unit are kept
+        "#l1.h/3",                          # quantity
+        "#l1.h/2",                          # previous
+        "#l0.i/7 7 rgb(255, 255, 255)",     # an out-of-range unit is clamped, fragment fixed
+        "char 1 'f'   l0.i/7 = 0.500",      # hovering a character shows its value
+    ]

@@ -475,7 +475,7 @@ _JS = r"""
     $("hi").textContent = kind === "gate" ? "1" : "+1";
   }
 
-  function select(key, unit, keepHash) {
+  function select(key, unit) {
     if (!(key in A)) return;
     var h = M.units[key];
     unit = Math.max(0, Math.min(h - 1, unit | 0));
@@ -496,7 +496,7 @@ _JS = r"""
       li.className = li.dataset.cell === id ? "on" : "";
     });
     document.title = id + " \u2013 " + (M.title || "rnnkit");
-    if (!keepHash && decodeURIComponent(location.hash.slice(1)) !== id) {
+    if (decodeURIComponent(location.hash.slice(1)) !== id) {   // (no hashchange event)
       try { history.replaceState(null, "", "#" + id); } catch (err) { location.hash = id; }
     }
   }
@@ -506,7 +506,7 @@ _JS = r"""
     if (j < 0) return false;
     var key = h.slice(0, j), unit = parseInt(h.slice(j + 1), 10);
     if (!(key in A) || isNaN(unit)) return false;
-    select(key, unit, true);
+    select(key, unit);
     return true;
   }
 
