@@ -16,6 +16,11 @@ from rnnkit.charlm import viz
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
+def read(path):
+    with open(path, encoding="utf-8") as fh:
+        return fh.read()
+
+
 def marks(text, values):
     """The characters of text where values is non-zero, as a string (for readable asserts)."""
     return "".join(ch for ch, v in zip(text, values) if v)
@@ -162,7 +167,7 @@ def test_html_is_self_contained_and_escapes_the_text(tmp_path):
     acts = {"l0.h": np.linspace(-1, 1, n * 3).reshape(n, 3), "l0.f": np.full((n, 3), 0.5)}
     acts["l0.h"][:2, 0] = [-1.0, -0.77777]
     path = viz.write_html(tmp_path / "p.html", text, acts, title="<i>t</i>")
-    page = open(path, encoding="utf-8").read()
+    page = read(path)
     assert page.count("<script") == 2 and page.count("</script>") == 2   # only the page's own
     assert "alert" in page and "<b>" not in page and "<!--" not in page
     assert "<title>&lt;i&gt;t&lt;/i&gt;</title>" in page
@@ -173,7 +178,7 @@ def test_html_is_self_contained_and_escapes_the_text(tmp_path):
 def test_html_truncates_and_rejects_bad_input(tmp_path):
     text = "x" * 50
     acts = {"l0.h": np.zeros((50, 2))}
-    page = open(viz.write_html(tmp_path / "p.html", text, acts, max_chars=10)).read()
+    page = read(viz.write_html(tmp_path / "p.html", text, acts, max_chars=10))
     assert '"total":50' in page and '"text":"xxxxxxxxxx"' in page
     with pytest.raises(ValueError, match=r"acts\['l0.h'\]: expected shape \(49, H\)"):
         viz.write_html(tmp_path / "q.html", text[1:], acts)
@@ -216,7 +221,7 @@ def test_plots_and_report(tmp_path):
         assert os.path.dirname(path) == str(tmp_path / "out") and os.path.getsize(path) > 500
         if name.endswith(".png"):
             assert_png(path)
-    report = open(paths["interpretable.txt"]).read()
+    report = read(paths["interpretable.txt"])
     first = report.splitlines()[2].split()
     assert first[:3] == ["1", "in_quotes", "l0.c/7"] and float(first[3]) > 0.9
     assert "# Best cell for each feature" in report
@@ -371,3 +376,26 @@ def test_browser_controls_read_and_write_the_fragment(browser_page, tmp_path):
         "#l0.i/7 7 rgb(255, 255, 255)",     # an out-of-range unit is clamped, fragment fixed
         "char 1 'f'   l0.i/7 = 0.500",      # hovering a character shows its value
     ]
+
+
+def test_degenerate_inputs(tmp_path):
+    pytest.importorskip("matplotlib")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert viz.find_interpretable("", {"l0.h": np.zeros((0, 3))}) == []
+        assert viz.find_interpretable("ab", {"l0.h": np.zeros((2, 3))}) == []
+        paths = viz.write_report(tmp_path / "empty", "", {"l0.c": np.zeros((0, 3))}, {})
+        assert set(paths) == {"index.html", "interpretable.txt", "heatmap_l0.c.png", "loss.png"}
+        acts = {"l0.c": np.array([[np.nan, 1.0], [0.5, np.inf]])}
+        page = read(viz.write_html(tmp_path / "nan.html", "ab", acts))
+        assert "[null,500],[1000,null]" in page                # non-finite values: null
+        assert_png(viz.plot_heatmap(tmp_path / "nan.png", "ab", acts, "l0.c"), min_bytes=1000)
+
+
+def test_report_page_size_budget(tmp_path):
+    text = "ab\n" * 2000
+    acts = {f"l0.{q}": np.zeros((len(text), 100)) for q in "hc"}
+    paths = viz.write_report(tmp_path, text, acts, max_page_bytes=2e6)
+    page = read(paths["index.html"])
+    assert '"total":6000' in page and len(page) < 3e6
+    assert re.search(r'"text":"(ab\\n){666}ab"', page)      # 2e6 // (5 * 200) characters

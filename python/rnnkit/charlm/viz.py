@@ -167,7 +167,8 @@ def find_interpretable(
     ``|correlation|``, largest first (``top=None``: every pair). ``features`` is a dict
     ``name -> array [N]`` (default: :func:`text_features` of ``text``). The Pearson
     correlation of every unit of ``acts[key]`` with every feature is one matrix product;
-    constant units and constant features (no variation over the text) are skipped.
+    constant units and features (no variation over the text), and those holding NaN or
+    infinity, are skipped. Fewer than 2 characters: an empty list.
     """
     n = len(text)
     if features is None:
@@ -181,15 +182,18 @@ def find_interpretable(
                 f"features[{name!r}]: expected shape ({n},) (one value per character of text), "
                 f"got {f.shape}")
         F[:, k] = f
-    f_ok = np.ptp(F, axis=0) > 0 if n else np.zeros(len(names), bool)
+    checked = {key: _check_acts(acts, key, n) for key in acts}
+    if n < 2:                                  # no correlation without variation
+        return []
+    f_ok = _varies(F)
     F = F[:, f_ok] - F[:, f_ok].mean(axis=0)
     F /= np.sqrt((F * F).sum(axis=0))
     f_names = [name for name, ok in zip(names, f_ok) if ok]
 
     found = []   # (|r|, feature, key, unit, r) for every pair
-    for key in acts:
-        A = _check_acts(acts, key, n).astype(np.float64)
-        units = np.flatnonzero(np.ptp(A, axis=0) > 0) if n else np.zeros(0, np.intp)
+    for key, A in checked.items():
+        A = A.astype(np.float64)
+        units = np.flatnonzero(_varies(A))
         if not len(units) or not f_names:
             continue
         A = A[:, units] - A[:, units].mean(axis=0)
@@ -201,6 +205,11 @@ def find_interpretable(
     if top is not None:
         found = found[:top]
     return [(feature, key, unit, r) for _, feature, key, unit, r in found]
+
+
+def _varies(a: np.ndarray) -> np.ndarray:
+    """Columns of ``a`` [N, K] that are finite and not constant (without warnings)."""
+    return np.isfinite(a).all(axis=0) & (a.max(axis=0) > a.min(axis=0))
 
 
 def format_interpretable(found: Sequence[Tuple[str, str, int, float]]) -> str:
@@ -590,12 +599,17 @@ def draw_heatmap(ax, text: str, acts: Mapping[str, np.ndarray], key: str, units=
     shown = text[:max_chars]
     units = _pick_units(a, units)
     img = a[:, units].T
+    ax.set_title(f"{key}: units x characters", fontsize=10)
+    if not img.size:
+        ax.text(0.5, 0.5, "nothing to show", ha="center", va="center", transform=ax.transAxes)
+        return ax
     kind = _kind(key)
+    finite = np.abs(img[np.isfinite(img)])
     if kind == "gate":
         vmin, vmax = 0.0, 1.0
     elif kind == "cell":
-        lim = float(np.nanmax(np.abs(img))) if img.size else 1.0
-        vmin, vmax = -(lim or 1.0), (lim or 1.0)
+        lim = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
+        vmin, vmax = -lim, lim
     else:
         vmin, vmax = -1.0, 1.0
     im = ax.imshow(img, aspect="auto", interpolation="nearest", cmap="RdBu_r",
@@ -607,7 +621,6 @@ def draw_heatmap(ax, text: str, acts: Mapping[str, np.ndarray], key: str, units=
     ax.set_yticks(range(0, len(units), step))
     ax.set_yticklabels([str(u) for u in units[::step]], fontsize=7)
     ax.set_ylabel("unit")
-    ax.set_title(f"{key}: units x characters", fontsize=10)
     ax.figure.colorbar(im, ax=ax, fraction=0.02, pad=0.01)
     return ax
 
@@ -667,13 +680,18 @@ def plot_loss(path, loss_history: Mapping[str, Sequence[float]]) -> str:
 
 def write_report(out_dir, text: str, acts: Mapping[str, np.ndarray],
                  loss_history: Optional[Mapping[str, Sequence[float]]] = None, *,
-                 title: str = "", max_chars: int = 20000, top: int = 20) -> Dict[str, str]:
+                 title: str = "", max_chars: Optional[int] = None, top: int = 20,
+                 max_page_bytes: float = 40e6) -> Dict[str, str]:
     """Write the page, the plots and the interpretable-cell list into ``out_dir``.
 
     Files: ``index.html`` (:func:`write_html`), ``interpretable.txt`` (the ``top`` cells of
     :func:`find_interpretable`, then the best cell for each feature), ``heatmap_<key>.png``
     for every ``h`` and ``c`` key, ``loss.png`` when ``loss_history`` is given. Without
     matplotlib the PNGs are skipped with a warning. Returns a dict ``name -> path``.
+
+    The page shows ``max_chars`` characters (default: as many as keep it near
+    ``max_page_bytes``, about 5 bytes per value, between 1000 and 20000); the search and
+    ``interpretable.txt`` always cover the whole text.
     """
     out_dir = os.fspath(out_dir)
     os.makedirs(out_dir, exist_ok=True)
@@ -695,6 +713,9 @@ def write_report(out_dir, text: str, acts: Mapping[str, np.ndarray],
         fh.write("\n# Best cell for each feature\n")
         fh.write(format_interpretable([best[f] for f in feats if f in best]))
     paths["interpretable.txt"] = txt
+    if max_chars is None:
+        values = sum(int(np.asarray(a).shape[1]) for a in acts.values())
+        max_chars = int(min(20000, max(1000, max_page_bytes // (5 * max(values, 1)))))
     paths["index.html"] = write_html(os.path.join(out_dir, "index.html"), text, acts,
                                      title=title, max_chars=max_chars, interpretable=found)
     try:
