@@ -444,7 +444,8 @@ _JS = r"""
   function colour(m, kind) {
     if (m === null) return "rgb(221, 221, 221)";
     var t = scaled(m / 1000, kind), e = t >= 0 ? M.red : M.blue, a = Math.abs(t);
-    return "rgb(" + e.map(function (x) { return Math.round(255 + (x - 255) * a); }).join(", ") + ")";
+    var rgb = e.map(function (x) { return Math.round(255 + (x - 255) * a); });
+    return "rgb(" + rgb.join(", ") + ")";
   }
 
   // One span per character; newline and tab drawn visibly, control characters as symbols.
