@@ -10,6 +10,16 @@ conversions here only reorder and split/merge: they are exact.
     model = rnnkit.convert.to_onnx("lstm", weights, direction="bidirectional", clip=3.0)
 
 The `onnx` package is needed only for `to_onnx` and for reading protobufs in `from_onnx`.
+
+Whole layers (``rnnkit.RNN`` / ``LSTM`` / ``GRU``, see ``rnnkit.layers``):
+
+    layer = rnnkit.convert.from_torch(torch_module)    # configuration and weights
+    module = rnnkit.convert.to_torch(layer)            # ValueError for peepholes, Cho GRUs
+    layer = rnnkit.convert.from_keras("gru", kernel, recurrent_kernel, bias, reset_after=True)
+
+Keras stores transposed weights (``kernel[I, G*H]``) with gate orders LSTM i, f, c, o (as
+PyTorch) and GRU z, r, h, and one bias (``[2, 3H]`` for a ``reset_after`` GRU). PyTorch needs
+only ``torch``, Keras nothing: ``from_keras`` takes the arrays.
 """
 
 from __future__ import annotations
