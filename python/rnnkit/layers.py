@@ -47,11 +47,14 @@ __all__ = ["RNN", "LSTM", "GRU", "load", "LayerTape"]
 
 _GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 
-# Run the two directions on two Python threads when the kernels use one thread each and one
-# direction's forward does at least this many multiply-adds (T*B*G*H*(I+Hout)). Measured on
-# this machine (2 cores), see notes_readme_layers.md: T=100 B=32 H=256 LSTM gains ~1.8x,
-# while below ~2e6 the thread handoff costs more than it saves.
-PARALLEL_MIN_WORK = 2_000_000
+# Run the two directions on two Python threads (the native calls release the GIL) when the
+# kernels use one thread each and one direction's forward does at least this many
+# multiply-adds, T*B*G*H*(in+Hout). Measured (LSTM, float32, forward+backward, 2 idle cores,
+# median): T=100 B=32 I=H=256 223.9 -> 116.8 ms (1.92x); T=50 B=16 I=H=64 (2.6e7) 1.68x;
+# T=30 B=8 I=H=64 (7.9e6) 1.28x; T=50 B=8 I=H=32 (3.3e6) 1.0x; T=100 B=4 I=H=32 (3.3e6) 0.90x;
+# T=20 B=8 I=H=32 (1.3e6) 0.82x. With the other core busy (another process) it is 0.9-1.0x at
+# every size, so the rule stays off for kernels that already use several threads.
+PARALLEL_MIN_WORK = 5_000_000
 
 _pool = None
 _pool_lock = threading.Lock()
