@@ -53,8 +53,8 @@ _GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 # median): T=100 B=32 I=H=256 223.9 -> 116.8 ms (1.92x); T=50 B=16 I=H=64 (2.6e7) 1.68x;
 # T=30 B=8 I=H=64 (7.9e6) 1.28x; T=50 B=8 I=H=32 (3.3e6) 1.0x; T=100 B=4 I=H=32 (3.3e6) 0.90x;
 # T=20 B=8 I=H=32 (1.3e6) 0.82x. With the other core busy (another process) it is 0.9-1.0x at
-# every size, so the rule stays off for kernels that already use several threads.
-PARALLEL_MIN_WORK = 5_000_000
+# every size (7.9e6: 0.95x), hence the margin; off when the kernels use several threads.
+PARALLEL_MIN_WORK = 10_000_000
 
 _pool = None
 _pool_lock = threading.Lock()
@@ -526,7 +526,12 @@ _CLASSES = {"RNN": RNN, "LSTM": LSTM, "GRU": GRU}
 
 def load(path, *, backend=None):
     """A layer saved with ``m.save(path)``: same class, configuration and parameters
-    (``backend`` overrides the saved one). The layer starts in training mode."""
+    (``backend`` overrides the saved one). The layer starts in training mode. ``path``
+    without its ``.npz`` suffix is found too."""
+    import os
+
+    if not os.path.exists(path) and os.path.exists(str(path) + ".npz"):
+        path = str(path) + ".npz"  # NumPy's savez habit of adding the suffix
     with np.load(path, allow_pickle=False) as f:
         if "__config__" not in f.files:
             raise ValueError(f"path: {path!r} is not an rnnkit layer file (no __config__ entry)")
