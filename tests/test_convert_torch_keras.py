@@ -29,7 +29,10 @@ TORCH_CONFIGS = [
 ]
 
 
-@pytest.mark.parametrize("kind,kw", TORCH_CONFIGS, ids=[f"{k}{i}" for i, (k, _) in enumerate(TORCH_CONFIGS)])
+TORCH_IDS = [f"{k}{i}" for i, (k, _) in enumerate(TORCH_CONFIGS)]
+
+
+@pytest.mark.parametrize("kind,kw", TORCH_CONFIGS, ids=TORCH_IDS)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_from_torch_to_torch_round_trip(kind, kw, dtype):
     torch = pytest.importorskip("torch")
@@ -181,9 +184,11 @@ def test_from_keras_no_bias_dtype_and_errors():
     layer = convert.from_keras("lstm", k, r, None)
     assert not layer.bias and layer.dtype == np.float32
     assert convert.from_keras("lstm", k, r, None, dtype="float64").dtype == np.float64
-    with pytest.raises(ValueError, match=r"bias: expected shape \(2, 15\) \(GRU, reset_after=True\)"):
+    with pytest.raises(ValueError,
+                       match=r"bias: expected shape \(2, 15\) \(GRU, reset_after=True\)"):
         convert.from_keras("gru", *keras_weights("gru", reset_after=False))
-    with pytest.raises(ValueError, match=r"bias: expected shape \(15,\) \(GRU, reset_after=False\)"):
+    with pytest.raises(ValueError,
+                       match=r"bias: expected shape \(15,\) \(GRU, reset_after=False\)"):
         convert.from_keras("gru", *keras_weights("gru"), reset_after=False)
     with pytest.raises(ValueError, match=r"recurrent_kernel: expected shape \(5, 20\)"):
         convert.from_keras("lstm", k, r[:, :-1], None)

@@ -57,8 +57,9 @@ def torch_run(torch, m, x, state, lengths, dy, dstate):
                                                       enforce_sorted=False)
     out, s_out = mod(inp, st if is_lstm else st[0])
     if lengths is not None:
+        total = x.shape[1 if m.batch_first else 0]
         out, _ = torch.nn.utils.rnn.pad_packed_sequence(out, batch_first=m.batch_first,
-                                                        total_length=x.shape[1 if m.batch_first else 0])
+                                                        total_length=total)
     s_out = s_out if is_lstm else (s_out,)
     ds = dstate if is_lstm else (dstate,)
     loss = (out * torch.from_numpy(dy)).sum()
@@ -156,7 +157,10 @@ def test_no_bias_and_default_state_match_pytorch(cell):
     m = make(cell, 2, bidirectional=True, bias=False, dtype="float64", seed=1)
     assert not any(n.startswith("bias") for n in m.state_dict())
     x, state, _, dy, dstate = random_io(m, np.random.default_rng(1), False)
-    zero = tuple(np.zeros_like(s) for s in state) if isinstance(state, tuple) else np.zeros_like(state)
+    if isinstance(state, tuple):  # LSTM: (h, c)
+        zero = tuple(np.zeros_like(s) for s in state)
+    else:
+        zero = np.zeros_like(state)
     want = torch_run(torch, m, x, zero, None, dy, dstate)
     y, s = m(x)  # state=None means zeros
     np.testing.assert_allclose(y, want["y"], rtol=1e-10, atol=1e-12)
@@ -241,6 +245,7 @@ def by_hand(cell, m, x, state, lengths, dy, dstate):
     """The functional reference composed by hand (time-major, no dropout): y, states, dx,
     dstates and parameter gradients."""
     L, D, p = m.num_layers, m.num_directions, m.state_dict()
+    Hout = m.proj_size or m.hidden_size
     fwd, bwd = getattr(ref, f"{cell}_forward"), getattr(ref, f"{cell}_backward")
     lstm = cell == "lstm"
     inp, caches, hs, cs = x, [], [], []
@@ -249,10 +254,11 @@ def by_hand(cell, m, x, state, lengths, dy, dstate):
         for d in range(D):
             s = f"_l{layer}" + ("_reverse" if d else "")
             i = layer * D + d
-            a = (inp, p["weight_ih" + s], p["weight_hh" + s], p["bias_ih" + s], p["bias_hh" + s])
+            a = (inp, p["weight_ih" + s], p["weight_hh" + s], p.get("bias_ih" + s),
+                 p.get("bias_hh" + s))
             if lstm:
-                out = fwd(*a, state[0][i], state[1][i], w_peep=p["weight_peep" + s],
-                          lengths=lengths, reverse=bool(d))
+                out = fwd(*a, state[0][i], state[1][i], w_peep=p.get("weight_peep" + s),
+                          w_proj=p.get("weight_hr" + s), lengths=lengths, reverse=bool(d))
                 cs.append(out.c_n)
             else:
                 out = fwd(*a, state[i], linear_before_reset=m.linear_before_reset,
@@ -272,11 +278,11 @@ def by_hand(cell, m, x, state, lengths, dy, dstate):
         for d in range(D):
             s = f"_l{layer}" + ("_reverse" if d else "")
             i = layer * D + d
-            dyd = np.ascontiguousarray(d_in[..., d * H:(d + 1) * H])
+            dyd = np.ascontiguousarray(d_in[..., d * Hout:(d + 1) * Hout])
             if lstm:
                 g = bwd(caches[layer][d], dyd, dstate[0][i], dstate[1][i])
                 dc0[i] = g.dc0
-                grads["grad.weight_peep" + s] = g.dw_peep
+                grads.update({"grad.weight_peep" + s: g.dw_peep, "grad.weight_hr" + s: g.dw_proj})
             else:
                 g = bwd(caches[layer][d], dyd, dstate[i])
             dh0[i] = g.dh0
@@ -284,27 +290,34 @@ def by_hand(cell, m, x, state, lengths, dy, dstate):
             grads.update({"grad.weight_ih" + s: g.dw_ih, "grad.weight_hh" + s: g.dw_hh,
                           "grad.bias_ih" + s: g.db_ih, "grad.bias_hh" + s: g.db_hh})
         d_in = dx
-    res.update(dx=d_in, dstate0=np.stack(dh0), **grads)
+    res.update(dx=d_in, dstate0=np.stack(dh0),
+               **{k: v for k, v in grads.items() if v is not None})
     if lstm:
         res["dstate1"] = np.stack(dc0)
     return res
 
 
+BEYOND_TORCH = {  # id: (cell, class, keywords)
+    "peep_bi": ("lstm", rnnkit.LSTM, dict(num_layers=2, bidirectional=True, peephole=True)),
+    "peep_proj_nobias": ("lstm", rnnkit.LSTM, dict(num_layers=3, peephole=True, proj_size=2,
+                                                     bias=False)),
+    "cho_bi": ("gru", rnnkit.GRU, dict(num_layers=2, bidirectional=True,
+                                       linear_before_reset=False)),
+    "cho_nobias": ("gru", rnnkit.GRU, dict(num_layers=3, bias=False, linear_before_reset=False)),
+}
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("backend", ["native", "reference"])
-@pytest.mark.parametrize("cell", ["lstm_peephole", "gru_cho"])
-def test_peephole_and_gru_cho_match_composed_reference(cell, backend):
-    if cell == "lstm_peephole":
-        m = rnnkit.LSTM(I, H, 2, bidirectional=True, peephole=True, dtype="float64",
-                        backend=backend, seed=9)
-        assert "weight_peep_l1_reverse" in m.state_dict()
+@pytest.mark.parametrize("case", list(BEYOND_TORCH))
+def test_peephole_and_gru_cho_match_composed_reference(case, backend, dtype):
+    fn, cls, kw = BEYOND_TORCH[case]
+    m = cls(I, H, dtype=dtype, backend=backend, seed=9, **kw)
+    if kw.get("peephole"):
+        assert "weight_peep_l1" in m.state_dict()
         assert m.state_dict()["weight_peep_l0"].shape == (3, H)
-        fn = "lstm"
-    else:
-        m = rnnkit.GRU(I, H, 2, bidirectional=True, linear_before_reset=False, dtype="float64",
-                       backend=backend, seed=9)
-        fn = "gru"
     args = random_io(m, np.random.default_rng(9), True)
-    compare(rnnkit_run(m, *args), by_hand(fn, m, *args), np.float64)
+    compare(rnnkit_run(m, *args), by_hand(fn, m, *args), np.dtype(dtype))
 
 
 # ---------------------------------------------------------------- parallel directions
@@ -336,7 +349,8 @@ def test_parallel_rule():
     finally:
         rnnkit.set_num_threads(before)
     assert not rnnkit.LSTM(256, 256, seed=0)._parallel(100, 32, 256)  # one direction
-    assert not rnnkit.LSTM(256, 256, bidirectional=True, backend="reference")._parallel(100, 32, 256)
+    ref_layer = rnnkit.LSTM(256, 256, bidirectional=True, backend="reference")
+    assert not ref_layer._parallel(100, 32, 256)
 
 
 # ---------------------------------------------------------------- protocol
@@ -423,9 +437,11 @@ def test_errors_name_the_argument():
     x = np.zeros((T, B, I), np.float32)
     with pytest.raises(TypeError, match=r"x: expected dtype float32 .*got float64"):
         m(x.astype(np.float64))
-    with pytest.raises(ValueError, match=r"x: expected a 3-D array \[T, B, 4\], got shape \(5, 3, 5\)"):
+    with pytest.raises(ValueError,
+                       match=r"x: expected a 3-D array \[T, B, 4\], got shape \(5, 3, 5\)"):
         m(np.zeros((T, B, I + 1), np.float32))
-    with pytest.raises(ValueError, match=r"state\[0\]: expected shape \(4, 3, 3\), got \(2, 3, 3\)"):
+    with pytest.raises(ValueError,
+                       match=r"state\[0\]: expected shape \(4, 3, 3\), got \(2, 3, 3\)"):
         m(x, (np.zeros((2, B, H), np.float32), None))
     with pytest.raises(TypeError, match=r"state\[1\]: expected dtype float32"):
         m(x, (None, np.zeros((4, B, H))))

@@ -300,7 +300,8 @@ def from_torch(module, *, dtype=None, backend="native"):
         if isinstance(module, getattr(torch.nn, name)):
             kind = name
     if kind is None:
-        raise TypeError(f"module: expected a torch.nn.RNN, LSTM or GRU, got {type(module).__name__}")
+        raise TypeError(f"module: expected a torch.nn.RNN, LSTM or GRU, "
+                        f"got {type(module).__name__}")
     sd = {k: v.detach().cpu().numpy() for k, v in module.state_dict().items()}
     src = next(iter(sd.values())).dtype
     dt = np.dtype(src if dtype is None else dtype)

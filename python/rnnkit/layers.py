@@ -37,7 +37,7 @@ import math
 import numbers
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 
 import numpy as np
 
@@ -108,9 +108,11 @@ class _Recurrent:
         self.num_layers = _check_int("num_layers", num_layers, 1)
         self.proj_size = _check_int("proj_size", proj_size, 0)
         if self.proj_size and self._cell != "lstm":
-            raise ValueError(f"proj_size: only the LSTM has a projection, expected 0, got {proj_size}")
+            raise ValueError(f"proj_size: only the LSTM has a projection, expected 0, "
+                             f"got {proj_size}")
         if self.proj_size >= self.hidden_size:
-            raise ValueError(f"proj_size: expected 0 or < hidden_size={hidden_size}, got {proj_size}")
+            raise ValueError(f"proj_size: expected 0 or < hidden_size={hidden_size}, "
+                             f"got {proj_size}")
         self.bias = _checks.check_flag("bias", bias)
         self.batch_first = _checks.check_flag("batch_first", batch_first)
         self.bidirectional = _checks.check_flag("bidirectional", bidirectional)
@@ -260,7 +262,8 @@ class _Recurrent:
             raise TypeError(f"{name}: expected a 3-D array, got None")
         a = _as_numpy(name, a)
         if a.dtype != self.dtype:
-            raise TypeError(f"{name}: expected dtype {self.dtype} (the layer's dtype), got {a.dtype}")
+            raise TypeError(f"{name}: expected dtype {self.dtype} (the layer's dtype), "
+                            f"got {a.dtype}")
         layout = "[B, T, %s]" if self.batch_first else "[T, B, %s]"
         if a.ndim != 3 or a.shape[2] != last:
             raise ValueError(f"{name}: expected a 3-D array {layout % last}, "
