@@ -35,39 +35,16 @@ from __future__ import annotations
 import json
 import math
 import numbers
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
 import numpy as np
 
 from . import _checks
+from ._directions import PARALLEL_MIN_WORK, run_directions
 
-__all__ = ["RNN", "LSTM", "GRU", "load", "LayerTape"]
+__all__ = ["RNN", "LSTM", "GRU", "load", "LayerTape", "PARALLEL_MIN_WORK"]
 
 _GATES = {"rnn": 1, "lstm": 4, "gru": 3}
-
-# Run the two directions on two Python threads (the native calls release the GIL) when the
-# kernels use one thread each and one direction's forward does at least this many
-# multiply-adds, T*B*G*H*(in+Hout). Measured (LSTM, float32, forward+backward, 2 idle cores,
-# median): T=100 B=32 I=H=256 223.9 -> 116.8 ms (1.92x); T=50 B=16 I=H=64 (2.6e7) 1.68x;
-# T=30 B=8 I=H=64 (7.9e6) 1.28x; T=50 B=8 I=H=32 (3.3e6) 1.0x; T=100 B=4 I=H=32 (3.3e6) 0.90x;
-# T=20 B=8 I=H=32 (1.3e6) 0.82x. With the other core busy (another process) it is 0.9-1.0x at
-# every size (7.9e6: 0.95x), hence the margin; off when the kernels use several threads.
-PARALLEL_MIN_WORK = 10_000_000
-
-_pool = None
-_pool_lock = threading.Lock()
-
-
-def _executor():
-    """One worker thread for the reverse direction, created on first use."""
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rnnkit-dir")
-        return _pool
-
 
 class LayerTape(NamedTuple):
     """What ``backward`` needs from one forward: per layer, its dropout mask (or None) and
@@ -346,15 +323,6 @@ class _Recurrent:
         G, H, Hout = _GATES[self._cell], self.hidden_size, self.proj_size or self.hidden_size
         return T * B * G * H * (in_size + Hout) >= PARALLEL_MIN_WORK
 
-    def _both(self, parallel, fn, args):
-        """[fn(*args[0]), fn(*args[1])...]: the reverse direction on the worker thread when
-        parallel."""
-        if parallel and len(args) == 2:
-            future = _executor().submit(fn, *args[1])
-            first = fn(*args[0])
-            return [first, future.result()]
-        return [fn(*a) for a in args]
-
     # ------------------------------------------------------------ forward and backward
 
     def __call__(self, x, state=None, lengths=None):
@@ -394,7 +362,7 @@ class _Recurrent:
                 if self._cell == "lstm" and parts is not None and parts[1] is not None:
                     c0 = parts[1][i]
                 args.append((inp, layer, d, h0, c0, lengths))
-            outs = self._both(self._parallel(T, B, inp.shape[2]), self._run_forward, args)
+            outs = run_directions(self._parallel(T, B, inp.shape[2]), self._run_forward, args)
             for d, (y_d, hn_d, cn_d, _) in enumerate(outs):
                 h_n[layer * D + d] = hn_d
                 if c_n is not None:
@@ -448,7 +416,7 @@ class _Recurrent:
                 dc = None if self._cell != "lstm" or parts[1] is None else parts[1][i]
                 args.append((caches[d], dy_d, dh, dc))
             in_size = caches[0].x.shape[2]
-            grads = self._both(self._parallel(T, B, in_size), self._run_backward, args)
+            grads = run_directions(self._parallel(T, B, in_size), self._run_backward, args)
             dx = None
             for d, g in enumerate(grads):  # fixed order: bitwise the same sequential or not
                 self._accumulate(layer, d, g)
