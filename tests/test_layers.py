@@ -446,6 +446,10 @@ def test_errors_name_the_argument():
         m.backward(np.zeros((T, B, 3), np.float32))
     with pytest.raises(ValueError, match=r"dy: expected shape \(5, 3, 6\), got \(4, 3, 6\)"):
         m.backward(np.zeros((T - 1, B, 6), np.float32))
+    with pytest.raises(ValueError, match=r"tape: expected 2 layers of 2 direction\(s\)"):
+        m.backward(None, None, make("lstm", 1).forward(x)[2])
+    with pytest.raises(TypeError, match="tape: expected a LayerTape"):
+        m.backward(None, None, tape=(1, 2))
     sd = m.state_dict()
     with pytest.raises(ValueError, match=r"missing keys \['bias_hh_l1_reverse'\]"):
         m.load_state_dict({k: v for k, v in sd.items() if k != "bias_hh_l1_reverse"})

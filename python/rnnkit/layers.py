@@ -392,6 +392,9 @@ class _Recurrent:
         if not isinstance(tape, LayerTape):
             raise TypeError(f"tape: expected a LayerTape (from forward), got {type(tape).__name__}")
         T, B, D = tape.T, tape.B, self.num_directions
+        if len(tape.caches) != self.num_layers or any(len(c) != D for c in tape.caches):
+            raise ValueError(f"tape: expected {self.num_layers} layers of {D} direction(s) (a "
+                             f"tape of this layer), got {[len(c) for c in tape.caches]}")
         Hout = self.proj_size or self.hidden_size
         if dy is None:
             dyt = np.zeros((T, B, D * Hout), self.dtype)
