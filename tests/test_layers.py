@@ -417,6 +417,14 @@ def test_load_state_dict_accepts_torch_tensors():
     m.load_state_dict(t.state_dict())
     for n, p in t.named_parameters():
         np.testing.assert_array_equal(m.state_dict()[n], p.detach().numpy())
+    # inputs may be torch tensors too; outputs are NumPy arrays
+    x = torch.randn(T, B, I)
+    h0, c0 = torch.randn(2, B, 2), torch.randn(2, B, H)
+    y, (h, c) = m(x, (h0, c0), lengths=torch.tensor([5, 2, 4]))
+    y_np, (h_np, c_np) = m(x.numpy(), (h0.numpy(), c0.numpy()), lengths=np.array([5, 2, 4]))
+    assert isinstance(y, np.ndarray)
+    np.testing.assert_array_equal(y, y_np)
+    np.testing.assert_array_equal(c, c_np)
 
 
 # ---------------------------------------------------------------- errors

@@ -163,7 +163,8 @@ class _Recurrent:
              "hidden_size": self.hidden_size, "num_layers": self.num_layers, "bias": self.bias,
              "batch_first": self.batch_first, "dropout": self.dropout,
              "bidirectional": self.bidirectional, "dtype": self.dtype.name,
-             "backend": self.backend, "seed": self.seed if isinstance(self.seed, int) else None}
+             "backend": self.backend,
+             "seed": int(self.seed) if isinstance(self.seed, numbers.Integral) else None}
         c.update(self._extra_config())
         return c
 
