@@ -507,3 +507,24 @@ def test_works_with_tbptt():
     windows = list(rnnkit.tbptt(m, x, np.zeros((B, 7)), loss_fn, k1=3))
     assert [w.stop for w in windows] == [3, 6, 7]
     assert any(g.any() for g in m.grads.values())
+
+
+def test_automatic_parallel_directions_bitwise_equal():
+    """Above the threshold with one kernel thread the directions run on two threads by
+    themselves; the results equal the sequential ones bit for bit."""
+    before = rnnkit.get_num_threads()
+    rnnkit.set_num_threads(1)
+    try:
+        x = np.random.default_rng(0).standard_normal((40, 8, 64)).astype(np.float32)
+        res = []
+        for forced in (None, False):
+            m = rnnkit.LSTM(64, 64, 2, bidirectional=True, seed=0)
+            m.parallel_directions = forced
+            assert m._parallel(40, 8, 64) is (forced is None)
+            y, (h, c) = m(x)
+            dx, (dh, dc) = m.backward(np.ones_like(y), (h, c))
+            res.append([y, h, c, dx, dh, dc] + list(m.grads.values()))
+        for a, b in zip(*res):
+            np.testing.assert_array_equal(a, b)
+    finally:
+        rnnkit.set_num_threads(before)
