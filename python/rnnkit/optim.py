@@ -437,8 +437,9 @@ def clip_grad_norm(grads, max_norm, norm_type=2.0, error_if_nonfinite=False):
                            "to clip anyway")
     coef = max_norm / (total + 1e-6)
     if not coef >= 1.0:  # below 1, or NaN
-        for _, g in items:
-            g *= g.dtype.type(coef)
+        with np.errstate(invalid="ignore"):  # inf * 0 = NaN, as in PyTorch
+            for _, g in items:
+                g *= g.dtype.type(coef)
     return total
 
 
