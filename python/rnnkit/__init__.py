@@ -15,6 +15,8 @@ from .ops import (
     gru_backward, gru_forward, lstm_backward, lstm_forward, rnn_backward, rnn_forward,
 )
 from .tbptt import TBPTT, Window, tbptt
+from .layers import GRU, LSTM, RNN, load
+from . import convert
 from .linear import Embedding, Linear
 from .losses import softmax_cross_entropy
 from . import optim
@@ -33,5 +35,6 @@ __all__ = [
     "set_num_threads", "get_num_threads", "simd_targets", "get_simd_target", "set_simd_target",
     "info", "reference",
     "tbptt", "TBPTT", "Window",
+    "RNN", "LSTM", "GRU", "load", "convert",
     "Linear", "Embedding", "softmax_cross_entropy", "optim",
 ]
