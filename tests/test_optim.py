@@ -398,7 +398,7 @@ def test_clip_grad_value_known_answer():
 
 
 def test_grad_norm_history_flags_planted_steps():
-    hist = optim.GradNormHistory()  # vanishing < 1e-6, exploding > 1e3 or > 10x median
+    hist = optim.GradNormHistory(ratio=10)  # vanishing < 1e-6, exploding > 1e3 or 10x median
     lin = rnnkit.Linear(4, 3, dtype="float64", seed=0)
     rng = np.random.default_rng(0)
     for step in range(20):
@@ -416,7 +416,7 @@ def test_grad_norm_history_flags_planted_steps():
     text = hist.summary()
     assert "vanishing steps" in text and "12 (" in text
     assert "exploding steps" in text and "7 (" in text and "16 (" in text
-    quiet = optim.GradNormHistory(ratio=None)
+    quiet = optim.GradNormHistory()  # the ratio rule is off by default
     for t in hist.total:
         quiet.record([np.array([t])])
     assert quiet.exploding_steps == [7]
