@@ -301,6 +301,17 @@ def test_type_errors(make, match):
         make()
 
 
+def test_step_checks_grad_against_param():
+    lin = rnnkit.Linear(2, 2, seed=0)
+    opt = optim.SGD(lin, lr=0.1)
+    lin.grads["bias"] = np.zeros(2)  # float64 grad for a float32 parameter
+    with pytest.raises(TypeError, match=r"grad of bias: expected dtype float32 \(the "):
+        opt.step()
+    lin.grads["bias"] = np.zeros(3, np.float32)
+    with pytest.raises(ValueError, match=r"grad of bias: expected shape \(2,\), got \(3,\)"):
+        opt.step()
+
+
 def test_lr_setter_validates():
     opt = optim.SGD(P, lr=0.1)
     opt.lr = 0.5

@@ -173,6 +173,9 @@ class Optimizer:
             if g.shape != s.param.shape:
                 raise ValueError(f"grad of {s.name}: expected shape {fmt_shape(s.param.shape)}, "
                                  f"got {fmt_shape(g.shape)}")
+            if g.dtype != s.param.dtype:
+                raise TypeError(f"grad of {s.name}: expected dtype {s.param.dtype} (the "
+                                f"parameter's), got {g.dtype}")
             self._update(s.param, g, self.state[i])
 
     def _update(self, p, g, state):  # pragma: no cover - abstract
