@@ -254,7 +254,7 @@ def test_round_trip_is_exact(i):
 
 def test_gate_orders_by_hand():
     """An LSTM whose rnnkit gate blocks are 0, 1, 2, 3 lands in ONNX order i, o, f, c."""
-    H, I = 2, 1
+    H = 2
     w = {"w_ih": np.repeat(np.arange(4.0), H)[:, None], "w_hh": np.zeros((4 * H, H)),
          "b_ih": np.repeat(np.arange(4.0), H), "b_hh": np.repeat(np.arange(4.0) + 10, H),
          "w_peep": np.array([[0.0, 0.0], [1.0, 1.0], [2.0, 2.0]])}

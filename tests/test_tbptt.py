@@ -7,8 +7,8 @@
 - resets equal running every document of every sample separately;
 - the streaming class equals the generator; it stores O(k2) steps; errors are checked.
 
-The model is a one-layer adapter over the functional API that follows the layer protocol of
-notes/design-5-6.md; `make_model` is the one place to switch to `rnnkit.LSTM` / `rnnkit.GRU`.
+The model is a one-layer `rnnkit.LSTM` / `rnnkit.GRU` (both backends); the computations it is
+compared with use only the functional API and PyTorch.
 """
 
 import numpy as np
@@ -29,69 +29,11 @@ def tol(dtype):
 # ---------------------------------------------------------------- the model under test
 
 
-class FunctionalLayer:
-    """One LSTM/GRU layer on `rnnkit.<cell>_forward/backward`, with the layer protocol:
-    `forward(x, state, lengths) -> (y, state, tape)`, `backward(dy, dstate, tape) ->
-    (dx, dstate)` accumulating into `grads`; PyTorch names, state shapes and batch_first."""
-
-    def __init__(self, kind, I, H, *, dtype, backend, batch_first=False, seed=0):
-        rng = np.random.default_rng(seed)
-        G = {"lstm": 4, "gru": 3}[kind]
-        k = 1 / np.sqrt(H)
-        shapes = {"weight_ih_l0": (G * H, I), "weight_hh_l0": (G * H, H),
-                  "bias_ih_l0": (G * H,), "bias_hh_l0": (G * H,)}
-        self._params = {n: rng.uniform(-k, k, s).astype(dtype) for n, s in shapes.items()}
-        self.grads = {n: np.zeros_like(p) for n, p in self._params.items()}
-        self.kind, self.batch_first, self.dtype = kind, batch_first, np.dtype(dtype)
-        self._ops = backend_module(backend)
-
-    def named_parameters(self):
-        return list(self._params.items())
-
-    def state_dict(self):
-        return {n: p.copy() for n, p in self._params.items()}
-
-    def zero_grad(self):
-        for g in self.grads.values():
-            g[...] = 0
-
-    def _w(self):
-        p = self._params
-        return p["weight_ih_l0"], p["weight_hh_l0"], p["bias_ih_l0"], p["bias_hh_l0"]
-
-    def _tm(self, a):  # to / from time-major
-        return np.ascontiguousarray(a.transpose(1, 0, 2)) if self.batch_first else a
-
-    def forward(self, x, state=None, lengths=None):
-        x = self._tm(x)
-        if self.kind == "lstm":
-            h0, c0 = (None, None) if state is None else (state[0][0], state[1][0])
-            out = self._ops.lstm_forward(x, *self._w(), h0, c0, lengths=lengths)
-            state = (out.h_n[None], out.c_n[None])
-        else:
-            h0 = None if state is None else state[0]
-            out = self._ops.gru_forward(x, *self._w(), h0, lengths=lengths)
-            state = out.h_n[None]
-        return self._tm(out.y), state, out.cache
-
-    def backward(self, dy=None, dstate=None, tape=None):
-        dy = None if dy is None else self._tm(dy)
-        if self.kind == "lstm":
-            dh, dc = (None, None) if dstate is None else (dstate[0][0], dstate[1][0])
-            g = self._ops.lstm_backward(tape, dy, dh, dc)
-            dstate = (g.dh0[None], g.dc0[None])
-        else:
-            g = self._ops.gru_backward(tape, dy, None if dstate is None else dstate[0])
-            dstate = g.dh0[None]
-        for n, d in zip(self.grads, (g.dw_ih, g.dw_hh, g.db_ih, g.db_hh)):
-            self.grads[n] += d
-        return self._tm(g.dx), dstate
-
-
 def make_model(kind, I, H, *, dtype, backend, batch_first=False, seed=0):
-    """The model under test. When the layers land: rnnkit.LSTM / rnnkit.GRU with these args."""
-    return FunctionalLayer(kind, I, H, dtype=dtype, backend=backend, batch_first=batch_first,
-                           seed=seed)
+    """The model under test: a one-layer rnnkit.LSTM / rnnkit.GRU."""
+    cls = {"lstm": rnnkit.LSTM, "gru": rnnkit.GRU}[kind]
+    return cls(I, H, dtype=np.dtype(dtype).name, backend=backend, batch_first=batch_first,
+               seed=seed)
 
 
 # ---------------------------------------------------------------- data and loss

@@ -245,7 +245,6 @@ def onnx_forward(layer: OnnxLayer, X, sequence_lens=None, initial_h=None, initia
     X = np.asarray(X)
     bm = layer.layout == 1
     x = np.swapaxes(X, 0, 1) if bm else X
-    T, B = x.shape[0], x.shape[1]
 
     def per_dir(s, d):
         if s is None:
