@@ -474,7 +474,7 @@ def test_errors_name_the_argument():
     (dict(backend="cuda"), ValueError, "backend: expected 'native' or 'reference'"),
     (dict(dropout=1.0), ValueError, r"dropout: expected a number in \[0, 1\)"),
     (dict(proj_size=3), ValueError, "proj_size: expected 0 or < hidden_size=3"),
-    (dict(num_layers=0), ValueError, "num_layers: expected an int >= 1"),
+    (dict(num_layers=0), ValueError, "num_layers: expected an integer >= 1"),
     (dict(bidirectional="yes"), TypeError, "bidirectional: expected a bool"),
 ])
 def test_constructor_errors(kw, exc, msg):

@@ -145,10 +145,14 @@ def test_linear_errors():
         rnnkit.Linear(-1, 2)
     with pytest.raises(TypeError, match=r"out_features: expected an integer, got float"):
         rnnkit.Linear(3, 2.0)
-    with pytest.raises(ValueError, match=r"weight: expected shape \(2, 3\), got \(3, 2\)"):
-        lin.load_state_dict({"weight": np.zeros((3, 2)), "bias": np.zeros(2)})
-    with pytest.raises(ValueError, match=r"missing \['bias'\]"):
-        lin.load_state_dict({"weight": np.zeros((2, 3))})
+    f32 = np.float32
+    with pytest.raises(ValueError, match=r"state_dict\['weight'\]: expected shape \(2, 3\), "
+                                         r"got \(3, 2\)"):
+        lin.load_state_dict({"weight": np.zeros((3, 2), f32), "bias": np.zeros(2, f32)})
+    with pytest.raises(ValueError, match=r"missing keys \['bias'\]"):
+        lin.load_state_dict({"weight": np.zeros((2, 3), f32)})
+    with pytest.raises(TypeError, match=r"state_dict\['bias'\]: expected dtype float32"):
+        lin.load_state_dict({"weight": np.zeros((2, 3), f32), "bias": np.zeros(2)})
 
 
 # ---------------------------------------------------------------- Embedding

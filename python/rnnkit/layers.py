@@ -41,6 +41,7 @@ import numpy as np
 
 from . import _checks
 from ._directions import PARALLEL_MIN_WORK, run_directions
+from ._module import Module, check_int, to_numpy
 
 __all__ = ["RNN", "LSTM", "GRU", "load", "LayerTape", "PARALLEL_MIN_WORK"]
 
@@ -56,22 +57,7 @@ class LayerTape(NamedTuple):
     B: int
 
 
-def _as_numpy(name, a):
-    """NumPy array for an array or a torch tensor (detached, on the CPU); dtype kept."""
-    if hasattr(a, "detach") and hasattr(a, "cpu"):  # a torch tensor, without importing torch
-        a = a.detach().cpu().numpy()
-    return _checks.as_array(name, a)
-
-
-def _check_int(name, v, low):
-    if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral):
-        raise TypeError(f"{name}: expected an int, got {type(v).__name__}")
-    if v < low:
-        raise ValueError(f"{name}: expected an int >= {low}, got {v}")
-    return int(v)
-
-
-class _Recurrent:
+class _Recurrent(Module):
     """The layer machinery shared by RNN, LSTM and GRU (a subclass sets ``_cell``)."""
 
     _cell = ""
@@ -80,10 +66,10 @@ class _Recurrent:
                  dropout=0.0, bidirectional=False, proj_size=0, peephole=False,
                  nonlinearity="tanh", linear_before_reset=True, dtype="float32",
                  backend="native", seed=None):
-        self.input_size = _check_int("input_size", input_size, 1)
-        self.hidden_size = _check_int("hidden_size", hidden_size, 1)
-        self.num_layers = _check_int("num_layers", num_layers, 1)
-        self.proj_size = _check_int("proj_size", proj_size, 0)
+        self.input_size = check_int("input_size", input_size, 1)
+        self.hidden_size = check_int("hidden_size", hidden_size, 1)
+        self.num_layers = check_int("num_layers", num_layers, 1)
+        self.proj_size = check_int("proj_size", proj_size, 0)
         if self.proj_size and self._cell != "lstm":
             raise ValueError(f"proj_size: only the LSTM has a projection, expected 0, "
                              f"got {proj_size}")
@@ -120,15 +106,13 @@ class _Recurrent:
         self.seed = seed
         init_ss, drop_ss = np.random.SeedSequence(seed).spawn(2)
         self._dropout_rng = np.random.default_rng(drop_ss)
-        self.training = True
+        Module.__init__(self)
         self.parallel_directions = None  # None: automatic (see _parallel); True / False: forced
-        self._tape = None
 
         D, H, G = self.num_directions, self.hidden_size, _GATES[self._cell]
         Hout = self.proj_size or H
         rng = np.random.default_rng(init_ss)
         k = 1.0 / math.sqrt(H)
-        self._params = {}
         for layer in range(self.num_layers):
             in_size = self.input_size if layer == 0 else D * Hout
             for d in range(D):
@@ -144,7 +128,7 @@ class _Recurrent:
                     shapes.append(("weight_peep", (3, H)))
                 for base, shape in shapes:
                     self._params[base + sfx] = rng.uniform(-k, k, shape).astype(dt)
-        self.grads = {n: np.zeros_like(p) for n, p in self._params.items()}
+        self._init_grads()
 
     # ------------------------------------------------------------ properties and protocol
 
@@ -171,54 +155,6 @@ class _Recurrent:
     def _extra_config(self):
         return {}
 
-    def named_parameters(self):
-        """[(name, array)]: the live parameter arrays (optimizers update them in place)."""
-        return list(self._params.items())
-
-    def parameters(self):
-        return list(self._params.values())
-
-    def zero_grad(self):
-        for g in self.grads.values():
-            g.fill(0)
-
-    def train(self, mode=True):
-        self.training = bool(mode)
-        return self
-
-    def eval(self):
-        return self.train(False)
-
-    def state_dict(self):
-        """{name: copy of the parameter}, with PyTorch's names and order."""
-        return {n: p.copy() for n, p in self._params.items()}
-
-    def load_state_dict(self, state_dict):
-        """Copies NumPy arrays or torch tensors into the existing parameters.
-
-        Missing or unexpected names and shape mismatches are a ValueError, a dtype other
-        than the layer's a TypeError, each naming the key. Nothing is copied unless all pass.
-        """
-        if not hasattr(state_dict, "keys"):
-            raise TypeError(f"state_dict: expected a mapping, got {type(state_dict).__name__}")
-        given, expected = set(state_dict.keys()), set(self._params)
-        missing = [n for n in self._params if n not in given]
-        unexpected = sorted(str(n) for n in given - expected)
-        if missing or unexpected:
-            raise ValueError(f"state_dict: missing keys {missing}, unexpected keys {unexpected}")
-        arrays = {}
-        for name, p in self._params.items():
-            a = _as_numpy(f"state_dict[{name!r}]", state_dict[name])
-            if a.shape != p.shape:
-                raise ValueError(f"state_dict[{name!r}]: expected shape "
-                                 f"{_checks.fmt_shape(p.shape)}, got {_checks.fmt_shape(a.shape)}")
-            if a.dtype != p.dtype:
-                raise TypeError(f"state_dict[{name!r}]: expected dtype {p.dtype} (the layer's "
-                                f"dtype), got {a.dtype}")
-            arrays[name] = a
-        for name, a in arrays.items():
-            np.copyto(self._params[name], a)
-
     def save(self, path):
         """Writes the configuration (JSON) and the state dict to one ``.npz`` file at ``path``
         (exactly that path: no suffix is added). ``rnnkit.load(path)`` reads it back."""
@@ -238,7 +174,7 @@ class _Recurrent:
         """[T, B, last] (or [B, T, last] with batch_first) of the layer's dtype -> time-major."""
         if a is None:
             raise TypeError(f"{name}: expected a 3-D array, got None")
-        a = _as_numpy(name, a)
+        a = to_numpy(name, a)
         if a.dtype != self.dtype:
             raise TypeError(f"{name}: expected dtype {self.dtype} (the layer's dtype), "
                             f"got {a.dtype}")
@@ -270,7 +206,7 @@ class _Recurrent:
             if part is None:
                 out.append(None)
                 continue
-            a = _as_numpy(pname, part)
+            a = to_numpy(pname, part)
             if a.dtype != self.dtype:
                 raise TypeError(f"{pname}: expected dtype {self.dtype} (the layer's dtype), "
                                 f"got {a.dtype}")
@@ -385,11 +321,7 @@ class _Recurrent:
         dstate may be None) default to zeros. Parameter gradients are accumulated into
         ``m.grads`` in place. Without ``tape``, uses the tape of the last ``m(x)`` call.
         """
-        if tape is None:
-            tape = self._tape
-            if tape is None:
-                raise RuntimeError("backward: no tape; call the layer (m(x)) first or pass the "
-                                   "tape returned by m.forward")
+        tape = self._tape_or_kept(tape)
         if not isinstance(tape, LayerTape):
             raise TypeError(f"tape: expected a LayerTape (from forward), got {type(tape).__name__}")
         T, B, D = tape.T, tape.B, self.num_directions

@@ -17,11 +17,11 @@ Letters: ``I`` in_features, ``O`` out_features, ``N`` num_embeddings, ``D`` embe
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 
 from ._checks import FLOAT_DTYPES, as_array, fmt_shape
+from ._module import Module, check_int
 
 __all__ = ["Linear", "Embedding"]
 
@@ -36,32 +36,12 @@ def _check_dtype_arg(dtype):
     return dt
 
 
-def _check_size(name, n, minimum=0):
-    if isinstance(n, (bool, np.bool_)) or not isinstance(n, numbers.Integral):
-        raise TypeError(f"{name}: expected an integer, got {type(n).__name__}")
-    if n < minimum:
-        raise ValueError(f"{name}: expected an integer >= {minimum}, got {n}")
-    return int(n)
-
-
-def _to_numpy(name, value):
-    """A NumPy view of a NumPy array or a torch tensor (detached, on the CPU)."""
-    if hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch tensor, without importing torch
-        value = value.detach().cpu().numpy()
-    return as_array(name, value)
-
-
-class _Module:
-    """What Linear and Embedding share: parameters, grads, state dicts, the kept tape."""
-
-    _names: tuple = ()
+class _Dense(Module):
+    """Linear and Embedding: parameters registered by name (also as attributes)."""
 
     def __init__(self, dtype):
+        super().__init__()
         self.dtype = _check_dtype_arg(dtype)
-        self.training = True
-        self._tape = None
-        self._params: dict[str, np.ndarray] = {}
-        self.grads: dict[str, np.ndarray] = {}
 
     def _add_param(self, name, value):
         value = np.ascontiguousarray(value, dtype=self.dtype)
@@ -69,69 +49,16 @@ class _Module:
         self.grads[name] = np.zeros_like(value)
         setattr(self, name, value)
 
-    # -- the protocol ----------------------------------------------------------------------
-
     def __call__(self, x):
         y, self._tape = self.forward(x)
         return y
-
-    def _tape_or_kept(self, tape):
-        if tape is not None:
-            return tape
-        if self._tape is None:
-            raise RuntimeError(f"{type(self).__name__}.backward: no tape; call the layer "
-                               "first or pass the tape that forward returned")
-        return self._tape
-
-    def named_parameters(self):
-        """[(name, array)]: the live arrays (optimizers update them in place)."""
-        return list(self._params.items())
-
-    def parameters(self):
-        return list(self._params.values())
-
-    def zero_grad(self):
-        for g in self.grads.values():
-            g.fill(0)
-
-    def train(self, mode=True):
-        self.training = bool(mode)
-        return self
-
-    def eval(self):
-        return self.train(False)
-
-    def state_dict(self):
-        """{name: copy of the parameter}."""
-        return {name: p.copy() for name, p in self._params.items()}
-
-    def load_state_dict(self, state):
-        """Copies NumPy arrays or torch tensors INTO the existing parameter arrays.
-
-        Keys must match exactly (a missing or unexpected key is a ValueError), shapes too;
-        values are converted to this layer's dtype (a checkpoint is data, not a call).
-        """
-        missing = [k for k in self._params if k not in state]
-        extra = [k for k in state if k not in self._params]
-        if missing or extra:
-            raise ValueError(f"state: expected keys {sorted(self._params)}, missing {missing}, "
-                             f"unexpected {extra}")
-        values = {}
-        for name, p in self._params.items():
-            v = _to_numpy(name, state[name])
-            if v.shape != p.shape:
-                raise ValueError(f"{name}: expected shape {fmt_shape(p.shape)}, got "
-                                 f"{fmt_shape(v.shape)}")
-            values[name] = v
-        for name, v in values.items():  # all checked before anything is written
-            self._params[name][...] = v
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
         return f"{type(self).__name__}({args})"
 
 
-class Linear(_Module):
+class Linear(_Dense):
     """``y = x W^T + b`` on the last axis, like ``torch.nn.Linear``.
 
     ``weight [O, I]``, ``bias [O]``; both ``U(-1/sqrt(I), 1/sqrt(I))`` as in PyTorch,
@@ -140,8 +67,8 @@ class Linear(_Module):
 
     def __init__(self, in_features, out_features, bias=True, *, dtype="float32", seed=None):
         super().__init__(dtype)
-        self.in_features = _check_size("in_features", in_features)
-        self.out_features = _check_size("out_features", out_features)
+        self.in_features = check_int("in_features", in_features, 0)
+        self.out_features = check_int("out_features", out_features, 0)
         self.bias_enabled = bool(bias)
         rng = np.random.default_rng(seed)
         bound = 1.0 / math.sqrt(self.in_features) if self.in_features > 0 else 0.0
@@ -189,7 +116,7 @@ class Linear(_Module):
         return dy @ self.weight  # [..., O] @ [O, I]
 
 
-class Embedding(_Module):
+class Embedding(_Dense):
     """``y = weight[ids]``, like ``torch.nn.Embedding``: ``weight [N, D]`` ~ ``N(0, 1)``.
 
     ``ids`` is an integer array of any shape with values in ``[0, N)``; ``y [..., D]``.
@@ -199,8 +126,8 @@ class Embedding(_Module):
 
     def __init__(self, num_embeddings, embedding_dim, *, dtype="float32", seed=None):
         super().__init__(dtype)
-        self.num_embeddings = _check_size("num_embeddings", num_embeddings)
-        self.embedding_dim = _check_size("embedding_dim", embedding_dim)
+        self.num_embeddings = check_int("num_embeddings", num_embeddings, 0)
+        self.embedding_dim = check_int("embedding_dim", embedding_dim, 0)
         rng = np.random.default_rng(seed)
         self._add_param("weight", rng.standard_normal((self.num_embeddings, self.embedding_dim)))
 

@@ -1,0 +1,103 @@
+"""What every rnnkit layer shares (RNN/LSTM/GRU, Linear, Embedding): its parameters and their
+gradients, train/eval mode, the tape kept by ``__call__``, and state dicts.
+
+``_params`` and ``grads`` map the same names to arrays. Both are updated IN PLACE (backward
+adds into ``grads``, optimizers write into the parameters, ``load_state_dict`` copies into
+them), so references held by an optimizer or a tape stay valid.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from . import _checks
+
+
+def to_numpy(name, value):
+    """A NumPy array for an array, an array-like or a torch tensor (detached, on the CPU),
+    its dtype kept. torch is never imported here."""
+    if hasattr(value, "detach") and hasattr(value, "cpu"):
+        value = value.detach().cpu().numpy()
+    return _checks.as_array(name, value)
+
+
+def check_int(name, value, low):
+    """A size argument: a Python or NumPy integer (not a bool) >= low."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name}: expected an integer, got {type(value).__name__}")
+    if value < low:
+        raise ValueError(f"{name}: expected an integer >= {low}, got {value}")
+    return int(value)
+
+
+class Module:
+    """Base class: a subclass fills ``self._params`` (through ``_add_param`` or directly, then
+    ``_init_grads``) in ``__init__`` after calling ``Module.__init__``."""
+
+    def __init__(self):
+        self.training = True
+        self._tape = None
+        self._params: dict[str, np.ndarray] = {}
+        self.grads: dict[str, np.ndarray] = {}
+
+    def _init_grads(self):
+        self.grads = {n: np.zeros_like(p) for n, p in self._params.items()}
+
+    def _tape_or_kept(self, tape):
+        """The explicit tape if given, else the one the last ``__call__`` kept."""
+        if tape is not None:
+            return tape
+        if self._tape is None:
+            raise RuntimeError(f"{type(self).__name__}.backward: no tape; call the layer "
+                               "first or pass the tape that forward returned")
+        return self._tape
+
+    def named_parameters(self):
+        """[(name, array)]: the live parameter arrays (optimizers update them in place)."""
+        return list(self._params.items())
+
+    def parameters(self):
+        return list(self._params.values())
+
+    def zero_grad(self):
+        for g in self.grads.values():
+            g.fill(0)
+
+    def train(self, mode=True):
+        self.training = bool(mode)
+        return self
+
+    def eval(self):
+        return self.train(False)
+
+    def state_dict(self):
+        """{name: copy of the parameter}, in parameter order."""
+        return {n: p.copy() for n, p in self._params.items()}
+
+    def load_state_dict(self, state_dict):
+        """Copies NumPy arrays or torch tensors into the existing parameters.
+
+        Missing or unexpected names and shape mismatches are a ValueError, a dtype other
+        than the layer's a TypeError, each naming the key. Nothing is copied unless all pass.
+        """
+        if not hasattr(state_dict, "keys"):
+            raise TypeError(f"state_dict: expected a mapping, got {type(state_dict).__name__}")
+        given = set(state_dict.keys())
+        missing = [n for n in self._params if n not in given]
+        unexpected = sorted(str(n) for n in given - set(self._params))
+        if missing or unexpected:
+            raise ValueError(f"state_dict: missing keys {missing}, unexpected keys {unexpected}")
+        arrays = {}
+        for name, p in self._params.items():
+            a = to_numpy(f"state_dict[{name!r}]", state_dict[name])
+            if a.shape != p.shape:
+                raise ValueError(f"state_dict[{name!r}]: expected shape "
+                                 f"{_checks.fmt_shape(p.shape)}, got {_checks.fmt_shape(a.shape)}")
+            if a.dtype != p.dtype:
+                raise TypeError(f"state_dict[{name!r}]: expected dtype {p.dtype} (the layer's "
+                                f"dtype), got {a.dtype}")
+            arrays[name] = a
+        for name, a in arrays.items():
+            np.copyto(self._params[name], a)
