@@ -15,6 +15,8 @@ from .ops import (
     gru_backward, gru_forward, lstm_backward, lstm_forward, rnn_backward, rnn_forward,
 )
 from .tbptt import TBPTT, Window, tbptt
+from .layers import GRU, LSTM, RNN, load
+from . import convert
 from . import reference
 
 from ._runtime import _apply_environment
@@ -30,4 +32,5 @@ __all__ = [
     "set_num_threads", "get_num_threads", "simd_targets", "get_simd_target", "set_simd_target",
     "info", "reference",
     "tbptt", "TBPTT", "Window",
+    "RNN", "LSTM", "GRU", "load", "convert",
 ]

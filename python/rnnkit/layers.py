@@ -1,0 +1,539 @@
+"""PyTorch-shaped recurrent layers: ``rnnkit.RNN``, ``rnnkit.LSTM``, ``rnnkit.GRU``.
+
+A layer is a stack of ``num_layers`` layers of ``D`` directions (2 when bidirectional), each
+one call of the functional API (``rnnkit.<cell>_forward``, or ``rnnkit.reference`` with
+``backend="reference"``). The forward keeps every call's cache on a *tape*; the backward
+walks the tape in reverse, layer by layer:
+
+    layer l input  x_l = dropout(y_{l-1})  (x_0 = x; dropout only in training, l >= 1)
+    layer l output y_l = [y_l_fwd, y_l_rev]  (concatenated on the last axis, like PyTorch)
+    dx_l = (dx_l_fwd + dx_l_rev) * mask_l    (both directions read the same x_l)
+
+Shapes follow ``torch.nn.LSTM`` (``batch_first`` included): ``x[T, B, I]``,
+``y[T, B, D*Hout]`` with ``Hout = P`` (projection) or ``H``, states ``[L*D, B, Hout]`` (LSTM
+``c`` ``[L*D, B, H]``), index ``l*D + d``. With ``lengths``, ``y`` is 0 past each sequence's
+end and the reverse direction starts at each sequence's own last step (packed sequences).
+
+Parameters are NumPy arrays named like PyTorch's (``weight_ih_l0``, ``bias_hh_l1_reverse``,
+``weight_hr_l0``) plus ``weight_peep_l0`` ``[3, H]`` (rows p_i, p_f, p_o) for peephole LSTMs.
+Per layer and direction, in this order: weight_ih, weight_hh, bias_ih, bias_hh, weight_hr,
+weight_peep. ``named_parameters()`` returns the live arrays; ``grads`` holds arrays of the same
+names, accumulated in place by ``backward`` and zeroed in place by ``zero_grad``.
+
+Randomness (reproducible from ``seed``): ``SeedSequence(seed).spawn(2)`` gives two
+generators. The first initialises every parameter, in ``named_parameters()`` order, with
+``uniform(-k, k, shape)`` (float64 draws, then cast), ``k = 1/sqrt(H)`` as in PyTorch
+(peepholes included). The second draws the dropout masks, one ``random(x_l.shape)`` per layer
+l >= 1 per training forward, in layer order. ``seed=None`` takes fresh OS entropy.
+
+The tape holds references to the parameter arrays (not copies): update the parameters only
+after the backward of the forward that used them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import numbers
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple, Optional
+
+import numpy as np
+
+from . import _checks
+
+__all__ = ["RNN", "LSTM", "GRU", "load", "LayerTape"]
+
+_GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+
+# Run the two directions on two Python threads when the kernels use one thread each and one
+# direction's forward does at least this many multiply-adds (T*B*G*H*(I+Hout)). Measured on
+# this machine (2 cores), see notes_readme_layers.md: T=100 B=32 H=256 LSTM gains ~1.8x,
+# while below ~2e6 the thread handoff costs more than it saves.
+PARALLEL_MIN_WORK = 2_000_000
+
+_pool = None
+_pool_lock = threading.Lock()
+
+
+def _executor():
+    """One worker thread for the reverse direction, created on first use."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rnnkit-dir")
+        return _pool
+
+
+class LayerTape(NamedTuple):
+    """What ``backward`` needs from one forward: per layer, its dropout mask (or None) and
+    the caches of its directions."""
+
+    masks: tuple  # per layer: None or the scaled mask [T, B, in_l] applied to its input
+    caches: tuple  # per layer: tuple of D caches (forward, then reverse)
+    T: int
+    B: int
+
+
+def _as_numpy(name, a):
+    """NumPy array for an array or a torch tensor (detached, on the CPU); dtype kept."""
+    if hasattr(a, "detach") and hasattr(a, "cpu"):  # a torch tensor, without importing torch
+        a = a.detach().cpu().numpy()
+    return _checks.as_array(name, a)
+
+
+def _check_int(name, v, low):
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral):
+        raise TypeError(f"{name}: expected an int, got {type(v).__name__}")
+    if v < low:
+        raise ValueError(f"{name}: expected an int >= {low}, got {v}")
+    return int(v)
+
+
+class _Recurrent:
+    """The layer machinery shared by RNN, LSTM and GRU (a subclass sets ``_cell``)."""
+
+    _cell = ""
+
+    def __init__(self, input_size, hidden_size, num_layers=1, *, bias=True, batch_first=False,
+                 dropout=0.0, bidirectional=False, proj_size=0, peephole=False,
+                 nonlinearity="tanh", linear_before_reset=True, dtype="float32",
+                 backend="native", seed=None):
+        self.input_size = _check_int("input_size", input_size, 1)
+        self.hidden_size = _check_int("hidden_size", hidden_size, 1)
+        self.num_layers = _check_int("num_layers", num_layers, 1)
+        self.proj_size = _check_int("proj_size", proj_size, 0)
+        if self.proj_size and self._cell != "lstm":
+            raise ValueError(f"proj_size: only the LSTM has a projection, expected 0, got {proj_size}")
+        if self.proj_size >= self.hidden_size:
+            raise ValueError(f"proj_size: expected 0 or < hidden_size={hidden_size}, got {proj_size}")
+        self.bias = _checks.check_flag("bias", bias)
+        self.batch_first = _checks.check_flag("batch_first", batch_first)
+        self.bidirectional = _checks.check_flag("bidirectional", bidirectional)
+        self.peephole = _checks.check_flag("peephole", peephole)
+        self.linear_before_reset = _checks.check_flag("linear_before_reset", linear_before_reset)
+        self.nonlinearity = _checks.check_nonlinearity(nonlinearity)
+        if isinstance(dropout, (bool, np.bool_)) or not isinstance(dropout, numbers.Real):
+            raise TypeError(f"dropout: expected a number in [0, 1), got {type(dropout).__name__}")
+        if not 0.0 <= float(dropout) < 1.0:
+            raise ValueError(f"dropout: expected a number in [0, 1), got {dropout}")
+        self.dropout = float(dropout)
+        try:
+            dt = np.dtype(dtype)
+        except TypeError:
+            raise TypeError(f"dtype: expected float32 or float64, got {dtype!r}") from None
+        if dt not in _checks.FLOAT_DTYPES:
+            raise TypeError(f"dtype: expected float32 or float64, got {dt}")
+        self.dtype = dt
+        if backend not in ("native", "reference"):
+            raise ValueError(f"backend: expected 'native' or 'reference', got {backend!r}")
+        self.backend = backend
+        if backend == "native":
+            from . import ops as functional
+        else:
+            from . import reference as functional
+        self._fwd = getattr(functional, f"{self._cell}_forward")
+        self._bwd = getattr(functional, f"{self._cell}_backward")
+        self.seed = seed
+        init_ss, drop_ss = np.random.SeedSequence(seed).spawn(2)
+        self._dropout_rng = np.random.default_rng(drop_ss)
+        self.training = True
+        self.parallel_directions = None  # None: automatic (see _parallel); True / False: forced
+        self._tape = None
+
+        D, H, G = self.num_directions, self.hidden_size, _GATES[self._cell]
+        Hout = self.proj_size or H
+        rng = np.random.default_rng(init_ss)
+        k = 1.0 / math.sqrt(H)
+        self._params = {}
+        for layer in range(self.num_layers):
+            in_size = self.input_size if layer == 0 else D * Hout
+            for d in range(D):
+                sfx = f"_l{layer}" + ("_reverse" if d else "")
+                shapes = [("weight_ih", (G * H, in_size)), ("weight_hh", (G * H, Hout))]
+                if self.bias:
+                    shapes += [("bias_ih", (G * H,)), ("bias_hh", (G * H,))]
+                if self.proj_size:
+                    shapes.append(("weight_hr", (self.proj_size, H)))
+                if self.peephole:
+                    if self._cell != "lstm":
+                        raise ValueError("peephole: only the LSTM has peepholes, expected False")
+                    shapes.append(("weight_peep", (3, H)))
+                for base, shape in shapes:
+                    self._params[base + sfx] = rng.uniform(-k, k, shape).astype(dt)
+        self.grads = {n: np.zeros_like(p) for n, p in self._params.items()}
+
+    # ------------------------------------------------------------ properties and protocol
+
+    @property
+    def num_directions(self):
+        return 2 if self.bidirectional else 1
+
+    @property
+    def output_size(self):
+        """The last size of y: D * (P or H)."""
+        return self.num_directions * (self.proj_size or self.hidden_size)
+
+    def config(self):
+        """The constructor arguments, as a JSON-serialisable dict (plus ``"type"``)."""
+        c = {"type": type(self).__name__, "input_size": self.input_size,
+             "hidden_size": self.hidden_size, "num_layers": self.num_layers, "bias": self.bias,
+             "batch_first": self.batch_first, "dropout": self.dropout,
+             "bidirectional": self.bidirectional, "dtype": self.dtype.name,
+             "backend": self.backend, "seed": self.seed if isinstance(self.seed, int) else None}
+        c.update(self._extra_config())
+        return c
+
+    def _extra_config(self):
+        return {}
+
+    def named_parameters(self):
+        """[(name, array)]: the live parameter arrays (optimizers update them in place)."""
+        return list(self._params.items())
+
+    def parameters(self):
+        return list(self._params.values())
+
+    def zero_grad(self):
+        for g in self.grads.values():
+            g.fill(0)
+
+    def train(self, mode=True):
+        self.training = bool(mode)
+        return self
+
+    def eval(self):
+        return self.train(False)
+
+    def state_dict(self):
+        """{name: copy of the parameter}, with PyTorch's names and order."""
+        return {n: p.copy() for n, p in self._params.items()}
+
+    def load_state_dict(self, state_dict):
+        """Copies NumPy arrays or torch tensors into the existing parameters.
+
+        Missing or unexpected names and shape mismatches are a ValueError, a dtype other
+        than the layer's a TypeError, each naming the key. Nothing is copied unless all pass.
+        """
+        if not hasattr(state_dict, "keys"):
+            raise TypeError(f"state_dict: expected a mapping, got {type(state_dict).__name__}")
+        given, expected = set(state_dict.keys()), set(self._params)
+        missing = [n for n in self._params if n not in given]
+        unexpected = sorted(str(n) for n in given - expected)
+        if missing or unexpected:
+            raise ValueError(f"state_dict: missing keys {missing}, unexpected keys {unexpected}")
+        arrays = {}
+        for name, p in self._params.items():
+            a = _as_numpy(f"state_dict[{name!r}]", state_dict[name])
+            if a.shape != p.shape:
+                raise ValueError(f"state_dict[{name!r}]: expected shape "
+                                 f"{_checks.fmt_shape(p.shape)}, got {_checks.fmt_shape(a.shape)}")
+            if a.dtype != p.dtype:
+                raise TypeError(f"state_dict[{name!r}]: expected dtype {p.dtype} (the layer's "
+                                f"dtype), got {a.dtype}")
+            arrays[name] = a
+        for name, a in arrays.items():
+            np.copyto(self._params[name], a)
+
+    def save(self, path):
+        """Writes the configuration (JSON) and the state dict to one ``.npz`` file at ``path``
+        (exactly that path: no suffix is added). ``rnnkit.load(path)`` reads it back."""
+        arrays = self.state_dict()
+        arrays["__config__"] = np.array(json.dumps(self.config()))
+        with open(path, "wb") as f:
+            np.savez(f, **arrays)
+
+    def __repr__(self):
+        c = self.config()
+        args = ", ".join(f"{k}={v!r}" for k, v in c.items() if k != "type")
+        return f"rnnkit.{c['type']}({args})"
+
+    # ------------------------------------------------------------ input checks
+
+    def _check_seq(self, name, a, last):
+        """[T, B, last] (or [B, T, last] with batch_first) of the layer's dtype -> time-major."""
+        if a is None:
+            raise TypeError(f"{name}: expected a 3-D array, got None")
+        a = _as_numpy(name, a)
+        if a.dtype != self.dtype:
+            raise TypeError(f"{name}: expected dtype {self.dtype} (the layer's dtype), got {a.dtype}")
+        layout = "[B, T, %s]" if self.batch_first else "[T, B, %s]"
+        if a.ndim != 3 or a.shape[2] != last:
+            raise ValueError(f"{name}: expected a 3-D array {layout % last}, "
+                             f"got shape {_checks.fmt_shape(a.shape)}")
+        return np.swapaxes(a, 0, 1) if self.batch_first else a
+
+    def _state_shapes(self, B):
+        LD, H = self.num_layers * self.num_directions, self.hidden_size
+        hs = (LD, B, self.proj_size or H)
+        return [hs, (LD, B, H)] if self._cell == "lstm" else [hs]
+
+    def _check_state(self, name, state, B):
+        """A state (h, or (h, c) for the LSTM) as a list of arrays, or None."""
+        if state is None:
+            return None
+        shapes = self._state_shapes(B)
+        if self._cell == "lstm":
+            if not isinstance(state, (tuple, list)) or len(state) != 2:
+                raise TypeError(f"{name}: expected a tuple (h, c) for the LSTM, "
+                                f"got {type(state).__name__}")
+            parts, names = list(state), [f"{name}[0]", f"{name}[1]"]
+        else:
+            parts, names = [state], [name]
+        out = []
+        for part, pname, shape in zip(parts, names, shapes):
+            if part is None:
+                out.append(None)
+                continue
+            a = _as_numpy(pname, part)
+            if a.dtype != self.dtype:
+                raise TypeError(f"{pname}: expected dtype {self.dtype} (the layer's dtype), "
+                                f"got {a.dtype}")
+            if a.shape != shape:
+                raise ValueError(f"{pname}: expected shape {_checks.fmt_shape(shape)}, "
+                                 f"got {_checks.fmt_shape(a.shape)}")
+            out.append(a)
+        return out
+
+    def _pack_state(self, parts):
+        return (parts[0], parts[1]) if self._cell == "lstm" else parts[0]
+
+    # ------------------------------------------------------------ one direction
+
+    def _weights(self, layer, d):
+        sfx = f"_l{layer}" + ("_reverse" if d else "")
+        p = self._params
+        return (p["weight_ih" + sfx], p["weight_hh" + sfx], p.get("bias_ih" + sfx),
+                p.get("bias_hh" + sfx), p.get("weight_hr" + sfx), p.get("weight_peep" + sfx), sfx)
+
+    def _run_forward(self, x, layer, d, h0, c0, lengths):
+        w_ih, w_hh, b_ih, b_hh, w_hr, w_peep, _ = self._weights(layer, d)
+        kw = {"lengths": lengths, "reverse": bool(d)}
+        if self._cell == "lstm":
+            out = self._fwd(x, w_ih, w_hh, b_ih, b_hh, h0, c0, w_peep=w_peep, w_proj=w_hr, **kw)
+            return out.y, out.h_n, out.c_n, out.cache
+        if self._cell == "gru":
+            kw["linear_before_reset"] = self.linear_before_reset
+        else:
+            kw["nonlinearity"] = self.nonlinearity
+        out = self._fwd(x, w_ih, w_hh, b_ih, b_hh, h0, **kw)
+        return out.y, out.h_n, None, out.cache
+
+    def _run_backward(self, cache, dy, dh_n, dc_n):
+        if self._cell == "lstm":
+            return self._bwd(cache, dy, dh_n, dc_n)
+        return self._bwd(cache, dy, dh_n)
+
+    def _parallel(self, T, B, in_size):
+        """Whether to run the two directions of a layer on two threads (see PARALLEL_MIN_WORK).
+        The results are bitwise the same either way: each direction is one independent call."""
+        if self.num_directions == 1:
+            return False
+        if self.parallel_directions is not None:
+            return bool(self.parallel_directions)
+        if self.backend != "native":
+            return False  # NumPy holds the GIL too often for two threads to pay
+        from ._runtime import get_num_threads
+        if get_num_threads() != 1:
+            return False  # the kernels already use the cores
+        G, H, Hout = _GATES[self._cell], self.hidden_size, self.proj_size or self.hidden_size
+        return T * B * G * H * (in_size + Hout) >= PARALLEL_MIN_WORK
+
+    def _both(self, parallel, fn, args):
+        """[fn(*args[0]), fn(*args[1])...]: the reverse direction on the worker thread when
+        parallel."""
+        if parallel and len(args) == 2:
+            future = _executor().submit(fn, *args[1])
+            first = fn(*args[0])
+            return [first, future.result()]
+        return [fn(*a) for a in args]
+
+    # ------------------------------------------------------------ forward and backward
+
+    def __call__(self, x, state=None, lengths=None):
+        """``y, state = m(x, state=None, lengths=None)``; keeps the tape for ``m.backward``."""
+        y, state, tape = self.forward(x, state, lengths)
+        self._tape = tape
+        return y, state
+
+    def forward(self, x, state=None, lengths=None):
+        """``y, state, tape``: like calling the layer, but the tape is returned, not kept.
+
+        ``x[T, B, I]`` (``[B, T, I]`` with batch_first) of the layer's dtype; ``state``: h
+        (``(h, c)`` for the LSTM) ``[L*D, B, Hout]`` / ``[L*D, B, H]``, None: zeros (either
+        half of an LSTM state may be None); ``lengths[B]`` integers in [0, T] or None.
+        """
+        xt = self._check_seq("x", x, self.input_size)
+        T, B = int(xt.shape[0]), int(xt.shape[1])
+        parts = self._check_state("state", state, B)
+        lengths = _checks.check_lengths(lengths, T, B)
+        D = self.num_directions
+        Hout = self.proj_size or self.hidden_size
+        h_n = np.empty(self._state_shapes(B)[0], self.dtype)
+        c_n = np.empty(self._state_shapes(B)[1], self.dtype) if self._cell == "lstm" else None
+        masks, caches = [], []
+        inp = xt
+        for layer in range(self.num_layers):
+            mask = None
+            if layer > 0 and self.training and self.dropout > 0:
+                keep = self._dropout_rng.random(inp.shape) >= self.dropout
+                mask = keep.astype(self.dtype) * self.dtype.type(1.0 / (1.0 - self.dropout))
+                inp = inp * mask
+            args = []
+            for d in range(D):
+                i = layer * D + d
+                h0 = None if parts is None or parts[0] is None else parts[0][i]
+                c0 = None
+                if self._cell == "lstm" and parts is not None and parts[1] is not None:
+                    c0 = parts[1][i]
+                args.append((inp, layer, d, h0, c0, lengths))
+            outs = self._both(self._parallel(T, B, inp.shape[2]), self._run_forward, args)
+            for d, (y_d, hn_d, cn_d, _) in enumerate(outs):
+                h_n[layer * D + d] = hn_d
+                if c_n is not None:
+                    c_n[layer * D + d] = cn_d
+            masks.append(mask)
+            caches.append(tuple(o[3] for o in outs))
+            inp = outs[0][0] if D == 1 else np.concatenate([o[0] for o in outs], axis=2)
+        y = inp
+        if self.batch_first:
+            y = np.ascontiguousarray(np.swapaxes(y, 0, 1))
+        assert y.shape[-1] == D * Hout
+        state_out = (h_n, c_n) if self._cell == "lstm" else h_n
+        return y, state_out, LayerTape(tuple(masks), tuple(caches), T, B)
+
+    def backward(self, dy=None, dstate=None, tape=None):
+        """``dx, dstate``: the gradients of the input and the initial state of a forward.
+
+        ``dy`` (layout of y) and ``dstate`` (structure of the state; either half of an LSTM
+        dstate may be None) default to zeros. Parameter gradients are accumulated into
+        ``m.grads`` in place. Without ``tape``, uses the tape of the last ``m(x)`` call.
+        """
+        if tape is None:
+            tape = self._tape
+            if tape is None:
+                raise RuntimeError("backward: no tape; call the layer (m(x)) first or pass the "
+                                   "tape returned by m.forward")
+        if not isinstance(tape, LayerTape):
+            raise TypeError(f"tape: expected a LayerTape (from forward), got {type(tape).__name__}")
+        T, B, D = tape.T, tape.B, self.num_directions
+        Hout = self.proj_size or self.hidden_size
+        if dy is None:
+            dyt = np.zeros((T, B, D * Hout), self.dtype)
+        else:
+            dyt = self._check_seq("dy", dy, D * Hout)
+            if dyt.shape[:2] != (T, B):
+                want = (B, T, D * Hout) if self.batch_first else (T, B, D * Hout)
+                raise ValueError(f"dy: expected shape {_checks.fmt_shape(want)}, "
+                                 f"got {_checks.fmt_shape(np.shape(dy))}")
+        parts = self._check_state("dstate", dstate, B) or [None] * len(self._state_shapes(B))
+        shapes = self._state_shapes(B)
+        dh0 = np.zeros(shapes[0], self.dtype)
+        dc0 = np.zeros(shapes[1], self.dtype) if self._cell == "lstm" else None
+        dinp = dyt
+        for layer in reversed(range(self.num_layers)):
+            caches = tape.caches[layer]
+            args = []
+            for d in range(D):
+                i = layer * D + d
+                dy_d = dinp if D == 1 else np.ascontiguousarray(dinp[..., d * Hout:(d + 1) * Hout])
+                dh = None if parts[0] is None else parts[0][i]
+                dc = None if self._cell != "lstm" or parts[1] is None else parts[1][i]
+                args.append((caches[d], dy_d, dh, dc))
+            in_size = caches[0].x.shape[2]
+            grads = self._both(self._parallel(T, B, in_size), self._run_backward, args)
+            dx = None
+            for d, g in enumerate(grads):  # fixed order: bitwise the same sequential or not
+                self._accumulate(layer, d, g)
+                dh0[layer * D + d] = g.dh0
+                if dc0 is not None:
+                    dc0[layer * D + d] = g.dc0
+                dx = g.dx if dx is None else dx + g.dx
+            mask = tape.masks[layer]
+            dinp = dx if mask is None else dx * mask
+        dx = np.ascontiguousarray(np.swapaxes(dinp, 0, 1)) if self.batch_first else dinp
+        return dx, ((dh0, dc0) if self._cell == "lstm" else dh0)
+
+    def _accumulate(self, layer, d, g):
+        sfx = f"_l{layer}" + ("_reverse" if d else "")
+        pairs = [("weight_ih", g.dw_ih), ("weight_hh", g.dw_hh), ("bias_ih", g.db_ih),
+                 ("bias_hh", g.db_hh)]
+        if self._cell == "lstm":
+            pairs += [("weight_hr", g.dw_proj), ("weight_peep", g.dw_peep)]
+        for base, grad in pairs:
+            if grad is not None:
+                self.grads[base + sfx] += grad
+
+
+class RNN(_Recurrent):
+    """Elman RNN layers, ``h_t = act(x_t w_ih^T + b_ih + h w_hh^T + b_hh)`` (tanh or relu),
+    shaped like ``torch.nn.RNN``. See the module docstring."""
+
+    _cell = "rnn"
+
+    def __init__(self, input_size, hidden_size, num_layers=1, *, nonlinearity="tanh", bias=True,
+                 batch_first=False, dropout=0.0, bidirectional=False, dtype="float32",
+                 backend="native", seed=None):
+        super().__init__(input_size, hidden_size, num_layers, bias=bias, batch_first=batch_first,
+                         dropout=dropout, bidirectional=bidirectional, nonlinearity=nonlinearity,
+                         dtype=dtype, backend=backend, seed=seed)
+
+    def _extra_config(self):
+        return {"nonlinearity": self.nonlinearity}
+
+
+class LSTM(_Recurrent):
+    """LSTM layers shaped like ``torch.nn.LSTM`` (``proj_size`` included), with optional
+    peepholes (``weight_peep_l{k}`` ``[3, H]``). See the module docstring."""
+
+    _cell = "lstm"
+
+    def __init__(self, input_size, hidden_size, num_layers=1, *, bias=True, batch_first=False,
+                 dropout=0.0, bidirectional=False, proj_size=0, peephole=False, dtype="float32",
+                 backend="native", seed=None):
+        super().__init__(input_size, hidden_size, num_layers, bias=bias, batch_first=batch_first,
+                         dropout=dropout, bidirectional=bidirectional, proj_size=proj_size,
+                         peephole=peephole, dtype=dtype, backend=backend, seed=seed)
+
+    def _extra_config(self):
+        return {"proj_size": self.proj_size, "peephole": self.peephole}
+
+
+class GRU(_Recurrent):
+    """GRU layers shaped like ``torch.nn.GRU``; ``linear_before_reset=False`` gives the
+    Cho et al. form (ONNX's default), which PyTorch lacks. See the module docstring."""
+
+    _cell = "gru"
+
+    def __init__(self, input_size, hidden_size, num_layers=1, *, bias=True, batch_first=False,
+                 dropout=0.0, bidirectional=False, linear_before_reset=True, dtype="float32",
+                 backend="native", seed=None):
+        super().__init__(input_size, hidden_size, num_layers, bias=bias, batch_first=batch_first,
+                         dropout=dropout, bidirectional=bidirectional,
+                         linear_before_reset=linear_before_reset, dtype=dtype, backend=backend,
+                         seed=seed)
+
+    def _extra_config(self):
+        return {"linear_before_reset": self.linear_before_reset}
+
+
+_CLASSES = {"RNN": RNN, "LSTM": LSTM, "GRU": GRU}
+
+
+def load(path, *, backend=None):
+    """A layer saved with ``m.save(path)``: same class, configuration and parameters
+    (``backend`` overrides the saved one). The layer starts in training mode."""
+    with np.load(path, allow_pickle=False) as f:
+        if "__config__" not in f.files:
+            raise ValueError(f"path: {path!r} is not an rnnkit layer file (no __config__ entry)")
+        config = json.loads(str(f["__config__"]))
+        arrays = {k: f[k] for k in f.files if k != "__config__"}
+    kind = config.pop("type", None)
+    if kind not in _CLASSES:
+        raise ValueError(f"path: unknown layer type {kind!r} in {path!r}")
+    if backend is not None:
+        config["backend"] = backend
+    layer = _CLASSES[kind](**config)
+    layer.load_state_dict(arrays)
+    return layer
