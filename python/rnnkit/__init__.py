@@ -17,6 +17,9 @@ from .ops import (
 from .tbptt import TBPTT, Window, tbptt
 from .layers import GRU, LSTM, RNN, load
 from . import convert
+from .linear import Embedding, Linear
+from .losses import softmax_cross_entropy
+from . import optim
 from . import reference
 
 from ._runtime import _apply_environment
@@ -33,4 +36,5 @@ __all__ = [
     "info", "reference",
     "tbptt", "TBPTT", "Window",
     "RNN", "LSTM", "GRU", "load", "convert",
+    "Linear", "Embedding", "softmax_cross_entropy", "optim",
 ]
