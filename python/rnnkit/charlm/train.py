@@ -123,6 +123,10 @@ def train(cfg: TrainConfig, out=None) -> CharLM:
     out = out or sys.stdout
     if cfg.threads:
         rnnkit.set_num_threads(cfg.threads)
+    if cfg.backend == "native":  # NumPy's BLAS threads would fight rnnkit's (see _blas.py)
+        from ._blas import limit_blas_threads
+
+        limit_blas_threads(1)
 
     extra: Optional[Dict[str, Any]] = None
     model: Optional[CharLM] = None
