@@ -184,7 +184,7 @@ def train(cfg: TrainConfig, out=None) -> CharLM:
             train_config=asdict(cfg)))
 
     budget_t = cfg.time if cfg.time is not None and cfg.time > 0 else math.inf
-    start_step = step
+    start_step, start_chars = step, chars_seen
     budget_s = (start_step + cfg.steps) if cfg.steps is not None else None
     eval_every_s = max(5.0, budget_t / 10) if math.isfinite(budget_t) else 30.0
     rep = _Reporter(cfg, out)
@@ -243,7 +243,8 @@ def train(cfg: TrainConfig, out=None) -> CharLM:
                 rep.log(f"step {step:6d}  {elapsed0 + elapsed:6.1f} s  train {ema:.3f}  "
                         f"val {val:.3f} nats/char  ({val / math.log(2):.2f} bits)  "
                         f"{_fmt_chars(cps)} chars/s")
-            rep.update(step - start_step, elapsed, {"loss": f"{ema:.3f}", "val": f"{val:.3f}",
+            rep.update(step - start_step, elapsed, {"loss": f"{ema:.3f}",
+                                                    "val": "-" if math.isnan(val) else f"{val:.3f}",
                                                     "chars/s": _fmt_chars(cps)})
     except KeyboardInterrupt:
         rep.log("interrupted: saving the checkpoint")
@@ -256,10 +257,10 @@ def train(cfg: TrainConfig, out=None) -> CharLM:
     evaluate(full=True)
     ev_t = time.perf_counter() - ev_t
     checkpoint()
-    total_chars = chars_seen
-    print(f"done: {step - start_step} steps, {_fmt_chars(total_chars)} characters in "
-          f"{elapsed:.1f} s ({_fmt_chars((step - start_step) * cfg.seq_len * cfg.batch_size / max(elapsed, 1e-9))} chars/s), "
-          f"epoch {epoch}", file=out)
+    run_chars = chars_seen - start_chars
+    print(f"done: {step - start_step} steps, {_fmt_chars(run_chars)} characters in "
+          f"{elapsed:.1f} s ({_fmt_chars(run_chars / max(elapsed, 1e-9))} chars/s, evaluations "
+          f"not counted), epoch {epoch}", file=out)
     print(f"validation loss {val:.3f} nats/char ({val / math.log(2):.2f} bits/char) on "
           f"{len(corpus.val):,} characters vs unigram baseline {baseline:.3f} "
           f"[{ev_t:.1f} s]; checkpoint {cfg.out}", file=out)
