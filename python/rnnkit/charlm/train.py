@@ -191,7 +191,7 @@ def train(cfg: TrainConfig, out=None) -> CharLM:
     model.train()
     model.zero_grad()
     t0 = time.perf_counter()
-    elapsed = 0.0
+    elapsed = eval_time = 0.0
     last_eval_t, last_eval_step = 0.0, step
     ema, val = None, float("nan")
     rate_chars, rate_t = 0, t0
@@ -238,7 +238,8 @@ def train(cfg: TrainConfig, out=None) -> CharLM:
                 te = time.perf_counter()
                 evaluate()
                 checkpoint()
-                t0 += time.perf_counter() - te  # evaluation does not eat the training budget
+                eval_time += time.perf_counter() - te  # inside the budget, not in chars/s
+                rate_t += time.perf_counter() - te
                 last_eval_t, last_eval_step = elapsed, step
                 rep.log(f"step {step:6d}  {elapsed0 + elapsed:6.1f} s  train {ema:.3f}  "
                         f"val {val:.3f} nats/char  ({val / math.log(2):.2f} bits)  "
@@ -258,9 +259,10 @@ def train(cfg: TrainConfig, out=None) -> CharLM:
     ev_t = time.perf_counter() - ev_t
     checkpoint()
     run_chars = chars_seen - start_chars
+    train_time = max(elapsed - eval_time, 1e-9)
     print(f"done: {step - start_step} steps, {_fmt_chars(run_chars)} characters in "
-          f"{elapsed:.1f} s ({_fmt_chars(run_chars / max(elapsed, 1e-9))} chars/s, evaluations "
-          f"not counted), epoch {epoch}", file=out)
+          f"{elapsed:.1f} s ({train_time:.1f} s training: {_fmt_chars(run_chars / train_time)} "
+          f"chars/s; {eval_time:.1f} s evaluations), epoch {epoch}", file=out)
     print(f"validation loss {val:.3f} nats/char ({val / math.log(2):.2f} bits/char) on "
           f"{len(corpus.val):,} characters vs unigram baseline {baseline:.3f} "
           f"[{ev_t:.1f} s]; checkpoint {cfg.out}", file=out)
