@@ -150,7 +150,7 @@ def main(argv=None) -> int:
     print(f"  first-step loss: " + ", ".join(f"{n} {v:.4f}" for n, v in first.items()))
     med = {n: statistics.median(v) for n, v in times.items()}
     base = med["rnnkit native"]
-    print(f"  {'':28} {'ms/step':>9} {'chars/s':>10} {'native is':>10}")
+    print(f"  {'':28} {'ms/step':>9} {'chars/s':>10} {'time vs native':>15}")
     for name, t in med.items():
         ratio = "1.0x" if name == "rnnkit native" else f"{t / base:.1f}x"
         print(f"  {name:28} {t * 1e3:9.1f} {chars / t:10,.0f} {ratio:>15}")

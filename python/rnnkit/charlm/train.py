@@ -26,7 +26,7 @@ __all__ = ["TrainConfig", "train", "make_optimizer"]
 @dataclass
 class TrainConfig:
     data: Optional[str] = None  # None: the Python standard library
-    cell: str = "lstm"
+    cell: str = "gru"  # measured: GRU 1x256 beat LSTM 1x256 in 60 s (1.26-1.29 vs 1.31-1.50 nats/char)
     hidden_size: int = 256
     num_layers: int = 1
     embed_size: int = 64
