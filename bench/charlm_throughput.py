@@ -11,7 +11,8 @@ The three run interleaved (step of each, then the next round), so they see the s
 load; the table gives each one's median step time and chars/s (T*B / time) and the ratios.
 All three start from the same weights (copied from the rnnkit model). Threads: rnnkit and
 torch get the same count; NumPy's BLAS runs on one thread next to the native backend (as in
-``rnnkit train``) and on its default count for the reference backend (which is all BLAS).
+``rnnkit train``) and on 1 and on the same count as rnnkit for the reference backend
+(which is all BLAS); threadpoolctl is needed for that control.
 """
 
 from __future__ import annotations
@@ -92,11 +93,15 @@ def main(argv=None) -> int:
     nat = CharLM(vocab, backend="native", **kw)
     nat_opt = rnnkit.optim.Adam(nat, lr=2e-3)
     runners["rnnkit native"] = lambda: rnnkit_step(nat, nat_opt, ids, 5.0)
+    blas_threads = {"rnnkit native": 1}
     if not a.no_reference:
         ref = CharLM(vocab, backend="reference", **kw)
         ref.load_state_dict(nat.state_dict())
         ref_opt = rnnkit.optim.Adam(ref, lr=2e-3)
-        runners["rnnkit reference (NumPy)"] = lambda: rnnkit_step(ref, ref_opt, ids, 5.0)
+        for n in sorted({1, threads}):
+            name = f"reference, BLAS {n} thread{'s' if n > 1 else ''}"
+            runners[name] = lambda: rnnkit_step(ref, ref_opt, ids, 5.0)
+            blas_threads[name] = n
     torch_version = None
     if not a.no_torch:
         try:
@@ -123,12 +128,15 @@ def main(argv=None) -> int:
             runners[f"PyTorch {torch_version}"] = torch_step
 
     def blas_for(name):
-        # Native: BLAS on one thread (what rnnkit train does); reference: the default.
+        # Native: BLAS on one thread (what rnnkit train does); the reference (all BLAS) on
+        # 1 and on `threads` threads: on a busy machine OpenBLAS's threads can stall badly
+        # (a GRU reference step went from 54 ms to 3 s here with 2 threads under load).
         try:
             from threadpoolctl import threadpool_limits
         except ImportError:
             return contextlib.nullcontext()
-        return threadpool_limits(1 if name == "rnnkit native" else threads, user_api="blas")
+        n = blas_threads.get(name)
+        return contextlib.nullcontext() if n is None else threadpool_limits(n, user_api="blas")
 
     first = {}
     for name, fn in runners.items():  # warm-up, and the same first loss for all
