@@ -95,12 +95,12 @@ def main(argv=None) -> int:
     runners["rnnkit native"] = lambda: rnnkit_step(nat, nat_opt, ids, 5.0)
     blas_threads = {"rnnkit native": 1}
     if not a.no_reference:
-        ref = CharLM(vocab, backend="reference", **kw)
-        ref.load_state_dict(nat.state_dict())
-        ref_opt = rnnkit.optim.Adam(ref, lr=2e-3)
         for n in sorted({1, threads}):
+            ref = CharLM(vocab, backend="reference", **kw)
+            ref.load_state_dict(nat.state_dict())
+            ref_opt = rnnkit.optim.Adam(ref, lr=2e-3)
             name = f"reference, BLAS {n} thread{'s' if n > 1 else ''}"
-            runners[name] = lambda: rnnkit_step(ref, ref_opt, ids, 5.0)
+            runners[name] = lambda ref=ref, ref_opt=ref_opt: rnnkit_step(ref, ref_opt, ids, 5.0)
             blas_threads[name] = n
     torch_version = None
     if not a.no_torch:
