@@ -155,7 +155,7 @@ def main(argv=None) -> int:
           f"V={a.vocab}, T={a.T} B={a.B} ({chars} chars), Adam + clip; rnnkit "
           f"{rnnkit.__version__} SIMD {rnnkit.get_simd_target()}, {threads} thread(s); "
           f"median of {a.repeat}, interleaved")
-    print(f"  first-step loss: " + ", ".join(f"{n} {v:.4f}" for n, v in first.items()))
+    print("  first-step loss: " + ", ".join(f"{n} {v:.4f}" for n, v in first.items()))
     med = {n: statistics.median(v) for n, v in times.items()}
     base = med["rnnkit native"]
     print(f"  {'':28} {'ms/step':>9} {'chars/s':>10} {'time vs native':>15}")

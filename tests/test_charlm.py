@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import os
-import sys
 
 import numpy as np
 import pytest
@@ -130,7 +129,7 @@ def _tr_va(f):
 
 
 def test_hello_demo():
-    from rnnkit.charlm.hello import hello_demo, train_hello
+    from rnnkit.charlm.hello import hello_demo
 
     out = io.StringIO()
     assert hello_demo(out=out) == 0

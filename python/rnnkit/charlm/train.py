@@ -15,7 +15,6 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any, Dict, Optional
 
-import numpy as np
 
 from .data import load_corpus, make_streams, unigram_baseline
 from .model import CharLM, load_checkpoint
