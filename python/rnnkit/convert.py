@@ -1,4 +1,4 @@
-"""Weight exchange with ONNX: one-layer RNN / GRU / LSTM nodes to and from rnnkit's layout.
+"""Weight exchange with ONNX, PyTorch and Keras.
 
 rnnkit uses PyTorch's layout and gate orders (LSTM i, f, g, o; GRU r, z, n; peepholes
 p_i, p_f, p_o). ONNX stacks directions first and orders gates differently (LSTM i, o, f, c;
@@ -10,6 +10,16 @@ conversions here only reorder and split/merge: they are exact.
     model = rnnkit.convert.to_onnx("lstm", weights, direction="bidirectional", clip=3.0)
 
 The `onnx` package is needed only for `to_onnx` and for reading protobufs in `from_onnx`.
+
+Whole layers (``rnnkit.RNN`` / ``LSTM`` / ``GRU``, see ``rnnkit.layers``):
+
+    layer = rnnkit.convert.from_torch(torch_module)    # configuration and weights
+    module = rnnkit.convert.to_torch(layer)            # ValueError for peepholes, Cho GRUs
+    layer = rnnkit.convert.from_keras("gru", kernel, recurrent_kernel, bias, reset_after=True)
+
+Keras stores transposed weights (``kernel[I, G*H]``) with gate orders LSTM i, f, c, o (as
+PyTorch) and GRU z, r, h, and one bias (``[2, 3H]`` for a ``reset_after`` GRU). PyTorch needs
+only ``torch``, Keras nothing: ``from_keras`` takes the arrays.
 """
 
 from __future__ import annotations
@@ -266,3 +276,147 @@ def onnx_forward(layer: OnnxLayer, X, sequence_lens=None, initial_h=None, initia
         Y_h = np.swapaxes(Y_h, 0, 1)
         Y_c = None if Y_c is None else np.swapaxes(Y_c, 0, 1)
     return Y, Y_h, Y_c
+
+
+# ---------------------------------------------------------------- PyTorch and Keras layers
+
+_TORCH_KINDS = {"RNN": "rnn", "LSTM": "lstm", "GRU": "gru"}
+
+
+def from_torch(module, *, dtype=None, backend="native"):
+    """An ``rnnkit.RNN`` / ``LSTM`` / ``GRU`` with the configuration and weights of a
+    ``torch.nn.RNN`` / ``LSTM`` / ``GRU`` (``proj_size``, ``batch_first``, ``dropout`` and its
+    training mode included).
+
+    ``dtype``: None keeps the module's (float32 or float64); another one casts the weights
+    (an explicit request, so not a silent cast).
+    """
+    import torch
+
+    from . import layers
+
+    kind = None
+    for name in _TORCH_KINDS:
+        if isinstance(module, getattr(torch.nn, name)):
+            kind = name
+    if kind is None:
+        raise TypeError(f"module: expected a torch.nn.RNN, LSTM or GRU, "
+                        f"got {type(module).__name__}")
+    sd = {k: v.detach().cpu().numpy() for k, v in module.state_dict().items()}
+    src = next(iter(sd.values())).dtype
+    dt = np.dtype(src if dtype is None else dtype)
+    kw = dict(bias=bool(module.bias), batch_first=bool(module.batch_first),
+              dropout=float(module.dropout), bidirectional=bool(module.bidirectional),
+              dtype=dt, backend=backend)
+    if kind == "RNN":
+        kw["nonlinearity"] = module.nonlinearity
+    if kind == "LSTM":
+        kw["proj_size"] = int(module.proj_size)
+    layer = getattr(layers, kind)(module.input_size, module.hidden_size, module.num_layers, **kw)
+    layer.load_state_dict({k: v.astype(dt, copy=False) for k, v in sd.items()})
+    layer.train(module.training)
+    return layer
+
+
+def to_torch(layer):
+    """The ``torch.nn.RNN`` / ``LSTM`` / ``GRU`` equal to an rnnkit layer (same dtype,
+    weights and training mode). PyTorch has no peepholes and only ``linear_before_reset=True``
+    GRUs: those raise ValueError."""
+    import torch
+
+    kind = type(layer).__name__
+    if kind not in _TORCH_KINDS:
+        raise TypeError(f"layer: expected an rnnkit RNN, LSTM or GRU, got {type(layer).__name__}")
+    if getattr(layer, "peephole", False) and kind == "LSTM":
+        raise ValueError("layer: peephole=True cannot be expressed by torch.nn.LSTM (no peepholes)")
+    if kind == "GRU" and not layer.linear_before_reset:
+        raise ValueError("layer: linear_before_reset=False cannot be expressed by torch.nn.GRU "
+                         "(PyTorch applies the reset gate after the hidden matmul)")
+    dt = torch.float64 if layer.dtype == np.float64 else torch.float32
+    kw = dict(bias=layer.bias, batch_first=layer.batch_first, dropout=layer.dropout,
+              bidirectional=layer.bidirectional, dtype=dt)
+    if kind == "RNN":
+        kw["nonlinearity"] = layer.nonlinearity
+    if kind == "LSTM":
+        kw["proj_size"] = layer.proj_size
+    module = getattr(torch.nn, kind)(layer.input_size, layer.hidden_size, layer.num_layers, **kw)
+    module.load_state_dict({k: torch.from_numpy(v) for k, v in layer.state_dict().items()})
+    module.train(layer.training)
+    return module
+
+
+_KERAS_CELLS = {"simplernn": "rnn", "rnn": "rnn", "lstm": "lstm", "gru": "gru"}
+# rnnkit GRU gate block j (r, z, n) comes from Keras block _GRU_FROM_KERAS[j] (Keras: z, r, h)
+_GRU_FROM_KERAS = [1, 0, 2]
+
+
+def _keras_array(name, a):
+    if a is None:
+        return None
+    if hasattr(a, "detach") and hasattr(a, "cpu"):
+        a = a.detach().cpu().numpy()
+    return np.asarray(a)
+
+
+def from_keras(cell, kernel, recurrent_kernel, bias=None, *, reset_after=True,
+               nonlinearity="tanh", dtype=None, backend="native", batch_first=False):
+    """A one-layer rnnkit layer from the weights of a Keras ``SimpleRNN``/``LSTM``/``GRU``
+    (e.g. ``keras_layer.get_weights()``, or ``cell.kernel`` etc.).
+
+    ``cell``: ``"rnn"`` (or ``"simplernn"``), ``"lstm"`` or ``"gru"``. Keras stores
+    ``kernel[I, G*H]``, ``recurrent_kernel[H, G*H]`` (the transposes of PyTorch's) and one
+    bias: LSTM gates i, f, c, o (PyTorch's i, f, g, o: no reordering), bias ``[4H]``; GRU
+    gates z, r, h (reordered to r, z, n), bias ``[2, 3H]`` (input and recurrent rows) with
+    ``reset_after=True`` (Keras' default, = ``linear_before_reset=True``) or ``[3H]`` with
+    ``reset_after=False`` (the Cho et al. form, = ``linear_before_reset=False``); SimpleRNN
+    bias ``[H]``. ``bias=None`` (``use_bias=False``) gives ``bias=False``. Keras' default
+    activations are assumed (tanh, recurrent sigmoid; SimpleRNN ``nonlinearity`` tanh or
+    relu). Keras inputs are batch-major: pass ``batch_first=True`` to feed them as they are.
+    ``dtype`` None keeps the kernel's.
+    """
+    from . import layers
+
+    key = str(cell).lower()
+    if key not in _KERAS_CELLS:
+        raise ValueError(f"cell: expected 'rnn' (or 'simplernn'), 'lstm' or 'gru', got {cell!r}")
+    kind = _KERAS_CELLS[key]
+    G = _GATES[kind]
+    kernel = _keras_array("kernel", kernel)
+    rec = _keras_array("recurrent_kernel", recurrent_kernel)
+    bias = _keras_array("bias", bias)
+    if kernel.ndim != 2 or kernel.shape[1] % G:
+        raise ValueError(f"kernel: expected a 2-D array [I, {G}*H], got shape {kernel.shape}")
+    I, H = kernel.shape[0], kernel.shape[1] // G
+    if rec.shape != (H, G * H):
+        raise ValueError(f"recurrent_kernel: expected shape {(H, G * H)}, got {rec.shape}")
+    dt = np.dtype(kernel.dtype if dtype is None else dtype)
+    w_ih, w_hh = kernel.T, rec.T
+    b_ih = b_hh = None
+    if bias is not None:
+        if kind == "gru" and reset_after:
+            if bias.shape != (2, G * H):
+                raise ValueError(f"bias: expected shape {(2, G * H)} (GRU, reset_after=True), "
+                                 f"got {bias.shape}")
+            b_ih, b_hh = bias[0], bias[1]
+        else:
+            if bias.shape != (G * H,):
+                what = " (GRU, reset_after=False)" if kind == "gru" else ""
+                raise ValueError(f"bias: expected shape {(G * H,)}{what}, got {bias.shape}")
+            b_ih, b_hh = bias, np.zeros_like(bias)
+    if kind == "gru":
+        order = _GRU_FROM_KERAS
+        w_ih, w_hh = _blocks(w_ih, order, H), _blocks(w_hh, order, H)
+        if bias is not None:
+            b_ih, b_hh = _blocks(b_ih, order, H), _blocks(b_hh, order, H)
+    kw = dict(bias=bias is not None, batch_first=batch_first, dtype=dt, backend=backend)
+    if kind == "rnn":
+        layer = layers.RNN(I, H, nonlinearity=nonlinearity, **kw)
+    elif kind == "lstm":
+        layer = layers.LSTM(I, H, **kw)
+    else:
+        layer = layers.GRU(I, H, linear_before_reset=bool(reset_after), **kw)
+    sd = {"weight_ih_l0": w_ih, "weight_hh_l0": w_hh}
+    if bias is not None:
+        sd.update(bias_ih_l0=b_ih, bias_hh_l0=b_hh)
+    layer.load_state_dict({k: np.asarray(v).astype(dt, copy=False) for k, v in sd.items()})
+    return layer

@@ -35,36 +35,16 @@ from __future__ import annotations
 import json
 import math
 import numbers
-import threading
-from concurrent.futures import ThreadPoolExecutor
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 
 import numpy as np
 
 from . import _checks
+from ._directions import PARALLEL_MIN_WORK, run_directions
 
-__all__ = ["RNN", "LSTM", "GRU", "load", "LayerTape"]
+__all__ = ["RNN", "LSTM", "GRU", "load", "LayerTape", "PARALLEL_MIN_WORK"]
 
 _GATES = {"rnn": 1, "lstm": 4, "gru": 3}
-
-# Run the two directions on two Python threads when the kernels use one thread each and one
-# direction's forward does at least this many multiply-adds (T*B*G*H*(I+Hout)). Measured on
-# this machine (2 cores), see notes_readme_layers.md: T=100 B=32 H=256 LSTM gains ~1.8x,
-# while below ~2e6 the thread handoff costs more than it saves.
-PARALLEL_MIN_WORK = 2_000_000
-
-_pool = None
-_pool_lock = threading.Lock()
-
-
-def _executor():
-    """One worker thread for the reverse direction, created on first use."""
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rnnkit-dir")
-        return _pool
-
 
 class LayerTape(NamedTuple):
     """What ``backward`` needs from one forward: per layer, its dropout mask (or None) and
@@ -105,9 +85,11 @@ class _Recurrent:
         self.num_layers = _check_int("num_layers", num_layers, 1)
         self.proj_size = _check_int("proj_size", proj_size, 0)
         if self.proj_size and self._cell != "lstm":
-            raise ValueError(f"proj_size: only the LSTM has a projection, expected 0, got {proj_size}")
+            raise ValueError(f"proj_size: only the LSTM has a projection, expected 0, "
+                             f"got {proj_size}")
         if self.proj_size >= self.hidden_size:
-            raise ValueError(f"proj_size: expected 0 or < hidden_size={hidden_size}, got {proj_size}")
+            raise ValueError(f"proj_size: expected 0 or < hidden_size={hidden_size}, "
+                             f"got {proj_size}")
         self.bias = _checks.check_flag("bias", bias)
         self.batch_first = _checks.check_flag("batch_first", batch_first)
         self.bidirectional = _checks.check_flag("bidirectional", bidirectional)
@@ -181,7 +163,8 @@ class _Recurrent:
              "hidden_size": self.hidden_size, "num_layers": self.num_layers, "bias": self.bias,
              "batch_first": self.batch_first, "dropout": self.dropout,
              "bidirectional": self.bidirectional, "dtype": self.dtype.name,
-             "backend": self.backend, "seed": self.seed if isinstance(self.seed, int) else None}
+             "backend": self.backend,
+             "seed": int(self.seed) if isinstance(self.seed, numbers.Integral) else None}
         c.update(self._extra_config())
         return c
 
@@ -257,7 +240,8 @@ class _Recurrent:
             raise TypeError(f"{name}: expected a 3-D array, got None")
         a = _as_numpy(name, a)
         if a.dtype != self.dtype:
-            raise TypeError(f"{name}: expected dtype {self.dtype} (the layer's dtype), got {a.dtype}")
+            raise TypeError(f"{name}: expected dtype {self.dtype} (the layer's dtype), "
+                            f"got {a.dtype}")
         layout = "[B, T, %s]" if self.batch_first else "[T, B, %s]"
         if a.ndim != 3 or a.shape[2] != last:
             raise ValueError(f"{name}: expected a 3-D array {layout % last}, "
@@ -340,15 +324,6 @@ class _Recurrent:
         G, H, Hout = _GATES[self._cell], self.hidden_size, self.proj_size or self.hidden_size
         return T * B * G * H * (in_size + Hout) >= PARALLEL_MIN_WORK
 
-    def _both(self, parallel, fn, args):
-        """[fn(*args[0]), fn(*args[1])...]: the reverse direction on the worker thread when
-        parallel."""
-        if parallel and len(args) == 2:
-            future = _executor().submit(fn, *args[1])
-            first = fn(*args[0])
-            return [first, future.result()]
-        return [fn(*a) for a in args]
-
     # ------------------------------------------------------------ forward and backward
 
     def __call__(self, x, state=None, lengths=None):
@@ -388,7 +363,7 @@ class _Recurrent:
                 if self._cell == "lstm" and parts is not None and parts[1] is not None:
                     c0 = parts[1][i]
                 args.append((inp, layer, d, h0, c0, lengths))
-            outs = self._both(self._parallel(T, B, inp.shape[2]), self._run_forward, args)
+            outs = run_directions(self._parallel(T, B, inp.shape[2]), self._run_forward, args)
             for d, (y_d, hn_d, cn_d, _) in enumerate(outs):
                 h_n[layer * D + d] = hn_d
                 if c_n is not None:
@@ -418,6 +393,9 @@ class _Recurrent:
         if not isinstance(tape, LayerTape):
             raise TypeError(f"tape: expected a LayerTape (from forward), got {type(tape).__name__}")
         T, B, D = tape.T, tape.B, self.num_directions
+        if len(tape.caches) != self.num_layers or any(len(c) != D for c in tape.caches):
+            raise ValueError(f"tape: expected {self.num_layers} layers of {D} direction(s) (a "
+                             f"tape of this layer), got {[len(c) for c in tape.caches]}")
         Hout = self.proj_size or self.hidden_size
         if dy is None:
             dyt = np.zeros((T, B, D * Hout), self.dtype)
@@ -442,7 +420,7 @@ class _Recurrent:
                 dc = None if self._cell != "lstm" or parts[1] is None else parts[1][i]
                 args.append((caches[d], dy_d, dh, dc))
             in_size = caches[0].x.shape[2]
-            grads = self._both(self._parallel(T, B, in_size), self._run_backward, args)
+            grads = run_directions(self._parallel(T, B, in_size), self._run_backward, args)
             dx = None
             for d, g in enumerate(grads):  # fixed order: bitwise the same sequential or not
                 self._accumulate(layer, d, g)
@@ -523,7 +501,12 @@ _CLASSES = {"RNN": RNN, "LSTM": LSTM, "GRU": GRU}
 
 def load(path, *, backend=None):
     """A layer saved with ``m.save(path)``: same class, configuration and parameters
-    (``backend`` overrides the saved one). The layer starts in training mode."""
+    (``backend`` overrides the saved one). The layer starts in training mode. ``path``
+    without its ``.npz`` suffix is found too."""
+    import os
+
+    if not os.path.exists(path) and os.path.exists(str(path) + ".npz"):
+        path = str(path) + ".npz"  # NumPy's savez habit of adding the suffix
     with np.load(path, allow_pickle=False) as f:
         if "__config__" not in f.files:
             raise ValueError(f"path: {path!r} is not an rnnkit layer file (no __config__ entry)")
