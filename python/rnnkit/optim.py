@@ -173,6 +173,9 @@ class Optimizer:
             if g.shape != s.param.shape:
                 raise ValueError(f"grad of {s.name}: expected shape {fmt_shape(s.param.shape)}, "
                                  f"got {fmt_shape(g.shape)}")
+            if g.dtype != s.param.dtype:
+                raise TypeError(f"grad of {s.name}: expected dtype {s.param.dtype} (the "
+                                f"parameter's), got {g.dtype}")
             self._update(s.param, g, self.state[i])
 
     def _update(self, p, g, state):  # pragma: no cover - abstract
@@ -437,8 +440,9 @@ def clip_grad_norm(grads, max_norm, norm_type=2.0, error_if_nonfinite=False):
                            "to clip anyway")
     coef = max_norm / (total + 1e-6)
     if not coef >= 1.0:  # below 1, or NaN
-        for _, g in items:
-            g *= g.dtype.type(coef)
+        with np.errstate(invalid="ignore"):  # inf * 0 = NaN, as in PyTorch
+            for _, g in items:
+                g *= g.dtype.type(coef)
     return total
 
 
@@ -457,15 +461,16 @@ class GradNormHistory:
 
     Call ``record(model_or_grads)`` once per step, after backward and before clipping.
     A step is *vanishing* when its total norm is below ``vanishing`` (1e-6), *exploding*
-    when it is above ``exploding`` (1e3), is not finite, or is above ``ratio`` times the
-    median of the previous ``window`` steps (after at least 5 steps; ``ratio=None`` turns
-    that off).
+    when it is above ``exploding`` (1e3) or is not finite, and, if ``ratio`` is given
+    (e.g. 10), when it is above ``ratio`` times the median of the previous ``window`` steps
+    (after at least 5 steps). The ratio rule is off by default: near convergence the median
+    is tiny and ordinary spikes of a well-behaved run would be flagged.
 
     ``total``: array of total norms, one per step. ``per_param``: {name: array of norms}
     (NaN for a step where the name was absent). ``summary()``: a readable report.
     """
 
-    def __init__(self, vanishing=1e-6, exploding=1e3, *, ratio=10.0, window=50, norm_type=2.0):
+    def __init__(self, vanishing=1e-6, exploding=1e3, *, ratio=None, window=50, norm_type=2.0):
         self.vanishing = _nonneg("vanishing", vanishing)
         self.exploding = _nonneg("exploding", exploding)
         self.ratio = None if ratio is None else _nonneg("ratio", ratio)
