@@ -133,8 +133,13 @@ def train(cfg: TrainConfig, out=None) -> CharLM:
         model, extra = load_checkpoint(cfg.out, backend=cfg.backend)
         if extra is None:
             extra = {}
+        saved = extra.get("train_config") or {}
+        if cfg.data is None and saved.get("data"):  # the corpus the checkpoint was trained on
+            cfg.data = saved["data"]
         print(f"resuming from {cfg.out}: step {extra.get('step', 0)}, "
               f"{model.num_parameters():,} parameters", file=out)
+    elif cfg.resume:
+        print(f"--resume: no checkpoint {cfg.out} yet, starting a new model", file=out)
 
     t_load = time.perf_counter()
     corpus = load_corpus(cfg.data, val_fraction=cfg.val_fraction, min_count=cfg.min_count,
