@@ -1,8 +1,10 @@
 """The `rnnkit` command line (also `python -m rnnkit`).
 
-Subcommands so far: `demo` (the default: time one LSTM forward+backward against the NumPy
-reference and print the speed-up), `bench` (the benchmark harness, rnnkit/bench.py) and
-`info` (build and runtime description). `train`, `sample` and `viz` arrive with their issues.
+Subcommands: `train` (the character-level language model, rnnkit/charlm/train.py),
+`sample` (text from a char-LM checkpoint, or the tiny "hello" demo), `demo` (the default
+with no subcommand: time one LSTM forward+backward against the NumPy reference and print
+the speed-up), `bench` (the benchmark harness, rnnkit/bench.py) and `info` (build and
+runtime description).
 """
 
 from __future__ import annotations
@@ -61,9 +63,121 @@ def _cmd_demo(args) -> int:
     return 0
 
 
+def _add_train_arguments(t) -> None:
+    from .charlm.train import TrainConfig
+
+    d = TrainConfig()
+    g = t.add_argument_group("data")
+    g.add_argument("--data", metavar="PATH", default=None,
+                   help="a text file, a folder or a glob (default: the source of the Python "
+                        "standard library of this interpreter, nothing downloaded)")
+    g.add_argument("--val-fraction", type=float, default=d.val_fraction,
+                   help="share of files held out for validation (default %(default)s)")
+    g.add_argument("--min-count", type=int, default=d.min_count,
+                   help="rarer characters map to the unknown symbol (default %(default)s)")
+    g.add_argument("--max-chars", type=int, default=None, help="truncate train and validation text")
+    g = t.add_argument_group("model")
+    g.add_argument("--cell", choices=["lstm", "gru", "rnn"], default=d.cell)
+    g.add_argument("--hidden", type=int, default=d.hidden_size, dest="hidden_size")
+    g.add_argument("--layers", type=int, default=d.num_layers, dest="num_layers")
+    g.add_argument("--embed", type=int, default=d.embed_size, dest="embed_size",
+                   help="embedding size; 0 = one-hot input (default %(default)s)")
+    g.add_argument("--dropout", type=float, default=d.dropout)
+    g.add_argument("--dtype", choices=["float32", "float64"], default=d.dtype)
+    g.add_argument("--backend", choices=["native", "reference"], default=d.backend)
+    g = t.add_argument_group("optimisation")
+    g.add_argument("--seq-len", type=int, default=d.seq_len, help="TBPTT window (default %(default)s)")
+    g.add_argument("--batch", type=int, default=d.batch_size, dest="batch_size",
+                   help="parallel streams (default %(default)s)")
+    g.add_argument("--optimizer", choices=["adam", "adamw", "sgd", "adagrad"], default=d.optimizer)
+    g.add_argument("--lr", type=float, default=d.lr)
+    g.add_argument("--clip", type=float, default=d.clip, help="gradient-norm clip, 0 = off")
+    g.add_argument("--time", type=float, default=d.time,
+                   help="training budget in seconds, 0 = none (default %(default)s)")
+    g.add_argument("--steps", type=int, default=None, help="optimizer-step budget")
+    g.add_argument("--eval-every", type=int, default=None,
+                   help="steps between evaluations (default: every tenth of the time budget)")
+    g.add_argument("--seed", type=int, default=d.seed)
+    g.add_argument("--threads", type=int, default=None)
+    g = t.add_argument_group("output")
+    g.add_argument("--out", default=d.out, help="checkpoint path (default %(default)s)")
+    g.add_argument("--resume", action="store_true", help="continue from --out if it exists")
+    g.add_argument("--sample-length", type=int, default=d.sample_length,
+                   help="characters sampled at the end, 0 = none (default %(default)s)")
+    g.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="tqdm progress bar (default: on a terminal when tqdm is installed)")
+
+
+def _cmd_train(args) -> int:
+    from dataclasses import fields
+
+    from .charlm.sample import generate
+    from .charlm.train import TrainConfig, train
+
+    cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)
+                         if hasattr(args, f.name)})
+    if cfg.time == 0:
+        cfg.time = None
+    model = train(cfg)
+    if cfg.sample_length > 0:
+        print(f"--- sample (temperature {cfg.sample_temperature}, seed {cfg.seed}) ---")
+        for ch in generate(model, cfg.sample_length, prime=cfg.sample_prime,
+                           temperature=cfg.sample_temperature, seed=cfg.seed):
+            sys.stdout.write(ch)
+        sys.stdout.write("\n")
+        sys.stdout.flush()
+    print(f"more: rnnkit sample {cfg.out} --length 1000 --temperature 0.8")
+    return 0
+
+
+def _add_sample_arguments(s) -> None:
+    s.add_argument("checkpoint", nargs="?", default="charlm.npz",
+                   help="checkpoint written by `rnnkit train` (default %(default)s)")
+    s.add_argument("--length", type=int, default=500, help="characters to generate")
+    s.add_argument("--temperature", type=float, default=1.0)
+    s.add_argument("--top-k", type=int, default=None)
+    s.add_argument("--argmax", action="store_true", help="always the most likely character")
+    s.add_argument("--prime", default="", help="text the model reads before sampling (echoed)")
+    s.add_argument("--seed", type=int, default=None)
+    s.add_argument("--hello", action="store_true",
+                   help="the lecture demo: train an RNN on 'hello' in seconds and show its "
+                        "predictions (no checkpoint needed)")
+
+
+def _cmd_sample(args) -> int:
+    from .charlm.model import CharLM
+    from .charlm.sample import generate
+
+    if args.hello:
+        from .charlm.hello import hello_demo
+
+        return hello_demo(seed=0 if args.seed is None else args.seed)
+    import os
+
+    if not os.path.exists(args.checkpoint):
+        print(f"rnnkit sample: no checkpoint {args.checkpoint!r}; train one with `rnnkit train` "
+              f"(or try `rnnkit sample --hello`)", file=sys.stderr)
+        return 2
+    model = CharLM.load(args.checkpoint)
+    sys.stdout.write(args.prime)
+    for ch in generate(model, args.length, prime=args.prime, temperature=args.temperature,
+                       top_k=args.top_k, argmax=args.argmax, seed=args.seed):
+        sys.stdout.write(ch)
+        sys.stdout.flush()
+    sys.stdout.write("\n")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="rnnkit", description="Fast recurrent networks on the CPU.")
     sub = p.add_subparsers(dest="command")
+    t = sub.add_parser("train", help="train a character-level language model (default corpus: "
+                                     "the Python standard library; about one minute)")
+    _add_train_arguments(t)
+    t.set_defaults(func=_cmd_train)
+    s = sub.add_parser("sample", help="generate text from a `rnnkit train` checkpoint")
+    _add_sample_arguments(s)
+    s.set_defaults(func=_cmd_sample)
     d = sub.add_parser("demo", help="time one LSTM against the NumPy reference (the default)")
     d.add_argument("--T", type=int, default=100)
     d.add_argument("--B", type=int, default=8)

@@ -1,0 +1,71 @@
+"""Sampling text from a character-level language model.
+
+``next_id(logits, rng, ...)`` picks one character from logits: softmax at a temperature,
+optionally restricted to the ``top_k`` most likely characters, or the argmax. ``generate``
+feeds a prime text through the model, then samples one character at a time, carrying the
+recurrent state, and yields each character as soon as it exists (for streaming output).
+The same seed gives the same text.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator, Optional
+
+import numpy as np
+
+__all__ = ["probabilities", "next_id", "generate"]
+
+
+def probabilities(logits, temperature: float = 1.0, top_k: Optional[int] = None) -> np.ndarray:
+    """Softmax of ``logits[V] / temperature`` in float64; with ``top_k`` every character
+    outside the k most likely gets probability 0 (ties at the k-th value are kept)."""
+    if temperature <= 0:
+        raise ValueError(f"temperature: expected a value > 0 (use argmax for greedy), got {temperature}")
+    z = np.asarray(logits, dtype=np.float64).reshape(-1) / temperature
+    if top_k is not None:
+        if top_k < 1:
+            raise ValueError(f"top_k: expected an integer >= 1, got {top_k}")
+        if top_k < len(z):
+            kth = np.partition(z, len(z) - top_k)[len(z) - top_k]
+            z = np.where(z >= kth, z, -np.inf)
+    z = z - z.max()
+    p = np.exp(z)
+    return p / p.sum()
+
+
+def next_id(logits, rng: np.random.Generator, *, temperature: float = 1.0,
+            top_k: Optional[int] = None, argmax: bool = False) -> int:
+    """One character id from ``logits[V]``: the argmax, or a draw from ``probabilities``."""
+    if argmax:
+        return int(np.argmax(logits))
+    p = probabilities(logits, temperature, top_k)
+    # Inverse-CDF draw from one uniform: reproducible for a seed, whatever V is.
+    u = rng.random()
+    return int(min(np.searchsorted(np.cumsum(p), u * p.sum(), side="right"), len(p) - 1))
+
+
+def generate(model, length: int, *, prime: str = "", temperature: float = 1.0,
+             top_k: Optional[int] = None, argmax: bool = False, seed: Optional[int] = None,
+             state=None) -> Iterator[str]:
+    """Yields ``length`` characters sampled from ``model`` (a ``CharLM``) after ``prime``.
+
+    The prime is run through the model in one call; with an empty prime the first
+    character is drawn from the model's prediction after a newline (the start of a line).
+    The model is put in eval mode (no dropout) for the duration and restored afterwards.
+    """
+    vocab = model.vocab
+    rng = np.random.default_rng(seed)
+    was_training = model.training
+    model.eval()
+    try:
+        ids = vocab.encode(prime if prime else "\n")
+        logits, state = model.logits(ids, state)
+        last = logits[-1]
+        for _ in range(length):
+            i = next_id(last, rng, temperature=temperature, top_k=top_k, argmax=argmax)
+            yield vocab.chars[i]
+            logits, state = model.logits(np.array([i]), state)
+            last = logits[-1]
+    finally:
+        if was_training:
+            model.train()
