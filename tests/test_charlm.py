@@ -156,3 +156,16 @@ def test_cli_train_and_sample(tmp_path, capsys):
     assert capsys.readouterr().out == s1
     assert main(["sample", ck, "--length", "10", "--argmax"]) == 0
     assert main(["sample", str(tmp_path / "missing.npz")]) == 2
+    # rnnkit viz on the same checkpoint: the report, from --text and from the --data split
+    vz = tmp_path / "vz"
+    assert main(["viz", ck, "--text", str(f), "--chars", "400", "--out", str(vz)]) == 0
+    out = capsys.readouterr().out
+    assert "Most interpretable cells" in out and "index.html" in out
+    for name in ("index.html", "interpretable.txt"):
+        assert (vz / name).stat().st_size > 1000
+    page = (vz / "index.html").read_text(encoding="utf-8")
+    assert "c.npz on " in page
+    assert main(["viz", ck, "--data", str(f), "--chars", "300", "--out", str(tmp_path / "v2")]) == 0
+    assert "validation split" in capsys.readouterr().out
+    assert main(["viz", str(tmp_path / "missing.npz")]) == 2
+    assert main(["viz", ck, "--chars", "1"]) == 2

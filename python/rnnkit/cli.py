@@ -1,7 +1,8 @@
 """The `rnnkit` command line (also `python -m rnnkit`).
 
 Subcommands: `train` (the character-level language model, rnnkit/charlm/train.py),
-`sample` (text from a char-LM checkpoint, or the tiny "hello" demo), `demo` (the default
+`sample` (text from a char-LM checkpoint, or the tiny "hello" demo), `viz` (the cell viewer,
+heatmaps and interpretable-cell search for a checkpoint, rnnkit/charlm/viz.py), `demo` (the default
 with no subcommand: time one LSTM forward+backward against the NumPy reference and print
 the speed-up), `bench` (the benchmark harness, rnnkit/bench.py) and `info` (build and
 runtime description).
@@ -168,6 +169,66 @@ def _cmd_sample(args) -> int:
     return 0
 
 
+def _add_viz_arguments(v) -> None:
+    v.add_argument("checkpoint", nargs="?", default="charlm.npz",
+                   help="checkpoint written by `rnnkit train` (default %(default)s)")
+    v.add_argument("--text", metavar="FILE", default=None,
+                   help="the text to run the model over (default: the start of the validation "
+                        "split of --data)")
+    v.add_argument("--data", metavar="PATH", default=None,
+                   help="corpus whose validation split is read when --text is not given "
+                        "(default: the Python standard library, as `rnnkit train`)")
+    v.add_argument("--chars", type=int, default=20000,
+                   help="characters of text to analyse (default %(default)s)")
+    v.add_argument("--page-chars", type=int, default=None,
+                   help="characters shown on the HTML page (default: as many as keep it near "
+                        "40 MB)")
+    v.add_argument("--top", type=int, default=20, help="interpretable cells to list")
+    v.add_argument("--out", default="charlm_viz",
+                   help="output directory (default %(default)s)")
+
+
+def _cmd_viz(args) -> int:
+    import os
+
+    from .charlm import viz
+    from .charlm.model import CharLM
+
+    if not os.path.exists(args.checkpoint):
+        print(f"rnnkit viz: no checkpoint {args.checkpoint!r}; train one with `rnnkit train`",
+              file=sys.stderr)
+        return 2
+    if args.chars < 2:
+        print(f"rnnkit viz: --chars: expected an integer >= 2, got {args.chars}", file=sys.stderr)
+        return 2
+    model = CharLM.load(args.checkpoint)
+    if args.text is not None:
+        from .charlm.data import read_text
+
+        text, source = read_text(args.text), args.text
+    else:
+        from .charlm.data import load_corpus
+
+        corpus = load_corpus(args.data, vocab=model.vocab)
+        text = model.vocab.decode(corpus.val if len(corpus.val) else corpus.train)
+        source = f"{corpus.source}, validation split"
+    text = text[:args.chars]
+    t0 = time.perf_counter()
+    acts = model.activations(text)
+    print(f"{len(text):,} characters of {source}: activations of {len(acts)} quantities in "
+          f"{time.perf_counter() - t0:.1f} s")
+    title = f"{os.path.basename(args.checkpoint)} on {source}"
+    paths = viz.write_report(args.out, text, acts, model.loss_history, title=title,
+                             max_chars=args.page_chars, top=args.top)
+    with open(paths["interpretable.txt"], encoding="utf-8") as fh:
+        head = fh.read().splitlines()[:12]
+    print("\n".join(head))
+    for name, path in paths.items():
+        print(f"wrote {name:14} {path}")
+    print(f"open {os.path.join(args.out, 'index.html')} in a browser")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="rnnkit", description="Fast recurrent networks on the CPU.")
     sub = p.add_subparsers(dest="command")
@@ -178,6 +239,10 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("sample", help="generate text from a `rnnkit train` checkpoint")
     _add_sample_arguments(s)
     s.set_defaults(func=_cmd_sample)
+    v = sub.add_parser("viz", help="look inside a checkpoint's cells: an HTML page, heatmaps, the "
+                                   "loss curve and the most interpretable cells")
+    _add_viz_arguments(v)
+    v.set_defaults(func=_cmd_viz)
     d = sub.add_parser("demo", help="time one LSTM against the NumPy reference (the default)")
     d.add_argument("--T", type=int, default=100)
     d.add_argument("--B", type=int, default=8)
