@@ -8,6 +8,7 @@ import pytest
 
 import rnnkit
 from rnnkit.losses import log_softmax, softmax
+from conftest import numeric_grad
 
 
 @pytest.fixture
@@ -15,20 +16,6 @@ def torch():
     torch = pytest.importorskip("torch")
     torch.set_num_threads(1)
     return torch
-
-
-def numeric_grad(f, a, eps=1e-6):
-    """Central differences of the scalar f() with respect to every entry of a (in place)."""
-    g = np.zeros_like(a)
-    for i in np.ndindex(a.shape):
-        old = a[i]
-        a[i] = old + eps
-        fp = f()
-        a[i] = old - eps
-        fm = f()
-        a[i] = old
-        g[i] = (fp - fm) / (2 * eps)
-    return g
 
 
 # ---------------------------------------------------------------- Linear

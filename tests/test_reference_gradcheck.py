@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 import rnnkit.reference as ref
+from conftest import numeric_grad
 
-EPS = 1e-6
 RTOL = 1e-6
 ATOL = 1e-8
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
@@ -109,20 +109,6 @@ def valid_steps(T, B, lengths):
     """valid[k, b]: step k of sequence b is taken."""
     n = np.full(B, T) if lengths is None else np.asarray(lengths)
     return np.arange(T)[:, None] < n[None, :]
-
-
-def numeric_grad(f, a):
-    """Central differences of the scalar function f() with respect to every element of a."""
-    g = np.zeros_like(a)
-    for idx in np.ndindex(a.shape):
-        old = a[idx]
-        a[idx] = old + EPS
-        up = f()
-        a[idx] = old - EPS
-        down = f()
-        a[idx] = old
-        g[idx] = (up - down) / (2 * EPS)
-    return g
 
 
 # (gradient field, forward argument); which apply depends on the cell
