@@ -168,4 +168,34 @@ def test_cli_train_and_sample(tmp_path, capsys):
     assert main(["viz", ck, "--data", str(f), "--chars", "300", "--out", str(tmp_path / "v2")]) == 0
     assert "validation split" in capsys.readouterr().out
     assert main(["viz", str(tmp_path / "missing.npz")]) == 2
-    assert main(["viz", ck, "--chars", "1"]) == 2
+
+
+def test_cli_bad_input_is_a_one_line_error(tmp_path, capsys):
+    """Bad options and files give `rnnkit <cmd>: error: ...` naming the culprit, exit 2, no
+    traceback."""
+    from rnnkit.cli import main
+
+    f = tmp_path / "t.txt"
+    f.write_text(TEXT)
+    bad_npz = tmp_path / "b.npz"
+    np.savez(bad_npz, a=np.zeros(2))
+    cases = [
+        (["train", "--hidden", "0"], "argument --hidden: expected an integer >= 1, got 0"),
+        (["train", "--lr", "-1"], "argument --lr: expected a finite number >= 0, got -1"),
+        (["train", "--seq-len", "x"], "argument --seq-len: expected an integer, got 'x'"),
+        (["train", "--data", str(tmp_path / "none"), "--steps", "1", "--time", "0"],
+         "--data: no text file found"),
+        (["train", "--data", str(f), "--dropout", "1.5", "--steps", "1", "--time", "0"],
+         "dropout: expected a value in [0, 1), got 1.5"),
+        (["sample", str(f)], "not a rnnkit char-LM checkpoint (not an .npz file)"),
+        (["viz", str(bad_npz)], "not a rnnkit char-LM checkpoint (no config/vocab)"),
+        (["viz", "--chars", "1"], "argument --chars: expected an integer >= 2, got 1"),
+    ]
+    for argv, msg in cases:
+        try:
+            code = main(argv)
+        except SystemExit as e:  # argparse's own errors
+            code = e.code
+        err = capsys.readouterr().err
+        assert code == 2, argv
+        assert msg in err and "Traceback" not in err, (argv, err)

@@ -16,6 +16,32 @@ import sys
 import time
 
 
+def _int_at_least(low):
+    """An argparse type: an integer >= low (argparse names the option in its message)."""
+    def parse(text):
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if v < low:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {v}")
+        return v
+    return parse
+
+
+def _number_at_least(low):
+    """An argparse type: a finite number >= low."""
+    def parse(text):
+        try:
+            v = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not v >= low or v == float("inf"):
+            raise argparse.ArgumentTypeError(f"expected a finite number >= {low}, got {text}")
+        return v
+    return parse
+
+
 def _cmd_info(args) -> int:
     import rnnkit
 
@@ -74,36 +100,36 @@ def _add_train_arguments(t) -> None:
                         "standard library of this interpreter, nothing downloaded)")
     g.add_argument("--val-fraction", type=float, default=d.val_fraction,
                    help="share of files held out for validation (default %(default)s)")
-    g.add_argument("--min-count", type=int, default=d.min_count,
+    g.add_argument("--min-count", type=_int_at_least(1), default=d.min_count,
                    help="rarer characters map to the unknown symbol (default %(default)s)")
-    g.add_argument("--max-chars", type=int, default=None, help="truncate train and validation text")
+    g.add_argument("--max-chars", type=_int_at_least(1), default=None, help="truncate train and validation text")
     g = t.add_argument_group("model")
     g.add_argument("--cell", choices=["lstm", "gru", "rnn"], default=d.cell)
-    g.add_argument("--hidden", type=int, default=d.hidden_size, dest="hidden_size")
-    g.add_argument("--layers", type=int, default=d.num_layers, dest="num_layers")
-    g.add_argument("--embed", type=int, default=d.embed_size, dest="embed_size",
+    g.add_argument("--hidden", type=_int_at_least(1), default=d.hidden_size, dest="hidden_size")
+    g.add_argument("--layers", type=_int_at_least(1), default=d.num_layers, dest="num_layers")
+    g.add_argument("--embed", type=_int_at_least(0), default=d.embed_size, dest="embed_size",
                    help="embedding size; 0 = one-hot input (default %(default)s)")
     g.add_argument("--dropout", type=float, default=d.dropout)
     g.add_argument("--dtype", choices=["float32", "float64"], default=d.dtype)
     g.add_argument("--backend", choices=["native", "reference"], default=d.backend)
     g = t.add_argument_group("optimisation")
-    g.add_argument("--seq-len", type=int, default=d.seq_len, help="TBPTT window (default %(default)s)")
-    g.add_argument("--batch", type=int, default=d.batch_size, dest="batch_size",
+    g.add_argument("--seq-len", type=_int_at_least(1), default=d.seq_len, help="TBPTT window (default %(default)s)")
+    g.add_argument("--batch", type=_int_at_least(1), default=d.batch_size, dest="batch_size",
                    help="parallel streams (default %(default)s)")
     g.add_argument("--optimizer", choices=["adam", "adamw", "sgd", "adagrad"], default=d.optimizer)
-    g.add_argument("--lr", type=float, default=d.lr)
-    g.add_argument("--clip", type=float, default=d.clip, help="gradient-norm clip, 0 = off")
-    g.add_argument("--time", type=float, default=d.time,
+    g.add_argument("--lr", type=_number_at_least(0), default=d.lr)
+    g.add_argument("--clip", type=_number_at_least(0), default=d.clip, help="gradient-norm clip, 0 = off")
+    g.add_argument("--time", type=_number_at_least(0), default=d.time,
                    help="training budget in seconds, 0 = none (default %(default)s)")
-    g.add_argument("--steps", type=int, default=None, help="optimizer-step budget")
-    g.add_argument("--eval-every", type=int, default=None,
+    g.add_argument("--steps", type=_int_at_least(1), default=None, help="optimizer-step budget")
+    g.add_argument("--eval-every", type=_int_at_least(1), default=None,
                    help="steps between evaluations (default: every tenth of the time budget)")
     g.add_argument("--seed", type=int, default=d.seed)
-    g.add_argument("--threads", type=int, default=None)
+    g.add_argument("--threads", type=_int_at_least(1), default=None)
     g = t.add_argument_group("output")
     g.add_argument("--out", default=d.out, help="checkpoint path (default %(default)s)")
     g.add_argument("--resume", action="store_true", help="continue from --out if it exists")
-    g.add_argument("--sample-length", type=int, default=d.sample_length,
+    g.add_argument("--sample-length", type=_int_at_least(0), default=d.sample_length,
                    help="characters sampled at the end, 0 = none (default %(default)s)")
     g.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="tqdm progress bar (default: on a terminal when tqdm is installed)")
@@ -134,9 +160,9 @@ def _cmd_train(args) -> int:
 def _add_sample_arguments(s) -> None:
     s.add_argument("checkpoint", nargs="?", default="charlm.npz",
                    help="checkpoint written by `rnnkit train` (default %(default)s)")
-    s.add_argument("--length", type=int, default=500, help="characters to generate")
-    s.add_argument("--temperature", type=float, default=1.0)
-    s.add_argument("--top-k", type=int, default=None)
+    s.add_argument("--length", type=_int_at_least(0), default=500, help="characters to generate")
+    s.add_argument("--temperature", type=_number_at_least(0), default=1.0)
+    s.add_argument("--top-k", type=_int_at_least(1), default=None)
     s.add_argument("--argmax", action="store_true", help="always the most likely character")
     s.add_argument("--prime", default="", help="text the model reads before sampling (echoed)")
     s.add_argument("--seed", type=int, default=None)
@@ -178,12 +204,12 @@ def _add_viz_arguments(v) -> None:
     v.add_argument("--data", metavar="PATH", default=None,
                    help="corpus whose validation split is read when --text is not given "
                         "(default: the Python standard library, as `rnnkit train`)")
-    v.add_argument("--chars", type=int, default=20000,
+    v.add_argument("--chars", type=_int_at_least(2), default=20000,
                    help="characters of text to analyse (default %(default)s)")
-    v.add_argument("--page-chars", type=int, default=None,
+    v.add_argument("--page-chars", type=_int_at_least(1), default=None,
                    help="characters shown on the HTML page (default: as many as keep it near "
                         "40 MB)")
-    v.add_argument("--top", type=int, default=20, help="interpretable cells to list")
+    v.add_argument("--top", type=_int_at_least(1), default=20, help="interpretable cells to list")
     v.add_argument("--out", default="charlm_viz",
                    help="output directory (default %(default)s)")
 
@@ -197,9 +223,6 @@ def _cmd_viz(args) -> int:
     if not os.path.exists(args.checkpoint):
         print(f"rnnkit viz: no checkpoint {args.checkpoint!r}; train one with `rnnkit train`",
               file=sys.stderr)
-        return 2
-    if args.chars < 2:
-        print(f"rnnkit viz: --chars: expected an integer >= 2, got {args.chars}", file=sys.stderr)
         return 2
     model = CharLM.load(args.checkpoint)
     if args.text is not None:
@@ -270,7 +293,13 @@ def main(argv=None) -> int:
         args.bench_argv = argv[argv.index("bench") + 1:]
     if args.command is None:
         args = parser.parse_args(["demo"] + list(argv or []))
-    return args.func(args)
+    if args.command not in ("train", "sample", "viz"):
+        return args.func(args)
+    try:
+        return args.func(args)
+    except (ValueError, TypeError, OSError) as e:  # bad data, checkpoint or option value
+        print(f"rnnkit {args.command}: error: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -328,7 +328,13 @@ def save_checkpoint(path: str, model: CharLM, *, extra: Optional[Dict[str, Any]]
 
 def load_checkpoint(path: str, *, backend: Optional[str] = None):
     """Reads a checkpoint: ``(model, extra)`` (extra None when the file has no train state)."""
-    with np.load(path, allow_pickle=False) as z:
+    try:
+        z = np.load(path, allow_pickle=False)
+    except ValueError:  # not a .npy/.npz file (NumPy takes it for a pickle)
+        raise ValueError(f"{path}: not a rnnkit char-LM checkpoint (not an .npz file)") from None
+    if not hasattr(z, "files"):  # a single .npy array
+        raise ValueError(f"{path}: not a rnnkit char-LM checkpoint (an .npy array, not an .npz)")
+    with z:
         if "config" not in z.files or "vocab" not in z.files:
             raise ValueError(f"{path}: not a rnnkit char-LM checkpoint (no config/vocab)")
         cfg = json.loads(str(z["config"]))
