@@ -262,6 +262,7 @@ struct GemmJob {
   bool accumulate;
   T* scratch;  // n_threads * gemm_a_scratch<T>()
   i64 n_chunks;  // panel ranges per row block
+  bool backwards;  // walk each task's panels last to first
 };
 
 // One task: one MC row block x one range of NR panels, over all of K.
@@ -284,7 +285,8 @@ void gemm_task(void* vctx, i64 task, int tid) {
     const i64 kc = g.K - pc < KC ? g.K - pc : KC;
     const bool acc = g.accumulate || pc > 0;
     if (row) {
-      for (i64 j = j0; j < j1; ++j) {
+      for (i64 q = j0; q < j1; ++q) {
+        const i64 j = g.backwards ? j0 + j1 - 1 - q : q;
         const i64 n_eff = g.N - j * NR < NR ? g.N - j * NR : NR;
         micro_kernel<T, 1, 1>(kc, row + pc, g.Bp + pc * Npad + j * kc * NR, g.C + ic * g.ldc + j * NR,
                               g.ldc, n_eff, acc);
@@ -292,7 +294,8 @@ void gemm_task(void* vctx, i64 task, int tid) {
       continue;
     }
     pack_a_block<T>(abuf, g.A, ic, mc, pc, kc);
-    for (i64 j = j0; j < j1; ++j) {
+    for (i64 q = j0; q < j1; ++q) {
+      const i64 j = g.backwards ? j0 + j1 - 1 - q : q;
       const T* bpanel = g.Bp + pc * Npad + j * kc * NR;
       const i64 n_eff = g.N - j * NR < NR ? g.N - j * NR : NR;
       for (i64 ir = 0; ir < mc; ir += MR) {
@@ -315,9 +318,12 @@ inline int gemm_threads(i64 M, i64 N, i64 K, int n_threads) {
 }
 
 // C[M,N] (+)= A B with B already packed by pack_b_panels. scratch: n_threads * gemm_a_scratch.
+// backwards: the panels are visited last to first (same results). A recurrence reading the same
+// B every step alternates the direction, so each step starts on the panels the previous one
+// left in cache: a B the size of L2 (LSTM H=256: 1 MB) otherwise misses on every line.
 template <class T>
 void gemm_packed(i64 M, i64 N, i64 K, MatView<T> A, const T* Bp, T* C, i64 ldc, bool accumulate,
-                 T* scratch, int n_threads) {
+                 T* scratch, int n_threads, bool backwards = false) {
   if (M <= 0 || N <= 0) return;
   if (K <= 0) {
     if (!accumulate)
@@ -332,7 +338,7 @@ void gemm_packed(i64 M, i64 N, i64 K, MatView<T> A, const T* Bp, T* C, i64 ldc, 
   i64 n_chunks = 1;
   if (m_blocks < nth) n_chunks = ceil_div(nth, m_blocks) * 2;
   if (n_chunks > n_panels) n_chunks = n_panels;
-  GemmJob<T> job{M, N, K, A, Bp, C, ldc, accumulate, scratch, n_chunks};
+  GemmJob<T> job{M, N, K, A, Bp, C, ldc, accumulate, scratch, n_chunks, backwards};
   parallel_for(m_blocks * n_chunks, nth, &gemm_task<T>, &job);
 }
 

@@ -226,10 +226,10 @@ void forward_impl(const FwdArgs<T>& a, T* ws) {
 
     if (gru) {  // the GRU needs the hidden part of n apart: a scratch buffer
       gemm_packed<T>(B, p.n_rec, P, MatView<T>{s.h_prev, P, 1}, p.w_rec, p.rec, p.n_rec, false,
-                     p.gemm, nth);
+                     p.gemm, nth, k & 1);
     } else {  // RNN, LSTM: accumulate onto the step's input projection, already in gates
       gemm_packed<T>(B, GH, P, MatView<T>{s.h_prev, P, 1}, p.w_rec, s.gates, GH, true, p.gemm,
-                     nth);
+                     nth, k & 1);
     }
     for_rows(B, GH, nth, [&](i64 b) {
       if (k >= seq_len<T>(a.lengths, T_, b)) {  // past the end: frozen state, zero gates
