@@ -151,10 +151,25 @@ void pack_a_block(T* RESTRICT dst, MatView<T> A, i64 i0, i64 mc, i64 pc, i64 kc)
     }
     return;
   }
+  constexpr int S = kTransposeSquare<T>;
   for (i64 ir = 0; ir < mc; ir += MR) {
     T* out = dst + (ir / MR) * kc * MR;
     const int mr = static_cast<int>(mc - ir < MR ? mc - ir : MR);
-    for (int r = 0; r < mr; ++r) {
+    int r0 = 0;
+    if constexpr (S > 0) {
+      // Evenly strided rows (no gather): S rows at a time through S x S register transposes,
+      // as in pack_b_panels.
+      if (A.rows == nullptr && A.cs == 1) {
+        for (; r0 + S <= mr; r0 += S) {
+          const T* src = A.p + (i0 + ir + r0) * A.rs + pc;
+          i64 k = 0;
+          for (; k + S <= kc; k += S) transpose_square(src + k, A.rs, out + k * MR + r0, MR);
+          for (; k < kc; ++k)
+            for (int q = 0; q < S; ++q) out[k * MR + r0 + q] = src[q * A.rs + k];
+        }
+      }
+    }
+    for (int r = r0; r < mr; ++r) {
       const T* src = A.row(i0 + ir + r);
       if (src == nullptr) {
         for (i64 k = 0; k < kc; ++k) out[k * MR + r] = T(0);
