@@ -1,9 +1,11 @@
 // The one sequence driver: forward and backward over T steps for every cell.
 //
 // Forward (haste / oneDNN structure):
-//   1. one GEMM projects the inputs of all steps at once: gates[k] = x[t(k)] w_ih^T, written in
-//      processing order straight into the gates output (the pointwise pass turns it into the
-//      post-activation gates in place);
+//   1. GEMMs project the inputs of chunks of ~256 rows (steps x batch) on w_ih packed once:
+//      gates[k] = x[t(k)] w_ih^T, written in processing order straight into the gates output
+//      (the pointwise pass turns it into the post-activation gates in place). One GEMM over all
+//      steps wrote the whole projection before reading any of it back: chunked, it is still in
+//      cache when its steps run (GRU B=64 H=256 forward 3.5% faster);
 //   2. per step, one GEMM h[k] w_hh^T on the weights packed once (RNN, LSTM: accumulated onto
 //      the step's rows of gates, so the pointwise pass reads one buffer), then the cell's
 //      pointwise pass per row (GRU without linear_before_reset: a second GEMM (r*h) w_hn^T and a second
@@ -111,9 +113,17 @@ struct FwdPlan {
   i64* fmap = nullptr;
   T *w_rec = nullptr, *w_n = nullptr, *w_proj = nullptr;  // packed weights
   T *rec = nullptr, *rec2 = nullptr, *rh = nullptr, *m = nullptr, *bias = nullptr;
+  T* w_in = nullptr;  // packed w_ih^T
   T* gemm = nullptr;
   i64 n_rec = 0;
 };
+
+// Steps per input-projection GEMM: about 256 rows each, so the projection of a chunk is still
+// in cache when the recurrent GEMMs and the pointwise passes of its steps read it back.
+inline i64 proj_chunk(i64 T_, i64 B) {
+  const i64 c = ceil_div(256, B > 0 ? B : 1);
+  return c < T_ ? c : (T_ > 0 ? T_ : 1);
+}
 
 template <class T>
 FwdPlan<T> plan_forward(const FwdArgs<T>& a, Arena<T>& ar) {
@@ -135,9 +145,8 @@ FwdPlan<T> plan_forward(const FwdArgs<T>& a, Arena<T>& ar) {
     p.m = ar.take(d.B * d.H);
   }
   if (a.b_ih || a.b_hh) p.bias = ar.take(GH);
-  i64 g = gemm_scratch<T>(d.I, GH, a.n_threads);
-  const i64 slots = a.n_threads * gemm_a_scratch<T>();
-  p.gemm = ar.take(g > slots ? g : slots);
+  p.w_in = ar.take(gemm_packed_b_size<T>(d.I, GH));
+  p.gemm = ar.take(a.n_threads * gemm_a_scratch<T>());
   return p;
 }
 
@@ -171,10 +180,8 @@ void forward_impl(const FwdArgs<T>& a, T* ws) {
   if (p.fmap) fill_row_maps(T_, B, a.lengths, a.reverse, p.fmap, nullptr, nullptr);
   if (a.lengths) zero_n(a.y, T_ * B * P);
 
-  // 1. Input projection of all steps, in processing order, into gates.
-  gemm<T>(T_ * B, GH, I, MatView<T>{a.x, I, 1, p.fmap}, MatView<T>{a.w_ih, 1, I}, a.gates, GH,
-          false, p.gemm, nth);
   // Weights packed once for all steps: B[k, n] = w[n, k].
+  if (I > 0) pack_b<T>(p.w_in, MatView<T>{a.w_ih, 1, I}, I, GH, nth);
   pack_b<T>(p.w_rec, MatView<T>{a.w_hh, 1, P}, P, p.n_rec, nth);
   if (gru_split) pack_b<T>(p.w_n, MatView<T>{a.w_hh + 2 * H * H, 1, H}, H, H, nth);
   if (proj) pack_b<T>(p.w_proj, MatView<T>{a.w_proj, 1, H}, H, P, nth);
@@ -200,7 +207,14 @@ void forward_impl(const FwdArgs<T>& a, T* ws) {
   s.rh = p.rh;
   const i64 n_first = gru_split ? 2 * H : GH;  // columns of the first pointwise pass
 
+  const i64 chunk = proj_chunk(T_, B);
   for (i64 k = 0; k < T_; ++k) {
+    if (k % chunk == 0) {  // 1. input projection of the next chunk of steps, into gates
+      const i64 steps = T_ - k < chunk ? T_ - k : chunk;
+      const MatView<T> xs = p.fmap ? MatView<T>{a.x, I, 1, p.fmap + k * B}
+                                   : MatView<T>{a.x + k * B * I, I, 1};
+      gemm_packed<T>(steps * B, GH, I, xs, p.w_in, a.gates + k * B * GH, GH, false, p.gemm, nth);
+    }
     s.gates = a.gates + k * B * GH;
     s.h_prev = a.h + k * B * P;
     s.h_new = a.h + (k + 1) * B * P;
@@ -212,10 +226,10 @@ void forward_impl(const FwdArgs<T>& a, T* ws) {
 
     if (gru) {  // the GRU needs the hidden part of n apart: a scratch buffer
       gemm_packed<T>(B, p.n_rec, P, MatView<T>{s.h_prev, P, 1}, p.w_rec, p.rec, p.n_rec, false,
-                     p.gemm, nth);
+                     p.gemm, nth, k & 1);
     } else {  // RNN, LSTM: accumulate onto the step's input projection, already in gates
       gemm_packed<T>(B, GH, P, MatView<T>{s.h_prev, P, 1}, p.w_rec, s.gates, GH, true, p.gemm,
-                     nth);
+                     nth, k & 1);
     }
     for_rows(B, GH, nth, [&](i64 b) {
       if (k >= seq_len<T>(a.lengths, T_, b)) {  // past the end: frozen state, zero gates

@@ -55,6 +55,15 @@ using Vec = typename WidestVec<T>::type;
 template <class T>
 using Scalar = VecScalar<T>;
 
+// Square transposes for GEMM packing (see vec_avx2.h): none on the scalar target, whose
+// pack_b_panels copies element by element (0 disables the blocked path).
+#if defined(RNNKIT_TARGET_SCALAR)
+template <class T>
+constexpr int kTransposeSquare = 0;
+template <class T>
+RNNKIT_INLINE void transpose_square(const T*, std::int64_t, T*, std::int64_t) {}
+#endif
+
 // Free spelling of V::load_mask_u8 (a byte pointer alone cannot pick the vector type).
 template <class V>
 RNNKIT_INLINE typename V::Mask load_mask_u8(const std::uint8_t* p) {
