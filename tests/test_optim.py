@@ -288,7 +288,8 @@ def test_value_errors(make, match):
 
 @pytest.mark.parametrize("make,match", [
     (lambda: optim.SGD(np.zeros(3)), r"params: expected a model"),
-    (lambda: optim.SGD([np.zeros(3)]), r"params\[0\]: expected a model or a \(param, grad\)"),
+    (lambda: optim.SGD([np.zeros(3)]), r"params\[0\]: an array that is not a parameter of a live"),
+    (lambda: optim.SGD([3.0]), r"params\[0\]: expected a model or a \(param, grad\)"),
     (lambda: optim.SGD([(np.zeros(3, np.int64), np.zeros(3))]), r"params\[0\]\[0\]: expected "
                                                                  r"dtype float32 or float64"),
     (lambda: optim.SGD([([0.0], np.zeros(1))]), r"params\[0\]\[0\]: expected a NumPy array"),
@@ -457,3 +458,30 @@ def test_grad_norm_history_plot(tmp_path):
     import matplotlib.pyplot as plt
 
     plt.close("all")
+
+
+def test_layer_parameters_list_like_pytorch():
+    """Adam(m.parameters()) (bare arrays, PyTorch's idiom) finds each array's layer grad and
+    steps exactly like Adam(m); an array that belongs to no layer is a clear TypeError."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((5, 2, 3))
+    a = rnnkit.LSTM(3, 4, num_layers=2, dtype="float64", seed=0)
+    b = rnnkit.LSTM(3, 4, num_layers=2, dtype="float64", seed=0)
+    head_a = rnnkit.Linear(4, 2, dtype="float64", seed=1)
+    head_b = rnnkit.Linear(4, 2, dtype="float64", seed=1)
+    opt_a = optim.Adam(a.parameters() + head_a.parameters(), lr=0.1)
+    opt_b = optim.Adam([b, head_b], lr=0.1)
+    for _ in range(3):
+        for m, head, opt in ((a, head_a, opt_a), (b, head_b, opt_b)):
+            opt.zero_grad()
+            y, _ = m(x)
+            head(y)
+            m.backward(head.backward(np.ones((5, 2, 2))))
+            opt.step()
+    for (n, p), q in zip(a.named_parameters(), b.parameters()):
+        np.testing.assert_array_equal(p, q, err_msg=n)
+    np.testing.assert_array_equal(head_a.weight, head_b.weight)
+    with pytest.raises(TypeError, match=r"params\[0\]: an array that is not a parameter"):
+        optim.SGD([np.zeros(3)], lr=0.1)
+    with pytest.raises(TypeError, match=r"params\[0\]: an array that is not a parameter"):
+        optim.SGD([a.parameters()[0].copy()], lr=0.1)

@@ -9,6 +9,7 @@ them), so references held by an optimizer or a tape stay valid.
 from __future__ import annotations
 
 import numbers
+import weakref
 
 import numpy as np
 
@@ -21,6 +22,27 @@ def to_numpy(name, value):
     if hasattr(value, "detach") and hasattr(value, "cpu"):
         value = value.detach().cpu().numpy()
     return _checks.as_array(name, value)
+
+
+# id(parameter array) -> (weak reference to its layer, name), so that an optimizer given
+# ``layer.parameters()`` (PyTorch's idiom: bare arrays) finds each array's gradient.
+_OWNERS: dict = {}
+
+
+def _forget(ids):
+    for i in ids:
+        _OWNERS.pop(i, None)
+
+
+def owner_of(param):
+    """``(layer, name)`` for a parameter array of a live rnnkit layer, else None."""
+    entry = _OWNERS.get(id(param))
+    if entry is None:
+        return None
+    layer = entry[0]()
+    if layer is None or layer._params.get(entry[1]) is not param:
+        return None
+    return layer, entry[1]
 
 
 def check_int(name, value, low):
@@ -44,6 +66,14 @@ class Module:
 
     def _init_grads(self):
         self.grads = {n: np.zeros_like(p) for n, p in self._params.items()}
+        for n in self._params:
+            self._register(n)
+
+    def _register(self, name):
+        """Lets optimizers find ``grads[name]`` from the bare parameter array."""
+        i = id(self._params[name])
+        _OWNERS[i] = (weakref.ref(self), name)
+        weakref.finalize(self, _forget, (i,))
 
     def _tape_or_kept(self, tape):
         """The explicit tape if given, else the one the last ``__call__`` kept."""

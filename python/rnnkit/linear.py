@@ -47,6 +47,7 @@ class _Dense(Module):
         value = np.ascontiguousarray(value, dtype=self.dtype)
         self._params[name] = value
         self.grads[name] = np.zeros_like(value)
+        self._register(name)
         setattr(self, name, value)
 
     def __call__(self, x):

@@ -6,7 +6,9 @@ from the gradient arrays the layers' ``backward`` fills. ``params`` is any of:
 - a model: anything with ``named_parameters()`` and a ``grads`` dict (rnnkit layers,
   ``rnnkit.Linear``, ``rnnkit.Embedding``, or your own wrapper);
 - a list of models;
-- a list of ``(param, grad)`` array pairs.
+- a list of ``(param, grad)`` array pairs;
+- a list of parameter arrays of rnnkit layers, PyTorch's idiom ``Adam(m.parameters())``:
+  each array's gradient is its layer's ``grads`` entry.
 
 For models the gradient arrays are looked up in ``model.grads`` at every step, so a model
 that replaces its grad arrays (rather than zeroing them) still works. The per-parameter
@@ -28,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from ._checks import FLOAT_DTYPES, fmt_shape
+from ._module import owner_of
 
 __all__ = ["Optimizer", "SGD", "Adagrad", "Adam", "AdamW", "clip_grad_norm", "clip_grad_value",
            "GradNormHistory"]
@@ -72,7 +75,8 @@ def _model_slots(model, prefix=""):
 
 
 def _collect_params(params):
-    """-> [_Slot] from a model, a list of models, or a list of (param, grad) pairs."""
+    """-> [_Slot] from a model, a list of models, a list of (param, grad) pairs, or a list of
+    parameter arrays of rnnkit layers (``layer.parameters()``: their grads are the layer's)."""
     if _is_model(params):
         slots = _model_slots(params)
     else:
@@ -84,6 +88,14 @@ def _collect_params(params):
         for i, item in enumerate(list(params)):
             if _is_model(item):
                 slots += _model_slots(item, prefix=f"{i}.")
+            elif isinstance(item, np.ndarray):  # PyTorch's idiom: layer.parameters()
+                found = owner_of(item)
+                if found is None:
+                    raise TypeError(f"params[{i}]: an array that is not a parameter of a live "
+                                    "rnnkit layer, so its gradient is unknown; pass the layer, "
+                                    "or (param, grad) pairs")
+                layer, name = found
+                slots.append(_Slot(name, item, model=layer))
             elif isinstance(item, (tuple, list)) and len(item) == 2:
                 p, g = item
                 _check_param(f"params[{i}][0]", p)
