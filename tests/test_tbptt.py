@@ -455,3 +455,22 @@ def test_errors():
                                          r"\(that of y\), got \(1, 3, 5\)"):
         bad.step(x[:3], tgt[:3])
     assert bad.position == 0 and bad.state is None
+
+
+def test_an_unstarted_tbptt_warns_instead_of_doing_nothing_silently():
+    import gc
+
+    model = make_model("gru", 2, 3, dtype=np.float64, backend="native")
+    x = np.zeros((4, 1, 2))
+    with pytest.warns(RuntimeWarning, match="never iterated"):
+        rnnkit.tbptt(model, x, None, lambda y, t: (0.0, np.zeros_like(y)), k1=2)
+        gc.collect()
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        it = rnnkit.tbptt(model, x, None, lambda y, t: (0.0, np.zeros_like(y)), k1=2)
+        assert len(list(it)) == 2
+        del it
+        gc.collect()
+    assert not [w for w in caught if "never iterated" in str(w.message)]

@@ -28,6 +28,7 @@ axis is the second to last (``[L*D, B, H]``, PyTorch's layout, also with ``batch
 from __future__ import annotations
 
 import numbers
+import warnings
 from typing import Any, Callable, Iterator, NamedTuple, Optional
 
 import numpy as np
@@ -254,6 +255,29 @@ class TBPTT:
 # ---------------------------------------------------------------- the generator
 
 
+class _Windows:
+    """The iterator ``tbptt`` returns. Windows run only as it is iterated (the caller steps
+    the optimizer between them), so one that is dropped unstarted did nothing at all: that
+    gets a RuntimeWarning instead of passing silently."""
+
+    def __init__(self, gen):
+        self._gen = gen
+        self._started = False
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> Window:
+        self._started = True
+        return next(self._gen)
+
+    def __del__(self):
+        if not self._started:
+            warnings.warn("rnnkit.tbptt(...) was never iterated, so no window ran and no "
+                          "gradient was computed; loop over it: for w in rnnkit.tbptt(...): ...",
+                          RuntimeWarning, stacklevel=2)
+
+
 def tbptt(model, x, targets, loss_fn: Callable, *, k1: int, k2: Optional[int] = None,
           state=None, resets=None) -> Iterator[Window]:
     """Truncated BPTT over a whole sequence: yields one ``Window`` per ``k1`` steps.
@@ -271,7 +295,8 @@ def tbptt(model, x, targets, loss_fn: Callable, *, k1: int, k2: Optional[int] = 
             opt.step(); opt.zero_grad()
 
     The last window has ``T % k1`` new steps when ``k1`` does not divide ``T``. Arguments
-    are checked when called, before the first window runs.
+    are checked when called, before the first window runs. Windows run only as the result is
+    iterated; one dropped without being iterated raises a RuntimeWarning, since nothing ran.
     """
     runner = TBPTT(model, loss_fn, k1=k1, k2=k2, state=state)
     ax = runner._time_axis
@@ -286,4 +311,4 @@ def tbptt(model, x, targets, loss_fn: Callable, *, k1: int, k2: Optional[int] = 
             r_chunk = None if resets is None else resets[lo:hi]
             yield runner.step(runner._slice(x, lo, hi), t_chunk, r_chunk)
 
-    return windows()
+    return _Windows(windows())
