@@ -470,7 +470,7 @@ def test_errors_name_the_argument():
 
 
 @pytest.mark.parametrize("kw,exc,msg", [
-    (dict(dtype="float16"), TypeError, "dtype: expected float32 or float64"),
+    (dict(dtype="float16"), TypeError, "dtype: expected 'float32' or 'float64', got float16"),
     (dict(backend="cuda"), ValueError, "backend: expected 'native' or 'reference'"),
     (dict(dropout=1.0), ValueError, r"dropout: expected a number in \[0, 1\)"),
     (dict(proj_size=3), ValueError, "proj_size: expected 0 or < hidden_size=3"),

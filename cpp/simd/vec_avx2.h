@@ -154,10 +154,10 @@ RNNKIT_INLINE F64x4 mul_pow2(F64x4 a, F64x4 n) {
   return {_mm256_mul_pd(_mm256_mul_pd(a.v, s1), s2)};
 }
 
-// Square transposes for GEMM packing (not part of the Vec interface: only pack_b_panels uses
-// them): dst[i * ldd + j] = src[j * lds + i] for i, j < 8 (float) / 4 (double). 8 loads,
-// 24 shuffles and 8 stores for 64 floats, where an element-wise copy costs a load and a
-// store per element.
+// Square transposes for GEMM packing (not part of the Vec interface: only pack_b_panels and
+// pack_a_block use them): dst[i * ldd + j] = src[j * lds + i] for i, j < 8 (float) /
+// 4 (double). 8 loads, 24 shuffles and 8 stores for 64 floats, where an element-wise copy
+// costs a load and a store per element.
 RNNKIT_INLINE void transpose_square(const float* src, std::int64_t lds, float* dst,
                                     std::int64_t ldd) {
   __m256 r[8], t[8];

@@ -45,6 +45,17 @@ def owner_of(param):
     return layer, entry[1]
 
 
+def check_dtype_arg(dtype):
+    """A layer's ``dtype`` argument: float32 or float64 (a name, a NumPy dtype or type)."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype: expected 'float32' or 'float64', got {dtype!r}") from None
+    if dt not in _checks.FLOAT_DTYPES:
+        raise TypeError(f"dtype: expected 'float32' or 'float64', got {dt}")
+    return dt
+
+
 def check_int(name, value, low):
     """A size argument: a Python or NumPy integer (not a bool) >= low."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):

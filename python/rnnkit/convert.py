@@ -28,6 +28,8 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
+from ._module import to_numpy
+
 # rnnkit gate block j comes from ONNX gate block ORDER[cell][j]
 _TO_RNNKIT = {"rnn": [0], "gru": [1, 0, 2], "lstm": [0, 2, 3, 1]}
 # ONNX gate block j comes from rnnkit gate block _TO_ONNX[cell][j]
@@ -350,11 +352,7 @@ _GRU_FROM_KERAS = [1, 0, 2]
 
 
 def _keras_array(name, a):
-    if a is None:
-        return None
-    if hasattr(a, "detach") and hasattr(a, "cpu"):
-        a = a.detach().cpu().numpy()
-    return np.asarray(a)
+    return None if a is None else to_numpy(name, a)
 
 
 def from_keras(cell, kernel, recurrent_kernel, bias=None, *, reset_after=True,

@@ -41,7 +41,7 @@ import numpy as np
 
 from . import _checks
 from ._directions import PARALLEL_MIN_WORK, run_directions
-from ._module import Module, check_int, to_numpy
+from ._module import Module, check_dtype_arg, check_int, to_numpy
 
 __all__ = ["RNN", "LSTM", "GRU", "load", "LayerTape", "PARALLEL_MIN_WORK"]
 
@@ -87,13 +87,7 @@ class _Recurrent(Module):
         if not 0.0 <= float(dropout) < 1.0:
             raise ValueError(f"dropout: expected a number in [0, 1), got {dropout}")
         self.dropout = float(dropout)
-        try:
-            dt = np.dtype(dtype)
-        except TypeError:
-            raise TypeError(f"dtype: expected float32 or float64, got {dtype!r}") from None
-        if dt not in _checks.FLOAT_DTYPES:
-            raise TypeError(f"dtype: expected float32 or float64, got {dt}")
-        self.dtype = dt
+        self.dtype = dt = check_dtype_arg(dtype)
         if backend not in ("native", "reference"):
             raise ValueError(f"backend: expected 'native' or 'reference', got {backend!r}")
         self.backend = backend

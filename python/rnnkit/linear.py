@@ -20,20 +20,10 @@ import math
 
 import numpy as np
 
-from ._checks import FLOAT_DTYPES, as_array, fmt_shape
-from ._module import Module, check_int
+from ._checks import as_array, fmt_shape
+from ._module import Module, check_dtype_arg, check_int
 
 __all__ = ["Linear", "Embedding"]
-
-
-def _check_dtype_arg(dtype):
-    try:
-        dt = np.dtype(dtype)
-    except TypeError:
-        raise TypeError(f"dtype: expected 'float32' or 'float64', got {dtype!r}") from None
-    if dt not in FLOAT_DTYPES:
-        raise TypeError(f"dtype: expected 'float32' or 'float64', got {dt}")
-    return dt
 
 
 class _Dense(Module):
@@ -41,7 +31,7 @@ class _Dense(Module):
 
     def __init__(self, dtype):
         super().__init__()
-        self.dtype = _check_dtype_arg(dtype)
+        self.dtype = check_dtype_arg(dtype)
 
     def _add_param(self, name, value):
         value = np.ascontiguousarray(value, dtype=self.dtype)

@@ -13,6 +13,7 @@ import time
 
 import numpy as np
 
+from ..losses import softmax
 from .data import Vocab
 from .model import CharLM
 
@@ -61,8 +62,7 @@ def hello_demo(seed: int = 0, out=None) -> int:
         row = logits[t]
         pred = vocab.chars[int(np.argmax(row))]
         ok &= pred == ctarget
-        z = np.exp(row - row.max())
-        p = z / z.sum()
+        p = softmax(row)
         print(f"    {cin}      {ctarget}     " + " " * 14 + "  ".join(f"{row[c]:5.2f}" for c in cols)
               + f"   {cin} -> {pred} (p={p[vocab.index[pred]]:.2f})", file=out)
     from .sample import generate

@@ -31,6 +31,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
+from ..losses import log_softmax
 from .data import Vocab
 
 __all__ = ["CharLM", "load_checkpoint", "save_checkpoint"]
@@ -202,11 +203,9 @@ class CharLM:
             for pos in range(0, streams.shape[0] - 1, T):
                 stop = min(pos + T, streams.shape[0] - 1)
                 logits, state = self.logits(streams[pos:stop], state)
-                z = logits.astype(np.float64)
-                z = z - z.max(axis=-1, keepdims=True)
-                lse = np.log(np.exp(z).sum(axis=-1))
+                logp = log_softmax(logits.astype(np.float64))
                 tgt = streams[pos + 1: stop + 1]
-                total += float((lse - np.take_along_axis(z, tgt[..., None], -1)[..., 0]).sum())
+                total -= float(np.take_along_axis(logp, tgt[..., None], -1).sum())
                 count += tgt.size
         finally:
             if was:
@@ -220,34 +219,25 @@ class CharLM:
 
         Keys ``"l{k}.h"`` (and ``"l{k}.c"`` for LSTM), gates ``"l{k}.i"/"f"/"g"/"o"`` (LSTM) or
         ``"l{k}.r"/"z"/"n"`` (GRU), each ``[N, H]`` for the N characters (layer k from 0):
-        the state after reading the character. Read from the caches (``h``, ``c``, ``gates``)
-        of the functional API, one call per layer with the model's weights, in eval mode.
+        the state after reading the character. Read from the functional caches (``h``, ``c``,
+        ``gates``) that the recurrent layer's tape keeps, one forward in eval mode.
         """
-        import rnnkit
-        import rnnkit.reference as ref
-
-        mod = ref if self.cfg["backend"] == "reference" else rnnkit
         cell = self.cfg["cell"]
         H = self.hidden_size
         x, _ = self._inputs(self.vocab.encode(text)[:, None])
-        w = dict(self.rnn.named_parameters())
+        was = self.rnn.training
+        self.rnn.eval()  # no dropout between layers
+        try:
+            _, _, tape = self.rnn.forward(x)
+        finally:
+            self.rnn.train(was)
         out: Dict[str, np.ndarray] = {}
-        for k in range(self.cfg["num_layers"]):
-            args = (x, w[f"weight_ih_l{k}"], w[f"weight_hh_l{k}"], w.get(f"bias_ih_l{k}"),
-                    w.get(f"bias_hh_l{k}"))
-            if cell == "lstm":
-                o = mod.lstm_forward(*args)
-            elif cell == "gru":
-                o = mod.gru_forward(*args, linear_before_reset=self.cfg["linear_before_reset"])
-            else:
-                o = mod.rnn_forward(*args, nonlinearity=self.cfg["nonlinearity"])
-            cache = o.cache
+        for k, (cache,) in enumerate(tape.caches):  # one direction per layer
             out[f"l{k}.h"] = np.array(cache.h[1:, 0])
             if cell == "lstm":
                 out[f"l{k}.c"] = np.array(cache.c[1:, 0])
             for g, name in enumerate(_GATES[cell]):
                 out[f"l{k}.{name}"] = np.array(cache.gates[:, 0, g * H:(g + 1) * H])
-            x = o.y
         return out
 
     # ------------------------------------------------------------ checkpoints

@@ -13,6 +13,8 @@ from typing import Iterator, Optional
 
 import numpy as np
 
+from ..losses import softmax
+
 __all__ = ["probabilities", "next_id", "generate"]
 
 
@@ -28,9 +30,7 @@ def probabilities(logits, temperature: float = 1.0, top_k: Optional[int] = None)
         if top_k < len(z):
             kth = np.partition(z, len(z) - top_k)[len(z) - top_k]
             z = np.where(z >= kth, z, -np.inf)
-    z = z - z.max()
-    p = np.exp(z)
-    return p / p.sum()
+    return softmax(z)
 
 
 def next_id(logits, rng: np.random.Generator, *, temperature: float = 1.0,
