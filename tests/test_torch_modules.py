@@ -202,3 +202,14 @@ def test_random_configuration_matches_torch_nn(c):
 @pytest.mark.parametrize("i", [1, 10, 20, 31])
 def test_matches_torch_nn_on_every_simd_target(simd_target, i):
     test_random_configuration_matches_torch_nn(CONFIGS[i])
+
+
+def test_bench_torch_modules_flag_prints_the_table(capsys):
+    from rnnkit.cli import main
+
+    assert main(["bench", "--torch-modules", "--cells", "gru", "rnn", "--batch", "2",
+                 "--hidden", "8", "--T", "3", "--repeat", "1"]) == 0
+    out = capsys.readouterr().out
+    rows = [ln.split() for ln in out.splitlines() if ln.startswith(("gru ", "rnn "))]
+    assert [r[:3] for r in rows] == [["gru", "8", "2"], ["rnn", "8", "2"]]
+    assert all(r[5].endswith("x") and float(r[6]) < 1e-4 for r in rows)  # ratio, loss check
