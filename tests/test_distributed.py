@@ -123,6 +123,36 @@ def test_uneven_batch_is_an_error_naming_batch():
     assert np.array_equal(g.take(state)[0], state[0][:, 4:8])
 
 
+class _AddOneDist:
+    """A stand-in for torch.distributed whose all-reduce adds 1 (another rank's ones)."""
+
+    class ReduceOp:
+        SUM = "sum"
+
+    def __init__(self):
+        self.calls = 0
+
+    def all_reduce(self, t, op):
+        assert op == "sum"
+        self.calls += 1
+        t.add_(1)
+
+
+def test_all_reduce_mean_buckets_small_arrays_and_writes_every_array_back():
+    pytest.importorskip("torch")
+    from rnnkit.distributed import Group
+
+    rng = np.random.default_rng(0)
+    grads = {"a": rng.random((3, 4)), "b": rng.random(5), "c": rng.random((6, 2)).T,
+             "d": rng.random(7).astype(np.float32), "big": rng.random(1000)}
+    want = {k: (v + 1) / 2 for k, v in grads.items()}
+    fake = _AddOneDist()
+    Group(fake, rank=0, world_size=2, local_world_size=2).all_reduce_mean(grads, 2000)
+    for k in grads:
+        np.testing.assert_allclose(grads[k], want[k], rtol=1e-6, err_msg=k)
+    assert fake.calls == 3  # a, b and c (float64, 232 bytes) together; d (float32); big alone
+
+
 def test_torchrun_two_processes_equal_one_process(tmp_path, corpus):
     pytest.importorskip("torch")
     one = rnnkit_train(str(tmp_path), corpus, "one.npz", "--steps", "6")

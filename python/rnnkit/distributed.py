@@ -14,8 +14,9 @@ for any rnnkit layer and optimizer::
     group.all_reduce_mean(model.grads)                # in place, zero-copy: the global mean
     opt.step()                                        # identical on every rank
 
-Every array travels through ``torch.from_numpy`` (the tensor is the array's memory), so the
-all-reduce writes the NumPy gradients in place. Equal shares make the mean of the ranks'
+Every array travels through ``torch.from_numpy`` (the tensor is the array's memory): a large
+gradient is all-reduced in place; small ones are packed into one buffer per bucket first,
+since one collective's latency costs more than the copy. Equal shares make the mean of the ranks'
 mean losses the mean over the whole batch: the weights follow a one-process run on the
 whole batch to float rounding (the order of the summation differs).
 """
@@ -63,6 +64,27 @@ def _arrays(arrays):
     return list(arrays.values()) if isinstance(arrays, dict) else list(arrays)
 
 
+# Gradients are summed in buckets of about this many bytes: measured on the 2-core machine
+# (gloo, loopback, 2 processes), 7 all-reduces of a char LM's gradients took 5.9-9.0 ms a step,
+# one of them all together 0.46-1.0 ms; copying 4 MB in and out costs well under that.
+BUCKET_BYTES = 4 << 20
+
+
+def _buckets(arrays, limit):
+    """Consecutive runs of arrays of one dtype, each at most ``limit`` bytes (an array larger
+    than that alone)."""
+    out, cur, size = [], [], 0
+    for a in arrays:
+        if cur and (a.dtype != cur[0].dtype or size + a.nbytes > limit):
+            out.append(cur)
+            cur, size = [], 0
+        cur.append(a)
+        size += a.nbytes
+    if cur:
+        out.append(cur)
+    return out
+
+
 class Group:
     """This process's view of the process group: ``rank``, ``world_size`` and the few
     collectives data-parallel training needs. Made by ``init_from_env``."""
@@ -97,12 +119,22 @@ class Group:
             raise TypeError("expected writable C-contiguous NumPy arrays (e.g. layer.grads)")
         return self._torch.from_numpy(a)
 
-    def all_reduce_mean(self, arrays) -> None:
+    def all_reduce_mean(self, arrays, bucket_bytes: int = BUCKET_BYTES) -> None:
         """Replaces each array (``layer.grads`` or any list of arrays) by its mean over the
-        ranks, in place."""
-        for a in _arrays(arrays):
-            self._dist.all_reduce(self._tensor(a), op=self._dist.ReduceOp.SUM)
-            a /= self.world_size
+        ranks, in place. Arrays of one dtype travel together in buckets of up to
+        ``bucket_bytes`` (one collective each: the per-call latency dominates small arrays);
+        an array larger than that is reduced in place on its own."""
+        for bucket in _buckets(_arrays(arrays), bucket_bytes):
+            a = bucket[0]
+            in_place = len(bucket) == 1 and a.flags.c_contiguous and a.flags.writeable
+            flat = a if in_place else np.concatenate([b.ravel() for b in bucket])
+            self._dist.all_reduce(self._tensor(flat), op=self._dist.ReduceOp.SUM)
+            flat /= self.world_size
+            if not in_place:
+                at = 0
+                for b in bucket:
+                    np.copyto(b, flat[at:at + b.size].reshape(b.shape))
+                    at += b.size
 
     def broadcast(self, arrays, src: int = 0) -> None:
         """Overwrites each array with rank ``src``'s, in place (e.g. ``model.parameters()``)."""
