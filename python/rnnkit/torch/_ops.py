@@ -17,11 +17,13 @@ The forward's ``need_cache`` flag says whether to return the backward cache (all
 ``h[T+1, B, Hout]``, LSTM ``c[T+1, B, H]``, ``gates[T, B, G*H]``, GRU ``hn[T, B, H]`` and the
 clip mask ``[T, B, G*H]``, each an empty ``[0]`` tensor when absent). The Python wrappers
 (``rnn``, ``lstm``, ``gru``) set it only when autograd will need it, so under
-``torch.no_grad()`` and inference mode nothing of the cache outlives the call.
+``torch.no_grad()`` and inference mode nothing of the cache outlives the call (rnnkit's
+public functions still fill it during the call: they have no cache-free mode).
 
 Absent optional inputs (biases, peepholes, projection, lengths, initial states) are None;
 the backward returns an empty ``[0]`` tensor for the gradient of an absent weight, and the
-autograd formula turns that into None.
+autograd formula turns that into None. The backward operators have no autograd formula of
+their own: a second derivative (``create_graph=True``) is not supported.
 
 Letters: T steps, B batch, I input size, H hidden size, P projection size (Hout = P or H),
 G gates (RNN 1, GRU 3, LSTM 4).
@@ -36,6 +38,7 @@ import rnnkit
 from rnnkit._types import GRUCache, LSTMCache, RNNCache
 
 __all__ = ["rnn", "lstm", "gru"]
+
 
 def _np(t: Optional[Tensor]):
     """The NumPy view of a CPU tensor's memory (made contiguous once), or None."""

@@ -143,7 +143,8 @@ class _RNNBase(nn.RNNBase):
             if not batched:
                 x = input.unsqueeze(1)
             else:
-                x = input.transpose(0, 1) if self.batch_first else input
+                # Contiguous once here, not in each layer's forward and backward operator.
+                x = input.transpose(0, 1).contiguous() if self.batch_first else input
         dtype = x.dtype
         self._check_parameters(dtype)
         B = x.shape[1]
