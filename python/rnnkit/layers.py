@@ -221,18 +221,30 @@ class _Recurrent(Module):
         return (p["weight_ih" + sfx], p["weight_hh" + sfx], p.get("bias_ih" + sfx),
                 p.get("bias_hh" + sfx), p.get("weight_hr" + sfx), p.get("weight_peep" + sfx), sfx)
 
+    def _call_options(self):
+        """The cell's keyword options of a functional forward call (beyond lengths, reverse)."""
+        if self._cell == "gru":
+            return {"linear_before_reset": self.linear_before_reset}
+        if self._cell == "rnn":
+            return {"nonlinearity": self.nonlinearity}
+        return {}
+
     def _run_forward(self, x, layer, d, h0, c0, lengths):
         w_ih, w_hh, b_ih, b_hh, w_hr, w_peep, _ = self._weights(layer, d)
-        kw = {"lengths": lengths, "reverse": bool(d)}
+        kw = {"lengths": lengths, "reverse": bool(d), **self._call_options()}
         if self._cell == "lstm":
             out = self._fwd(x, w_ih, w_hh, b_ih, b_hh, h0, c0, w_peep=w_peep, w_proj=w_hr, **kw)
             return out.y, out.h_n, out.c_n, out.cache
-        if self._cell == "gru":
-            kw["linear_before_reset"] = self.linear_before_reset
-        else:
-            kw["nonlinearity"] = self.nonlinearity
         out = self._fwd(x, w_ih, w_hh, b_ih, b_hh, h0, **kw)
         return out.y, out.h_n, None, out.cache
+
+    def stream(self, batch_size=1, state=None, *, weight_dtype=None):
+        """An inference-only snapshot of this layer, fed one step at a time: see
+        ``rnnkit.stream.Stream`` (``s.step(x_t)``, ``s.run(x)``, ``s.state``, ``s.reset()``).
+        ``weight_dtype="bfloat16"`` holds the weight matrices rounded to bfloat16."""
+        from .stream import Stream
+
+        return Stream(self, batch_size, state, weight_dtype=weight_dtype)
 
     def _run_backward(self, cache, dy, dh_n, dc_n):
         if self._cell == "lstm":
