@@ -140,9 +140,9 @@ def forward_errors():
             # clip is validated in the call's dtype (float32 here): one that becomes 0, a
             # subnormal or inf there would clip to something else than what was asked
             (c, {"clip": 1e-46}, ValueError, re.escape(
-                "clip: expected a number in [1.175e-38, 3.403e+38] (the normal positive float32 "
-                "numbers: clipping is done in the dtype of x), got 1e-46, which is 0.0 in "
-                "float32")),
+                "clip: expected a number in [1.175e-38, 3.403e+38] (the normal positive "
+                "float32 numbers: clipping is done in the dtype of x), got 1e-46, which is "
+                "0.0 in float32")),
             (c, {"clip": 1e-300}, ValueError, re.escape("got 1e-300, which is 0.0 in float32")),
             (c, {"clip": 1e-40}, ValueError,
              re.escape("got 1e-40, which is a subnormal number in float32")),

@@ -300,7 +300,7 @@ class _Recurrent(Module):
                     c0 = parts[1][i]
                 args.append((inp, layer, d, h0, c0, lengths))
             outs = run_directions(self._parallel(T, B, inp.shape[2]), self._run_forward, args)
-            for d, (y_d, hn_d, cn_d, _) in enumerate(outs):
+            for d, (_, hn_d, cn_d, _) in enumerate(outs):
                 h_n[layer * D + d] = hn_d
                 if c_n is not None:
                     c_n[layer * D + d] = cn_d
