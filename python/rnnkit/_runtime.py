@@ -1,4 +1,5 @@
-"""Runtime control: threads and SIMD target (README: "Threads and SIMD"), and `info()`."""
+"""Runtime control: threads and SIMD target (documentation: "Threads and SIMD", linked from
+the README), and `info()`."""
 
 from __future__ import annotations
 
