@@ -2,8 +2,9 @@
 
 An internal link is an ``href`` or ``src`` without a scheme (http:, mailto:, data:, ...) and not
 protocol-relative (``//host``); a root-absolute one (``/x.html``) starts at the site's root. It
-must name a file of the site (a folder link needs its ``index.html``), and its ``#fragment``, if any, must be the ``id`` (or ``name``) of an element
-of the target page. Standard library only, so that CI and the tests can run it anywhere.
+must name a file of the site (a folder link needs its ``index.html``), and its ``#fragment``,
+if any, must be the ``id`` (or ``name``) of an element of the target page. Standard library
+only, so that CI and the tests can run it anywhere.
 
     python .ci/check_site.py SITE_DIR      # prints the broken links; exit 1 if there are any
 """
