@@ -499,6 +499,22 @@ def test_constructor_errors(kw, exc, msg):
         rnnkit.RNN(I, H, nonlinearity="sigmoid")
 
 
+def test_backend_mapping():
+    """layers.BACKENDS names every backend a layer accepts, each with its functional module."""
+    import importlib
+
+    from rnnkit import layers
+
+    assert set(layers.BACKENDS) == {"native", "reference"}
+    for name, module in layers.BACKENDS.items():
+        m = rnnkit.GRU(I, H, backend=name)
+        assert m._fwd is importlib.import_module(module).gru_forward
+        assert m.backend == name
+    for bad in ("cuda", None, 1, "Native"):
+        with pytest.raises(ValueError, match=r"backend: expected 'native' or 'reference', got "):
+            rnnkit.LSTM(I, H, backend=bad)
+
+
 def test_empty_sequence_and_batch():
     m = make("gru", 2, bidirectional=True, dtype="float64", seed=0)
     y, h = m(np.zeros((0, B, I)))
