@@ -32,6 +32,7 @@ after the backward of the forward that used them.
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import numbers
@@ -46,6 +47,18 @@ from ._module import Module, check_dtype_arg, check_int, to_numpy
 __all__ = ["RNN", "LSTM", "GRU", "load", "LayerTape", "PARALLEL_MIN_WORK"]
 
 _GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+
+# backend name -> the module holding its functional API (<cell>_forward / <cell>_backward).
+# Imported on first use, so that a layer on the reference never needs the compiled _core.
+BACKENDS = {"native": "rnnkit.ops", "reference": "rnnkit.reference"}
+
+
+def functional_api(backend):
+    """The functional module of ``backend`` (a key of `BACKENDS`); else ValueError."""
+    if not isinstance(backend, str) or backend not in BACKENDS:
+        names = " or ".join(repr(b) for b in BACKENDS)
+        raise ValueError(f"backend: expected {names}, got {backend!r}")
+    return importlib.import_module(BACKENDS[backend])
 
 class LayerTape(NamedTuple):
     """What ``backward`` needs from one forward: per layer, its dropout mask (or None) and
@@ -82,19 +95,12 @@ class _Recurrent(Module):
         self.peephole = _checks.check_flag("peephole", peephole)
         self.linear_before_reset = _checks.check_flag("linear_before_reset", linear_before_reset)
         self.nonlinearity = _checks.check_nonlinearity(nonlinearity)
-        if isinstance(dropout, (bool, np.bool_)) or not isinstance(dropout, numbers.Real):
-            raise TypeError(f"dropout: expected a number in [0, 1), got {type(dropout).__name__}")
-        if not 0.0 <= float(dropout) < 1.0:
+        self.dropout = _checks.check_number("dropout", dropout, "a number in [0, 1)")
+        if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout: expected a number in [0, 1), got {dropout}")
-        self.dropout = float(dropout)
         self.dtype = dt = check_dtype_arg(dtype)
-        if backend not in ("native", "reference"):
-            raise ValueError(f"backend: expected 'native' or 'reference', got {backend!r}")
+        functional = functional_api(backend)
         self.backend = backend
-        if backend == "native":
-            from . import ops as functional
-        else:
-            from . import reference as functional
         self._fwd = getattr(functional, f"{self._cell}_forward")
         self._bwd = getattr(functional, f"{self._cell}_backward")
         self.seed = seed
@@ -164,18 +170,20 @@ class _Recurrent(Module):
 
     # ------------------------------------------------------------ input checks
 
-    def _check_seq(self, name, a, last):
-        """[T, B, last] (or [B, T, last] with batch_first) of the layer's dtype -> time-major."""
+    def _check_seq(self, name, a, last, what):
+        """[T, B, last] (or [B, T, last] with batch_first) of the layer's dtype -> time-major.
+        ``what`` says what the last axis is (e.g. "input_size"), for the message."""
+        layout = ("[B, T, %s]" if self.batch_first else "[T, B, %s]") % last
         if a is None:
-            raise TypeError(f"{name}: expected a 3-D array, got None")
-        a = to_numpy(name, a)
-        if a.dtype != self.dtype:
-            raise TypeError(f"{name}: expected dtype {self.dtype} (the layer's dtype), "
-                            f"got {a.dtype}")
-        layout = "[B, T, %s]" if self.batch_first else "[T, B, %s]"
-        if a.ndim != 3 or a.shape[2] != last:
-            raise ValueError(f"{name}: expected a 3-D array {layout % last}, "
+            raise TypeError(f"{name}: expected a 3-D array {layout}, got None")
+        given, a = a, to_numpy(name, a)
+        _checks.check_dtype(name, a, self.dtype, "the layer", given)
+        if a.ndim != 3:
+            raise ValueError(f"{name}: expected a 3-D array {layout}, "
                              f"got shape {_checks.fmt_shape(a.shape)}")
+        if a.shape[2] != last:
+            raise ValueError(f"{name}: expected {last} ({what}) on the last axis of {layout}, "
+                             f"got {a.shape[2]} (shape {_checks.fmt_shape(a.shape)})")
         return np.swapaxes(a, 0, 1) if self.batch_first else a
 
     def _state_shapes(self, B):
@@ -201,9 +209,7 @@ class _Recurrent(Module):
                 out.append(None)
                 continue
             a = to_numpy(pname, part)
-            if a.dtype != self.dtype:
-                raise TypeError(f"{pname}: expected dtype {self.dtype} (the layer's dtype), "
-                                f"got {a.dtype}")
+            _checks.check_dtype(pname, a, self.dtype, "the layer", part)
             if a.shape != shape:
                 raise ValueError(f"{pname}: expected shape {_checks.fmt_shape(shape)}, "
                                  f"got {_checks.fmt_shape(a.shape)}")
@@ -221,18 +227,30 @@ class _Recurrent(Module):
         return (p["weight_ih" + sfx], p["weight_hh" + sfx], p.get("bias_ih" + sfx),
                 p.get("bias_hh" + sfx), p.get("weight_hr" + sfx), p.get("weight_peep" + sfx), sfx)
 
+    def _call_options(self):
+        """The cell's keyword options of a functional forward call (beyond lengths, reverse)."""
+        if self._cell == "gru":
+            return {"linear_before_reset": self.linear_before_reset}
+        if self._cell == "rnn":
+            return {"nonlinearity": self.nonlinearity}
+        return {}
+
     def _run_forward(self, x, layer, d, h0, c0, lengths):
         w_ih, w_hh, b_ih, b_hh, w_hr, w_peep, _ = self._weights(layer, d)
-        kw = {"lengths": lengths, "reverse": bool(d)}
+        kw = {"lengths": lengths, "reverse": bool(d), **self._call_options()}
         if self._cell == "lstm":
             out = self._fwd(x, w_ih, w_hh, b_ih, b_hh, h0, c0, w_peep=w_peep, w_proj=w_hr, **kw)
             return out.y, out.h_n, out.c_n, out.cache
-        if self._cell == "gru":
-            kw["linear_before_reset"] = self.linear_before_reset
-        else:
-            kw["nonlinearity"] = self.nonlinearity
         out = self._fwd(x, w_ih, w_hh, b_ih, b_hh, h0, **kw)
         return out.y, out.h_n, None, out.cache
+
+    def stream(self, batch_size=1, state=None, *, weight_dtype=None):
+        """An inference-only snapshot of this layer, fed one step at a time: see
+        ``rnnkit.stream.Stream`` (``s.step(x_t)``, ``s.run(x)``, ``s.state``, ``s.reset()``).
+        ``weight_dtype="bfloat16"`` holds the weight matrices rounded to bfloat16."""
+        from .stream import Stream
+
+        return Stream(self, batch_size, state, weight_dtype=weight_dtype)
 
     def _run_backward(self, cache, dy, dh_n, dc_n):
         if self._cell == "lstm":
@@ -269,7 +287,7 @@ class _Recurrent(Module):
         (``(h, c)`` for the LSTM) ``[L*D, B, Hout]`` / ``[L*D, B, H]``, None: zeros (either
         half of an LSTM state may be None); ``lengths[B]`` integers in [0, T] or None.
         """
-        xt = self._check_seq("x", x, self.input_size)
+        xt = self._check_seq("x", x, self.input_size, "input_size")
         T, B = int(xt.shape[0]), int(xt.shape[1])
         parts = self._check_state("state", state, B)
         lengths = _checks.check_lengths(lengths, T, B)
@@ -294,7 +312,7 @@ class _Recurrent(Module):
                     c0 = parts[1][i]
                 args.append((inp, layer, d, h0, c0, lengths))
             outs = run_directions(self._parallel(T, B, inp.shape[2]), self._run_forward, args)
-            for d, (y_d, hn_d, cn_d, _) in enumerate(outs):
+            for d, (_, hn_d, cn_d, _) in enumerate(outs):
                 h_n[layer * D + d] = hn_d
                 if c_n is not None:
                     c_n[layer * D + d] = cn_d
@@ -326,7 +344,7 @@ class _Recurrent(Module):
         if dy is None:
             dyt = np.zeros((T, B, D * Hout), self.dtype)
         else:
-            dyt = self._check_seq("dy", dy, D * Hout)
+            dyt = self._check_seq("dy", dy, D * Hout, "the layer's output_size")
             if dyt.shape[:2] != (T, B):
                 want = (B, T, D * Hout) if self.batch_first else (T, B, D * Hout)
                 raise ValueError(f"dy: expected shape {_checks.fmt_shape(want)}, "
