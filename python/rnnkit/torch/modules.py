@@ -72,34 +72,10 @@ class _RNNBase(nn.RNNBase):
 
     _lstm = False
 
-    def __init__(
-        self,
-        mode,
-        input_size,
-        hidden_size,
-        num_layers,
-        bias,
-        batch_first,
-        dropout,
-        bidirectional,
-        proj_size,
-        device,
-        dtype,
-        clip,
-    ):
-        super().__init__(
-            mode,
-            input_size,
-            hidden_size,
-            num_layers,
-            bias,
-            batch_first,
-            dropout,
-            bidirectional,
-            proj_size,
-            device=device,
-            dtype=dtype,
-        )
+    def __init__(self, mode, input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                 bidirectional, proj_size, device, dtype, clip):
+        super().__init__(mode, input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                         bidirectional, proj_size, device=device, dtype=dtype)
         for name in self._flat_weights_names:
             p = getattr(self, name)
             if p.dtype not in _FLOATS:
@@ -114,10 +90,8 @@ class _RNNBase(nn.RNNBase):
     def _weights(self, layer, d):
         """(w_ih, w_hh, b_ih, b_hh, w_hr, w_peep) of one layer and direction (None: absent)."""
         s = self._sfx(layer, d)
-        return tuple(
-            getattr(self, n + s, None)
-            for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr", "weight_peep")
-        )
+        return tuple(getattr(self, n + s, None) for n in
+                     ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr", "weight_peep"))
 
     def _check_parameters(self, dtype):
         for name, p in self.named_parameters(recurse=False):
@@ -129,9 +103,8 @@ class _RNNBase(nn.RNNBase):
         Hout = self.proj_size or self.hidden_size
         if self._lstm:
             if not isinstance(hx, (tuple, list)) or len(hx) != 2:
-                raise TypeError(
-                    f"hx: expected a tuple (h_0, c_0) for the LSTM, got {type(hx).__name__}"
-                )
+                raise TypeError(f"hx: expected a tuple (h_0, c_0) for the LSTM, "
+                                f"got {type(hx).__name__}")
             parts = [("hx[0]", hx[0], Hout), ("hx[1]", hx[1], self.hidden_size)]
         else:
             parts = [("hx", hx, Hout)]
@@ -164,10 +137,8 @@ class _RNNBase(nn.RNNBase):
         else:
             _check_tensor("input", input)
             if input.dim() not in (2, 3) or input.shape[-1] != self.input_size:
-                raise ValueError(
-                    f"input: expected a 3-D tensor (or 2-D, unbatched) with "
-                    f"{self.input_size} features, got shape {tuple(input.shape)}"
-                )
+                raise ValueError(f"input: expected a 3-D tensor (or 2-D, unbatched) with "
+                                 f"{self.input_size} features, got shape {tuple(input.shape)}")
             batched = input.dim() == 3
             if not batched:
                 x = input.unsqueeze(1)
@@ -188,9 +159,8 @@ class _RNNBase(nn.RNNBase):
             if input.unsorted_indices is not None:
                 finals = [f.index_select(1, input.unsorted_indices) for f in finals]
             data = pack_padded_sequence(y, lengths).data
-            output = PackedSequence(
-                data, input.batch_sizes, input.sorted_indices, input.unsorted_indices
-            )
+            output = PackedSequence(data, input.batch_sizes, input.sorted_indices,
+                                    input.unsorted_indices)
         elif not batched:
             output = y.squeeze(1)
             finals = [f.squeeze(1) for f in finals]
@@ -221,54 +191,19 @@ class _RNNBase(nn.RNNBase):
 class RNN(_RNNBase):
     """Elman RNN on rnnkit's kernels, a drop-in for ``torch.nn.RNN`` (see the module doc)."""
 
-    def __init__(
-        self,
-        input_size,
-        hidden_size,
-        num_layers=1,
-        nonlinearity="tanh",
-        bias=True,
-        batch_first=False,
-        dropout=0.0,
-        bidirectional=False,
-        proj_size=0,
-        device=None,
-        dtype=None,
-        *,
-        clip=None,
-    ):
+    def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
+                 batch_first=False, dropout=0.0, bidirectional=False, proj_size=0, device=None,
+                 dtype=None, *, clip=None):
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"nonlinearity: expected 'tanh' or 'relu', got {nonlinearity!r}")
         self.nonlinearity = nonlinearity
         mode = "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU"
-        super().__init__(
-            mode,
-            input_size,
-            hidden_size,
-            num_layers,
-            bias,
-            batch_first,
-            dropout,
-            bidirectional,
-            proj_size,
-            device,
-            dtype,
-            clip,
-        )
+        super().__init__(mode, input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                         bidirectional, proj_size, device, dtype, clip)
 
     def _run(self, x, w, init, lengths, reverse):
-        return _ops.rnn(
-            x,
-            w[0],
-            w[1],
-            w[2],
-            w[3],
-            init[0],
-            nonlinearity=self.nonlinearity,
-            clip=self.clip,
-            lengths=lengths,
-            reverse=reverse,
-        )
+        return _ops.rnn(x, w[0], w[1], w[2], w[3], init[0], nonlinearity=self.nonlinearity,
+                        clip=self.clip, lengths=lengths, reverse=reverse)
 
 
 class LSTM(_RNNBase):
@@ -277,36 +212,11 @@ class LSTM(_RNNBase):
 
     _lstm = True
 
-    def __init__(
-        self,
-        input_size,
-        hidden_size,
-        num_layers=1,
-        bias=True,
-        batch_first=False,
-        dropout=0.0,
-        bidirectional=False,
-        proj_size=0,
-        device=None,
-        dtype=None,
-        *,
-        peephole=False,
-        clip=None,
-    ):
-        super().__init__(
-            "LSTM",
-            input_size,
-            hidden_size,
-            num_layers,
-            bias,
-            batch_first,
-            dropout,
-            bidirectional,
-            proj_size,
-            device,
-            dtype,
-            clip,
-        )
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
+                 dropout=0.0, bidirectional=False, proj_size=0, device=None, dtype=None, *,
+                 peephole=False, clip=None):
+        super().__init__("LSTM", input_size, hidden_size, num_layers, bias, batch_first,
+                         dropout, bidirectional, proj_size, device, dtype, clip)
         if not isinstance(peephole, bool):
             raise TypeError(f"peephole: expected a bool, got {type(peephole).__name__}")
         self.peephole = peephole
@@ -320,72 +230,25 @@ class LSTM(_RNNBase):
                     self.register_parameter("weight_peep" + self._sfx(layer, d), nn.Parameter(w))
 
     def _run(self, x, w, init, lengths, reverse):
-        return _ops.lstm(
-            x,
-            w[0],
-            w[1],
-            w[2],
-            w[3],
-            init[0],
-            init[1],
-            w_peep=w[5],
-            w_proj=w[4],
-            clip=self.clip,
-            lengths=lengths,
-            reverse=reverse,
-        )
+        return _ops.lstm(x, w[0], w[1], w[2], w[3], init[0], init[1], w_peep=w[5], w_proj=w[4],
+                         clip=self.clip, lengths=lengths, reverse=reverse)
 
 
 class GRU(_RNNBase):
     """GRU on rnnkit's kernels, a drop-in for ``torch.nn.GRU``; ``linear_before_reset=False``
     gives the Cho et al. form (see the module doc)."""
 
-    def __init__(
-        self,
-        input_size,
-        hidden_size,
-        num_layers=1,
-        bias=True,
-        batch_first=False,
-        dropout=0.0,
-        bidirectional=False,
-        proj_size=0,
-        device=None,
-        dtype=None,
-        *,
-        linear_before_reset=True,
-        clip=None,
-    ):
-        super().__init__(
-            "GRU",
-            input_size,
-            hidden_size,
-            num_layers,
-            bias,
-            batch_first,
-            dropout,
-            bidirectional,
-            proj_size,
-            device,
-            dtype,
-            clip,
-        )
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
+                 dropout=0.0, bidirectional=False, proj_size=0, device=None, dtype=None, *,
+                 linear_before_reset=True, clip=None):
+        super().__init__("GRU", input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                         bidirectional, proj_size, device, dtype, clip)
         if not isinstance(linear_before_reset, bool):
-            raise TypeError(
-                f"linear_before_reset: expected a bool, got {type(linear_before_reset).__name__}"
-            )
+            raise TypeError(f"linear_before_reset: expected a bool, got "
+                            f"{type(linear_before_reset).__name__}")
         self.linear_before_reset = linear_before_reset
 
     def _run(self, x, w, init, lengths, reverse):
-        return _ops.gru(
-            x,
-            w[0],
-            w[1],
-            w[2],
-            w[3],
-            init[0],
-            linear_before_reset=self.linear_before_reset,
-            clip=self.clip,
-            lengths=lengths,
-            reverse=reverse,
-        )
+        return _ops.gru(x, w[0], w[1], w[2], w[3], init[0],
+                        linear_before_reset=self.linear_before_reset, clip=self.clip,
+                        lengths=lengths, reverse=reverse)
