@@ -342,6 +342,10 @@ def _reexec_with_blas_threads(threads, argv):
 
 
 def main(args, argv=None) -> int:
+    if args.torch_modules:  # a table of its own: rnnkit.torch vs torch.nn training steps
+        from .torch.bench import main as torch_modules_main
+
+        return torch_modules_main(args)
     if args.plot:
         try:
             import matplotlib  # noqa: F401
@@ -383,3 +387,6 @@ def add_arguments(p):
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--json", metavar="FILE")
     p.add_argument("--plot", metavar="PNG")
+    p.add_argument("--torch-modules", action="store_true",
+                   help="instead: training steps of rnnkit.torch.X vs torch.nn.X in a small "
+                        "model (needs torch; rnnkit/torch/bench.py)")
