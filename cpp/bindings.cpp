@@ -11,6 +11,7 @@
 #include <pybind11/stl.h>
 
 #include <cstdlib>
+#include <initializer_list>
 #include <memory>
 #include <new>
 #include <sstream>
@@ -44,9 +45,29 @@ bool same_dtype(const py::dtype& a, const py::dtype& b) {
   return eq == 1;
 }
 
+// An expected shape of up to 4 dimensions, held without a heap allocation (a call checks a
+// dozen arrays: their shapes cost no malloc unless one is wrong).
+struct Shape {
+  i64 v[4] = {0, 0, 0, 0};
+  size_t n = 0;
+  Shape(std::initializer_list<i64> dims) {
+    for (i64 x : dims) v[n++] = x;
+  }
+  explicit Shape(const std::vector<i64>& dims) {
+    for (i64 x : dims) v[n++] = x;
+  }
+  bool matches(const py::array& a) const {
+    if (static_cast<size_t>(a.ndim()) != n) return false;
+    for (size_t i = 0; i < n; ++i)
+      if (a.shape(static_cast<py::ssize_t>(i)) != v[i]) return false;
+    return true;
+  }
+  std::vector<i64> vec() const { return std::vector<i64>(v, v + n); }
+};
+
 // Checks one array argument and returns its data pointer (null for an allowed None).
 template <class T>
-T* arg_ptr(const py::object& obj, const char* name, const std::vector<i64>& shape, bool writable,
+T* arg_ptr(const py::object& obj, const char* name, const Shape& shape, bool writable,
            bool optional = false) {
   if (obj.is_none()) {
     if (optional) return nullptr;
@@ -59,10 +80,9 @@ T* arg_ptr(const py::object& obj, const char* name, const std::vector<i64>& shap
     throw py::type_error(std::string(name) + ": expected dtype " +
                          std::string(py::str(py::dtype::of<T>())) + ", got " +
                          std::string(py::str(a.dtype())));
-  std::vector<i64> got(a.shape(), a.shape() + a.ndim());
-  if (got != shape)
-    throw py::value_error(std::string(name) + ": expected shape " + shape_str(shape) + ", got " +
-                          shape_str(got));
+  if (!shape.matches(a))
+    throw py::value_error(std::string(name) + ": expected shape " + shape_str(shape.vec()) +
+                          ", got " + shape_str(std::vector<i64>(a.shape(), a.shape() + a.ndim())));
   if (!(a.flags() & py::array::c_style))
     throw py::value_error(std::string(name) + ": expected a C-contiguous array");
   if (writable && !a.writeable())
@@ -202,101 +222,217 @@ void run_kernel(i64 (*measure)(const Args&), void (*run)(const Args&, T*), const
   run(a, static_cast<T*>(ws.get()));
 }
 
-double checked_clip(double clip) {
+// Keyword arguments, matched in one pass over the call's keyword names. pybind11's py::arg
+// matching interns every parameter name again on every call (PyUnicode_InternFromString per
+// parameter: ~700 instructions each, 35k per forward + backward pair, measured with callgrind;
+// 5% of a T=100, B=1, H=64 RNN forward), and a py::kwargs function gets a dict built first.
+// forward and backward are therefore plain METH_FASTCALL | METH_KEYWORDS functions: the names
+// are interned once, at import, and matched by identity against the call's keyword names
+// (CPython interns those written at a call site), else by value. An X-list names each
+// parameter once: the struct of values and the table of names are both made from it.
+struct Keywords {
+  const char* fn;
+  std::vector<PyObject*> names;  // interned, alive for the life of the process
+  std::vector<bool> required;
+  Keywords(const char* f, std::initializer_list<std::pair<const char*, bool>> params) : fn(f) {
+    for (const auto& p : params) {
+      names.push_back(PyUnicode_InternFromString(p.first));
+      required.push_back(p.second);
+    }
+  }
+  // values[i] = the argument named names[i], None when absent; TypeError for an unknown,
+  // missing or positional one. args[0:n_kw] are the values of the keywords in kwnames.
+  void parse(PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames, py::object* values) const {
+    if (nargs != 0)
+      throw py::type_error(std::string(fn) + "(): takes keyword arguments only, got " +
+                           std::to_string(nargs) + " positional");
+    const size_t n = names.size();
+    const Py_ssize_t n_kw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    for (Py_ssize_t k = 0; k < n_kw; ++k) {
+      PyObject* key = PyTuple_GET_ITEM(kwnames, k);
+      size_t i = 0;
+      while (i < n && names[i] != key) ++i;
+      if (i == n)
+        for (i = 0; i < n && PyUnicode_Compare(names[i], key) != 0; ++i) {
+        }
+      if (i == n)
+        throw py::type_error(std::string(fn) + "(): unexpected keyword argument '" +
+                             std::string(py::str(key)) + "'");
+      values[i] = py::reinterpret_borrow<py::object>(args[k]);
+    }
+    for (size_t i = 0; i < n; ++i) {
+      if (values[i]) continue;
+      if (required[i])
+        throw py::type_error(std::string(fn) + "(): missing keyword argument '" +
+                             std::string(py::str(names[i])) + "'");
+      values[i] = py::none();
+    }
+  }
+};
+
+// Runs body() for a METH_FASTCALL function: C++ exceptions become Python ones.
+template <class Body>
+PyObject* python_call(const Body& body) {
+  try {
+    body();
+    Py_RETURN_NONE;
+  } catch (py::error_already_set& e) {
+    e.restore();
+  } catch (const py::builtin_exception& e) {
+    e.set_error();
+  } catch (const std::bad_alloc&) {
+    PyErr_NoMemory();
+  } catch (const std::exception& e) {
+    PyErr_SetString(PyExc_RuntimeError, e.what());
+  }
+  return nullptr;
+}
+
+// The parameters of forward and backward: X(name, required).
+#define RNNKIT_FORWARD_PARAMS(X)                                                              \
+  X(cell, 1) X(x, 1) X(w_ih, 1) X(w_hh, 1) X(b_ih, 0) X(b_hh, 0) X(h0, 1) X(c0, 0)            \
+  X(w_peep, 0) X(w_proj, 0) X(lengths, 0) X(reverse, 0) X(input_forget, 0)                    \
+  X(linear_before_reset, 0) X(clip, 0) X(y, 1) X(h, 1) X(c, 0) X(gates, 1) X(hn, 0)          \
+  X(clip_mask, 0)
+#define RNNKIT_BACKWARD_PARAMS(X)                                                             \
+  X(cell, 1) X(x, 1) X(w_ih, 1) X(w_hh, 1) X(w_peep, 0) X(w_proj, 0) X(lengths, 0)            \
+  X(reverse, 0) X(input_forget, 0) X(linear_before_reset, 0) X(clip, 0) X(h, 1) X(c, 0)       \
+  X(gates, 1) X(hn, 0) X(clip_mask, 0) X(dy, 1) X(dh_n, 1) X(dc_n, 0) X(dx, 1) X(dh0, 1)      \
+  X(dc0, 0) X(dw_ih, 1) X(dw_hh, 1) X(db_ih, 0) X(db_hh, 0) X(dw_peep, 0) X(dw_proj, 0)
+#define RNNKIT_FIELD(name, req) py::object name;
+#define RNNKIT_NAME(name, req) {#name, req != 0},
+
+struct FwdKw {
+  RNNKIT_FORWARD_PARAMS(RNNKIT_FIELD)
+};
+struct BwdKw {
+  RNNKIT_BACKWARD_PARAMS(RNNKIT_FIELD)
+};
+static_assert(sizeof(FwdKw) == 21 * sizeof(py::object), "FwdKw: one object per parameter");
+static_assert(sizeof(BwdKw) == 28 * sizeof(py::object), "BwdKw: one object per parameter");
+
+const Keywords& forward_keywords() {
+  static const Keywords* k = new Keywords("forward", {RNNKIT_FORWARD_PARAMS(RNNKIT_NAME)});
+  return *k;
+}
+const Keywords& backward_keywords() {
+  static const Keywords* k = new Keywords("backward", {RNNKIT_BACKWARD_PARAMS(RNNKIT_NAME)});
+  return *k;
+}
+
+// The Python members of _core.Cell, in kinds.h order: a call's cell is found by identity
+// (reading an enum member's .value runs Python code: two calls of enum's property per call).
+std::vector<PyObject*> g_cell_members;
+
+rnnkit::Cell cell_arg(const py::object& v) {
+  for (size_t i = 0; i < g_cell_members.size(); ++i)
+    if (g_cell_members[i] == v.ptr()) return rnnkit::kCells[i].id;
+  try {
+    return v.cast<rnnkit::Cell>();
+  } catch (const py::cast_error&) {
+    throw py::type_error("cell: expected a rnnkit._core.Cell, got " +
+                         std::string(py::str(py::type::of(v).attr("__name__"))));
+  }
+}
+bool flag_arg(const py::object& v, const char* name, bool absent) {
+  if (v.is_none()) return absent;
+  if (!PyBool_Check(v.ptr())) throw py::type_error(std::string(name) + ": expected a bool");
+  return v.ptr() == Py_True;
+}
+// The clip bound: 0 = no clipping.
+double clip_arg(const py::object& v) {
+  const double clip = v.is_none() ? 0.0 : PyFloat_AsDouble(v.ptr());
+  if (clip == -1.0 && PyErr_Occurred()) throw py::error_already_set();
   if (!(clip >= 0.0)) throw py::value_error("clip: expected a number >= 0 (0 = no clipping)");
   return clip;
 }
 
-void forward(rnnkit::Cell cell, const py::object& x, const py::object& w_ih,
-             const py::object& w_hh, const py::object& b_ih, const py::object& b_hh,
-             const py::object& h0, const py::object& c0, const py::object& w_peep,
-             const py::object& w_proj, const py::object& lengths, bool reverse,
-             bool input_forget, bool linear_before_reset, double clip, const py::object& y,
-             const py::object& h, const py::object& c, const py::object& gates,
-             const py::object& hn, const py::object& clip_mask) {
+void forward(PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+  FwdKw v;
+  forward_keywords().parse(args, nargs, kwnames, reinterpret_cast<py::object*>(&v));
+  const rnnkit::Cell cell = cell_arg(v.cell);
   const rnnkit::CellInfo& info = cell_info(cell);
-  const rnnkit::Dims d = dims_of(info, x, w_hh, w_proj);
+  const rnnkit::Dims d = dims_of(info, v.x, v.w_hh, v.w_proj);
   const i64 T = d.T, B = d.B, I = d.I, H = d.H, P = d.P, GH = d.G * d.H;
-  with_dtype(x, "x", [&](auto tag) {
+  const bool st = info.cell_state, pp = info.peep_proj;
+  const double clip = clip_arg(v.clip);
+  with_dtype(v.x, "x", [&](auto tag) {
     using Real = typename decltype(tag)::type;
     rnnkit::FwdArgs<Real> a{};
     a.cell = cell;
     a.d = d;
-    a.x = arg_ptr<Real>(x, "x", {T, B, I}, false);
-    a.w_ih = arg_ptr<Real>(w_ih, "w_ih", {GH, I}, false);
-    a.w_hh = arg_ptr<Real>(w_hh, "w_hh", {GH, P}, false);
-    a.b_ih = arg_ptr<Real>(b_ih, "b_ih", {GH}, false, true);
-    a.b_hh = arg_ptr<Real>(b_hh, "b_hh", {GH}, false, true);
-    a.h0 = arg_ptr<Real>(h0, "h0", {B, P}, false);
-    a.c0 = info.cell_state ? arg_ptr<Real>(c0, "c0", {B, H}, false) : nullptr;
-    a.w_peep = info.peep_proj ? arg_ptr<Real>(w_peep, "w_peep", {3, H}, false, true) : nullptr;
-    a.w_proj = info.peep_proj ? arg_ptr<Real>(w_proj, "w_proj", {P, H}, false, true) : nullptr;
-    a.lengths = lengths_ptr(lengths, B, T);
-    a.reverse = reverse;
-    a.input_forget = info.peep_proj && input_forget;
-    a.linear_before_reset = linear_before_reset;
-    a.clip = static_cast<Real>(checked_clip(clip));
-    a.y = arg_ptr<Real>(y, "y", {T, B, P}, true);
-    a.h = arg_ptr<Real>(h, "h", {T + 1, B, P}, true);
-    a.c = info.cell_state ? arg_ptr<Real>(c, "c", {T + 1, B, H}, true) : nullptr;
-    a.gates = arg_ptr<Real>(gates, "gates", {T, B, GH}, true);
-    a.hn = info.hn_cache ? arg_ptr<Real>(hn, "hn", {T, B, H}, true) : nullptr;
+    a.x = arg_ptr<Real>(v.x, "x", {T, B, I}, false);
+    a.w_ih = arg_ptr<Real>(v.w_ih, "w_ih", {GH, I}, false);
+    a.w_hh = arg_ptr<Real>(v.w_hh, "w_hh", {GH, P}, false);
+    a.b_ih = arg_ptr<Real>(v.b_ih, "b_ih", {GH}, false, true);
+    a.b_hh = arg_ptr<Real>(v.b_hh, "b_hh", {GH}, false, true);
+    a.h0 = arg_ptr<Real>(v.h0, "h0", {B, P}, false);
+    a.c0 = st ? arg_ptr<Real>(v.c0, "c0", {B, H}, false) : nullptr;
+    a.w_peep = pp ? arg_ptr<Real>(v.w_peep, "w_peep", {3, H}, false, true) : nullptr;
+    a.w_proj = pp ? arg_ptr<Real>(v.w_proj, "w_proj", {P, H}, false, true) : nullptr;
+    a.lengths = lengths_ptr(v.lengths, B, T);
+    a.reverse = flag_arg(v.reverse, "reverse", false);
+    a.input_forget = pp && flag_arg(v.input_forget, "input_forget", false);
+    a.linear_before_reset = flag_arg(v.linear_before_reset, "linear_before_reset", true);
+    a.clip = static_cast<Real>(clip);
+    a.y = arg_ptr<Real>(v.y, "y", {T, B, P}, true);
+    a.h = arg_ptr<Real>(v.h, "h", {T + 1, B, P}, true);
+    a.c = st ? arg_ptr<Real>(v.c, "c", {T + 1, B, H}, true) : nullptr;
+    a.gates = arg_ptr<Real>(v.gates, "gates", {T, B, GH}, true);
+    a.hn = info.hn_cache ? arg_ptr<Real>(v.hn, "hn", {T, B, H}, true) : nullptr;
     // clip_mask decides whether the kernel clips, so it is written whenever clip > 0, also
     // when clip rounds to 0 in float32 (then everything is clipped to 0, as the reference does)
     a.clip_mask =
-        clip > 0 ? arg_ptr<std::uint8_t>(clip_mask, "clip_mask", {T, B, GH}, true) : nullptr;
+        clip > 0 ? arg_ptr<std::uint8_t>(v.clip_mask, "clip_mask", {T, B, GH}, true) : nullptr;
     a.n_threads = rnnkit::get_num_threads();
     const auto& k = rnnkit::current_table().of<Real>();
     run_kernel<Real>(k.fwd_workspace, k.fwd, a);
   });
 }
 
-void backward(rnnkit::Cell cell, const py::object& x, const py::object& w_ih,
-              const py::object& w_hh, const py::object& w_peep, const py::object& w_proj,
-              const py::object& lengths, bool reverse, bool input_forget,
-              bool linear_before_reset, double clip, const py::object& h, const py::object& c,
-              const py::object& gates, const py::object& hn, const py::object& clip_mask,
-              const py::object& dy, const py::object& dh_n, const py::object& dc_n,
-              const py::object& dx, const py::object& dh0, const py::object& dc0,
-              const py::object& dw_ih, const py::object& dw_hh, const py::object& db_ih,
-              const py::object& db_hh, const py::object& dw_peep, const py::object& dw_proj) {
+void backward(PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+  BwdKw v;
+  backward_keywords().parse(args, nargs, kwnames, reinterpret_cast<py::object*>(&v));
+  const rnnkit::Cell cell = cell_arg(v.cell);
   const rnnkit::CellInfo& info = cell_info(cell);
-  const rnnkit::Dims d = dims_of(info, x, w_hh, w_proj);
+  const rnnkit::Dims d = dims_of(info, v.x, v.w_hh, v.w_proj);
   const i64 T = d.T, B = d.B, I = d.I, H = d.H, P = d.P, GH = d.G * d.H;
   const bool st = info.cell_state, pp = info.peep_proj;
-  with_dtype(x, "x", [&](auto tag) {
+  const double clip = clip_arg(v.clip);
+  with_dtype(v.x, "x", [&](auto tag) {
     using Real = typename decltype(tag)::type;
     rnnkit::BwdArgs<Real> a{};
     a.cell = cell;
     a.d = d;
-    a.x = arg_ptr<Real>(x, "x", {T, B, I}, false);
-    a.w_ih = arg_ptr<Real>(w_ih, "w_ih", {GH, I}, false);
-    a.w_hh = arg_ptr<Real>(w_hh, "w_hh", {GH, P}, false);
-    a.w_peep = pp ? arg_ptr<Real>(w_peep, "w_peep", {3, H}, false, true) : nullptr;
-    a.w_proj = pp ? arg_ptr<Real>(w_proj, "w_proj", {P, H}, false, true) : nullptr;
-    a.lengths = lengths_ptr(lengths, B, T);
-    a.reverse = reverse;
-    a.input_forget = pp && input_forget;
-    a.linear_before_reset = linear_before_reset;
-    a.clip = static_cast<Real>(checked_clip(clip));
-    a.h = arg_ptr<Real>(h, "cache.h", {T + 1, B, P}, false);
-    a.c = st ? arg_ptr<Real>(c, "cache.c", {T + 1, B, H}, false) : nullptr;
-    a.gates = arg_ptr<Real>(gates, "cache.gates", {T, B, GH}, false);
-    a.hn = info.hn_cache ? arg_ptr<Real>(hn, "cache.hn", {T, B, H}, false) : nullptr;
-    a.clip_mask =
-        clip > 0 ? arg_ptr<std::uint8_t>(clip_mask, "cache.clip_mask", {T, B, GH}, false) : nullptr;
-    a.dy = arg_ptr<Real>(dy, "dy", {T, B, P}, false);
-    a.dh_n = arg_ptr<Real>(dh_n, "dh_n", {B, P}, false);
-    a.dc_n = st ? arg_ptr<Real>(dc_n, "dc_n", {B, H}, false) : nullptr;
-    a.dx = arg_ptr<Real>(dx, "dx", {T, B, I}, true);
-    a.dh0 = arg_ptr<Real>(dh0, "dh0", {B, P}, true);
-    a.dc0 = st ? arg_ptr<Real>(dc0, "dc0", {B, H}, true) : nullptr;
-    a.dw_ih = arg_ptr<Real>(dw_ih, "dw_ih", {GH, I}, true);
-    a.dw_hh = arg_ptr<Real>(dw_hh, "dw_hh", {GH, P}, true);
-    a.db_ih = arg_ptr<Real>(db_ih, "db_ih", {GH}, true, true);
-    a.db_hh = arg_ptr<Real>(db_hh, "db_hh", {GH}, true, true);
-    a.dw_peep = pp ? arg_ptr<Real>(dw_peep, "dw_peep", {3, H}, true, true) : nullptr;
-    a.dw_proj = pp ? arg_ptr<Real>(dw_proj, "dw_proj", {P, H}, true, true) : nullptr;
+    a.x = arg_ptr<Real>(v.x, "x", {T, B, I}, false);
+    a.w_ih = arg_ptr<Real>(v.w_ih, "w_ih", {GH, I}, false);
+    a.w_hh = arg_ptr<Real>(v.w_hh, "w_hh", {GH, P}, false);
+    a.w_peep = pp ? arg_ptr<Real>(v.w_peep, "w_peep", {3, H}, false, true) : nullptr;
+    a.w_proj = pp ? arg_ptr<Real>(v.w_proj, "w_proj", {P, H}, false, true) : nullptr;
+    a.lengths = lengths_ptr(v.lengths, B, T);
+    a.reverse = flag_arg(v.reverse, "reverse", false);
+    a.input_forget = pp && flag_arg(v.input_forget, "input_forget", false);
+    a.linear_before_reset = flag_arg(v.linear_before_reset, "linear_before_reset", true);
+    a.clip = static_cast<Real>(clip);
+    a.h = arg_ptr<Real>(v.h, "cache.h", {T + 1, B, P}, false);
+    a.c = st ? arg_ptr<Real>(v.c, "cache.c", {T + 1, B, H}, false) : nullptr;
+    a.gates = arg_ptr<Real>(v.gates, "cache.gates", {T, B, GH}, false);
+    a.hn = info.hn_cache ? arg_ptr<Real>(v.hn, "cache.hn", {T, B, H}, false) : nullptr;
+    a.clip_mask = clip > 0 ? arg_ptr<std::uint8_t>(v.clip_mask, "cache.clip_mask", {T, B, GH},
+                                                   false)
+                           : nullptr;
+    a.dy = arg_ptr<Real>(v.dy, "dy", {T, B, P}, false);
+    a.dh_n = arg_ptr<Real>(v.dh_n, "dh_n", {B, P}, false);
+    a.dc_n = st ? arg_ptr<Real>(v.dc_n, "dc_n", {B, H}, false) : nullptr;
+    a.dx = arg_ptr<Real>(v.dx, "dx", {T, B, I}, true);
+    a.dh0 = arg_ptr<Real>(v.dh0, "dh0", {B, P}, true);
+    a.dc0 = st ? arg_ptr<Real>(v.dc0, "dc0", {B, H}, true) : nullptr;
+    a.dw_ih = arg_ptr<Real>(v.dw_ih, "dw_ih", {GH, I}, true);
+    a.dw_hh = arg_ptr<Real>(v.dw_hh, "dw_hh", {GH, P}, true);
+    a.db_ih = arg_ptr<Real>(v.db_ih, "db_ih", {GH}, true, true);
+    a.db_hh = arg_ptr<Real>(v.db_hh, "db_hh", {GH}, true, true);
+    a.dw_peep = pp ? arg_ptr<Real>(v.dw_peep, "dw_peep", {3, H}, true, true) : nullptr;
+    a.dw_proj = pp ? arg_ptr<Real>(v.dw_proj, "dw_proj", {P, H}, true, true) : nullptr;
     if ((a.w_peep == nullptr) != (a.dw_peep == nullptr))
       throw py::value_error("dw_peep: expected an array exactly when w_peep is given");
     if ((a.w_proj == nullptr) != (a.dw_proj == nullptr))
@@ -339,8 +475,8 @@ py::object gemm_py(const py::object& a, const py::object& b) {
     if (as[1] != bs[0])
       throw py::value_error("b: expected shape " + shape_str({as[1], bs[1]}) + ", got " +
                             shape_str(bs));
-    const T* ap = arg_ptr<T>(a, "a", as, false);
-    const T* bp = arg_ptr<T>(b, "b", bs, false);
+    const T* ap = arg_ptr<T>(a, "a", Shape(as), false);
+    const T* bp = arg_ptr<T>(b, "b", Shape(bs), false);
     py::array_t<T> c({as[0], bs[1]});
     T* cp = c.mutable_data();
     const int nth = rnnkit::get_num_threads();
@@ -361,6 +497,8 @@ PYBIND11_MODULE(_core, m) {
                                       "The cells of the kernels (cpp/cells/kinds.h).");
   for (const rnnkit::CellInfo& info : rnnkit::kCells) cells.value(info.name, info.id);
   cells.finalize();
+  for (const rnnkit::CellInfo& info : rnnkit::kCells)  // alive as long as the module
+    g_cell_members.push_back(m.attr("Cell").attr(info.name).ptr());
   py::native_enum<rnnkit::MathFn>(m, "MathFn", "enum.Enum",
                                   "The element-wise functions of cpp/simd/math.h.")
       .value("EXP", rnnkit::MathFn::kExp)
@@ -368,25 +506,35 @@ PYBIND11_MODULE(_core, m) {
       .value("TANH", rnnkit::MathFn::kTanh)
       .finalize();
 
-  const py::object none = py::none();
-  m.def("forward", &forward, py::kw_only(), py::arg("cell"), py::arg("x"), py::arg("w_ih"),
-        py::arg("w_hh"), py::arg("b_ih") = none, py::arg("b_hh") = none, py::arg("h0"),
-        py::arg("c0") = none, py::arg("w_peep") = none, py::arg("w_proj") = none,
-        py::arg("lengths") = none, py::arg("reverse") = false, py::arg("input_forget") = false,
-        py::arg("linear_before_reset") = true, py::arg("clip") = 0.0, py::arg("y"),
-        py::arg("h"), py::arg("c") = none, py::arg("gates"), py::arg("hn") = none,
-        py::arg("clip_mask") = none,
-        "Forward of one layer over a sequence; writes y, h, c, gates, hn, clip_mask in place.");
-  m.def("backward", &backward, py::kw_only(), py::arg("cell"), py::arg("x"), py::arg("w_ih"),
-        py::arg("w_hh"), py::arg("w_peep") = none, py::arg("w_proj") = none,
-        py::arg("lengths") = none, py::arg("reverse") = false, py::arg("input_forget") = false,
-        py::arg("linear_before_reset") = true, py::arg("clip") = 0.0, py::arg("h"),
-        py::arg("c") = none, py::arg("gates"), py::arg("hn") = none,
-        py::arg("clip_mask") = none, py::arg("dy"), py::arg("dh_n"), py::arg("dc_n") = none,
-        py::arg("dx"), py::arg("dh0"), py::arg("dc0") = none, py::arg("dw_ih"),
-        py::arg("dw_hh"), py::arg("db_ih") = none, py::arg("db_hh") = none,
-        py::arg("dw_peep") = none, py::arg("dw_proj") = none,
-        "Backward of one layer over a sequence; writes the gradient arrays in place.");
+  static PyMethodDef kernel_defs[] = {
+      {"forward",
+       reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(
+           +[](PyObject*, PyObject* const* a, Py_ssize_t n, PyObject* kw) -> PyObject* {
+             return python_call([&] { forward(a, n, kw); });
+           })),
+       METH_FASTCALL | METH_KEYWORDS,
+       "forward(*, cell: Cell, x, w_ih, w_hh, b_ih=None, b_hh=None, h0, c0=None, w_peep=None,\n"
+       "        w_proj=None, lengths=None, reverse=False, input_forget=False,\n"
+       "        linear_before_reset=True, clip=0.0, y, h, c=None, gates, hn=None,\n"
+       "        clip_mask=None) -> None\n\n"
+       "Forward of one layer over a sequence; writes y, h, c, gates, hn, clip_mask in place.\n"
+       "Keyword arguments only."},
+      {"backward",
+       reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(
+           +[](PyObject*, PyObject* const* a, Py_ssize_t n, PyObject* kw) -> PyObject* {
+             return python_call([&] { backward(a, n, kw); });
+           })),
+       METH_FASTCALL | METH_KEYWORDS,
+       "backward(*, cell: Cell, x, w_ih, w_hh, w_peep=None, w_proj=None, lengths=None,\n"
+       "         reverse=False, input_forget=False, linear_before_reset=True, clip=0.0, h,\n"
+       "         c=None, gates, hn=None, clip_mask=None, dy, dh_n, dc_n=None, dx, dh0,\n"
+       "         dc0=None, dw_ih, dw_hh, db_ih=None, db_hh=None, dw_peep=None,\n"
+       "         dw_proj=None) -> None\n\n"
+       "Backward of one layer over a sequence; writes the gradient arrays in place.\n"
+       "Keyword arguments only."},
+  };
+  for (PyMethodDef& def : kernel_defs)
+    m.add_object(def.ml_name, py::reinterpret_steal<py::object>(PyCFunction_NewEx(&def, nullptr, m.attr("__name__").ptr())));
   m.def("_math_eval", &math_eval, py::arg("fn"), py::arg("x"),
         "fn(x) elementwise with rnnkit's SIMD math (fn: a MathFn or its name).");
   m.def("_gemm", &gemm_py, py::arg("a"), py::arg("b"),

@@ -17,27 +17,28 @@ from ._types import (
 
 class CellSpec(NamedTuple):
     name: str  # "rnn", "lstm", ...: the prefix of <name>_forward / <name>_backward
+    title: str  # the name people write: "LSTM" (also the torch.nn class)
     gates: int  # G: w_ih has G*H rows
     gate_names: tuple  # the blocks of G*H rows, in order
     states: tuple  # the recurrent state: ("h",) or ("h", "c"); its arity is len(states)
     native: str  # the rnnkit._core.Cell value; {act} is the RNN's nonlinearity, upper case
-    output: type  # <Name>Output(y, h_n, [c_n,] cache)
-    grads: type  # <Name>Grads(dx, dh0, [dc0,] dw_ih, ...)
-    cache: type  # <Name>Cache: its fields name what the forward keeps
-    title: str  # the name people write: "LSTM"
+    output: type  # <Title>Output(y, h_n, [c_n,] cache)
+    grads: type  # <Title>Grads(dx, dh0, [dc0,] dw_ih, ...)
+    cache: type  # <Title>Cache: its fields name what the forward keeps
+    cell_state: bool  # carries c beside h (c0, c_n, dc_n, dc0): len(states) > 1
+    hn_cache: bool  # its cache keeps hn[T, B, H]
 
-    @property
-    def cell_state(self):
-        """True for a cell with a cell state c beside h (c0, c_n, dc_n, dc0)."""
-        return len(self.states) > 1
+
+def _cell(name, title, gate_names, states, native, output, grads, cache):
+    return CellSpec(name, title, len(gate_names), gate_names, states, native, output, grads,
+                    cache, len(states) > 1, "hn" in cache._fields)
 
 
 CELLS = {
-    "rnn": CellSpec("rnn", 1, ("h",), ("h",), "RNN_{act}", RNNOutput, RNNGrads, RNNCache, "RNN"),
-    "lstm": CellSpec("lstm", 4, ("i", "f", "g", "o"), ("h", "c"), "LSTM", LSTMOutput, LSTMGrads,
-                     LSTMCache, "LSTM"),
-    "gru": CellSpec("gru", 3, ("r", "z", "n"), ("h",), "GRU", GRUOutput, GRUGrads, GRUCache,
-                    "GRU"),
+    "rnn": _cell("rnn", "RNN", ("h",), ("h",), "RNN_{act}", RNNOutput, RNNGrads, RNNCache),
+    "lstm": _cell("lstm", "LSTM", ("i", "f", "g", "o"), ("h", "c"), "LSTM", LSTMOutput,
+                  LSTMGrads, LSTMCache),
+    "gru": _cell("gru", "GRU", ("r", "z", "n"), ("h",), "GRU", GRUOutput, GRUGrads, GRUCache),
 }
 
 GATES = {name: spec.gates for name, spec in CELLS.items()}

@@ -10,74 +10,110 @@ What differs between cells (their arrays, result and cache types) comes from the
 
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 
 from . import _checks, _core
 from ._cells import CELLS
 
 
-def _native_cell(spec, nonlinearity):
-    return _core.Cell.__members__[spec.native.format(act=nonlinearity.upper())]
+def _native_cells():
+    """(cell, nonlinearity) -> the rnnkit._core.Cell value, for every cell of the table."""
+    out = {}
+    for name, spec in CELLS.items():
+        for act in _checks.NONLINEARITIES:
+            out[name, act] = _core.Cell[spec.native.format(act=act.upper())]
+    return out
+
+
+_NATIVE = _native_cells()
+_KERNEL_OUT = ("h", "c", "gates", "hn", "clip_mask")  # what the forward kernel writes
+
+
+def _pick(cls, names):
+    """A maker of cls from one tuple: the fields named by cls, looked up in `names` (the order
+    of the tuple the maker gets). One C-level itemgetter call: this runs on every call."""
+    get = operator.itemgetter(*[names.index(field) for field in cls._fields])
+    new = tuple.__new__
+    return lambda values: new(cls, get(values))
+
+
+# The cache fields the backward kernel reads beyond those every cell has, with the value for
+# a cell without them.
+_OPTIONAL = (("w_peep", None), ("w_proj", None), ("c", None), ("hn", None),
+             ("nonlinearity", "tanh"), ("input_forget", False), ("linear_before_reset", True))
+_GRADS = ("dx", "dh0", "dc0", "dw_ih", "dw_hh", "db_ih", "db_hh", "dw_peep", "dw_proj")
+
+
+def _makers(spec):
+    """For one cell: the cache from (validated arguments + kernel outputs), the output from
+    (y, h_n, c_n, cache), the grads from the gradient tuple (_GRADS order), and the optional
+    cache fields (_OPTIONAL order) from (cache + their defaults)."""
+    args = _checks.Forward._fields + _KERNEL_OUT
+    fields = spec.cache._fields
+    extra = [len(fields) + i if name not in fields else fields.index(name)
+             for i, (name, _) in enumerate(_OPTIONAL)]
+    return (_pick(spec.cache, args), _pick(spec.output, ("y", "h_n", "c_n", "cache")),
+            _pick(spec.grads, _GRADS), operator.itemgetter(*extra))
+
+
+_DEFAULTS = tuple(value for _, value in _OPTIONAL)
+_MAKERS = {name: _makers(spec) for name, spec in CELLS.items()}
 
 
 def _forward(cell, f):
     """Allocates every output of one forward call, runs the kernel; returns the cell's Output."""
     spec = CELLS[cell]
+    make_cache, make_output, _, _ = _MAKERS[cell]
     T, B, H, P, GH = f.T, f.B, f.H, f.P, f.G * f.H
     dt = f.dtype
-    cache_fields = spec.cache._fields
     y = np.empty((T, B, P), dt)
     h = np.empty((T + 1, B, P), dt)
     c = np.empty((T + 1, B, H), dt) if spec.cell_state else None
     gates = np.empty((T, B, GH), dt)
-    hn = np.empty((T, B, H), dt) if "hn" in cache_fields else None
+    hn = np.empty((T, B, H), dt) if spec.hn_cache else None
     clip_mask = np.empty((T, B, GH), np.bool_) if f.clip is not None else None
     _core.forward(
-        cell=_native_cell(spec, f.nonlinearity), x=f.x, w_ih=f.w_ih, w_hh=f.w_hh, b_ih=f.b_ih,
+        cell=_NATIVE[cell, f.nonlinearity], x=f.x, w_ih=f.w_ih, w_hh=f.w_hh, b_ih=f.b_ih,
         b_hh=f.b_hh, h0=f.h0, c0=f.c0, w_peep=f.w_peep, w_proj=f.w_proj, lengths=f.lengths,
         reverse=f.reverse, input_forget=f.input_forget,
         linear_before_reset=f.linear_before_reset, clip=f.clip or 0.0,
         y=y, h=h, c=c, gates=gates, hn=hn,
         clip_mask=None if clip_mask is None else clip_mask.view(np.uint8))
-    kept = f._asdict()
-    kept.update(h=h, c=c, gates=gates, hn=hn, clip_mask=clip_mask)
-    cache = spec.cache(*[kept[name] for name in cache_fields])
-    results = {"y": y, "h_n": h[-1].copy(), "c_n": None if c is None else c[-1].copy(),
-               "cache": cache}
-    return spec.output(*[results[name] for name in spec.output._fields])
+    cache = make_cache(f + (h, c, gates, hn, clip_mask))
+    return make_output((y, h[-1].copy(), None if c is None else c[-1].copy(), cache))
 
 
 def _backward(cell, bw):
     """Allocates every gradient of one backward call, runs the kernel; returns the cell's Grads."""
     spec = CELLS[cell]
+    _, _, make_grads, optional = _MAKERS[cell]
     cache = bw.cache
+    w_peep, w_proj, c, hn, nonlinearity, input_forget, lbr = optional(cache + _DEFAULTS)
     T, B, I, H, P, GH = bw.T, bw.B, bw.I, bw.H, bw.P, bw.G * bw.H
     dt = bw.dtype
-
-    def get(name):  # a cache field, None for the fields this cell does not have
-        return getattr(cache, name, None)
-
-    w_peep, w_proj, mask = get("w_peep"), get("w_proj"), cache.clip_mask
-    grads = {
-        "dx": np.empty((T, B, I), dt),
-        "dh0": np.empty((B, P), dt),
-        "dc0": np.empty((B, H), dt) if spec.cell_state else None,
-        "dw_ih": np.empty((GH, I), dt),
-        "dw_hh": np.empty((GH, P), dt),
-        "db_ih": np.empty(GH, dt) if cache.b_ih is not None else None,
-        "db_hh": np.empty(GH, dt) if cache.b_hh is not None else None,
-        "dw_peep": np.empty((3, H), dt) if w_peep is not None else None,
-        "dw_proj": np.empty((P, H), dt) if w_proj is not None else None,
-    }
+    mask = cache.clip_mask
+    grads = (
+        np.empty((T, B, I), dt),  # dx
+        np.empty((B, P), dt),  # dh0
+        np.empty((B, H), dt) if spec.cell_state else None,  # dc0
+        np.empty((GH, I), dt),  # dw_ih
+        np.empty((GH, P), dt),  # dw_hh
+        np.empty(GH, dt) if cache.b_ih is not None else None,  # db_ih
+        np.empty(GH, dt) if cache.b_hh is not None else None,  # db_hh
+        np.empty((3, H), dt) if w_peep is not None else None,  # dw_peep
+        np.empty((P, H), dt) if w_proj is not None else None,  # dw_proj
+    )
     _core.backward(
-        cell=_native_cell(spec, get("nonlinearity") or "tanh"), x=cache.x, w_ih=cache.w_ih,
-        w_hh=cache.w_hh, w_peep=w_peep, w_proj=w_proj, lengths=cache.lengths,
-        reverse=cache.reverse, input_forget=bool(get("input_forget")),
-        linear_before_reset=bool(getattr(cache, "linear_before_reset", True)),
-        clip=cache.clip or 0.0, h=cache.h, c=get("c"), gates=cache.gates, hn=get("hn"),
-        clip_mask=None if mask is None else mask.view(np.uint8),
-        dy=bw.dy, dh_n=bw.dh_n, dc_n=bw.dc_n, **grads)
-    return spec.grads(*[grads[name] for name in spec.grads._fields])
+        cell=_NATIVE[cell, nonlinearity], x=cache.x, w_ih=cache.w_ih, w_hh=cache.w_hh,
+        w_peep=w_peep, w_proj=w_proj, lengths=cache.lengths, reverse=cache.reverse,
+        input_forget=input_forget, linear_before_reset=lbr, clip=cache.clip or 0.0, h=cache.h,
+        c=c, gates=cache.gates, hn=hn, clip_mask=None if mask is None else mask.view(np.uint8),
+        dy=bw.dy, dh_n=bw.dh_n, dc_n=bw.dc_n, dx=grads[0], dh0=grads[1], dc0=grads[2],
+        dw_ih=grads[3], dw_hh=grads[4], db_ih=grads[5], db_hh=grads[6], dw_peep=grads[7],
+        dw_proj=grads[8])
+    return make_grads(grads)
 
 
 def rnn_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, *, nonlinearity="tanh", clip=None,
