@@ -6,6 +6,7 @@
 
 #include "cells/gru.h"
 #include "cells/lstm.h"
+#include "cells/mgu.h"
 #include "cells/rnn.h"
 
 namespace rnnkit {
@@ -18,6 +19,7 @@ void with_cell(const Args& a, F&& f) {
     case Cell::kRnnRelu: return with_rnn<kFwd, T>(a, true, f);
     case Cell::kLstm: return with_lstm<kFwd, T>(a, f);
     case Cell::kGru: return with_gru<kFwd, T>(a, f);
+    case Cell::kMgu: return with_mgu<kFwd, T>(a, f);
   }
 }
 

@@ -5,7 +5,7 @@
 
 namespace rnnkit {
 
-enum class Cell : int { kRnnTanh = 0, kRnnRelu = 1, kLstm = 2, kGru = 3 };
+enum class Cell : int { kRnnTanh = 0, kRnnRelu = 1, kLstm = 2, kGru = 3, kMgu = 4 };
 
 struct CellInfo {
   Cell id;
@@ -21,6 +21,7 @@ inline constexpr CellInfo kCells[] = {
     {Cell::kRnnRelu, "RNN_RELU", 1, false, false, false},
     {Cell::kLstm, "LSTM", 4, true, true, false},
     {Cell::kGru, "GRU", 3, false, false, true},
+    {Cell::kMgu, "MGU", 2, false, false, false},
 };
 
 // The row of a cell, or null for a value outside the enum.

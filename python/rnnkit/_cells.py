@@ -11,7 +11,8 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from ._types import (
-    GRUCache, GRUGrads, GRUOutput, LSTMCache, LSTMGrads, LSTMOutput, RNNCache, RNNGrads, RNNOutput,
+    GRUCache, GRUGrads, GRUOutput, LSTMCache, LSTMGrads, LSTMOutput, MGUCache, MGUGrads,
+    MGUOutput, RNNCache, RNNGrads, RNNOutput,
 )
 
 
@@ -39,6 +40,7 @@ CELLS = {
     "lstm": _cell("lstm", "LSTM", ("i", "f", "g", "o"), ("h", "c"), "LSTM", LSTMOutput,
                   LSTMGrads, LSTMCache),
     "gru": _cell("gru", "GRU", ("r", "z", "n"), ("h",), "GRU", GRUOutput, GRUGrads, GRUCache),
+    "mgu": _cell("mgu", "MGU", ("f", "n"), ("h",), "MGU", MGUOutput, MGUGrads, MGUCache),
 }
 
 GATES = {name: spec.gates for name, spec in CELLS.items()}

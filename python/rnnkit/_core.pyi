@@ -15,6 +15,7 @@ class Cell(enum.Enum):  # cpp/cells/kinds.h
     RNN_RELU = 1
     LSTM = 2
     GRU = 3
+    MGU = 4
 
 class MathFn(enum.Enum):  # cpp/simd/math.h
     EXP = 0

@@ -167,3 +167,19 @@ def gru_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, *, linear_before_r
 def gru_backward(cache, dy=None, dh_n=None):
     """Gradients of a ``gru_forward`` call: ``GRUGrads(dx, dh0, dw_ih, dw_hh, db_ih, db_hh)``."""
     return _backward("gru", _checks.check_backward("gru", cache, dy, dh_n))
+
+
+def mgu_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, *, clip=None, lengths=None,
+                reverse=False):
+    """Minimal gated unit over a sequence (gate order f, n; Zhou et al. 2016).
+
+    Shapes: ``x[T, B, I]``, ``w_ih[2H, I]``, ``w_hh[2H, H]``, ``b_*[2H]``, ``h0[B, H]``.
+    Returns ``MGUOutput(y[T, B, H], h_n[B, H], cache)``. See ``rnnkit.reference.mgu_forward``.
+    """
+    return _forward("mgu", _checks.check_forward(
+        "mgu", x, w_ih, w_hh, b_ih, b_hh, h0, clip=clip, lengths=lengths, reverse=reverse))
+
+
+def mgu_backward(cache, dy=None, dh_n=None):
+    """Gradients of an ``mgu_forward`` call: ``MGUGrads(dx, dh0, dw_ih, dw_hh, db_ih, db_hh)``."""
+    return _backward("mgu", _checks.check_backward("mgu", cache, dy, dh_n))
