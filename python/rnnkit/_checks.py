@@ -39,10 +39,10 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
-from ._types import GRUCache, LSTMCache, RNNCache
+from ._cells import CELLS
 
-GATES = {"rnn": 1, "gru": 3, "lstm": 4}
-CACHE_TYPES = {"rnn": RNNCache, "gru": GRUCache, "lstm": LSTMCache}
+GATES = {name: spec.gates for name, spec in CELLS.items()}
+CACHE_TYPES = {name: spec.cache for name, spec in CELLS.items()}
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 NONLINEARITIES = ("tanh", "relu")
 

@@ -23,7 +23,7 @@ from typing import Callable, Dict, Optional
 
 import numpy as np
 
-GATES = {"rnn": 1, "gru": 3, "lstm": 4}
+from ._cells import CELLS, GATES
 FULL_SHAPES = [(100, 1, 64), (100, 8, 64), (100, 64, 64), (100, 1, 256), (100, 8, 256), (100, 64, 256)]
 QUICK_SHAPES = [(50, 1, 64), (50, 8, 256), (50, 64, 256)]
 
@@ -105,7 +105,7 @@ def _torch_impl(threads):
 
     def setup(cell, args, dy):
         x, w_ih, w_hh, b_ih, b_hh = (torch.from_numpy(a) for a in args)
-        cls = {"rnn": torch.nn.RNN, "gru": torch.nn.GRU, "lstm": torch.nn.LSTM}[cell]
+        cls = getattr(torch.nn, CELLS[cell].title)
         mod = cls(x.shape[2], w_hh.shape[1], dtype=x.dtype)
         with torch.no_grad():
             for name, v in (("weight_ih_l0", w_ih), ("weight_hh_l0", w_hh), ("bias_ih_l0", b_ih),
@@ -143,7 +143,7 @@ def _onnxruntime_impl(threads):
         sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
         B, H = x.shape[1], w_hh.shape[1]
         feeds = {"X": x, "initial_h": np.zeros((1, B, H), x.dtype)}
-        if cell == "lstm":
+        if CELLS[cell].cell_state:
             feeds["initial_c"] = np.zeros((1, B, H), x.dtype)
         fwd = lambda: sess.run(["Y"], feeds)  # noqa: E731
         return fwd, None, (lambda: fwd()[0][:, 0])

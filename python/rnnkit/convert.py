@@ -28,6 +28,7 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
+from ._cells import CELLS
 from ._module import to_numpy
 
 # rnnkit gate block j comes from ONNX gate block ORDER[cell][j]
@@ -37,7 +38,7 @@ _TO_ONNX = {"rnn": [0], "gru": [1, 0, 2], "lstm": [0, 3, 1, 2]}
 _PEEP_TO_RNNKIT = [0, 2, 1]  # ONNX P = [i, o, f]; rnnkit w_peep rows = [i, f, o]
 _PEEP_TO_ONNX = [0, 2, 1]
 _OPS = {"RNN": "rnn", "GRU": "gru", "LSTM": "lstm"}
-_GATES = {"rnn": 1, "gru": 3, "lstm": 4}
+_GATES = {cell: CELLS[cell].gates for cell in _TO_RNNKIT}  # the cells ONNX and Keras have
 
 
 class OnnxLayer(NamedTuple):

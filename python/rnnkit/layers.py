@@ -41,12 +41,12 @@ from typing import NamedTuple
 import numpy as np
 
 from . import _checks
+from ._cells import CELLS
 from ._directions import PARALLEL_MIN_WORK, run_directions
 from ._module import Module, check_dtype_arg, check_int, to_numpy
 
 __all__ = ["RNN", "LSTM", "GRU", "load", "LayerTape", "PARALLEL_MIN_WORK"]
 
-_GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 
 # backend name -> the module holding its functional API (<cell>_forward / <cell>_backward).
 # Imported on first use, so that a layer on the reference never needs the compiled _core.
@@ -74,6 +74,11 @@ class _Recurrent(Module):
     """The layer machinery shared by RNN, LSTM and GRU (a subclass sets ``_cell``)."""
 
     _cell = ""
+
+    @property
+    def _has_c(self):
+        """The cell carries a cell state: the state is (h, c), not h."""
+        return CELLS[self._cell].cell_state
 
     def __init__(self, input_size, hidden_size, num_layers=1, *, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, proj_size=0, peephole=False,
@@ -109,7 +114,7 @@ class _Recurrent(Module):
         Module.__init__(self)
         self.parallel_directions = None  # None: automatic (see _parallel); True / False: forced
 
-        D, H, G = self.num_directions, self.hidden_size, _GATES[self._cell]
+        D, H, G = self.num_directions, self.hidden_size, CELLS[self._cell].gates
         Hout = self.proj_size or H
         rng = np.random.default_rng(init_ss)
         k = 1.0 / math.sqrt(H)
@@ -189,14 +194,14 @@ class _Recurrent(Module):
     def _state_shapes(self, B):
         LD, H = self.num_layers * self.num_directions, self.hidden_size
         hs = (LD, B, self.proj_size or H)
-        return [hs, (LD, B, H)] if self._cell == "lstm" else [hs]
+        return [hs, (LD, B, H)] if self._has_c else [hs]
 
     def _check_state(self, name, state, B):
         """A state (h, or (h, c) for the LSTM) as a list of arrays, or None."""
         if state is None:
             return None
         shapes = self._state_shapes(B)
-        if self._cell == "lstm":
+        if self._has_c:
             if not isinstance(state, (tuple, list)) or len(state) != 2:
                 raise TypeError(f"{name}: expected a tuple (h, c) for the LSTM, "
                                 f"got {type(state).__name__}")
@@ -217,7 +222,7 @@ class _Recurrent(Module):
         return out
 
     def _pack_state(self, parts):
-        return (parts[0], parts[1]) if self._cell == "lstm" else parts[0]
+        return (parts[0], parts[1]) if self._has_c else parts[0]
 
     # ------------------------------------------------------------ one direction
 
@@ -269,7 +274,7 @@ class _Recurrent(Module):
         from ._runtime import get_num_threads
         if get_num_threads() != 1:
             return False  # the kernels already use the cores
-        G, H, Hout = _GATES[self._cell], self.hidden_size, self.proj_size or self.hidden_size
+        G, H, Hout = CELLS[self._cell].gates, self.hidden_size, self.proj_size or self.hidden_size
         return T * B * G * H * (in_size + Hout) >= PARALLEL_MIN_WORK
 
     # ------------------------------------------------------------ forward and backward
@@ -294,7 +299,7 @@ class _Recurrent(Module):
         D = self.num_directions
         Hout = self.proj_size or self.hidden_size
         h_n = np.empty(self._state_shapes(B)[0], self.dtype)
-        c_n = np.empty(self._state_shapes(B)[1], self.dtype) if self._cell == "lstm" else None
+        c_n = np.empty(self._state_shapes(B)[1], self.dtype) if self._has_c else None
         masks, caches = [], []
         inp = xt
         for layer in range(self.num_layers):
@@ -308,7 +313,7 @@ class _Recurrent(Module):
                 i = layer * D + d
                 h0 = None if parts is None or parts[0] is None else parts[0][i]
                 c0 = None
-                if self._cell == "lstm" and parts is not None and parts[1] is not None:
+                if self._has_c and parts is not None and parts[1] is not None:
                     c0 = parts[1][i]
                 args.append((inp, layer, d, h0, c0, lengths))
             outs = run_directions(self._parallel(T, B, inp.shape[2]), self._run_forward, args)
@@ -323,7 +328,7 @@ class _Recurrent(Module):
         if self.batch_first:
             y = np.ascontiguousarray(np.swapaxes(y, 0, 1))
         assert y.shape[-1] == D * Hout
-        state_out = (h_n, c_n) if self._cell == "lstm" else h_n
+        state_out = (h_n, c_n) if self._has_c else h_n
         return y, state_out, LayerTape(tuple(masks), tuple(caches), T, B)
 
     def backward(self, dy=None, dstate=None, tape=None):
@@ -352,7 +357,7 @@ class _Recurrent(Module):
         parts = self._check_state("dstate", dstate, B) or [None] * len(self._state_shapes(B))
         shapes = self._state_shapes(B)
         dh0 = np.zeros(shapes[0], self.dtype)
-        dc0 = np.zeros(shapes[1], self.dtype) if self._cell == "lstm" else None
+        dc0 = np.zeros(shapes[1], self.dtype) if self._has_c else None
         dinp = dyt
         for layer in reversed(range(self.num_layers)):
             caches = tape.caches[layer]
@@ -361,7 +366,7 @@ class _Recurrent(Module):
                 i = layer * D + d
                 dy_d = dinp if D == 1 else np.ascontiguousarray(dinp[..., d * Hout:(d + 1) * Hout])
                 dh = None if parts[0] is None else parts[0][i]
-                dc = None if self._cell != "lstm" or parts[1] is None else parts[1][i]
+                dc = None if not self._has_c or parts[1] is None else parts[1][i]
                 args.append((caches[d], dy_d, dh, dc))
             in_size = caches[0].x.shape[2]
             grads = run_directions(self._parallel(T, B, in_size), self._run_backward, args)
@@ -375,7 +380,7 @@ class _Recurrent(Module):
             mask = tape.masks[layer]
             dinp = dx if mask is None else dx * mask
         dx = np.ascontiguousarray(np.swapaxes(dinp, 0, 1)) if self.batch_first else dinp
-        return dx, ((dh0, dc0) if self._cell == "lstm" else dh0)
+        return dx, ((dh0, dc0) if self._has_c else dh0)
 
     def _accumulate(self, layer, d, g):
         sfx = f"_l{layer}" + ("_reverse" if d else "")
