@@ -38,6 +38,11 @@ struct FwdArgs {
   T* hn;                    // [T, B, H] (cells with hn_cache)
   std::uint8_t* clip_mask;  // [T, B, G*H] when clipping, else null (clipping is off)
   int n_threads;
+  // The workspace already holds this call's packed weights and folded biases, left there by
+  // an earlier call on the same target with the same cell, options, weights, B, I, H, P and no
+  // more threads (T may differ; no lengths, no reverse: their row maps would move the layout).
+  // Streams (stream.cpp) pack once and then pass true on every step.
+  bool packed;
 };
 
 template <class T>

@@ -106,10 +106,12 @@ void run_forward(Cell& cell, const FwdArgs<T>& a, T* ws) {
   if (p.fmap) fill_row_maps(T_, B, a.lengths, a.reverse, p.fmap, nullptr, nullptr);
   if (a.lengths) zero_n(a.y, T_ * B * P);
 
-  // Weights packed once for all steps: B[k, n] = w[n, k].
-  if (I > 0) pack_b<T>(p.w_in, MatView<T>{a.w_ih, 1, I}, I, GH, nth);
-  pack_b<T>(p.w_rec, MatView<T>{a.w_hh, 1, P}, P, R, nth);
-  cell.prepare(cx);
+  // Weights packed once for all steps: B[k, n] = w[n, k] (or once per stream: a.packed).
+  if (!a.packed) {
+    if (I > 0) pack_b<T>(p.w_in, MatView<T>{a.w_ih, 1, I}, I, GH, nth);
+    pack_b<T>(p.w_rec, MatView<T>{a.w_hh, 1, P}, P, R, nth);
+    cell.prepare(cx);
+  }
 
   const i64 chunk = proj_chunk(T_, B);
   for (i64 k = 0; k < T_; ++k) {

@@ -229,3 +229,51 @@ def test_bfloat16_sequence_error_is_small():
 
 def _parts(state):
     return state if isinstance(state, tuple) else (state,)
+
+
+# ---------------------------------------------------------------- native packing
+
+
+@pytest.mark.skipif("native" not in BACKENDS, reason="no native build")
+def test_native_stream_repacks_after_a_target_or_thread_change():
+    """The packed panels depend on the SIMD target (panel width) and the workspace on the
+    thread count: a stream made under one and stepped under another packs again."""
+    m = make("lstm_proj_peep", num_layers=2)
+    ref = make("lstm_proj_peep", num_layers=2, backend="reference")
+    x = rand((T, B, I), "float32")
+    want = ref.stream(B).run(x)
+    before, threads = rnnkit.get_simd_target(), rnnkit.get_num_threads()
+    s = m.stream(B)
+    try:
+        got = []
+        for t in range(T):
+            rnnkit.set_simd_target(rnnkit.simd_targets()[t % len(rnnkit.simd_targets())])
+            rnnkit.set_num_threads(1 + t % 3)
+            got.append(s.step(x[t]))
+    finally:
+        rnnkit.set_simd_target(before)
+        rnnkit.set_num_threads(threads)
+    np.testing.assert_allclose(np.stack(got), want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.skipif("native" not in BACKENDS, reason="no native build")
+def test_native_stream_bad_arguments_are_errors():
+    m = make("gru")
+    s = m.stream(B)
+    with pytest.raises(ValueError, match=r"out: expected a writeable float32 array of shape "
+                                         r"\(3, 6\), got a non-C-contiguous float32"):
+        s.step(np.zeros((B, I), np.float32), out=np.zeros((6, 3), np.float32).T)
+    ro = np.zeros((B, H), np.float32)
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match="got a read-only float32 array"):
+        s.step(np.zeros((B, I), np.float32), out=ro)
+    y = s.step(np.zeros((I, B), np.float32).T)  # a non-contiguous x_t is copied, not refused
+    assert y.shape == (B, H)
+    with pytest.raises(TypeError, match="layers"):
+        rnnkit._core.Stream(cell=rnnkit._core.Cell.GRU, layers=[1], batch_size=1,
+                            slow_check=None)
+    with pytest.raises(ValueError, match="w_hh: expected shape"):
+        w = np.zeros((3 * H, I), np.float32)
+        rnnkit._core.Stream(cell=rnnkit._core.Cell.GRU, batch_size=1, slow_check=None,
+                            layers=[(w, np.zeros((3 * H, H + 1), np.float32), None, None,
+                                     None, None)])
