@@ -272,7 +272,7 @@ def test_native_stream_bad_arguments_are_errors():
     with pytest.raises(TypeError, match="layers"):
         rnnkit._core.Stream(cell=rnnkit._core.Cell.GRU, layers=[1], batch_size=1,
                             slow_check=None)
-    with pytest.raises(ValueError, match="w_hh: expected shape"):
+    with pytest.raises(ValueError, match="w_hh: expected 6 columns without w_proj"):
         w = np.zeros((3 * H, I), np.float32)
         rnnkit._core.Stream(cell=rnnkit._core.Cell.GRU, batch_size=1, slow_check=None,
                             layers=[(w, np.zeros((3 * H, H + 1), np.float32), None, None,
