@@ -36,15 +36,15 @@ namespace py = pybind11;
 namespace rnnkit {
 namespace {
 
-// A 64-byte aligned, zero-filled buffer of n elements of E (n may be 0).
+// A 64-byte aligned buffer of n elements of E (n may be 0), zero-filled when asked.
 template <class E>
 class Buffer {
  public:
-  void resize(i64 n) {
+  void resize(i64 n, bool zero = true) {
     const size_t bytes = static_cast<size_t>(round_up((n > 0 ? n : 1) * sizeof(E), 64));
     void* p = std::aligned_alloc(64, bytes);
     if (!p) throw std::bad_alloc();
-    std::memset(p, 0, bytes);
+    if (zero) std::memset(p, 0, bytes);
     p_.reset(static_cast<E*>(p));
     n_ = n;
   }
@@ -199,8 +199,11 @@ class StreamImpl final : public StreamBase {
     T* yp = y.mutable_data();
     Busy busy(busy_);
     py::gil_scoped_release nogil;
-    Scratch s(*this, T_);
-    advance(xp, yp, T_, s);
+    if (run_steps_ < T_) {  // kept for the next run: a chunk size usually repeats
+      run_scratch_ = Scratch(*this, T_);
+      run_steps_ = T_;
+    }
+    advance(xp, yp, T_, run_scratch_);
     return std::move(y);
   }
 
@@ -246,13 +249,14 @@ class StreamImpl final : public StreamBase {
         mgh = L.a.d.G * L.a.d.H > mgh ? L.a.d.G * L.a.d.H : mgh;
       }
       const i64 B = s.B_;
-      h.resize((T_ + 1) * B * s.max_p_);
-      if (s.info_->cell_state) c.resize((T_ + 1) * B * mh);
-      gates.resize(T_ * B * mgh);
-      if (s.info_->hn_cache) hn.resize(T_ * B * mh);
-      if (s.clip_) mask.resize(T_ * B * mgh);
+      // not zeroed: the driver writes every element before it reads it
+      h.resize((T_ + 1) * B * s.max_p_, false);
+      if (s.info_->cell_state) c.resize((T_ + 1) * B * mh, false);
+      gates.resize(T_ * B * mgh, false);
+      if (s.info_->hn_cache) hn.resize(T_ * B * mh, false);
+      if (s.clip_) mask.resize(T_ * B * mgh, false);
       if (s.layers_.size() > 1)
-        for (auto& m : mid) m.resize(T_ * B * s.max_p_);
+        for (auto& m : mid) m.resize(T_ * B * s.max_p_, false);
     }
   };
 
@@ -281,7 +285,7 @@ class StreamImpl final : public StreamBase {
       a.n_threads = nth;
       if (lay.packed_by != &table || lay.ws_threads < nth) {  // first call, or a new layout
         const i64 n = k.fwd_workspace(a);
-        if (n > lay.ws.size()) lay.ws.resize(n);
+        if (n > lay.ws.size()) lay.ws.resize(n, false);
         lay.packed_by = nullptr;
         lay.ws_threads = nth;
       }
@@ -345,6 +349,8 @@ class StreamImpl final : public StreamBase {
   bool clip_ = false;
   Buffer<T> h_, c_;  // the carried state: h [L, B, P], c [L, B, H]
   Scratch step_scratch_;  // the driver's outputs for one step
+  Scratch run_scratch_;   // and for the longest run so far (run_steps_ steps)
+  i64 run_steps_ = 0;
   std::atomic<bool> busy_{false};
 };
 
