@@ -16,6 +16,10 @@
 // alive here; the state h[L, B, P] (and c[L, B, H]) lives here. A step allocates its output
 // only (or none with out=), releases the GIL for the kernels, and refuses a second thread
 // entering the same stream (RuntimeError) instead of racing on the state.
+//
+// bfloat16 streams (float32 only) also hold w_ih and w_hh as bf16.h panels, packed once per
+// target, which the driver's two products read instead (FwdArgs::w_ih16, w_hh16); the cells'
+// own products (LSTM projection, GRU w_hn) read float32 panels of the rounded weights.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
@@ -25,6 +29,7 @@
 #include <memory>
 #include <new>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "dispatch.h"
@@ -104,8 +109,10 @@ template <class T>
 class StreamImpl final : public StreamBase {
  public:
   StreamImpl(Cell cell, const py::list& layers, i64 B, bool input_forget,
-             bool linear_before_reset, double clip, py::object slow_check)
-      : slow_check_(std::move(slow_check)), dtype_(py::dtype::of<T>()) {
+             bool linear_before_reset, double clip, bool bf16, py::object slow_check)
+      : slow_check_(std::move(slow_check)), dtype_(py::dtype::of<T>()), bf16_(bf16) {
+    if (bf16 && !std::is_same_v<T, float>)
+      throw py::value_error("weight_dtype: 'bfloat16' needs float32 weights");
     const CellInfo* info = find_cell(cell);
     if (!info) throw py::value_error("cell: expected a value of rnnkit._core.Cell");
     info_ = info;
@@ -233,6 +240,8 @@ class StreamImpl final : public StreamBase {
     Buffer<T> ws;        // the driver's workspace, holding the packed weights once packed
     const KernelTable* packed_by = nullptr;  // the target whose layout ws holds (null: none)
     int ws_threads = 0;                      // the thread count ws was measured for
+    Buffer<std::uint16_t> w16[2];            // bf16 panels of w_ih and w_hh (bf16 streams)
+    const KernelTable* w16_by = nullptr;     // the target whose panel width w16 has
   };
 
   // The driver's per-call outputs for T steps, shared by the layers (they run one after
@@ -291,6 +300,20 @@ class StreamImpl final : public StreamBase {
       }
       const i64 B = a.d.B, P = a.d.P, H = a.d.H;
       a.packed = lay.packed_by != nullptr;
+      if constexpr (std::is_same_v<T, float>) {
+        if (bf16_) {
+          const i64 GH = a.d.G * a.d.H;
+          if (lay.w16_by != &table) {  // bf16.h panels: their width is the target's
+            lay.w16[0].resize(table.bf16_size(GH, a.d.I), false);
+            lay.w16[1].resize(table.bf16_size(GH, a.d.P), false);
+            table.pack_bf16(lay.w16[0].get(), a.w_ih, GH, a.d.I);
+            table.pack_bf16(lay.w16[1].get(), a.w_hh, GH, a.d.P);
+            lay.w16_by = &table;
+          }
+          a.w_ih16 = lay.w16[0].get();
+          a.w_hh16 = lay.w16[1].get();
+        }
+      }
       a.x = in;
       a.h0 = h_.get() + h_off_[ell];
       a.c0 = info_->cell_state ? c_.get() + c_off_[ell] : nullptr;
@@ -347,6 +370,7 @@ class StreamImpl final : public StreamBase {
   std::vector<i64> h_off_, c_off_;  // layer ell's state starts at h_ + h_off_[ell]
   i64 h_total_ = 0, c_total_ = 0, B_ = 0, I_ = 0, P_ = 0, max_p_ = 0;
   bool clip_ = false;
+  bool bf16_ = false;  // w_ih and w_hh read as bfloat16 panels
   Buffer<T> h_, c_;  // the carried state: h [L, B, P], c [L, B, H]
   Scratch step_scratch_;  // the driver's outputs for one step
   Scratch run_scratch_;   // and for the longest run so far (run_steps_ steps)
@@ -357,7 +381,7 @@ class StreamImpl final : public StreamBase {
 class Stream {
  public:
   Stream(Cell cell, const py::list& layers, i64 batch_size, bool input_forget,
-         bool linear_before_reset, double clip, py::object slow_check) {
+         bool linear_before_reset, double clip, bool bf16, py::object slow_check) {
     if (layers.size() < 1 || !py::isinstance<py::tuple>(layers[0]) ||
         py::reinterpret_borrow<py::tuple>(layers[0]).size() < 1 ||
         !py::isinstance<py::array>(py::reinterpret_borrow<py::tuple>(layers[0])[0]))
@@ -365,10 +389,10 @@ class Stream {
     py::array w = py::reinterpret_borrow<py::array>(py::reinterpret_borrow<py::tuple>(layers[0])[0]);
     if (w.dtype().equal(py::dtype::of<float>()))
       impl_.reset(new StreamImpl<float>(cell, layers, batch_size, input_forget,
-                                        linear_before_reset, clip, std::move(slow_check)));
+                                        linear_before_reset, clip, bf16, std::move(slow_check)));
     else if (w.dtype().equal(py::dtype::of<double>()))
       impl_.reset(new StreamImpl<double>(cell, layers, batch_size, input_forget,
-                                         linear_before_reset, clip, std::move(slow_check)));
+                                         linear_before_reset, clip, bf16, std::move(slow_check)));
     else
       throw py::type_error("w_ih: expected dtype float32 or float64, got " +
                            std::string(py::str(w.dtype())));
@@ -385,10 +409,10 @@ void bind_stream(py::module_& m) {
   py::class_<Stream>(m, "Stream",
                      "A stack of layers with weights packed once, stepped with the state kept "
                      "inside (private: use layer.stream()).")
-      .def(py::init<Cell, const py::list&, i64, bool, bool, double, py::object>(),
+      .def(py::init<Cell, const py::list&, i64, bool, bool, double, bool, py::object>(),
            py::arg("cell"), py::arg("layers"), py::arg("batch_size"),
            py::arg("input_forget") = false, py::arg("linear_before_reset") = true,
-           py::arg("clip") = 0.0, py::arg("slow_check"))
+           py::arg("clip") = 0.0, py::arg("bfloat16") = false, py::arg("slow_check"))
       .def("step", [](Stream& s, const py::object& x, const py::object& out) {
              return s.impl().step(x, out);
            }, py::arg("x_t"), py::arg("out") = py::none(),

@@ -277,3 +277,44 @@ def test_native_stream_bad_arguments_are_errors():
         rnnkit._core.Stream(cell=rnnkit._core.Cell.GRU, batch_size=1, slow_check=None,
                             layers=[(w, np.zeros((3 * H, H + 1), np.float32), None, None,
                                      None, None)])
+
+
+@pytest.mark.parametrize("cell", sorted(CELLS))
+def test_bfloat16_native_equals_reference_every_cell(simd_target, cell):
+    m = make(cell, num_layers=2)
+    ref = make(cell, num_layers=2, backend="reference")
+    x = rand((T, B, I), "float32")
+    s = m.stream(B, weight_dtype="bfloat16")
+    want = ref.stream(B, weight_dtype="bfloat16").run(x)
+    np.testing.assert_allclose(s.run(x), want, rtol=1e-5, atol=1e-6)
+    s.reset()
+    steps = np.stack([s.step(x[t]) for t in range(T)])
+    np.testing.assert_allclose(steps, want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.skipif("native" not in BACKENDS, reason="no native build")
+def test_bfloat16_panels_round_like_round_to_bfloat16(simd_target):
+    """Weights given unrounded to the native stream: its bf16 panels (bf16.h) round them to
+    nearest-even themselves. Ties and NaN-free values near them are the hard cases; the result
+    must equal a float32 stream on round_to_bfloat16 weights (w_ih, w_hh are read from the
+    panels only, so a wrong rounding would move the output by ~2^-8)."""
+    from rnnkit import _core
+
+    rng = np.random.default_rng(4)
+    G, H2, I2 = 3, 40, 24  # sizes that leave partial panels on every target
+    ties = (1 + rng.integers(0, 255, (G * H2, I2 + H2)) * 2.0**-7 + 2.0**-8) * \
+        rng.choice([-0.1, 0.1], (G * H2, I2 + H2))
+    w = np.where(rng.random(ties.shape) < 0.5, ties, rng.standard_normal(ties.shape) * 0.2)
+    w_ih, w_hh = (np.ascontiguousarray(w[:, :I2], np.float32),
+                  np.ascontiguousarray(w[:, I2:], np.float32))
+    b = np.zeros(G * H2, np.float32)
+
+    def stream(wi, wh, bf16):
+        return _core.Stream(cell=_core.Cell.GRU, batch_size=2, bfloat16=bf16, slow_check=None,
+                            layers=[(wi, wh, b, b, None, None)])
+    x = rng.standard_normal((9, 2, I2)).astype(np.float32)
+    got = stream(w_ih, w_hh, True).run(x)
+    want = stream(round_to_bfloat16(w_ih), round_to_bfloat16(w_hh), False).run(x)
+    unrounded = stream(w_ih, w_hh, False).run(x)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    assert np.abs(unrounded - want).max() > 1e-4  # the test can tell the two apart

@@ -11,7 +11,8 @@ stream) and keeps the recurrent state between calls:
 
 Eval semantics (no dropout). Unidirectional layers only: a reverse direction needs the future.
 ``weight_dtype="bfloat16"`` (float32 layers) rounds every weight matrix to the nearest
-bfloat16 (ties to even) once; the arithmetic stays float32. Both backends round the same way.
+bfloat16 (ties to even) once; the arithmetic stays float32. Both backends round the same way;
+the native stream then reads w_ih and w_hh as 16-bit panels (cpp/bf16.h), half the bytes.
 
 The native backend holds a ``rnnkit._core.Stream`` (cpp/stream.cpp): the weights are packed
 once, when the stream is made, and every ``step`` and ``run`` reads those panels (a step is
@@ -102,7 +103,9 @@ class Stream:
         layers = [(w_ih, w_hh, b_ih, b_hh, w_peep, w_hr)
                   for w_ih, w_hh, b_ih, b_hh, w_hr, w_peep in self._weights]
         return NativeStream(cell=cell, layers=layers, batch_size=self.batch_size,
-                            linear_before_reset=bool(lbr), slow_check=self._slow_check_step)
+                            linear_before_reset=bool(lbr),
+                            bfloat16=self.weight_dtype == "bfloat16",
+                            slow_check=self._slow_check_step)
 
     # ------------------------------------------------------------ state
 
