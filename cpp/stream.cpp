@@ -73,27 +73,34 @@ std::string shape_text(i64 r, i64 c) {
   return "(" + std::to_string(r) + ", " + std::to_string(c) + ")";
 }
 
-// The data of an array argument of the constructor, checked (these come from rnnkit.Stream,
-// which copied them from a validated layer; the checks keep a direct call from crashing).
+// What an argument is, for messages: "a float64 array of shape (2, 3)", "a read-only ...".
+std::string describe(const py::handle& obj) {
+  if (!py::isinstance<py::array>(obj))
+    return std::string(py::str(py::type::of(obj).attr("__name__")));
+  py::array a = py::reinterpret_borrow<py::array>(obj);
+  const std::string how = std::string(a.writeable() ? "" : "read-only ") +
+                          (a.flags() & py::array::c_style ? "" : "non-C-contiguous ");
+  return "a " + how + std::string(py::str(a.dtype())) + " array of shape " + shape_text(a);
+}
+
+// The data of a weight of the constructor: a C-contiguous T array [rows, cols] ([rows] with
+// cols < 0), or None when optional. These come from rnnkit.Stream, which copied them from a
+// validated layer; the one combined check keeps a direct call from crashing.
 template <class T>
 const T* weight(const py::handle& obj, const char* name, i64 rows, i64 cols, bool optional) {
-  if (obj.is_none()) {
-    if (optional) return nullptr;
-    throw py::value_error(std::string(name) + ": expected an array, got None");
+  if (optional && obj.is_none()) return nullptr;
+  bool ok = py::isinstance<py::array>(obj);
+  if (ok) {
+    py::array a = py::reinterpret_borrow<py::array>(obj);
+    ok = (cols < 0 ? (a.ndim() == 1 && a.shape(0) == rows)
+                   : (a.ndim() == 2 && a.shape(0) == rows && a.shape(1) == cols)) &&
+         (a.flags() & py::array::c_style) && a.dtype().equal(py::dtype::of<T>());
+    if (ok) return static_cast<const T*>(a.data());
   }
-  if (!py::isinstance<py::array>(obj))
-    throw py::type_error(std::string(name) + ": expected a numpy.ndarray");
-  py::array a = py::reinterpret_borrow<py::array>(obj);
-  const bool ok = cols < 0 ? (a.ndim() == 1 && a.shape(0) == rows)
-                           : (a.ndim() == 2 && a.shape(0) == rows && a.shape(1) == cols);
-  if (!ok)
-    throw py::value_error(std::string(name) + ": expected shape " +
-                          (cols < 0 ? "(" + std::to_string(rows) + ",)" : shape_text(rows, cols)) +
-                          ", got " + shape_text(a));
-  if (!(a.flags() & py::array::c_style) || !a.dtype().equal(py::dtype::of<T>()))
-    throw py::value_error(std::string(name) + ": expected a C-contiguous array of the stream's "
-                          "dtype " + std::string(py::str(py::dtype::of<T>())));
-  return static_cast<const T*>(a.data());
+  throw py::value_error(std::string(name) + ": expected a C-contiguous " +
+                        std::string(py::str(py::dtype::of<T>())) + " array of shape " +
+                        (cols < 0 ? "(" + std::to_string(rows) + ",)" : shape_text(rows, cols)) +
+                        ", got " + describe(obj));
 }
 
 class StreamBase {
@@ -342,15 +349,6 @@ class StreamImpl final : public StreamBase {
     if (!(a.flags() & py::array::c_style)) return false;
     PyObject* descr = reinterpret_cast<PyObject*>(py::detail::array_proxy(a.ptr())->descr);
     return descr == dtype_.ptr() || a.dtype().equal(dtype_);
-  }
-
-  std::string describe(const py::object& obj) const {
-    if (!py::isinstance<py::array>(obj))
-      return std::string(py::str(py::type::of(obj).attr("__name__")));
-    py::array a = py::reinterpret_borrow<py::array>(obj);
-    const std::string how = std::string(a.writeable() ? "" : "read-only ") +
-                            (a.flags() & py::array::c_style ? "" : "non-C-contiguous ");
-    return "a " + how + std::string(py::str(a.dtype())) + " array of shape " + shape_text(a);
   }
 
   void copy_state(const py::object& v, const char* name, T* dst, i64 n,
