@@ -318,3 +318,27 @@ def test_bfloat16_panels_round_like_round_to_bfloat16(simd_target):
     unrounded = stream(w_ih, w_hh, False).run(x)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
     assert np.abs(unrounded - want).max() > 1e-4  # the test can tell the two apart
+
+
+@pytest.mark.skipif("native" not in BACKENDS, reason="no native build")
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_native_stream_runs_the_mgu_and_clipping(simd_target, dtype):
+    """The native stream serves every cell of the table, MGU and clipped LSTMs included (the
+    layers do not make them yet): steps and run equal the functional forward."""
+    from rnnkit import _core
+
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((T, B, I)).astype(dtype)
+    for cell, G, kw in (("MGU", 2, {}), ("LSTM", 4, {"clip": 0.5, "input_forget": True})):
+        w_ih = rng.standard_normal((G * H, I)).astype(dtype) * 0.4
+        w_hh = rng.standard_normal((G * H, H)).astype(dtype) * 0.4
+        b = rng.standard_normal(G * H).astype(dtype) * 0.1
+        s = _core.Stream(cell=getattr(_core.Cell, cell), batch_size=B, slow_check=None,
+                         layers=[(w_ih, w_hh, b, b, None, None)], **kw)
+        if cell == "MGU":
+            want = rnnkit.mgu_forward(x, w_ih, w_hh, b, b).y
+        else:
+            want = rnnkit.lstm_forward(x, w_ih, w_hh, b, b, **kw).y
+        np.testing.assert_allclose(s.run(x), want, **tol(dtype))
+        s.set_state(None, None)
+        np.testing.assert_allclose(np.stack([s.step(x[t]) for t in range(T)]), want, **tol(dtype))
