@@ -25,11 +25,11 @@ Checkpoint (``lm.save(path)`` / ``CharLM.load(path)``): one ``.npz`` with ``conf
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 
-from .._files import FileFormatError, NpzReader, atomic_write
+from .._files import NpzReader, atomic_write
 from .._module import Module, check_int
 from ..losses import log_softmax
 from .data import UNK, Vocab
@@ -343,9 +343,10 @@ def _read_vocab(f) -> Vocab:
     shape, dt = f.members["vocab"]
     if len(shape) != 1 or dt.kind not in "iu" or not 1 <= shape[0] <= 0x110000:
         raise f.error(f"vocab: expected code points [V], got shape {shape} {dt}")
-    codes = f.array("vocab").astype(np.int64)
-    if codes.min() < 0 or codes.max() > 0x10FFFF:
+    raw = f.array("vocab")
+    if int(raw.min()) < 0 or int(raw.max()) > 0x10FFFF:  # before a cast could wrap a uint64
         raise f.error("vocab: code points outside [0, 0x10FFFF]")
+    codes = raw.astype(np.int64)
     if codes[0] != ord(UNK) or len(np.unique(codes)) != len(codes):
         raise f.error("vocab: expected distinct code points with U+FFFD first")
     return Vocab(chr(int(c)) for c in codes[1:])
