@@ -217,7 +217,7 @@ def _add_viz_arguments(v) -> None:
                    help="characters of text to analyse (default %(default)s)")
     v.add_argument("--page-chars", type=_int_at_least(1), default=None,
                    help="characters shown on the HTML page (default: as many as keep it near "
-                        "40 MB)")
+                        "40 MB, at most 20000; a value takes 4/3 bytes)")
     v.add_argument("--top", type=_int_at_least(1), default=20, help="interpretable cells to list")
     v.add_argument("--out", default="charlm_viz",
                    help="output directory (default %(default)s)")
@@ -262,7 +262,7 @@ def _cmd_viz(args) -> int:
         head = fh.read().splitlines()[:12]
     print("\n".join(head))
     for name, path in paths.items():
-        print(f"wrote {name:14} {path}")
+        print(f"wrote {name:18} {path} ({os.path.getsize(path) / 1e6:.1f} MB)")
     print(f"open {os.path.join(args.out, 'index.html')} in a browser")
     return 0
 
