@@ -236,6 +236,7 @@ def _flatten(tree, prefix: str, arrays: Dict[str, np.ndarray]):
     return tree
 
 
+_FIXED_MEMBERS = ("format", "config", "vocab", "train")
 _MAX_DEPTH = 12  # nesting of the train state (optimizer state is 3 levels deep)
 
 
@@ -381,6 +382,10 @@ def load_checkpoint(path: str, *, backend: Optional[str] = None):
             left.discard(key)
         if left:
             raise f.error(f"unexpected parameters {sorted(left)[:5]}")
+        unknown = sorted(k for k in f.members if k not in _FIXED_MEMBERS and not k.startswith(
+            ("param/", "history/", "train/")))
+        if unknown:
+            raise f.error(f"unexpected entries {unknown[:5]}")
         history = {}
         for k in ("step", "train_loss", "val_loss"):
             key = f"history/{k}"

@@ -293,7 +293,12 @@ def train(cfg: TrainConfig, out=None) -> CharLM:
     if step == start_step:
         print("no step was run (budget reached)", file=out)
     if interrupted:  # save first: the full evaluation takes a while and may be cut short
-        checkpoint()
+        try:
+            checkpoint()
+        except KeyboardInterrupt:  # pressed again during the save: it completed regardless
+            print(f"saved {cfg.out}; interrupted again, so no final evaluation; the "
+                  f"checkpoint holds step {step}", file=out)
+            return model
         print(f"saved {cfg.out} at step {step}; evaluating (Ctrl-C again skips it)", file=out)
     ev_t = time.perf_counter()
     try:
