@@ -758,3 +758,19 @@ def test_viewer_page_files_are_package_data():
 
     folder = files("rnnkit.charlm").joinpath("viewer")
     assert {p.name for p in folder.iterdir()} >= {"page.html", "page.css", "page.js"}
+
+
+def test_figures_are_saved_atomically_in_the_suffix_format(tmp_path):
+    """GradNormHistory.plot (a sibling) called savefig on the target path directly."""
+    pytest.importorskip("matplotlib")
+    h = optim.GradNormHistory()
+    for g in (1.0, 2.0, 0.5):
+        h.record([np.full(3, g)])
+    h.plot(str(tmp_path / "norms.svg"))
+    assert (tmp_path / "norms.svg").read_text().lstrip().startswith(("<?xml", "<svg"))
+    from rnnkit.charlm import viz
+
+    viz.plot_loss(tmp_path / "loss.pdf", {"step": [1, 2], "train_loss": [2, 1],
+                                          "val_loss": [2.5, 1.5]})
+    assert (tmp_path / "loss.pdf").read_bytes()[:4] == b"%PDF"
+    assert _temp_files(tmp_path) == []

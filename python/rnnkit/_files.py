@@ -29,7 +29,7 @@ import zlib
 
 import numpy as np
 
-__all__ = ["atomic_write", "defer_sigint", "FileFormatError", "NpzReader", "TMP_PREFIX"]
+__all__ = ["atomic_write", "save_figure", "defer_sigint", "FileFormatError", "NpzReader", "TMP_PREFIX"]
 
 TMP_PREFIX = ".rnnkit-tmp-"  # + "<pid>-<random>": the pid tells a live save from an orphan
 
@@ -119,6 +119,16 @@ def atomic_write(path, mode="wb", *, encoding=None):
         if tmp is not None:
             with contextlib.suppress(OSError):
                 os.remove(tmp)
+
+
+def save_figure(fig, path, **kwargs):
+    """``fig.savefig`` through ``atomic_write``; the format comes from the suffix (as
+    matplotlib does for a path), PNG without one. Returns the path."""
+    path = os.fspath(path)
+    fmt = os.path.splitext(path)[1][1:].lower() or "png"
+    with atomic_write(path) as f:
+        fig.savefig(f, format=fmt, **kwargs)
+    return path
 
 
 @contextlib.contextmanager

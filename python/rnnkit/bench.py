@@ -329,10 +329,9 @@ def plot(res, path):
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=8)
     fig.tight_layout()
-    from ._files import atomic_write
+    from ._files import save_figure
 
-    with atomic_write(path) as fh:
-        fig.savefig(fh, dpi=110, format="png")
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
     return path
 

@@ -32,7 +32,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .._files import atomic_write
+from .._files import atomic_write, save_figure
 
 __all__ = [
     "FEATURES",
@@ -447,13 +447,6 @@ def draw_heatmap(ax, text: str, acts: Mapping[str, np.ndarray], key: str, units=
     return ax
 
 
-def _save_png(fig, path) -> str:
-    path = os.fspath(path)
-    with atomic_write(path) as fh:
-        fig.savefig(fh, dpi=100, format="png")
-    return path
-
-
 def plot_heatmap(path, text: str, acts: Mapping[str, np.ndarray], key: str, units=None,
                  max_chars: int = 200) -> str:
     """Write :func:`draw_heatmap` to a PNG at ``path`` and return the path."""
@@ -463,7 +456,7 @@ def plot_heatmap(path, text: str, acts: Mapping[str, np.ndarray], key: str, unit
                                            min(16.0, max(2.5, 0.14 * n_units + 1.2))))
     draw_heatmap(fig.add_subplot(), text, acts, key, units=units, max_chars=max_chars)
     fig.tight_layout()
-    return _save_png(fig, path)
+    return save_figure(fig, path, dpi=100)
 
 
 def draw_loss(ax, loss_history: Mapping[str, Sequence[float]]):
@@ -496,7 +489,7 @@ def plot_loss(path, loss_history: Mapping[str, Sequence[float]]) -> str:
     fig = _figure("plot_loss", figsize=(7.0, 4.0))
     draw_loss(fig.add_subplot(), loss_history)
     fig.tight_layout()
-    return _save_png(fig, path)
+    return save_figure(fig, path, dpi=100)
 
 
 # ------------------------------------------------------------------------------------------

@@ -134,5 +134,7 @@ class GradNormHistory:
         ax.set_ylabel("gradient norm")
         ax.legend(fontsize="small")
         if path is not None:
-            ax.figure.savefig(path, dpi=100, bbox_inches="tight")
+            from .._files import save_figure
+
+            save_figure(ax.figure, path, dpi=100, bbox_inches="tight")
         return ax
