@@ -473,7 +473,7 @@ def test_forged_checkpoint_config_is_refused_before_allocating(tmp_path, change,
 
 @pytest.mark.parametrize("change, message", [
     (lambda c: c.update(num_layers=10**7), "needs parameter 'weight_ih_l2'"),
-    (lambda c: c.update(hidden_size=12000), "expected (48000, 8) float32"),
+    (lambda c: c.update(hidden_size=12000), "expected shape (48000, 8) float32"),
     (lambda c: c.update(type="Transformer"), "unknown layer type 'Transformer'"),
     (lambda c: c.update(input_size=-1), "input_size: expected an integer >= 1"),
 ])

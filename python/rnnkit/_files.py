@@ -257,6 +257,22 @@ class NpzReader:
             raise self.error(f"member {key!r}: invalid shape {shape}")
         return tuple(int(n) for n in shape), dtype, offset
 
+    def check_params(self, shapes, dtype, prefix=""):
+        """The file must hold exactly the parameters ``shapes`` (``(name, shape)`` from a
+        config, a generator: it stops at the first one missing, so a forged count of
+        layers costs nothing) as members ``prefix + name`` of ``dtype``. Returns the other
+        members whose name starts with ``prefix``, sorted (for the caller to refuse)."""
+        seen = set()
+        for name, shape in shapes:
+            got = self.members.get(prefix + name)
+            if got is None:
+                raise self.error(f"its config needs parameter {name!r}, which the file lacks")
+            if got != (shape, dtype):
+                raise self.error(f"parameter {name!r}: expected shape {shape} {dtype} (from its "
+                                 f"config), got {got[0]} {got[1]}")
+            seen.add(prefix + name)
+        return sorted(k for k in self.members if k.startswith(prefix) and k not in seen)
+
     def array(self, key):
         """The member's array (its size was checked against the file)."""
         if key not in self.members:

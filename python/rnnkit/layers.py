@@ -479,14 +479,8 @@ def _check_members(f, cls, config):
             ("bias", True), ("bidirectional", False), ("peephole", False))}
     except (TypeError, ValueError) as e:
         raise f.error(f"invalid config ({e})") from None
-    left = set(f.members) - {"__config__"}
-    for name, shape in param_shapes(cls._cell, *sizes[:3], proj_size=sizes[3], **flags):
-        if name not in left:
-            raise f.error(f"its config needs parameter {name!r}, which the file lacks")
-        got, dt = f.members[name]
-        if got != shape or dt != dtype:
-            raise f.error(f"parameter {name!r}: expected {_checks.fmt_shape(shape)} {dtype} "
-                          f"(from its config), got {_checks.fmt_shape(got)} {dt}")
-        left.discard(name)
+    left = f.check_params(param_shapes(cls._cell, *sizes[:3], proj_size=sizes[3], **flags),
+                          dtype)
+    left = [k for k in left if k != "__config__"]
     if left:
-        raise f.error(f"unexpected entries {sorted(left)[:5]}")
+        raise f.error(f"unexpected entries {left[:5]}")

@@ -370,18 +370,9 @@ def load_checkpoint(path: str, *, backend: Optional[str] = None):
         if V is not None and V != len(vocab):
             raise f.error(f"config says vocab_size {V}, the vocab holds {len(vocab)}")
         dtype = np.dtype(cfg["dtype"])
-        left = {k for k in f.members if k.startswith("param/")}
-        for name, shape in param_shapes(cfg, len(vocab)):
-            key = "param/" + name
-            if key not in left:
-                raise f.error(f"its config needs parameter {name!r}, which the file lacks")
-            got, dt = f.members[key]
-            if got != shape or dt != dtype:
-                raise f.error(f"parameter {name!r}: expected shape {shape} {dtype} (from its "
-                              f"config), got {got} {dt}")
-            left.discard(key)
+        left = f.check_params(param_shapes(cfg, len(vocab)), dtype, prefix="param/")
         if left:
-            raise f.error(f"unexpected parameters {sorted(left)[:5]}")
+            raise f.error(f"unexpected parameters {left[:5]}")
         unknown = sorted(k for k in f.members if k not in _FIXED_MEMBERS and not k.startswith(
             ("param/", "history/", "train/")))
         if unknown:
