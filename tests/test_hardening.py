@@ -774,3 +774,21 @@ def test_figures_are_saved_atomically_in_the_suffix_format(tmp_path):
                                           "val_loss": [2.5, 1.5]})
     assert (tmp_path / "loss.pdf").read_bytes()[:4] == b"%PDF"
     assert _temp_files(tmp_path) == []
+
+
+def test_empty_validation_split_is_a_warning_not_a_crash(tmp_path, capsys):
+    """Validation files without text made the evaluation fail with "ids: 0 characters are
+    too few for 1 streams" (a sibling of the one-character file)."""
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    names = [folder / f"f{i:02d}.txt" for i in range(40)]
+    for f in names:
+        f.write_text("")
+    _, val = D.split_files([str(f) for f in names], 0.05)
+    for f in names:  # text in the training files only
+        if str(f) not in val:
+            f.write_text(TEXT)
+    args = _train_args(tmp_path, "--steps", "1")
+    args[args.index("--data") + 1] = str(folder)
+    assert main(args + ["--val-fraction", "0.05"]) == 0
+    assert "validation loss cannot be measured" in capsys.readouterr().out

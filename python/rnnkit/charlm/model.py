@@ -151,11 +151,14 @@ class CharLM(Module):
     def evaluate(self, ids: np.ndarray, *, B: int = 32, T: int = 256,
                  max_chars: Optional[int] = None) -> float:
         """Mean cross-entropy (nats/char) of the model on ``ids`` read as ``B`` streams with
-        carried state, in eval mode (no dropout). ``max_chars`` caps the work."""
+        carried state, in eval mode (no dropout). ``max_chars`` caps the work. NaN for fewer
+        than 2 characters (nothing to predict)."""
         from .data import make_streams
         ids = np.asarray(ids)
         if max_chars is not None:
             ids = ids[:max_chars]
+        if len(ids) < 2:  # no character with a next one to predict
+            return float("nan")
         B = max(1, min(B, len(ids) // 2))
         streams = make_streams(ids, B)
         was = self.training

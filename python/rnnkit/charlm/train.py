@@ -174,6 +174,10 @@ def train(cfg: TrainConfig, out=None) -> CharLM:
           f"{cfg.optimizer} lr {cfg.lr}, clip {cfg.clip}, T={cfg.seq_len} B={cfg.batch_size}, "
           f"{rnnkit.get_num_threads()} thread(s), backend {c['backend']}", file=out)
 
+    if len(corpus.val) < 2:
+        print(f"warning: the validation text has {len(corpus.val)} characters, so the "
+              f"validation loss cannot be measured; give --data more text or a larger "
+              f"--val-fraction", file=out)
     if corpus.unk_fraction > 0.05:
         print(f"warning: --min-count {cfg.min_count} maps {corpus.rare_chars} of the "
               f"{corpus.rare_chars + len(corpus.vocab) - 1} distinct characters "
