@@ -792,3 +792,12 @@ def test_empty_validation_split_is_a_warning_not_a_crash(tmp_path, capsys):
     args[args.index("--data") + 1] = str(folder)
     assert main(args + ["--val-fraction", "0.05"]) == 0
     assert "validation loss cannot be measured" in capsys.readouterr().out
+
+
+def test_read_text_reads_only_what_it_needs(tmp_path):
+    """rnnkit viz --text read a whole file to keep its first --chars characters."""
+    f = tmp_path / "big.txt"
+    f.write_text("h\u00e9llo\r\n" * 1000, encoding="utf-8")
+    full = D.read_text(str(f))
+    assert D.read_text(str(f), max_chars=13) == full[:13] == "h\u00e9llo\nh\u00e9llo\nh"
+    assert D.read_text(str(f), max_chars=10**6) == full

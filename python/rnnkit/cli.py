@@ -237,7 +237,7 @@ def _cmd_viz(args) -> int:
     if args.text is not None:
         from .charlm.data import read_text
 
-        text, source = read_text(args.text), args.text
+        text, source = read_text(args.text, max_chars=args.chars), args.text
     else:
         from .charlm.data import load_corpus
 
@@ -274,6 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      "the Python standard library; about one minute)")
     _add_train_arguments(t)
     t.set_defaults(func=_cmd_train)
+    p.train_parser = t  # _given_options reads its options
     s = sub.add_parser("sample", help="generate text from a `rnnkit train` checkpoint")
     _add_sample_arguments(s)
     s.set_defaults(func=_cmd_sample)
@@ -308,7 +309,7 @@ def _given_options(parser, argv):
     if not argv or argv[0] != "train":
         return []
     given = []
-    for action in parser._subparsers._group_actions[0].choices["train"]._actions:
+    for action in parser.train_parser._actions:
         if any(a == o or a.startswith(o + "=") for a in argv[1:] for o in action.option_strings):
             given.append(action.dest)
     return given

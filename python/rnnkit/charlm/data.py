@@ -84,12 +84,14 @@ def resolve_files(data: str) -> List[str]:
     return files
 
 
-def read_text(path: str) -> str:
+def read_text(path: str, max_chars: Optional[int] = None) -> str:
     """A file's text as UTF-8; undecodable bytes become U+FFFD (the unknown symbol) and
-    line endings are normalised to ``\\n``."""
+    line endings are normalised to ``\\n``. ``max_chars``: only the first ones, reading at
+    most 4 bytes per character (UTF-8's longest) instead of the whole file."""
     with open(path, "rb") as f:
-        raw = f.read()
-    return raw.decode("utf-8", errors="replace").replace("\r\n", "\n").replace("\r", "\n")
+        raw = f.read() if max_chars is None else f.read(4 * max_chars + 1)
+    text = raw.decode("utf-8", errors="replace").replace("\r\n", "\n").replace("\r", "\n")
+    return text if max_chars is None else text[:max_chars]
 
 
 def split_files(files: Sequence[str], val_fraction: float = 0.05,
