@@ -801,3 +801,13 @@ def test_read_text_reads_only_what_it_needs(tmp_path):
     full = D.read_text(str(f))
     assert D.read_text(str(f), max_chars=13) == full[:13] == "h\u00e9llo\nh\u00e9llo\nh"
     assert D.read_text(str(f), max_chars=10**6) == full
+
+
+def test_special_files_are_refused_without_blocking(tmp_path):
+    fifo = tmp_path / "pipe.npz"
+    os.mkfifo(fifo)
+    for load in (CharLM.load, rnnkit.load):
+        with pytest.raises(ValueError, match="not a regular file"):
+            load(str(fifo))
+        with pytest.raises(ValueError, match="not a regular file"):
+            load(str(tmp_path))

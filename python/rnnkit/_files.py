@@ -180,6 +180,8 @@ class NpzReader:
     def __init__(self, path, what="file", *, max_bytes=None):
         self.path = os.fspath(path)
         self.what = what
+        if os.path.exists(self.path) and not os.path.isfile(self.path):
+            raise self.not_a("not a regular file")  # a FIFO would block, a device never end
         try:
             size = os.path.getsize(self.path)
             self._zip = zipfile.ZipFile(self.path)
