@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "cpu_features.h"
 #include "dispatch.h"
 #include "kernel_api.h"
 #include "threads.h"
@@ -405,6 +406,40 @@ PYBIND11_MODULE(_core, m) {
     rnnkit::set_num_threads(n);
   });
   m.def("default_num_threads", &rnnkit::default_num_threads);
+
+  // --- CPU description and FMA peak (issue 15: rnnkit info / rnnkit bench) ---
+  m.def("_cpu_info", [] {
+    const rnnkit::CpuFeatures& f = rnnkit::cpu_features();
+    char names[512];
+    py::dict d;
+    d["vendor"] = std::string(f.vendor_id);
+    d["model_name"] = std::string(f.brand);
+    d["family"] = f.family;
+    d["model"] = f.model;
+    d["stepping"] = f.stepping;
+    d["l1d_bytes"] = f.l1d;
+    d["l2_bytes"] = f.l2;
+    d["l3_bytes"] = f.l3;
+    d["l2_shared_by"] = f.l2_shared;
+    d["l3_shared_by"] = f.l3_shared;
+    d["caches_from_cpuid"] = f.caches_from_cpuid;
+    d["hypervisor"] = f.hypervisor;
+    d["features"] = std::string(rnnkit::cpu_feature_names(f, names, sizeof(names)));
+    return d;
+  }, "The detected CPU: vendor, model, family/model, cache sizes (cpuid), features.");
+  m.def("_fma_peak", [](const std::string& target, const std::string& dtype, double seconds) {
+    if (dtype != "float32" && dtype != "float64")
+      throw py::value_error("dtype: expected 'float32' or 'float64', got '" + dtype + "'");
+    if (!(seconds > 0 && seconds <= 10))
+      throw py::value_error("seconds: expected a duration in (0, 10], got " + std::to_string(seconds));
+    try {
+      py::gil_scoped_release nogil;
+      return rnnkit::fma_peak_gflops(target, dtype == "float64" ? 8 : 4, seconds);
+    } catch (const std::invalid_argument& e) {
+      throw py::value_error(std::string("target: ") + e.what());
+    }
+  }, "GFLOP/s of one core's independent FMA chains on a SIMD target (the FMA peak).");
+  // --- end of issue 15 block ---
   py::dict build;
 #if defined(__clang__)
   build["compiler"] = "clang " __clang_version__;

@@ -3,6 +3,7 @@
 #include "kernel_api.h"
 #include "sequence.h"
 #include "simd/math.h"
+#include "fma_peak.h"
 
 namespace rnnkit {
 namespace RNNKIT_NS {
@@ -29,5 +30,10 @@ const KernelTable kTable = {
 }  // namespace RNNKIT_NS
 
 const KernelTable* RNNKIT_TABLE_FN() { return &RNNKIT_NS::kTable; }
+
+// fma_loop_<target>(), declared in fma_peak.h.
+#define RNNKIT_PASTE2(a, b) a##b
+#define RNNKIT_PASTE(a, b) RNNKIT_PASTE2(a, b)
+const FmaLoop* RNNKIT_PASTE(fma_loop_, RNNKIT_NS)() { return &RNNKIT_NS::kFmaLoop; }
 
 }  // namespace rnnkit

@@ -1,14 +1,19 @@
 """The benchmark harness behind `rnnkit bench` and bench/: rnnkit (each SIMD target), the
 NumPy reference, PyTorch and onnxruntime (when installed) on the same inputs, forward and
-forward+backward, interleaved and repeated, against the GEMM peak measured in the same run.
+forward+backward, interleaved and repeated, against the limits measured in the same run.
 
-Reported per cell and shape: median time, min-max spread, GFLOP/s, % of the GEMM peak of the
-same dtype and thread count, and speed-ups. FLOPs count the matrix products only:
-forward 2*T*B*G*H*(I+H), backward twice that (dx, dw_ih, dh, dw_hh).
+Reported per cell and shape: median time, min-max spread, GFLOP/s, % of the FMA peak of the
+same dtype, and speed-ups. FLOPs count the matrix products only: forward 2*T*B*G*H*(I+H),
+backward twice that (dx, dw_ih, dh, dw_hh).
 
-The GEMM peak is NumPy's matmul on a large square product, measured in a subprocess with
-OPENBLAS_NUM_THREADS / OMP_NUM_THREADS / MKL_NUM_THREADS set to the thread count, so it
-matches the threads rnnkit and PyTorch get (NumPy's BLAS reads them only at import).
+The limits, measured first:
+- the FMA peak: rnnkit's built-in loop of independent FMA chains on each SIMD target
+  (cpp/fma_peak.h), one core; "% of peak" is against the best target's, times the thread count;
+- NumPy's GEMM (OpenBLAS, usually) on a large square product, in a subprocess with
+  OPENBLAS_NUM_THREADS / OMP_NUM_THREADS / MKL_NUM_THREADS set to the thread count, so it
+  matches the threads rnnkit and PyTorch get (NumPy's BLAS reads them only at import);
+- PyTorch's GEMM (MKL in the x86 wheels) on the same product, when torch is installed;
+- rnnkit's own GEMM on the same product.
 """
 
 from __future__ import annotations
@@ -34,15 +39,23 @@ def flops(cell, T, B, H, I=None):
     return fwd, 3.0 * fwd
 
 
-def gemm_peak(dtype="float32", threads=1, n=2048, repeat=5):
-    """NumPy's matmul GFLOP/s on an n x n product, in a subprocess with the BLAS thread count set."""
+def numpy_gemm(dtype="float32", threads=1, n=2048, repeat=5):
+    """NumPy's matmul on an n x n product, in a subprocess with the BLAS thread count set:
+    {"gflops": ..., "kernel": the BLAS and its kernel when threadpoolctl can tell, else ""}."""
     code = (
         "import numpy as np, time\n"
         f"a = np.random.default_rng(0).random(({n}, {n})).astype('{dtype}'); b = a.copy(); a @ b\n"
         "ts = []\n"
         f"for _ in range({repeat}):\n"
         "    t0 = time.perf_counter(); a @ b; ts.append(time.perf_counter() - t0)\n"
-        f"print(2 * {n}**3 / min(ts) / 1e9)\n")
+        "kernel = ''\n"
+        "try:\n"
+        "    import threadpoolctl\n"
+        "    libs = [d for d in threadpoolctl.threadpool_info() if d.get('user_api') == 'blas']\n"
+        "    kernel = ' '.join(f\"{d['internal_api']}-{d.get('architecture', '')}\" for d in libs)\n"
+        "except ImportError:\n"
+        "    pass\n"
+        f"print(2 * {n}**3 / min(ts) / 1e9, kernel)\n")
     env = dict(os.environ)
     for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         env[k] = str(threads)
@@ -50,7 +63,66 @@ def gemm_peak(dtype="float32", threads=1, n=2048, repeat=5):
                          timeout=300)
     if out.returncode != 0:
         raise RuntimeError(f"GEMM peak measurement failed: {out.stderr.strip()[-300:]}")
-    return float(out.stdout.strip().splitlines()[-1])
+    gflops, _, kernel = out.stdout.strip().splitlines()[-1].partition(" ")
+    return {"gflops": float(gflops), "kernel": kernel.strip()}
+
+
+def gemm_peak(dtype="float32", threads=1, n=2048, repeat=5):
+    """NumPy's matmul GFLOP/s on an n x n product (see numpy_gemm)."""
+    return numpy_gemm(dtype, threads, n, repeat)["gflops"]
+
+
+def fma_peaks(dtype="float32", seconds=0.03):
+    """{target: GFLOP/s} of one core's FMA loop on every usable SIMD target (a few ms each)."""
+    import rnnkit
+    from . import _core
+
+    return {t: _core._fma_peak(t, dtype, seconds) for t in rnnkit.simd_targets()}
+
+
+def _best_rate(fn, flop, repeat):
+    fn()
+    ts = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t0)
+    return flop / min(ts) / 1e9
+
+
+def torch_gemm_peak(dtype="float32", threads=1, n=2048, repeat=5):
+    """PyTorch's matmul GFLOP/s on an n x n product with `threads` threads, and the BLAS it was
+    built with; None when torch is not installed."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        a = torch.from_numpy(np.random.default_rng(0).random((n, n)).astype(dtype))
+        b = a.clone()
+        gflops = _best_rate(lambda: torch.mm(a, b), 2.0 * n ** 3, repeat)
+    finally:
+        torch.set_num_threads(before)
+    blas = "mkl" if torch.backends.mkl.is_available() else "other"
+    return {"gflops": gflops, "blas": blas}
+
+
+def rnnkit_gemm_peak(dtype="float32", threads=1, n=2048, repeat=3):
+    """rnnkit's own GEMM (best target, B packed inside the call) on an n x n product."""
+    import rnnkit
+    from . import _core
+
+    before_t, before_n = rnnkit.get_simd_target(), rnnkit.get_num_threads()
+    rnnkit.set_simd_target(rnnkit.simd_targets()[0])
+    rnnkit.set_num_threads(threads)
+    try:
+        a = np.random.default_rng(0).random((n, n)).astype(dtype)
+        return _best_rate(lambda: _core._gemm(a, a), 2.0 * n ** 3, repeat)
+    finally:
+        rnnkit.set_simd_target(before_t)
+        rnnkit.set_num_threads(before_n)
 
 
 def _problem(cell, T, B, H, dtype, seed=0):
@@ -190,13 +262,21 @@ def run(cells=("lstm", "gru", "rnn"), shapes=None, dtype="float32", threads=1, r
     dt = np.dtype(dtype)
     before_target, before_threads = rnnkit.get_simd_target(), rnnkit.get_num_threads()
     impls = available_impls(targets, threads, reference, torch, onnx, dtype)
-    peak = gemm_peak(dtype, threads)
+    fma = fma_peaks(dtype)
+    peak = max(fma.values()) * threads  # one core's loop: threads cores at most
     info = rnnkit.info()
-    result = {"machine": {"simd_targets": info["simd_targets"], "compiler": info["compiler"],
+    torch_gemm = torch_gemm_peak(dtype, threads) if torch else None
+    result = {"machine": {"cpu": info["cpu"], "cpu_caches": info["cpu_caches"],
+                          "simd_targets": info["simd_targets"], "compiler": info["compiler"],
                           "threads": threads, "dtype": dtype, "repeat": repeat,
-                          "numpy": np.__version__, "gemm_peak_gflops": peak,
+                          "numpy": np.__version__,
+                          "fma_peak_gflops": fma, "peak_gflops": peak,
+                          "numpy_gemm": numpy_gemm(dtype, threads),
+                          "torch_gemm": torch_gemm,
+                          "rnnkit_gemm_gflops": rnnkit_gemm_peak(dtype, threads),
                           "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE", "")},
               "results": []}
+    result["machine"]["gemm_peak_gflops"] = result["machine"]["numpy_gemm"]["gflops"]
     bar = _progress(len(cells) * len(shapes) * repeat * len(impls), progress)
     try:
         for cell in cells:
@@ -248,7 +328,7 @@ def run(cells=("lstm", "gru", "rnn"), shapes=None, dtype="float32", threads=1, r
                             row[kind] = {"median_ms": med * 1e3, "min_ms": min(tt[kind]) * 1e3,
                                          "max_ms": max(tt[kind]) * 1e3,
                                          "gflops": fl / med / 1e9,
-                                         "pct_peak": 100 * fl / med / 1e9 / peak}
+                                         "pct_peak": 100 * fl / med / 1e9 / peak}  # FMA peak
                     result["results"].append(row)
     finally:
         if bar:
@@ -265,9 +345,19 @@ def best_rnnkit(rows):
 
 def format_table(res) -> str:
     m = res["machine"]
+    fma = ", ".join(f"{t} {g:.1f}" for t, g in m["fma_peak_gflops"].items())
+    tg = m.get("torch_gemm")
+    torch_txt = f", PyTorch ({tg['blas']}) {tg['gflops']:.1f}" if tg else ""
+    ng = m.get("numpy_gemm") or {}
+    blas_env = f" ({ng['kernel']})" if ng.get("kernel") else ""
+    if m["OPENBLAS_CORETYPE"]:
+        blas_env += f" [OPENBLAS_CORETYPE={m['OPENBLAS_CORETYPE']}]"
     lines = [f"rnnkit bench: {m['dtype']}, {m['threads']} thread(s), median of {m['repeat']} "
-             f"interleaved runs; GEMM peak (NumPy matmul, same threads) {m['gemm_peak_gflops']:.1f} "
-             f"GFLOP/s; targets {', '.join(m['simd_targets'])}"]
+             f"interleaved runs; CPU {m['cpu']}; {m['cpu_caches']}",
+             f"FMA peak, one core (GFLOP/s): {fma}; '%peak' is of {m['peak_gflops']:.1f} "
+             f"(best target x {m['threads']} thread(s))",
+             f"GEMM 2048^3, same threads (GFLOP/s): NumPy{blas_env} {m['gemm_peak_gflops']:.1f}"
+             f"{torch_txt}, rnnkit {m['rnnkit_gemm_gflops']:.1f}"]
     hdr = (f"{'cell':5} {'T':>4} {'B':>3} {'H':>4}  {'impl':16} {'fwd ms':>9} {'%peak':>6}  "
            f"{'fwd+bwd ms':>11} {'[min-max]':>17} {'GFLOP/s':>8} {'%peak':>6}  {'vs this':>8}")
     lines.append(hdr)
@@ -297,7 +387,7 @@ def format_table(res) -> str:
 
 
 def plot(res, path):
-    """PNG: fwd+bwd % of the GEMM peak by shape, one line per implementation."""
+    """PNG: fwd+bwd % of the FMA peak by shape, one line per implementation."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -317,7 +407,7 @@ def plot(res, path):
             ax.plot(range(len(shapes)), ys, marker="o", label=impl)
         ax.set_xticks(range(len(shapes)), [f"B={b}\nH={h}" for b, h in shapes])
         ax.set_title(f"{cell}: fwd+bwd (onnxruntime: fwd)")
-        ax.set_ylabel("% of GEMM peak")
+        ax.set_ylabel("% of FMA peak")
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=8)
     fig.tight_layout()
