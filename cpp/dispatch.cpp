@@ -18,12 +18,16 @@ struct Entry {
   const KernelTable* (*table)();
   bool (*usable)(const CpuFeatures&);
   const FmaLoop* (*fma_loop)();
+  const GemmTuning* (*gemm_tuning)();
 };
 
 const Entry kEntries[] = {  // best first
-    {"avx512", &table_avx512, [](const CpuFeatures& f) { return f.avx512; }, &fma_loop_avx512},
-    {"avx2", &table_avx2, [](const CpuFeatures& f) { return f.avx2_fma; }, &fma_loop_avx2},
-    {"scalar", &table_scalar, [](const CpuFeatures&) { return true; }, &fma_loop_scalar},
+    {"avx512", &table_avx512, [](const CpuFeatures& f) { return f.avx512; }, &fma_loop_avx512,
+     &gemm_tuning_avx512},
+    {"avx2", &table_avx2, [](const CpuFeatures& f) { return f.avx2_fma; }, &fma_loop_avx2,
+     &gemm_tuning_avx2},
+    {"scalar", &table_scalar, [](const CpuFeatures&) { return true; }, &fma_loop_scalar,
+     &gemm_tuning_scalar},
 };
 
 const CpuFeatures& features() { return cpu_features(); }
@@ -74,6 +78,10 @@ const KernelTable& current_table() {
 
 void set_target(const std::string& name) {
   g_current.store(usable_entry(name).table(), std::memory_order_release);
+}
+
+const GemmTuning& gemm_tuning(const std::string& target) {
+  return *usable_entry(target).gemm_tuning();
 }
 
 double fma_peak_gflops(const std::string& target, int dtype_bytes, double seconds) {

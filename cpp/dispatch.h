@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "gemm_params.h"
 #include "kernel_api.h"
 
 namespace rnnkit {
@@ -25,5 +26,8 @@ void set_target(const std::string& name);
 // the best of short bursts over about `seconds`. dtype_bytes: 4 (float32) or 8 (float64).
 // Throws std::invalid_argument for a target this CPU cannot run.
 double fma_peak_gflops(const std::string& target, int dtype_bytes, double seconds);
+
+// The GEMM parameters of a usable target (gemm_params.h); throws like set_target.
+const GemmTuning& gemm_tuning(const std::string& target);
 
 }  // namespace rnnkit

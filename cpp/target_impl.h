@@ -35,5 +35,7 @@ const KernelTable* RNNKIT_TABLE_FN() { return &RNNKIT_NS::kTable; }
 #define RNNKIT_PASTE2(a, b) a##b
 #define RNNKIT_PASTE(a, b) RNNKIT_PASTE2(a, b)
 const FmaLoop* RNNKIT_PASTE(fma_loop_, RNNKIT_NS)() { return &RNNKIT_NS::kFmaLoop; }
+// gemm_tuning_<target>(), declared in gemm_params.h.
+const GemmTuning* RNNKIT_PASTE(gemm_tuning_, RNNKIT_NS)() { return &RNNKIT_NS::kGemmTuning; }
 
 }  // namespace rnnkit

@@ -66,6 +66,15 @@ def _cpu_lines(c):
     return ident, caches, c["features"]
 
 
+def _gemm_line(target):
+    """The GEMM tile and blocking `target` uses, per dtype, and the CPU-family row chosen."""
+    parts = []
+    for dtype in ("float32", "float64"):
+        p = _core._gemm_params(target, dtype)
+        parts.append(f"{dtype} tile {p['mr']}x{p['nr']} kc {p['kc']} mc {p['mc']} nc {p['nc']}")
+    return f"{'; '.join(parts)} (family row '{p['family']}')"
+
+
 def info():
     """A dict describing this build and runtime: version, SIMD target, threads, compiler, flags,
     and the detected CPU (`cpu`, `cpu_caches`, `cpu_features`; `cpu_info()` has the numbers)."""
@@ -78,6 +87,7 @@ def info():
         "cpu_features": features,
         "simd_target": get_simd_target(),
         "simd_targets": list(simd_targets()),
+        "gemm": _gemm_line(get_simd_target()),
         "compiled_targets": list(_core.compiled_targets()),
         "num_threads": get_num_threads(),
         "compiler": build.get("compiler", ""),
