@@ -29,6 +29,8 @@ from typing import Callable, Dict, Optional
 import numpy as np
 
 GATES = {"rnn": 1, "gru": 3, "lstm": 4}
+CLOCK_NAMES = {"wall": "perf_counter", "thread": "thread_time"}
+CLOCKS = {k: getattr(time, v) for k, v in CLOCK_NAMES.items()}
 FULL_SHAPES = [(100, 1, 64), (100, 8, 64), (100, 64, 64), (100, 1, 256), (100, 8, 256), (100, 64, 256)]
 QUICK_SHAPES = [(50, 1, 64), (50, 8, 256), (50, 64, 256)]
 
@@ -39,7 +41,7 @@ def flops(cell, T, B, H, I=None):
     return fwd, 3.0 * fwd
 
 
-def numpy_gemm(dtype="float32", threads=1, n=2048, repeat=5):
+def numpy_gemm(dtype="float32", threads=1, n=2048, repeat=5, clock="wall"):
     """NumPy's matmul on an n x n product, in a subprocess with the BLAS thread count set:
     {"gflops": ..., "kernel": the BLAS and its kernel when threadpoolctl can tell, else ""}."""
     code = (
@@ -47,7 +49,7 @@ def numpy_gemm(dtype="float32", threads=1, n=2048, repeat=5):
         f"a = np.random.default_rng(0).random(({n}, {n})).astype('{dtype}'); b = a.copy(); a @ b\n"
         "ts = []\n"
         f"for _ in range({repeat}):\n"
-        "    t0 = time.perf_counter(); a @ b; ts.append(time.perf_counter() - t0)\n"
+        f"    t0 = time.{CLOCK_NAMES[clock]}(); a @ b; ts.append(time.{CLOCK_NAMES[clock]}() - t0)\n"
         "kernel = ''\n"
         "try:\n"
         "    import threadpoolctl\n"
@@ -80,17 +82,18 @@ def fma_peaks(dtype="float32", seconds=0.03):
     return {t: _core._fma_peak(t, dtype, seconds) for t in rnnkit.simd_targets()}
 
 
-def _best_rate(fn, flop, repeat):
+def _best_rate(fn, flop, repeat, clock="wall"):
+    now = CLOCKS[clock]
     fn()
     ts = []
     for _ in range(repeat):
-        t0 = time.perf_counter()
+        t0 = now()
         fn()
-        ts.append(time.perf_counter() - t0)
+        ts.append(now() - t0)
     return flop / min(ts) / 1e9
 
 
-def torch_gemm_peak(dtype="float32", threads=1, n=2048, repeat=5):
+def torch_gemm_peak(dtype="float32", threads=1, n=2048, repeat=5, clock="wall"):
     """PyTorch's matmul GFLOP/s on an n x n product with `threads` threads, and the BLAS it was
     built with; None when torch is not installed."""
     try:
@@ -102,14 +105,14 @@ def torch_gemm_peak(dtype="float32", threads=1, n=2048, repeat=5):
     try:
         a = torch.from_numpy(np.random.default_rng(0).random((n, n)).astype(dtype))
         b = a.clone()
-        gflops = _best_rate(lambda: torch.mm(a, b), 2.0 * n ** 3, repeat)
+        gflops = _best_rate(lambda: torch.mm(a, b), 2.0 * n ** 3, repeat, clock)
     finally:
         torch.set_num_threads(before)
     blas = "mkl" if torch.backends.mkl.is_available() else "other"
     return {"gflops": gflops, "blas": blas}
 
 
-def rnnkit_gemm_peak(dtype="float32", threads=1, n=2048, repeat=3):
+def rnnkit_gemm_peak(dtype="float32", threads=1, n=2048, repeat=3, clock="wall"):
     """rnnkit's own GEMM (best target, B packed inside the call) on an n x n product."""
     import rnnkit
     from . import _core
@@ -119,7 +122,7 @@ def rnnkit_gemm_peak(dtype="float32", threads=1, n=2048, repeat=3):
     rnnkit.set_num_threads(threads)
     try:
         a = np.random.default_rng(0).random((n, n)).astype(dtype)
-        return _best_rate(lambda: _core._gemm(a, a), 2.0 * n ** 3, repeat)
+        return _best_rate(lambda: _core._gemm(a, a), 2.0 * n ** 3, repeat, clock)
     finally:
         rnnkit.set_simd_target(before_t)
         rnnkit.set_num_threads(before_n)
@@ -254,9 +257,20 @@ def _progress(total, enabled):
 
 
 def run(cells=("lstm", "gru", "rnn"), shapes=None, dtype="float32", threads=1, repeat=7,
-        targets=None, reference=True, torch=True, onnx=True, quick=False, progress=True) -> Dict:
-    """Runs the benchmark; returns a JSON-able dict (see `format_table`)."""
+        targets=None, reference=True, torch=True, onnx=True, quick=False, progress=True,
+        clock="wall") -> Dict:
+    """Runs the benchmark; returns a JSON-able dict (see `format_table`).
+
+    clock="thread" times the CPU time of the calling thread instead of wall time: with one
+    thread every implementation computes on the calling thread, and on a machine shared with
+    other work that leaves out the time the OS gave to other processes."""
     import rnnkit
+
+    if clock not in CLOCKS:
+        raise ValueError(f"clock: expected one of {sorted(CLOCKS)}, got {clock!r}")
+    if clock == "thread" and threads != 1:
+        raise ValueError(f"clock: 'thread' measures one thread only, got threads={threads}")
+    now = CLOCKS[clock]
 
     shapes = shapes or (QUICK_SHAPES if quick else FULL_SHAPES)
     dt = np.dtype(dtype)
@@ -265,15 +279,15 @@ def run(cells=("lstm", "gru", "rnn"), shapes=None, dtype="float32", threads=1, r
     fma = fma_peaks(dtype)
     peak = max(fma.values()) * threads  # one core's loop: threads cores at most
     info = rnnkit.info()
-    torch_gemm = torch_gemm_peak(dtype, threads) if torch else None
+    torch_gemm = torch_gemm_peak(dtype, threads, clock=clock) if torch else None
     result = {"machine": {"cpu": info["cpu"], "cpu_caches": info["cpu_caches"],
                           "simd_targets": info["simd_targets"], "compiler": info["compiler"],
-                          "threads": threads, "dtype": dtype, "repeat": repeat,
+                          "threads": threads, "dtype": dtype, "repeat": repeat, "clock": clock,
                           "numpy": np.__version__,
                           "fma_peak_gflops": fma, "peak_gflops": peak,
-                          "numpy_gemm": numpy_gemm(dtype, threads),
+                          "numpy_gemm": numpy_gemm(dtype, threads, clock=clock),
                           "torch_gemm": torch_gemm,
-                          "rnnkit_gemm_gflops": rnnkit_gemm_peak(dtype, threads),
+                          "rnnkit_gemm_gflops": rnnkit_gemm_peak(dtype, threads, clock=clock),
                           "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE", "")},
               "results": []}
     result["machine"]["gemm_peak_gflops"] = result["machine"]["numpy_gemm"]["gflops"]
@@ -310,14 +324,14 @@ def run(cells=("lstm", "gru", "rnn"), shapes=None, dtype="float32", threads=1, r
                             impl.before()
                         if warm:
                             fwd()
-                        t0 = time.perf_counter()
+                        t0 = now()
                         fwd()
-                        t1 = time.perf_counter()
+                        t1 = now()
                         times[impl.name]["fwd"].append(t1 - t0)
                         if fwd_bwd:
-                            t1 = time.perf_counter()
+                            t1 = now()
                             fwd_bwd()
-                            times[impl.name]["fwd_bwd"].append(time.perf_counter() - t1)
+                            times[impl.name]["fwd_bwd"].append(now() - t1)
                         if bar:
                             bar.update(1)
                 for name, tt in times.items():
@@ -352,8 +366,9 @@ def format_table(res) -> str:
     blas_env = f" ({ng['kernel']})" if ng.get("kernel") else ""
     if m["OPENBLAS_CORETYPE"]:
         blas_env += f" [OPENBLAS_CORETYPE={m['OPENBLAS_CORETYPE']}]"
+    clock = "CPU time of the calling thread" if m.get("clock") == "thread" else "wall time"
     lines = [f"rnnkit bench: {m['dtype']}, {m['threads']} thread(s), median of {m['repeat']} "
-             f"interleaved runs; CPU {m['cpu']}; {m['cpu_caches']}",
+             f"interleaved runs ({clock}); CPU {m['cpu']}; {m['cpu_caches']}",
              f"FMA peak, one core (GFLOP/s): {fma}; '%peak' is of {m['peak_gflops']:.1f} "
              f"(best target x {m['threads']} thread(s))",
              f"GEMM 2048^3, same threads (GFLOP/s): NumPy{blas_env} {m['gemm_peak_gflops']:.1f}"
@@ -438,6 +453,10 @@ def main(args, argv=None) -> int:
         except ImportError:
             print("rnnkit bench: --plot needs matplotlib (pip install 'rnnkit[plot]')", file=sys.stderr)
             return 2
+    if args.clock == "thread" and args.threads != 1:
+        print(f"rnnkit bench: --clock thread measures one thread only, got --threads {args.threads}",
+              file=sys.stderr)
+        return 2
     _reexec_with_blas_threads(args.threads, argv)
     shapes = None
     if args.batch or args.hidden or args.T:
@@ -446,7 +465,7 @@ def main(args, argv=None) -> int:
     res = run(cells=args.cells, shapes=shapes, dtype=args.dtype, threads=args.threads,
               repeat=args.repeat or (3 if args.quick else 7), targets=args.targets,
               reference=not args.no_reference, torch=not args.no_torch, onnx=not args.no_onnx,
-              quick=args.quick, progress=not args.no_progress)
+              quick=args.quick, progress=not args.no_progress, clock=args.clock)
     print(format_table(res))
     if args.json:
         with open(args.json, "w") as f:
@@ -465,6 +484,9 @@ def add_arguments(p):
     p.add_argument("--T", type=int, help="sequence length (default 100, 50 with --quick)")
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
+                   help="wall time, or the CPU time of the calling thread (one thread only; "
+                        "steadier on a busy machine)")
     p.add_argument("--repeat", type=int)
     p.add_argument("--targets", nargs="+", help="rnnkit SIMD targets (default: all usable)")
     p.add_argument("--no-reference", action="store_true")
