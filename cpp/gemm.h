@@ -426,10 +426,18 @@ void gemm_packed(i64 M, i64 N, i64 K, MatView<T> A, const T* Bp, T* C, i64 ldc, 
   const GemmParams& prm = gemm_params<T>();
   const TileFns<T>& fns = tile_fns<T>();
   const i64 NR = fns.nr;
-  const i64 mc = prm.mc;
+  const int nth = gemm_threads(M, N, K, n_threads);
+  // With threads and more rows than one block, at least ~4 row blocks each, so owners finish
+  // together (M = 1024 in blocks of 336 would give one thread twice the rows of the other).
+  // One block (a recurrence's step) stays whole and is split by panels below, so each thread
+  // keeps its own columns of the weights. Row blocks are whole micro-panels: no result changes.
+  i64 mc = prm.mc;
+  if (nth > 1 && M > mc) {
+    const i64 fair = round_up(ceil_div(M, 4 * nth), fns.mr);
+    if (fair < mc) mc = fair;
+  }
   const i64 m_blocks = ceil_div(M, mc);
   const i64 n_panels = ceil_div(N, NR);
-  const int nth = gemm_threads(M, N, K, n_threads);
   i64 n_chunks = ceil_div(N, prm.nc);  // NC: a task's slice of B stays in its share of L3
   if (m_blocks * n_chunks < nth) n_chunks = ceil_div(nth, m_blocks) * 2;
   if (n_chunks > n_panels) n_chunks = n_panels;
