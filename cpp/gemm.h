@@ -12,8 +12,9 @@
 //   kc x NR panel of B with MR x NR accumulators held in registers.
 // - Operands are strided views (transposes cost nothing) with an optional row gather, used to
 //   read time steps in processing order (reverse, variable lengths) without copying.
-// - Work is split into tasks by output tiles (row blocks x panel ranges). Every element of C is
-//   summed by one task in a fixed K order, so results do not depend on the thread count.
+// - Work is split into tasks by output tiles (row blocks x panel ranges), each with an owner
+//   thread (parallel_for_owned), the same every call. Every element of C is summed by one task
+//   in a fixed K order, so results do not depend on the thread count.
 // - accumulate == false never reads C. Scratch comes from the caller.
 //
 // Included inside a target namespace (see target_impl.h) after simd/vec.h.

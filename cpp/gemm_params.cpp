@@ -18,20 +18,22 @@ struct FamilyRow {
 
 // First match wins. Tiles: avx512 {12x2, 8x3, 6x4}, avx2 {6x2, 4x3} (gemm.h).
 // - Zen 4 (AMD family 0x19): 512-bit instructions run as two 256-bit halves, one zmm FMA per
-//   cycle, 32 KiB L1d: an L1 share of 1 keeps the KC of 256 that was measured there.
+//   cycle, 32 KiB L1d: an L1 share of 1 keeps the KC of 256 that ran there.
 // - Zen 5 (family 0x1A): two full 512-bit FMA pipes, 48 KiB L1d, 1 MiB L2. Measured on an EPYC
-//   (family 26 model 2), one thread, bench/gemm_tiles.py: the 12x2 tile is fastest (LSTM B=64
-//   H=256 fwd+bwd 94.8 ms against 98.1 for 6x4 and 99.1 for 8x3); an A block of 3/8 of L2
-//   (MC 336 float32, 168 float64) raised the float64 2048^3 product from 90 to 108 GFLOP/s
-//   and left float32 and the sequences unchanged. The other rows share these values until
-//   measured on their CPUs.
+//   (family 26 model 2), one thread, CPU time, interleaved (bench/gemm_tiles.py and the
+//   _set_gemm_params hook): the 12x2 tile is fastest (LSTM B=64 H=256 fwd+bwd 94.8 ms against
+//   98.1 for 6x4 and 99.1 for 8x3). KC 512 (a B panel of 1.5 L1: it streams from L2, and each
+//   extra K block is one more pass over C) beat 256 at H=512: LSTM B=64 forward 143 against
+//   174 ms, fwd+bwd 390 against 436 (float64 958 against 1037). An A block of half of L2 beat
+//   the old 96 rows for the float64 2048^3 product (90 -> 102-108 GFLOP/s); float32 and the
+//   sequences did not care. The other rows keep their earlier KC and share MC's rule, unmeasured.
 // - Intel cores with AVX-512 (Skylake-SP onwards): two zmm FMA ports on server parts, 48 KiB
 //   L1d and 2 MiB L2 from Ice Lake on.
 const FamilyRow kFamilies[] = {
-    {"AMD Zen 4 and earlier", kVendorAmd, 0x17, 0x19, 0, 0, 1.0, 0.375},
-    {"AMD Zen 5", kVendorAmd, 0x1A, 0x1A, 0, 0, 0.75, 0.375},
-    {"Intel", kVendorIntel, 0, 0xFF, 0, 0, 0.75, 0.375},
-    {"other", kVendorOther, 0, 0xFF, 0, 0, 0.75, 0.375},
+    {"AMD Zen 4 and earlier", kVendorAmd, 0x17, 0x19, 0, 0, 1.0, 0.5},
+    {"AMD Zen 5", kVendorAmd, 0x1A, 0x1A, 0, 0, 1.5, 0.5},
+    {"Intel", kVendorIntel, 0, 0xFF, 0, 0, 0.75, 0.5},
+    {"other", kVendorOther, 0, 0xFF, 0, 0, 0.75, 0.5},
 };
 
 const FamilyRow& family_row(const CpuFeatures& cpu) {
