@@ -10,7 +10,6 @@ import statistics
 import time
 
 import numpy as np
-
 import rnnkit
 from rnnkit import _core
 

@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-
 import rnnkit
 from rnnkit import _core
 from rnnkit._runtime import cpu_info

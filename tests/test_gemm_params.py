@@ -4,7 +4,6 @@ choice (cpp/gemm_params.cpp) is only one of these, so all of them must be right.
 
 import numpy as np
 import pytest
-
 import rnnkit
 import rnnkit.reference as ref
 from rnnkit import _core
