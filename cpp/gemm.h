@@ -432,7 +432,9 @@ void gemm_packed(i64 M, i64 N, i64 K, MatView<T> A, const T* Bp, T* C, i64 ldc, 
   // together (M = 1024 in blocks of 336 would give one thread twice the rows of the other).
   // One block (a recurrence's step) stays whole and is split by panels below, so each thread
   // keeps its own columns of the weights. Row blocks are whole micro-panels: no result changes.
-  i64 mc = prm.mc;
+  // Row blocks as even as possible (M = 256 with MC 252 runs 132 + 124, not 252 + 4: a 4-row
+  // block streams all of B for almost no work).
+  i64 mc = round_up(ceil_div(M, ceil_div(M, prm.mc)), fns.mr);
   if (nth > 1 && M > mc) {
     const i64 fair = round_up(ceil_div(M, 4 * nth), fns.mr);
     if (fair < mc) mc = fair;
