@@ -5,11 +5,13 @@
 // writability) so that even a direct call of `_core` cannot crash the interpreter. Outputs are
 // NumPy arrays allocated by the caller. The workspace is allocated here, then the GIL is
 // released for the kernel call.
+#include <pybind11/native_enum.h>
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
 #include <cstdlib>
+#include <initializer_list>
 #include <memory>
 #include <new>
 #include <sstream>
@@ -44,9 +46,29 @@ bool same_dtype(const py::dtype& a, const py::dtype& b) {
   return eq == 1;
 }
 
+// An expected shape of up to 4 dimensions, held without a heap allocation (a call checks a
+// dozen arrays: their shapes cost no malloc unless one is wrong).
+struct Shape {
+  i64 v[4] = {0, 0, 0, 0};
+  size_t n = 0;
+  Shape(std::initializer_list<i64> dims) {
+    for (i64 x : dims) v[n++] = x;
+  }
+  explicit Shape(const std::vector<i64>& dims) {
+    for (i64 x : dims) v[n++] = x;
+  }
+  bool matches(const py::array& a) const {
+    if (static_cast<size_t>(a.ndim()) != n) return false;
+    for (size_t i = 0; i < n; ++i)
+      if (a.shape(static_cast<py::ssize_t>(i)) != v[i]) return false;
+    return true;
+  }
+  std::vector<i64> vec() const { return std::vector<i64>(v, v + n); }
+};
+
 // Checks one array argument and returns its data pointer (null for an allowed None).
 template <class T>
-T* arg_ptr(const py::object& obj, const char* name, const std::vector<i64>& shape, bool writable,
+T* arg_ptr(const py::object& obj, const char* name, const Shape& shape, bool writable,
            bool optional = false) {
   if (obj.is_none()) {
     if (optional) return nullptr;
@@ -59,10 +81,9 @@ T* arg_ptr(const py::object& obj, const char* name, const std::vector<i64>& shap
     throw py::type_error(std::string(name) + ": expected dtype " +
                          std::string(py::str(py::dtype::of<T>())) + ", got " +
                          std::string(py::str(a.dtype())));
-  std::vector<i64> got(a.shape(), a.shape() + a.ndim());
-  if (got != shape)
-    throw py::value_error(std::string(name) + ": expected shape " + shape_str(shape) + ", got " +
-                          shape_str(got));
+  if (!shape.matches(a))
+    throw py::value_error(std::string(name) + ": expected shape " + shape_str(shape.vec()) +
+                          ", got " + shape_str(std::vector<i64>(a.shape(), a.shape() + a.ndim())));
   if (!(a.flags() & py::array::c_style))
     throw py::value_error(std::string(name) + ": expected a C-contiguous array");
   if (writable && !a.writeable())
@@ -131,14 +152,13 @@ Workspace alloc_workspace(i64 n) {
   return Workspace(static_cast<size_t>(n) * sizeof(T));
 }
 
-int gate_count(int cell) {
-  switch (cell) {
-    case rnnkit::kRnnTanh:
-    case rnnkit::kRnnRelu: return 1;
-    case rnnkit::kLstm: return 4;
-    case rnnkit::kGru: return 3;
-  }
-  throw py::value_error("cell: expected 0..3, got " + std::to_string(cell));
+// The row of kinds.h for a cell (an enum value outside the table is refused).
+const rnnkit::CellInfo& cell_info(rnnkit::Cell cell) {
+  const rnnkit::CellInfo* info = rnnkit::find_cell(cell);
+  if (!info)
+    throw py::value_error("cell: expected a value of rnnkit._core.Cell, got " +
+                          std::to_string(static_cast<int>(cell)));
+  return *info;
 }
 
 std::vector<i64> shape_of(const py::object& obj, const char* name, size_t ndim) {
@@ -152,243 +172,374 @@ std::vector<i64> shape_of(const py::object& obj, const char* name, size_t ndim) 
 }
 
 // Sizes from x [T,B,I], w_hh [G*H, P] and w_proj [P, H].
-rnnkit::Dims dims_of(int cell, const py::object& x, const py::object& w_hh,
+rnnkit::Dims dims_of(const rnnkit::CellInfo& cell, const py::object& x, const py::object& w_hh,
                      const py::object& w_proj) {
-  const int G = gate_count(cell);
+  const int G = cell.gates;
   auto xs = shape_of(x, "x", 3);
   auto ws = shape_of(w_hh, "w_hh", 2);
   if (ws[0] % G != 0)
     throw py::value_error("w_hh: expected a first dimension divisible by " + std::to_string(G) +
                           ", got " + std::to_string(ws[0]));
   rnnkit::Dims d{xs[0], xs[1], xs[2], ws[0] / G, ws[1], G};
+  if (!w_proj.is_none() && !cell.peep_proj)
+    throw py::value_error(std::string("w_proj: expected None, the ") + cell.name +
+                          " cell has no projection");
   if (w_proj.is_none()) {
     if (d.P != d.H)
       throw py::value_error("w_hh: expected shape " + shape_str({G * d.H, d.H}) + ", got " +
                             shape_str(ws));
-  } else {
-    if (cell != rnnkit::kLstm) throw py::value_error("w_proj: only the LSTM has a projection");
   }
   return d;
-}
-
-template <class Real>
-void forward_t(int cell, const rnnkit::Dims& d, py::object x, py::object w_ih, py::object w_hh,
-               py::object b_ih, py::object b_hh, py::object h0, py::object c0, py::object w_peep,
-               py::object w_proj, py::object lengths, bool reverse, bool input_forget,
-               bool linear_before_reset, double clip, py::object y, py::object h, py::object c,
-               py::object gates, py::object hn, py::object clip_mask) {
-  const i64 T = d.T, B = d.B, I = d.I, H = d.H, P = d.P, GH = d.G * d.H;
-  const bool lstm = cell == rnnkit::kLstm, gru = cell == rnnkit::kGru;
-  rnnkit::FwdArgs<Real> a{};
-  a.cell = cell;
-  a.d = d;
-  a.x = arg_ptr<Real>(x, "x", {T, B, I}, false);
-  a.w_ih = arg_ptr<Real>(w_ih, "w_ih", {GH, I}, false);
-  a.w_hh = arg_ptr<Real>(w_hh, "w_hh", {GH, P}, false);
-  a.b_ih = arg_ptr<Real>(b_ih, "b_ih", {GH}, false, true);
-  a.b_hh = arg_ptr<Real>(b_hh, "b_hh", {GH}, false, true);
-  a.h0 = arg_ptr<Real>(h0, "h0", {B, P}, false);
-  a.c0 = lstm ? arg_ptr<Real>(c0, "c0", {B, H}, false) : nullptr;
-  a.w_peep = lstm ? arg_ptr<Real>(w_peep, "w_peep", {3, H}, false, true) : nullptr;
-  a.w_proj = lstm ? arg_ptr<Real>(w_proj, "w_proj", {P, H}, false, true) : nullptr;
-  a.lengths = lengths_ptr(lengths, B, T);
-  a.reverse = reverse;
-  a.input_forget = lstm && input_forget;
-  a.linear_before_reset = linear_before_reset;
-  if (!(clip >= 0.0)) throw py::value_error("clip: expected a number >= 0 (0 = no clipping)");
-  a.clip = static_cast<Real>(clip);
-  a.y = arg_ptr<Real>(y, "y", {T, B, P}, true);
-  a.h = arg_ptr<Real>(h, "h", {T + 1, B, P}, true);
-  a.c = lstm ? arg_ptr<Real>(c, "c", {T + 1, B, H}, true) : nullptr;
-  a.gates = arg_ptr<Real>(gates, "gates", {T, B, GH}, true);
-  a.hn = gru ? arg_ptr<Real>(hn, "hn", {T, B, H}, true) : nullptr;
-  a.clip_mask = clip > 0 ? arg_ptr<std::uint8_t>(clip_mask, "clip_mask", {T, B, GH}, true) : nullptr;
-  a.n_threads = rnnkit::get_num_threads();
-  const rnnkit::KernelTable& k = rnnkit::current_table();
-  if constexpr (std::is_same_v<Real, float>) {
-    auto ws = alloc_workspace<float>(k.fwd_workspace_f32(a));
-    py::gil_scoped_release nogil;
-    k.fwd_f32(a, static_cast<float*>(ws.get()));
-  } else {
-    auto ws = alloc_workspace<double>(k.fwd_workspace_f64(a));
-    py::gil_scoped_release nogil;
-    k.fwd_f64(a, static_cast<double*>(ws.get()));
-  }
-}
-
-template <class Real>
-void backward_t(int cell, const rnnkit::Dims& d, py::object x, py::object w_ih, py::object w_hh,
-                py::object w_peep, py::object w_proj, py::object lengths, bool reverse,
-                bool input_forget, bool linear_before_reset, double clip, py::object h,
-                py::object c, py::object gates, py::object hn, py::object clip_mask,
-                py::object dy, py::object dh_n, py::object dc_n, py::object dx, py::object dh0,
-                py::object dc0, py::object dw_ih, py::object dw_hh, py::object db_ih,
-                py::object db_hh, py::object dw_peep, py::object dw_proj) {
-  const i64 T = d.T, B = d.B, I = d.I, H = d.H, P = d.P, GH = d.G * d.H;
-  const bool lstm = cell == rnnkit::kLstm, gru = cell == rnnkit::kGru;
-  rnnkit::BwdArgs<Real> a{};
-  a.cell = cell;
-  a.d = d;
-  a.x = arg_ptr<Real>(x, "x", {T, B, I}, false);
-  a.w_ih = arg_ptr<Real>(w_ih, "w_ih", {GH, I}, false);
-  a.w_hh = arg_ptr<Real>(w_hh, "w_hh", {GH, P}, false);
-  a.w_peep = lstm ? arg_ptr<Real>(w_peep, "w_peep", {3, H}, false, true) : nullptr;
-  a.w_proj = lstm ? arg_ptr<Real>(w_proj, "w_proj", {P, H}, false, true) : nullptr;
-  a.lengths = lengths_ptr(lengths, B, T);
-  a.reverse = reverse;
-  a.input_forget = lstm && input_forget;
-  a.linear_before_reset = linear_before_reset;
-  if (!(clip >= 0.0)) throw py::value_error("clip: expected a number >= 0 (0 = no clipping)");
-  a.clip = static_cast<Real>(clip);
-  a.h = arg_ptr<Real>(h, "cache.h", {T + 1, B, P}, false);
-  a.c = lstm ? arg_ptr<Real>(c, "cache.c", {T + 1, B, H}, false) : nullptr;
-  a.gates = arg_ptr<Real>(gates, "cache.gates", {T, B, GH}, false);
-  a.hn = gru ? arg_ptr<Real>(hn, "cache.hn", {T, B, H}, false) : nullptr;
-  a.clip_mask =
-      clip > 0 ? arg_ptr<std::uint8_t>(clip_mask, "cache.clip_mask", {T, B, GH}, false) : nullptr;
-  a.dy = arg_ptr<Real>(dy, "dy", {T, B, P}, false);
-  a.dh_n = arg_ptr<Real>(dh_n, "dh_n", {B, P}, false);
-  a.dc_n = lstm ? arg_ptr<Real>(dc_n, "dc_n", {B, H}, false) : nullptr;
-  a.dx = arg_ptr<Real>(dx, "dx", {T, B, I}, true);
-  a.dh0 = arg_ptr<Real>(dh0, "dh0", {B, P}, true);
-  a.dc0 = lstm ? arg_ptr<Real>(dc0, "dc0", {B, H}, true) : nullptr;
-  a.dw_ih = arg_ptr<Real>(dw_ih, "dw_ih", {GH, I}, true);
-  a.dw_hh = arg_ptr<Real>(dw_hh, "dw_hh", {GH, P}, true);
-  a.db_ih = arg_ptr<Real>(db_ih, "db_ih", {GH}, true, true);
-  a.db_hh = arg_ptr<Real>(db_hh, "db_hh", {GH}, true, true);
-  a.dw_peep = lstm ? arg_ptr<Real>(dw_peep, "dw_peep", {3, H}, true, true) : nullptr;
-  a.dw_proj = lstm ? arg_ptr<Real>(dw_proj, "dw_proj", {P, H}, true, true) : nullptr;
-  if (lstm && (a.w_peep == nullptr) != (a.dw_peep == nullptr))
-    throw py::value_error("dw_peep: expected an array exactly when w_peep is given");
-  if (lstm && (a.w_proj == nullptr) != (a.dw_proj == nullptr))
-    throw py::value_error("dw_proj: expected an array exactly when w_proj is given");
-  a.n_threads = rnnkit::get_num_threads();
-  const rnnkit::KernelTable& k = rnnkit::current_table();
-  if constexpr (std::is_same_v<Real, float>) {
-    auto ws = alloc_workspace<float>(k.bwd_workspace_f32(a));
-    py::gil_scoped_release nogil;
-    k.bwd_f32(a, static_cast<float*>(ws.get()));
-  } else {
-    auto ws = alloc_workspace<double>(k.bwd_workspace_f64(a));
-    py::gil_scoped_release nogil;
-    k.bwd_f64(a, static_cast<double*>(ws.get()));
-  }
 }
 
 bool is_dtype(const py::object& x, const py::dtype& dt) {
   return py::isinstance<py::array>(x) && same_dtype(py::reinterpret_borrow<py::array>(x).dtype(), dt);
 }
 
-[[noreturn]] void bad_x_dtype(const py::object& x) {
-  std::string got = py::isinstance<py::array>(x)
-                        ? std::string(py::str(py::reinterpret_borrow<py::array>(x).dtype()))
-                        : std::string(py::str(py::type::of(x).attr("__name__")));
-  throw py::type_error("x: expected dtype float32 or float64, got " + got);
-}
-
 template <class T>
-py::array_t<T> math_eval_t(int fn, py::array_t<T, 0> x) {
-  const T* xp = arg_ptr<T>(x, "x", {static_cast<i64>(x.size())}, false);
-  py::array_t<T> y(x.size());
-  T* yp = y.mutable_data();
-  const rnnkit::KernelTable& k = rnnkit::current_table();
-  const i64 n = static_cast<i64>(x.size());
-  py::gil_scoped_release nogil;
-  if constexpr (std::is_same_v<T, float>) k.math_f32(fn, xp, yp, n);
-  else k.math_f64(fn, xp, yp, n);
-  return y;
-}
+struct Tag {
+  using type = T;
+};
 
-template <class T>
-py::array_t<T> gemm_t(py::array a, py::array b) {
-  auto as = shape_of(a, "a", 2), bs = shape_of(b, "b", 2);
-  if (as[1] != bs[0])
-    throw py::value_error("b: expected shape " + shape_str({as[1], bs[1]}) + ", got " +
-                          shape_str(bs));
-  const T* ap = arg_ptr<T>(a, "a", as, false);
-  const T* bp = arg_ptr<T>(b, "b", bs, false);
-  py::array_t<T> c({as[0], bs[1]});
-  T* cp = c.mutable_data();
-  const int nth = rnnkit::get_num_threads();
-  const rnnkit::KernelTable& k = rnnkit::current_table();
-  if constexpr (std::is_same_v<T, float>) {
-    auto ws = alloc_workspace<float>(k.gemm_workspace_f32(as[0], bs[1], as[1], nth));
-    py::gil_scoped_release nogil;
-    k.gemm_f32(as[0], bs[1], as[1], ap, bp, cp, static_cast<float*>(ws.get()), nth);
-  } else {
-    auto ws = alloc_workspace<double>(k.gemm_workspace_f64(as[0], bs[1], as[1], nth));
-    py::gil_scoped_release nogil;
-    k.gemm_f64(as[0], bs[1], as[1], ap, bp, cp, static_cast<double*>(ws.get()), nth);
+// The one dtype dispatch: f(Tag<float>{}) or f(Tag<double>{}) by the dtype of the array x,
+// named `name` in the error otherwise.
+template <class F>
+auto with_dtype(const py::object& x, const char* name, F&& f) {
+  if (is_dtype(x, py::dtype::of<float>())) return f(Tag<float>{});
+  if (!is_dtype(x, py::dtype::of<double>())) {
+    std::string got = py::isinstance<py::array>(x)
+                          ? std::string(py::str(py::reinterpret_borrow<py::array>(x).dtype()))
+                          : std::string(py::str(py::type::of(x).attr("__name__")));
+    throw py::type_error(std::string(name) + ": expected dtype float32 or float64, got " + got);
   }
-  return c;
+  return f(Tag<double>{});
+}
+
+// Sizes the workspace, then runs the kernel without the GIL.
+template <class T, class Args>
+void run_kernel(i64 (*measure)(const Args&), void (*run)(const Args&, T*), const Args& a) {
+  auto ws = alloc_workspace<T>(measure(a));
+  py::gil_scoped_release nogil;
+  run(a, static_cast<T*>(ws.get()));
+}
+
+// Keyword arguments, matched in one pass over the call's keyword names. pybind11's py::arg
+// matching interns every parameter name again on every call (PyUnicode_InternFromString per
+// parameter: ~700 instructions each, 35k per forward + backward pair, measured with callgrind;
+// 5% of a T=100, B=1, H=64 RNN forward), and a py::kwargs function gets a dict built first.
+// forward and backward are therefore plain METH_FASTCALL | METH_KEYWORDS functions: the names
+// are interned once, at import, and matched by identity against the call's keyword names
+// (CPython interns those written at a call site), else by value. An X-list names each
+// parameter once: the struct of values and the table of names are both made from it.
+struct Keywords {
+  const char* fn;
+  std::vector<PyObject*> names;  // interned, alive for the life of the process
+  std::vector<bool> required;
+  Keywords(const char* f, std::initializer_list<std::pair<const char*, bool>> params) : fn(f) {
+    for (const auto& p : params) {
+      names.push_back(PyUnicode_InternFromString(p.first));
+      required.push_back(p.second);
+    }
+  }
+  // values[i] = the argument named names[i], None when absent; TypeError for an unknown,
+  // missing or positional one. args[0:n_kw] are the values of the keywords in kwnames.
+  void parse(PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames, py::object* values) const {
+    if (nargs != 0)
+      throw py::type_error(std::string(fn) + "(): takes keyword arguments only, got " +
+                           std::to_string(nargs) + " positional");
+    const size_t n = names.size();
+    const Py_ssize_t n_kw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    for (Py_ssize_t k = 0; k < n_kw; ++k) {
+      PyObject* key = PyTuple_GET_ITEM(kwnames, k);
+      size_t i = 0;
+      while (i < n && names[i] != key) ++i;
+      if (i == n)
+        for (i = 0; i < n && PyUnicode_Compare(names[i], key) != 0; ++i) {
+        }
+      if (i == n)
+        throw py::type_error(std::string(fn) + "(): unexpected keyword argument '" +
+                             std::string(py::str(key)) + "'");
+      values[i] = py::reinterpret_borrow<py::object>(args[k]);
+    }
+    for (size_t i = 0; i < n; ++i) {
+      if (values[i]) continue;
+      if (required[i])
+        throw py::type_error(std::string(fn) + "(): missing keyword argument '" +
+                             std::string(py::str(names[i])) + "'");
+      values[i] = py::none();
+    }
+  }
+};
+
+// Runs body() for a METH_FASTCALL function: C++ exceptions become Python ones.
+template <class Body>
+PyObject* python_call(const Body& body) {
+  try {
+    body();
+    Py_RETURN_NONE;
+  } catch (py::error_already_set& e) {
+    e.restore();
+  } catch (const py::builtin_exception& e) {
+    e.set_error();
+  } catch (const std::bad_alloc&) {
+    PyErr_NoMemory();
+  } catch (const std::exception& e) {
+    PyErr_SetString(PyExc_RuntimeError, e.what());
+  }
+  return nullptr;
+}
+
+// The parameters of forward and backward: X(name, required).
+#define RNNKIT_FORWARD_PARAMS(X)                                                              \
+  X(cell, 1) X(x, 1) X(w_ih, 1) X(w_hh, 1) X(b_ih, 0) X(b_hh, 0) X(h0, 1) X(c0, 0)            \
+  X(w_peep, 0) X(w_proj, 0) X(lengths, 0) X(reverse, 0) X(input_forget, 0)                    \
+  X(linear_before_reset, 0) X(clip, 0) X(y, 1) X(h, 1) X(c, 0) X(gates, 1) X(hn, 0)          \
+  X(clip_mask, 0)
+#define RNNKIT_BACKWARD_PARAMS(X)                                                             \
+  X(cell, 1) X(x, 1) X(w_ih, 1) X(w_hh, 1) X(w_peep, 0) X(w_proj, 0) X(lengths, 0)            \
+  X(reverse, 0) X(input_forget, 0) X(linear_before_reset, 0) X(clip, 0) X(h, 1) X(c, 0)       \
+  X(gates, 1) X(hn, 0) X(clip_mask, 0) X(dy, 1) X(dh_n, 1) X(dc_n, 0) X(dx, 1) X(dh0, 1)      \
+  X(dc0, 0) X(dw_ih, 1) X(dw_hh, 1) X(db_ih, 0) X(db_hh, 0) X(dw_peep, 0) X(dw_proj, 0)
+#define RNNKIT_FIELD(name, req) py::object name;
+#define RNNKIT_NAME(name, req) {#name, req != 0},
+
+struct FwdKw {
+  RNNKIT_FORWARD_PARAMS(RNNKIT_FIELD)
+};
+struct BwdKw {
+  RNNKIT_BACKWARD_PARAMS(RNNKIT_FIELD)
+};
+static_assert(sizeof(FwdKw) == 21 * sizeof(py::object), "FwdKw: one object per parameter");
+static_assert(sizeof(BwdKw) == 28 * sizeof(py::object), "BwdKw: one object per parameter");
+
+const Keywords& forward_keywords() {
+  static const Keywords* k = new Keywords("forward", {RNNKIT_FORWARD_PARAMS(RNNKIT_NAME)});
+  return *k;
+}
+const Keywords& backward_keywords() {
+  static const Keywords* k = new Keywords("backward", {RNNKIT_BACKWARD_PARAMS(RNNKIT_NAME)});
+  return *k;
+}
+
+// The Python members of _core.Cell, in kinds.h order: a call's cell is found by identity
+// (reading an enum member's .value runs Python code: two calls of enum's property per call).
+std::vector<PyObject*> g_cell_members;
+
+rnnkit::Cell cell_arg(const py::object& v) {
+  for (size_t i = 0; i < g_cell_members.size(); ++i)
+    if (g_cell_members[i] == v.ptr()) return rnnkit::kCells[i].id;
+  try {
+    return v.cast<rnnkit::Cell>();
+  } catch (const py::cast_error&) {
+    throw py::type_error("cell: expected a rnnkit._core.Cell, got " +
+                         std::string(py::str(py::type::of(v).attr("__name__"))));
+  }
+}
+bool flag_arg(const py::object& v, const char* name, bool absent) {
+  if (v.is_none()) return absent;
+  if (!PyBool_Check(v.ptr())) throw py::type_error(std::string(name) + ": expected a bool");
+  return v.ptr() == Py_True;
+}
+// The clip bound: 0 = no clipping.
+double clip_arg(const py::object& v) {
+  const double clip = v.is_none() ? 0.0 : PyFloat_AsDouble(v.ptr());
+  if (clip == -1.0 && PyErr_Occurred()) throw py::error_already_set();
+  if (!(clip >= 0.0)) throw py::value_error("clip: expected a number >= 0 (0 = no clipping)");
+  return clip;
+}
+
+void forward(PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+  FwdKw v;
+  forward_keywords().parse(args, nargs, kwnames, reinterpret_cast<py::object*>(&v));
+  const rnnkit::Cell cell = cell_arg(v.cell);
+  const rnnkit::CellInfo& info = cell_info(cell);
+  const rnnkit::Dims d = dims_of(info, v.x, v.w_hh, v.w_proj);
+  const i64 T = d.T, B = d.B, I = d.I, H = d.H, P = d.P, GH = d.G * d.H;
+  const bool st = info.cell_state, pp = info.peep_proj;
+  const double clip = clip_arg(v.clip);
+  with_dtype(v.x, "x", [&](auto tag) {
+    using Real = typename decltype(tag)::type;
+    rnnkit::FwdArgs<Real> a{};
+    a.cell = cell;
+    a.d = d;
+    a.x = arg_ptr<Real>(v.x, "x", {T, B, I}, false);
+    a.w_ih = arg_ptr<Real>(v.w_ih, "w_ih", {GH, I}, false);
+    a.w_hh = arg_ptr<Real>(v.w_hh, "w_hh", {GH, P}, false);
+    a.b_ih = arg_ptr<Real>(v.b_ih, "b_ih", {GH}, false, true);
+    a.b_hh = arg_ptr<Real>(v.b_hh, "b_hh", {GH}, false, true);
+    a.h0 = arg_ptr<Real>(v.h0, "h0", {B, P}, false);
+    a.c0 = st ? arg_ptr<Real>(v.c0, "c0", {B, H}, false) : nullptr;
+    a.w_peep = pp ? arg_ptr<Real>(v.w_peep, "w_peep", {3, H}, false, true) : nullptr;
+    a.w_proj = pp ? arg_ptr<Real>(v.w_proj, "w_proj", {P, H}, false, true) : nullptr;
+    a.lengths = lengths_ptr(v.lengths, B, T);
+    a.reverse = flag_arg(v.reverse, "reverse", false);
+    a.input_forget = pp && flag_arg(v.input_forget, "input_forget", false);
+    a.linear_before_reset = flag_arg(v.linear_before_reset, "linear_before_reset", true);
+    a.clip = static_cast<Real>(clip);
+    a.y = arg_ptr<Real>(v.y, "y", {T, B, P}, true);
+    a.h = arg_ptr<Real>(v.h, "h", {T + 1, B, P}, true);
+    a.c = st ? arg_ptr<Real>(v.c, "c", {T + 1, B, H}, true) : nullptr;
+    a.gates = arg_ptr<Real>(v.gates, "gates", {T, B, GH}, true);
+    a.hn = info.hn_cache ? arg_ptr<Real>(v.hn, "hn", {T, B, H}, true) : nullptr;
+    // clip_mask decides whether the kernel clips, so it is written whenever clip > 0, also
+    // when clip rounds to 0 in float32 (then everything is clipped to 0, as the reference does)
+    a.clip_mask =
+        clip > 0 ? arg_ptr<std::uint8_t>(v.clip_mask, "clip_mask", {T, B, GH}, true) : nullptr;
+    a.n_threads = rnnkit::get_num_threads();
+    const auto& k = rnnkit::current_table().of<Real>();
+    run_kernel<Real>(k.fwd_workspace, k.fwd, a);
+  });
+}
+
+void backward(PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+  BwdKw v;
+  backward_keywords().parse(args, nargs, kwnames, reinterpret_cast<py::object*>(&v));
+  const rnnkit::Cell cell = cell_arg(v.cell);
+  const rnnkit::CellInfo& info = cell_info(cell);
+  const rnnkit::Dims d = dims_of(info, v.x, v.w_hh, v.w_proj);
+  const i64 T = d.T, B = d.B, I = d.I, H = d.H, P = d.P, GH = d.G * d.H;
+  const bool st = info.cell_state, pp = info.peep_proj;
+  const double clip = clip_arg(v.clip);
+  with_dtype(v.x, "x", [&](auto tag) {
+    using Real = typename decltype(tag)::type;
+    rnnkit::BwdArgs<Real> a{};
+    a.cell = cell;
+    a.d = d;
+    a.x = arg_ptr<Real>(v.x, "x", {T, B, I}, false);
+    a.w_ih = arg_ptr<Real>(v.w_ih, "w_ih", {GH, I}, false);
+    a.w_hh = arg_ptr<Real>(v.w_hh, "w_hh", {GH, P}, false);
+    a.w_peep = pp ? arg_ptr<Real>(v.w_peep, "w_peep", {3, H}, false, true) : nullptr;
+    a.w_proj = pp ? arg_ptr<Real>(v.w_proj, "w_proj", {P, H}, false, true) : nullptr;
+    a.lengths = lengths_ptr(v.lengths, B, T);
+    a.reverse = flag_arg(v.reverse, "reverse", false);
+    a.input_forget = pp && flag_arg(v.input_forget, "input_forget", false);
+    a.linear_before_reset = flag_arg(v.linear_before_reset, "linear_before_reset", true);
+    a.clip = static_cast<Real>(clip);
+    a.h = arg_ptr<Real>(v.h, "cache.h", {T + 1, B, P}, false);
+    a.c = st ? arg_ptr<Real>(v.c, "cache.c", {T + 1, B, H}, false) : nullptr;
+    a.gates = arg_ptr<Real>(v.gates, "cache.gates", {T, B, GH}, false);
+    a.hn = info.hn_cache ? arg_ptr<Real>(v.hn, "cache.hn", {T, B, H}, false) : nullptr;
+    a.clip_mask = clip > 0 ? arg_ptr<std::uint8_t>(v.clip_mask, "cache.clip_mask", {T, B, GH},
+                                                   false)
+                           : nullptr;
+    a.dy = arg_ptr<Real>(v.dy, "dy", {T, B, P}, false);
+    a.dh_n = arg_ptr<Real>(v.dh_n, "dh_n", {B, P}, false);
+    a.dc_n = st ? arg_ptr<Real>(v.dc_n, "dc_n", {B, H}, false) : nullptr;
+    a.dx = arg_ptr<Real>(v.dx, "dx", {T, B, I}, true);
+    a.dh0 = arg_ptr<Real>(v.dh0, "dh0", {B, P}, true);
+    a.dc0 = st ? arg_ptr<Real>(v.dc0, "dc0", {B, H}, true) : nullptr;
+    a.dw_ih = arg_ptr<Real>(v.dw_ih, "dw_ih", {GH, I}, true);
+    a.dw_hh = arg_ptr<Real>(v.dw_hh, "dw_hh", {GH, P}, true);
+    a.db_ih = arg_ptr<Real>(v.db_ih, "db_ih", {GH}, true, true);
+    a.db_hh = arg_ptr<Real>(v.db_hh, "db_hh", {GH}, true, true);
+    a.dw_peep = pp ? arg_ptr<Real>(v.dw_peep, "dw_peep", {3, H}, true, true) : nullptr;
+    a.dw_proj = pp ? arg_ptr<Real>(v.dw_proj, "dw_proj", {P, H}, true, true) : nullptr;
+    if ((a.w_peep == nullptr) != (a.dw_peep == nullptr))
+      throw py::value_error("dw_peep: expected an array exactly when w_peep is given");
+    if ((a.w_proj == nullptr) != (a.dw_proj == nullptr))
+      throw py::value_error("dw_proj: expected an array exactly when w_proj is given");
+    a.n_threads = rnnkit::get_num_threads();
+    const auto& k = rnnkit::current_table().of<Real>();
+    run_kernel<Real>(k.bwd_workspace, k.bwd, a);
+  });
+}
+
+// A function of simd/math.h by its enum value or its name ("exp", "sigmoid", "tanh").
+rnnkit::MathFn math_fn_of(const py::object& fn) {
+  if (py::isinstance<rnnkit::MathFn>(fn)) return fn.cast<rnnkit::MathFn>();
+  const std::string name = py::str(fn);
+  if (name == "exp") return rnnkit::MathFn::kExp;
+  if (name == "sigmoid") return rnnkit::MathFn::kSigmoid;
+  if (name == "tanh") return rnnkit::MathFn::kTanh;
+  throw py::value_error("fn: expected 'exp', 'sigmoid' or 'tanh', got '" + name + "'");
+}
+
+py::object math_eval(const py::object& fn_obj, const py::object& x) {
+  const rnnkit::MathFn fn = math_fn_of(fn_obj);
+  return with_dtype(x, "x", [&](auto tag) -> py::object {
+    using T = typename decltype(tag)::type;
+    const i64 n = static_cast<i64>(py::reinterpret_borrow<py::array>(x).size());
+    const T* xp = arg_ptr<T>(x, "x", {n}, false);
+    py::array_t<T> y(n);
+    T* yp = y.mutable_data();
+    const auto& k = rnnkit::current_table().of<T>();
+    py::gil_scoped_release nogil;
+    k.math(fn, xp, yp, n);
+    return std::move(y);
+  });
+}
+
+py::object gemm_py(const py::object& a, const py::object& b) {
+  return with_dtype(a, "a", [&](auto tag) -> py::object {
+    using T = typename decltype(tag)::type;
+    auto as = shape_of(a, "a", 2), bs = shape_of(b, "b", 2);
+    if (as[1] != bs[0])
+      throw py::value_error("b: expected shape " + shape_str({as[1], bs[1]}) + ", got " +
+                            shape_str(bs));
+    const T* ap = arg_ptr<T>(a, "a", Shape(as), false);
+    const T* bp = arg_ptr<T>(b, "b", Shape(bs), false);
+    py::array_t<T> c({as[0], bs[1]});
+    T* cp = c.mutable_data();
+    const int nth = rnnkit::get_num_threads();
+    const auto& k = rnnkit::current_table().of<T>();
+    auto ws = alloc_workspace<T>(k.gemm_workspace(as[0], bs[1], as[1], nth));
+    py::gil_scoped_release nogil;
+    k.gemm(as[0], bs[1], as[1], ap, bp, cp, static_cast<T*>(ws.get()), nth);
+    return std::move(c);
+  });
 }
 
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "rnnkit native kernels (private; use the functions in rnnkit).";
-  m.attr("CELL_RNN_TANH") = int(rnnkit::kRnnTanh);
-  m.attr("CELL_RNN_RELU") = int(rnnkit::kRnnRelu);
-  m.attr("CELL_LSTM") = int(rnnkit::kLstm);
-  m.attr("CELL_GRU") = int(rnnkit::kGru);
+  // Python enum.Enum classes: a cell or a function is named, never a bare int.
+  py::native_enum<rnnkit::Cell> cells(m, "Cell", "enum.Enum",
+                                      "The cells of the kernels (cpp/cells/kinds.h).");
+  for (const rnnkit::CellInfo& info : rnnkit::kCells) cells.value(info.name, info.id);
+  cells.finalize();
+  for (const rnnkit::CellInfo& info : rnnkit::kCells)  // alive as long as the module
+    g_cell_members.push_back(m.attr("Cell").attr(info.name).ptr());
+  py::native_enum<rnnkit::MathFn>(m, "MathFn", "enum.Enum",
+                                  "The element-wise functions of cpp/simd/math.h.")
+      .value("EXP", rnnkit::MathFn::kExp)
+      .value("SIGMOID", rnnkit::MathFn::kSigmoid)
+      .value("TANH", rnnkit::MathFn::kTanh)
+      .finalize();
 
-  m.def(
-      "forward",
-      [](int cell, py::object x, py::object w_ih, py::object w_hh, py::object b_ih,
-         py::object b_hh, py::object h0, py::object c0, py::object w_peep, py::object w_proj,
-         py::object lengths, bool reverse, bool input_forget, bool linear_before_reset,
-         double clip, py::object y, py::object h, py::object c, py::object gates, py::object hn,
-         py::object clip_mask) {
-        const rnnkit::Dims d = dims_of(cell, x, w_hh, w_proj);
-        if (is_dtype(x, py::dtype::of<float>()))
-          forward_t<float>(cell, d, x, w_ih, w_hh, b_ih, b_hh, h0, c0, w_peep, w_proj, lengths,
-                           reverse, input_forget, linear_before_reset, clip, y, h, c, gates, hn,
-                           clip_mask);
-        else if (is_dtype(x, py::dtype::of<double>()))
-          forward_t<double>(cell, d, x, w_ih, w_hh, b_ih, b_hh, h0, c0, w_peep, w_proj, lengths,
-                            reverse, input_forget, linear_before_reset, clip, y, h, c, gates, hn,
-                            clip_mask);
-        else
-          bad_x_dtype(x);
-      },
-      "Forward of one layer over a sequence; writes y, h, c, gates, hn, clip_mask in place.");
-
-  m.def(
-      "backward",
-      [](int cell, py::object x, py::object w_ih, py::object w_hh, py::object w_peep,
-         py::object w_proj, py::object lengths, bool reverse, bool input_forget,
-         bool linear_before_reset, double clip, py::object h, py::object c, py::object gates,
-         py::object hn, py::object clip_mask, py::object dy, py::object dh_n, py::object dc_n,
-         py::object dx, py::object dh0, py::object dc0, py::object dw_ih, py::object dw_hh,
-         py::object db_ih, py::object db_hh, py::object dw_peep, py::object dw_proj) {
-        const rnnkit::Dims d = dims_of(cell, x, w_hh, w_proj);
-        if (is_dtype(x, py::dtype::of<float>()))
-          backward_t<float>(cell, d, x, w_ih, w_hh, w_peep, w_proj, lengths, reverse,
-                            input_forget, linear_before_reset, clip, h, c, gates, hn, clip_mask,
-                            dy, dh_n, dc_n, dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_peep,
-                            dw_proj);
-        else if (is_dtype(x, py::dtype::of<double>()))
-          backward_t<double>(cell, d, x, w_ih, w_hh, w_peep, w_proj, lengths, reverse,
-                             input_forget, linear_before_reset, clip, h, c, gates, hn, clip_mask,
-                             dy, dh_n, dc_n, dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_peep,
-                             dw_proj);
-        else
-          bad_x_dtype(x);
-      },
-      "Backward of one layer over a sequence; writes the gradient arrays in place.");
-
-  m.def("_math_eval", [](const std::string& fn, py::object x) -> py::object {
-    int code = fn == "exp" ? 0 : fn == "sigmoid" ? 1 : fn == "tanh" ? 2 : -1;
-    if (code < 0) throw py::value_error("fn: expected 'exp', 'sigmoid' or 'tanh', got '" + fn + "'");
-    if (is_dtype(x, py::dtype::of<float>())) return math_eval_t<float>(code, x);
-    if (is_dtype(x, py::dtype::of<double>())) return math_eval_t<double>(code, x);
-    bad_x_dtype(x);
-  });
-  m.def("_gemm", [](py::array a, py::array b) -> py::object {
-    if (is_dtype(a, py::dtype::of<float>())) return gemm_t<float>(a, b);
-    if (is_dtype(a, py::dtype::of<double>())) return gemm_t<double>(a, b);
-    throw py::type_error("a: expected dtype float32 or float64");
-  }, "C = a @ b with rnnkit's GEMM (C-contiguous 2-D arrays of one dtype).");
+  static PyMethodDef kernel_defs[] = {
+      {"forward",
+       reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(
+           +[](PyObject*, PyObject* const* a, Py_ssize_t n, PyObject* kw) -> PyObject* {
+             return python_call([&] { forward(a, n, kw); });
+           })),
+       METH_FASTCALL | METH_KEYWORDS,
+       "forward(*, cell: Cell, x, w_ih, w_hh, b_ih=None, b_hh=None, h0, c0=None, w_peep=None,\n"
+       "        w_proj=None, lengths=None, reverse=False, input_forget=False,\n"
+       "        linear_before_reset=True, clip=0.0, y, h, c=None, gates, hn=None,\n"
+       "        clip_mask=None) -> None\n\n"
+       "Forward of one layer over a sequence; writes y, h, c, gates, hn, clip_mask in place.\n"
+       "Keyword arguments only."},
+      {"backward",
+       reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(
+           +[](PyObject*, PyObject* const* a, Py_ssize_t n, PyObject* kw) -> PyObject* {
+             return python_call([&] { backward(a, n, kw); });
+           })),
+       METH_FASTCALL | METH_KEYWORDS,
+       "backward(*, cell: Cell, x, w_ih, w_hh, w_peep=None, w_proj=None, lengths=None,\n"
+       "         reverse=False, input_forget=False, linear_before_reset=True, clip=0.0, h,\n"
+       "         c=None, gates, hn=None, clip_mask=None, dy, dh_n, dc_n=None, dx, dh0,\n"
+       "         dc0=None, dw_ih, dw_hh, db_ih=None, db_hh=None, dw_peep=None,\n"
+       "         dw_proj=None) -> None\n\n"
+       "Backward of one layer over a sequence; writes the gradient arrays in place.\n"
+       "Keyword arguments only."},
+  };
+  for (PyMethodDef& def : kernel_defs)
+    m.add_object(def.ml_name, py::reinterpret_steal<py::object>(PyCFunction_NewEx(&def, nullptr, m.attr("__name__").ptr())));
+  m.def("_math_eval", &math_eval, py::arg("fn"), py::arg("x"),
+        "fn(x) elementwise with rnnkit's SIMD math (fn: a MathFn or its name).");
+  m.def("_gemm", &gemm_py, py::arg("a"), py::arg("b"),
+        "C = a @ b with rnnkit's GEMM (C-contiguous 2-D arrays of one dtype).");
 
   m.def("simd_targets", &rnnkit::usable_targets, "Compiled SIMD targets this CPU runs, best first.");
   m.def("compiled_targets", &rnnkit::compiled_targets);

@@ -1,61 +1,66 @@
 // The boundary between the bindings and the per-ISA kernels: argument structs (validated raw
-// pointers and sizes) and the table of entry points each target fills in. No pybind11 here.
+// pointers and sizes) and the table of entry points each target fills in, one part per dtype.
+// No pybind11 here. Arrays are C-contiguous; row b of an array [B, X] is `p + b * X`.
+// Inputs never alias outputs; outputs never alias each other.
 #pragma once
 
+#include "cells/kinds.h"
 #include "common.h"
 
 namespace rnnkit {
 
-enum CellKind : int { kRnnTanh = 0, kRnnRelu = 1, kLstm = 2, kGru = 3 };
+// The element-wise functions of simd/math.h, exposed for the accuracy tests.
+enum class MathFn : int { kExp = 0, kSigmoid = 1, kTanh = 2 };
 
-// Forward over one sequence batch. Optional pointers are null when absent.
+// Forward over one sequence batch. Optional pointers are null when absent; a cell reads only
+// the fields it has (kinds.h says which).
 template <class T>
 struct FwdArgs {
-  int cell;
+  Cell cell;
   Dims d;
-  const T* x;       // [T, B, I]
-  const T* w_ih;    // [G*H, I]
-  const T* w_hh;    // [G*H, P]
-  const T* b_ih;    // [G*H] or null
-  const T* b_hh;    // [G*H] or null
-  const T* h0;      // [B, P]
-  const T* c0;      // [B, H] (LSTM)
-  const T* w_peep;  // [3, H] or null (LSTM)
-  const T* w_proj;  // [P, H] or null (LSTM)
-  const i64* lengths;  // [B] or null
+  const T* x;          // [T, B, I]
+  const T* w_ih;       // [G*H, I]
+  const T* w_hh;       // [G*H, P]
+  const T* b_ih;       // [G*H] or null
+  const T* b_hh;       // [G*H] or null
+  const T* h0;         // [B, P]
+  const T* c0;         // [B, H] (cells with a cell state)
+  const T* w_peep;     // [3, H] or null (LSTM)
+  const T* w_proj;     // [P, H] or null (LSTM)
+  const i64* lengths;  // [B] values in [0, T], or null (all T)
   bool reverse, input_forget, linear_before_reset;
-  T clip;  // > 0 to clip, 0 otherwise
-  // outputs (all fully written; y is zero past each length)
-  T* y;      // [T, B, P]
-  T* h;      // [T+1, B, P]
-  T* c;      // [T+1, B, H] (LSTM)
-  T* gates;  // [T, B, G*H]
-  T* hn;     // [T, B, H] (GRU)
-  std::uint8_t* clip_mask;  // [T, B, G*H] when clipping
+  T clip;  // the clip bound when clip_mask is given (0 then clips everything to 0)
+  // outputs: every element written, whatever the lengths (y and gates are 0 past the end)
+  T* y;                     // [T, B, P]
+  T* h;                     // [T+1, B, P]
+  T* c;                     // [T+1, B, H] (cells with a cell state)
+  T* gates;                 // [T, B, G*H]
+  T* hn;                    // [T, B, H] (cells with hn_cache)
+  std::uint8_t* clip_mask;  // [T, B, G*H] when clipping, else null (clipping is off)
   int n_threads;
 };
 
 template <class T>
 struct BwdArgs {
-  int cell;
+  Cell cell;
   Dims d;
-  const T* x;
-  const T* w_ih;
-  const T* w_hh;
-  const T* w_peep;
-  const T* w_proj;
-  const i64* lengths;
+  const T* x;          // [T, B, I]
+  const T* w_ih;       // [G*H, I]
+  const T* w_hh;       // [G*H, P]
+  const T* w_peep;     // [3, H] or null
+  const T* w_proj;     // [P, H] or null
+  const i64* lengths;  // [B] or null
   bool reverse, input_forget, linear_before_reset;
   T clip;
-  const T* h;      // [T+1, B, P]
-  const T* c;      // [T+1, B, H]
-  const T* gates;  // [T, B, G*H]
-  const T* hn;     // [T, B, H]
-  const std::uint8_t* clip_mask;
-  const T* dy;     // [T, B, P]
-  const T* dh_n;   // [B, P]
-  const T* dc_n;   // [B, H]
-  // outputs; the optional ones are null when that parameter is absent
+  const T* h;                     // [T+1, B, P] from the forward
+  const T* c;                     // [T+1, B, H]
+  const T* gates;                 // [T, B, G*H]
+  const T* hn;                    // [T, B, H]
+  const std::uint8_t* clip_mask;  // [T, B, G*H] when clipping, else null
+  const T* dy;                    // [T, B, P]
+  const T* dh_n;                  // [B, P]
+  const T* dc_n;                  // [B, H]
+  // outputs, every element written; the optional ones are null when that parameter is absent
   T* dx;       // [T, B, I]
   T* dh0;      // [B, P]
   T* dc0;      // [B, H]
@@ -68,25 +73,30 @@ struct BwdArgs {
   int n_threads;
 };
 
-// One target's entry points. Workspace sizes are in elements of T; the workspace passed in
-// must be 64-byte aligned and at least that large.
+// One target's entry points for one dtype. Workspace sizes are in elements of T; the
+// workspace passed in must be 64-byte aligned and at least that large.
+template <class T>
+struct Kernels {
+  i64 (*fwd_workspace)(const FwdArgs<T>&);
+  void (*fwd)(const FwdArgs<T>&, T* ws);
+  i64 (*bwd_workspace)(const BwdArgs<T>&);
+  void (*bwd)(const BwdArgs<T>&, T* ws);
+  // y[n] = fn(x[n]); x and y do not overlap.
+  void (*math)(MathFn fn, const T* x, T* y, i64 n);
+  // C[M,N] = A[M,K] B[K,N], all row-major contiguous: exposed for tests and the benchmark.
+  void (*gemm)(i64 M, i64 N, i64 K, const T* A, const T* B, T* C, T* ws, int nth);
+  i64 (*gemm_workspace)(i64 M, i64 N, i64 K, int nth);
+};
+
 struct KernelTable {
   const char* name;
-  i64 (*fwd_workspace_f32)(const FwdArgs<float>&);
-  void (*fwd_f32)(const FwdArgs<float>&, float* ws);
-  i64 (*bwd_workspace_f32)(const BwdArgs<float>&);
-  void (*bwd_f32)(const BwdArgs<float>&, float* ws);
-  i64 (*fwd_workspace_f64)(const FwdArgs<double>&);
-  void (*fwd_f64)(const FwdArgs<double>&, double* ws);
-  i64 (*bwd_workspace_f64)(const BwdArgs<double>&);
-  void (*bwd_f64)(const BwdArgs<double>&, double* ws);
-  void (*math_f32)(int fn, const float* x, float* y, i64 n);
-  void (*math_f64)(int fn, const double* x, double* y, i64 n);
-  // C[M,N] = A[M,K] B[K,N], all row-major contiguous: exposed for tests and the benchmark.
-  void (*gemm_f32)(i64 M, i64 N, i64 K, const float* A, const float* B, float* C, float* ws, int nth);
-  void (*gemm_f64)(i64 M, i64 N, i64 K, const double* A, const double* B, double* C, double* ws, int nth);
-  i64 (*gemm_workspace_f32)(i64 M, i64 N, i64 K, int nth);
-  i64 (*gemm_workspace_f64)(i64 M, i64 N, i64 K, int nth);
+  Kernels<float> f32;
+  Kernels<double> f64;
+  template <class T>
+  const Kernels<T>& of() const {
+    if constexpr (sizeof(T) == sizeof(float)) return f32;
+    else return f64;
+  }
 };
 
 }  // namespace rnnkit

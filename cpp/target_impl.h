@@ -18,14 +18,13 @@ i64 gemm_plain_workspace(i64, i64 N, i64 K, int nth) {
   return gemm_scratch<T>(K, N, nth);
 }
 
-const KernelTable kTable = {
-    RNNKIT_TARGET_NAME,
-    &forward_workspace<float>,  &forward<float>,  &backward_workspace<float>,  &backward<float>,
-    &forward_workspace<double>, &forward<double>, &backward_workspace<double>, &backward<double>,
-    &math_apply<float>,         &math_apply<double>,
-    &gemm_plain<float>,         &gemm_plain<double>,
-    &gemm_plain_workspace<float>, &gemm_plain_workspace<double>,
-};
+template <class T>
+constexpr Kernels<T> kernels() {
+  return {&forward_workspace<T>, &forward<T>,       &backward_workspace<T>,  &backward<T>,
+          &math_apply<T>,          &gemm_plain<T>, &gemm_plain_workspace<T>};
+}
+
+const KernelTable kTable = {RNNKIT_TARGET_NAME, kernels<float>(), kernels<double>()};
 
 }  // namespace RNNKIT_NS
 

@@ -18,9 +18,11 @@ CONFIGS = [
     ("gru_textbook", "gru", {"linear_before_reset": False}),
     ("gru_clip", "gru", {"linear_before_reset": True, "clip": 0.6}),
     ("gru_textbook_clip", "gru", {"linear_before_reset": False, "clip": 0.6}),
+    ("mgu", "mgu", {}),
+    ("mgu_clip", "mgu", {"clip": 0.6}),
 ]
 CONFIG_IDS = [c[0] for c in CONFIGS]
-GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+GATES = {"rnn": 1, "lstm": 4, "gru": 3, "mgu": 2}
 
 
 def make_problem(cell, opts, T, B, I, H, dtype, seed=0, bias=True, lengths=None, reverse=False,

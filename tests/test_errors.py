@@ -80,6 +80,24 @@ def forward_errors():
              "x: expected dtype float32 or float64, got object"),
             (c, {"x": [[[1.0, 2.0]], [[1.0]]]}, TypeError, "x: expected an array"),
             (c, {"x": None}, TypeError, re.escape("x: expected a 3-D array [T, B, I], got None")),
+            # a list x is float64 to NumPy: the error names x and says so (not "w_hh: expected
+            # dtype float64", which blamed the weights for a dtype the user never chose)
+            (c, {"x": np.zeros((T, B, I)).tolist()}, TypeError, re.escape(
+                "x: expected an array of dtype float32 (the dtype of w_hh), got a list, which "
+                "NumPy makes float64; pass np.asarray(x, dtype=np.float32)")),
+            (c, {"w_ih": np.zeros((GH, I)).tolist()}, TypeError, re.escape(
+                "w_ih: expected dtype float32 (the dtype of x), got float64 (list input: NumPy "
+                "makes it float64")),
+            # masked arrays are refused: rnnkit would compute with the masked-out values
+            (c, {"x": np.ma.masked_array(f32(T, B, I), mask=True)}, TypeError, re.escape(
+                "x: expected an array, got a masked array (rnnkit ignores no entries: pass "
+                "lengths for variable-length sequences, or x.filled(0) to drop the mask)")),
+            (c, {"w_hh": np.ma.masked_array(f32(GH, H))}, TypeError,
+             "w_hh: expected an array, got a masked array"),
+            (c, {"h0": np.ma.masked_array(f32(B, H))}, TypeError,
+             "h0: expected an array, got a masked array"),
+            (c, {"lengths": np.ma.masked_array([4, 1, 0])}, TypeError,
+             "lengths: expected an array, got a masked array"),
             # w_ih
             (c, {"w_ih": f32(GH, I - 1)}, ValueError, shape_msg("w_ih", (GH, I), (GH, I - 1))),
             (c, {"w_ih": f32(GH)}, ValueError, shape_msg("w_ih", (GH, I), f"({GH},)")),
@@ -119,6 +137,20 @@ def forward_errors():
             (c, {"clip": "1"}, TypeError, "clip: expected a number or None, got str"),
             (c, {"clip": True}, TypeError, "clip: expected a number or None, got bool"),
             (c, {"clip": np.ones(1)}, TypeError, "clip: expected a number or None, got ndarray"),
+            # clip is validated in the call's dtype (float32 here): one that becomes 0, a
+            # subnormal or inf there would clip to something else than what was asked
+            (c, {"clip": 1e-46}, ValueError, re.escape(
+                "clip: expected a number in [1.175e-38, 3.403e+38] (the normal positive "
+                "float32 numbers: clipping is done in the dtype of x), got 1e-46, which is "
+                "0.0 in float32")),
+            (c, {"clip": 1e-300}, ValueError, re.escape("got 1e-300, which is 0.0 in float32")),
+            (c, {"clip": 1e-40}, ValueError,
+             re.escape("got 1e-40, which is a subnormal number in float32")),
+            (c, {"clip": 1e39}, ValueError, re.escape("got 1e+39, which is inf in float32")),
+            (c, {"clip": 10**400}, ValueError, re.escape(
+                "clip: expected a finite number, got an integer of about 401 digits, too large "
+                "for a float")),
+            (c, {"clip": -10**400}, ValueError, "clip: expected a finite number, got a negative"),
             # lengths
             (c, {"lengths": np.array([1, 2])}, ValueError, shape_msg("lengths", "(3,)", "(2,)")),
             (c, {"lengths": np.array([[1, 2, 3]])}, ValueError,
@@ -309,6 +341,8 @@ def tampered(cell):
         ("clip", lambda v: -1.0, ValueError, "cache.clip: expected a finite number > 0, got -1.0"),
         ("clip", lambda v: float("nan"), ValueError, "cache.clip: expected a finite number > 0"),
         ("clip", lambda v: "0.5", TypeError, "cache.clip: expected a number or None, got str"),
+        ("clip", lambda v: 1e-46, ValueError,
+         re.escape("cache.clip: expected a number in [1.175e-38, 3.403e+38]")),
         ("clip_mask", lambda v: v.astype(np.uint8), TypeError,
          "cache.clip_mask: expected dtype bool, got uint8"),
         ("clip_mask", lambda v: v[:, :, :-1], ValueError,
@@ -412,6 +446,84 @@ def test_lengths_accept_any_integer_dtype(backend):
         out = forward(backend, "gru", lengths=np.array([4, 1, 0], dt))
         assert out.cache.lengths.dtype == np.int64
         np.testing.assert_array_equal(out.y, want.y)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_np_matrix_arguments_are_read_as_plain_arrays(backend, cell):
+    """np.matrix (whose * is a matrix product) used to reach the reference's arithmetic: with
+    B == H its shapes fit and the LSTM/GRU answers were silently wrong. Now every 2-D argument
+    may be an np.matrix, and the results are plain arrays equal to those of plain inputs."""
+    G, n = GATES[cell], 4  # B == H == n
+    rng = np.random.default_rng(1)
+    kw = {"x": rng.standard_normal((T, n, I)), "w_ih": rng.standard_normal((G * n, I)),
+          "w_hh": rng.standard_normal((G * n, n)), "h0": rng.standard_normal((n, n))}
+    if cell == "lstm":
+        kw["c0"] = rng.standard_normal((n, n))
+    fwd = getattr(backend, f"{cell}_forward")
+    want = fwd(**kw)
+    got = fwd(**{k: np.matrix(v) if v.ndim == 2 else v for k, v in kw.items()})
+    assert type(got.y) is np.ndarray and type(got.cache.h) is np.ndarray
+    np.testing.assert_allclose(got.y, want.y, rtol=1e-12, atol=1e-12)
+    g = getattr(backend, f"{cell}_backward")(got.cache, dh_n=np.matrix(np.ones((n, n))))
+    g_want = getattr(backend, f"{cell}_backward")(want.cache, dh_n=np.ones((n, n)))
+    np.testing.assert_allclose(g.dw_hh, g_want.dw_hh, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_clip_at_the_edges_of_the_dtype(backend, cell):
+    """The smallest normal clip of each dtype is accepted and clips (every pre-activation of
+    this input is far larger), in both backends alike; 1e-300 is fine in float64."""
+    for dt, clip in ((np.float32, float(np.finfo(np.float32).tiny)), (np.float64, 1e-300)):
+        kw = dict(good(cell, dt, clip=clip), lengths=None)
+        kw["x"] = np.full_like(kw["x"], 3.0)
+        out = getattr(backend, f"{cell}_forward")(**kw)
+        assert out.cache.clip == clip and out.cache.clip_mask.all()
+        if backend is not rnnkit.reference:
+            ref = getattr(rnnkit.reference, f"{cell}_forward")(**kw)
+            np.testing.assert_array_equal(out.cache.clip_mask, ref.cache.clip_mask)
+            np.testing.assert_allclose(out.y, ref.y, rtol=1e-5, atol=1e-6)
+
+
+def _scalar_argument_cases():
+    """(call, exception, message): scalar arguments of the public API beyond the functional
+    one. Each goes through _checks.check_number: a bool is never a number or a size, and an
+    integer too large for a float is a ValueError (it was Python's OverflowError)."""
+    lstm = lambda **kw: rnnkit.LSTM(I, H, **kw)  # noqa: E731
+    params = lambda: rnnkit.LSTM(I, H)  # noqa: E731
+    big = 10**400
+    return [
+        (lambda: lstm(dropout=True), TypeError,
+         r"dropout: expected a number in \[0, 1\), got bool"),
+        (lambda: lstm(dropout=big), ValueError,
+         "dropout: expected a finite number, got an integer"),
+        (lambda: rnnkit.LSTM(I, True), TypeError, "hidden_size: expected an integer, got bool"),
+        (lambda: lstm(num_layers=np.bool_(True)), TypeError,
+         "num_layers: expected an integer, got bool"),
+        (lambda: lstm(backend=None), ValueError, "backend: expected 'native' or 'reference'"),
+        (lambda: rnnkit.optim.SGD(params(), lr=True), TypeError, "lr: expected a number, got bool"),
+        (lambda: rnnkit.optim.SGD(params(), lr=big), ValueError,
+         "lr: expected a finite number, got an integer of about 401 digits"),
+        (lambda: rnnkit.optim.Adam(params(), eps=big), ValueError, "eps: expected a finite number"),
+        (lambda: rnnkit.optim.GradNormHistory(window=True), TypeError,
+         "window: expected an integer, got bool"),
+        (lambda: rnnkit.optim.GradNormHistory(window="5"), TypeError,
+         "window: expected an integer, got str"),
+        (lambda: rnnkit.optim.GradNormHistory(window=0), ValueError,
+         r"window: expected an integer >= 1, got 0"),
+        (lambda: rnnkit.set_num_threads(True), TypeError, "n: expected an integer, got bool"),
+        (lambda: rnnkit.TBPTT(rnnkit.LSTM(I, H), lambda y, t: (0.0, y), k1=True), TypeError,
+         "k1: expected an integer, got bool"),
+        (lambda: rnnkit.softmax_cross_entropy(np.zeros((2, 3)), np.zeros(2, int),
+                                              ignore_index=np.bool_(False)), TypeError,
+         "ignore_index: expected an integer or None, got bool"),
+        (lambda: rnnkit.Linear(2, 3, bias="no"), TypeError, "bias: expected a bool, got 'no'"),
+    ]
+
+
+@pytest.mark.parametrize("call,exc,msg", _scalar_argument_cases())
+def test_scalar_arguments_share_one_check(call, exc, msg):
+    with pytest.raises(exc, match=msg):
+        call()
 
 
 def test_empty_batch_takes_an_empty_lengths_list(backend):

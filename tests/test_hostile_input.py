@@ -54,6 +54,9 @@ def hostile_rows():
                 rows.append((cell, name, f"axis {ax} + 1", lambda b=tuple(bad): np.zeros(b), "ValueError"))
             rows.append((cell, name, "python scalar", lambda: 1.5, "ValueError"))
             rows.append((cell, name, "string", lambda: "abc", "TypeError"))
+            # rnnkit has no masked entries: a masked array is refused, never read as .data
+            rows.append((cell, name, "masked array",
+                         lambda s=shape: np.ma.masked_array(np.zeros(s), mask=True), "TypeError"))
     return rows
 
 
@@ -85,6 +88,8 @@ def layouts(a):
     big = np.zeros((2,) + a.shape, a.dtype)
     big[0] = a
     out["strided view"] = big[0::2][0] if a.ndim else big[0]
+    if a.ndim == 2:
+        out["np.matrix"] = np.matrix(a)  # its * is a matrix product: must not reach the math
     if a.ndim >= 1:
         # broadcast (zero stride): only when a is constant along axis 0
         out["broadcast"] = None

@@ -5,6 +5,7 @@ composed by hand; parallel directions bitwise equal to sequential; state dicts, 
 errors. Torch parts are skipped when torch is not installed."""
 
 import itertools
+import re
 
 import numpy as np
 import pytest
@@ -435,9 +436,18 @@ def test_errors_name_the_argument():
     x = np.zeros((T, B, I), np.float32)
     with pytest.raises(TypeError, match=r"x: expected dtype float32 .*got float64"):
         m(x.astype(np.float64))
-    with pytest.raises(ValueError,
-                       match=r"x: expected a 3-D array \[T, B, 4\], got shape \(5, 3, 5\)"):
+    # a 3-D x with a wrong last axis: the message names the axis, expected and actual
+    with pytest.raises(ValueError, match=re.escape(
+            "x: expected 4 (input_size) on the last axis of [T, B, 4], got 5 (shape (5, 3, 5))")):
         m(np.zeros((T, B, I + 1), np.float32))
+    with pytest.raises(ValueError,
+                       match=r"x: expected a 3-D array \[T, B, 4\], got shape \(5, 3\)"):
+        m(np.zeros((T, B), np.float32))
+    # a list is made float64 by NumPy: the message says so
+    with pytest.raises(TypeError, match=re.escape(
+            "x: expected dtype float32 (the dtype of the layer), got float64 (list input: "
+            "NumPy makes it float64")):
+        m(x.tolist())
     with pytest.raises(ValueError,
                        match=r"state\[0\]: expected shape \(4, 3, 3\), got \(2, 3, 3\)"):
         m(x, (np.zeros((2, B, H), np.float32), None))
@@ -450,8 +460,11 @@ def test_errors_name_the_argument():
     with pytest.raises(RuntimeError, match="backward: no tape"):
         make("gru").backward()
     m(x)
-    with pytest.raises(ValueError, match=r"dy: expected a 3-D array \[T, B, 6\]"):
+    with pytest.raises(ValueError, match=re.escape(
+            "dy: expected 6 (the layer's output_size) on the last axis of [T, B, 6], got 3")):
         m.backward(np.zeros((T, B, 3), np.float32))
+    with pytest.raises(ValueError, match=r"dy: expected a 3-D array \[T, B, 6\]"):
+        m.backward(np.zeros((T, B), np.float32))
     with pytest.raises(ValueError, match=r"dy: expected shape \(5, 3, 6\), got \(4, 3, 6\)"):
         m.backward(np.zeros((T - 1, B, 6), np.float32))
     with pytest.raises(ValueError, match=r"tape: expected 2 layers of 2 direction\(s\)"):
@@ -484,6 +497,22 @@ def test_constructor_errors(kw, exc, msg):
         rnnkit.LSTM(I, H, n, **kw)
     with pytest.raises(ValueError, match="nonlinearity"):
         rnnkit.RNN(I, H, nonlinearity="sigmoid")
+
+
+def test_backend_mapping():
+    """layers.BACKENDS names every backend a layer accepts, each with its functional module."""
+    import importlib
+
+    from rnnkit import layers
+
+    assert set(layers.BACKENDS) == {"native", "reference"}
+    for name, module in layers.BACKENDS.items():
+        m = rnnkit.GRU(I, H, backend=name)
+        assert m._fwd is importlib.import_module(module).gru_forward
+        assert m.backend == name
+    for bad in ("cuda", None, 1, "Native"):
+        with pytest.raises(ValueError, match=r"backend: expected 'native' or 'reference', got "):
+            rnnkit.LSTM(I, H, backend=bad)
 
 
 def test_empty_sequence_and_batch():

@@ -62,8 +62,9 @@ print((after - before) * 1024)
 @pytest.mark.skipif("asan" in os.environ.get("LD_PRELOAD", ""), reason="ASan changes allocation")
 def test_peak_memory_matches_the_documented_formula():
     """Peak resident growth of one LSTM forward+backward (the first: its workspace is fresh)
-    against the README's formula: cache h, c [T+1,B,H], gates [T,B,4H]; outputs y [T,B,H],
-    dx [T,B,I]; backward workspace dG [T,B,4H] and a packed copy of x or h [T,B,max(I,H)]."""
+    against the formula of docs/guides/reliability.md: cache h, c [T+1,B,H], gates [T,B,4H];
+    outputs y [T,B,H], dx [T,B,I]; backward workspace dG [T,B,4H] and a packed copy of x or h
+    [T,B,max(I,H)]."""
     import subprocess
 
     T, B, I, H = 200, 64, 256, 256

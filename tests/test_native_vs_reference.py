@@ -131,8 +131,9 @@ def test_chunks_with_carried_state_equal_one_run(cfg, simd_target):
     assert_close(state[0], full.h_n, np.float64, "h_n")
 
 
-@pytest.mark.parametrize("cfg", [CONFIGS[0], CONFIGS[3], CONFIGS[8], CONFIGS[9], CONFIGS[10]],
-                         ids=["rnn", "lstm", "lstm_all", "gru", "gru_textbook"])
+@pytest.mark.parametrize("cfg", [CONFIGS[0], CONFIGS[3], CONFIGS[8], CONFIGS[9], CONFIGS[10],
+                                 CONFIGS[14]],
+                         ids=["rnn", "lstm", "lstm_all", "gru", "gru_textbook", "mgu_clip"])
 def test_threads_give_bitwise_identical_results(cfg, simd_target):
     _, cell, opts = cfg
     name, args, kw, seeds = make_problem(cell, opts, 5, 24, 40, 96, np.float32,

@@ -20,7 +20,7 @@ from conftest import numeric_grad
 
 RTOL = 1e-6
 ATOL = 1e-8
-GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+GATES = {"rnn": 1, "lstm": 4, "gru": 3, "mgu": 2}
 
 # (id, cell, forward options; "peep"/"proj" ask for peepholes / a projection of size P)
 CONFIGS = [
@@ -41,6 +41,8 @@ CONFIGS = [
     ("gru_textbook", "gru", {"linear_before_reset": False}),
     ("gru_clip", "gru", {"linear_before_reset": True, "clip": 0.6}),
     ("gru_textbook_clip", "gru", {"linear_before_reset": False, "clip": 0.6}),
+    ("mgu", "mgu", {}),
+    ("mgu_clip", "mgu", {"clip": 0.6}),
 ]
 
 # (id, T, B, I, H, P, lengths, reverse, biases)
@@ -117,6 +119,8 @@ TARGETS = {
             ("db_ih", "b_ih"), ("db_hh", "b_hh")],
     "gru": [("dx", "x"), ("dh0", "h0"), ("dw_ih", "w_ih"), ("dw_hh", "w_hh"),
             ("db_ih", "b_ih"), ("db_hh", "b_hh")],
+    "mgu": [("dx", "x"), ("dh0", "h0"), ("dw_ih", "w_ih"), ("dw_hh", "w_hh"),
+            ("db_ih", "b_ih"), ("db_hh", "b_hh")],
     "lstm": [("dx", "x"), ("dh0", "h0"), ("dc0", "c0"), ("dw_ih", "w_ih"), ("dw_hh", "w_hh"),
              ("db_ih", "b_ih"), ("db_hh", "b_hh"), ("dw_peep", "w_peep"), ("dw_proj", "w_proj")],
 }
@@ -158,7 +162,7 @@ def test_gradients_match_finite_differences(cfg, variant):
         np.testing.assert_allclose(analytic, numeric, rtol=RTOL, atol=ATOL, err_msg=field)
 
 
-@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru", "mgu"])
 def test_gradcheck_detects_a_wrong_gradient(cell):
     """The criterion above is tight enough to see a 1e-4 relative error in one element."""
     kw, seeds = make(cell, {"nonlinearity": "tanh", "linear_before_reset": True},

@@ -78,7 +78,7 @@ def equations(cell, kw):
     output must hold, computed gate by gate from the equations of API.md section 2."""
     x, clip = kw["x"], kw.get("clip")
     T, B, _ = x.shape
-    G = {"rnn": 1, "gru": 3, "lstm": 4}[cell]
+    G = {"rnn": 1, "gru": 3, "lstm": 4, "mgu": 2}[cell]
     H = kw["w_hh"].shape[0] // G
     b_ih = kw["b_ih"] if kw["b_ih"] is not None else np.zeros(G * H)
     b_hh = kw["b_hh"] if kw["b_hh"] is not None else np.zeros(G * H)
@@ -120,6 +120,14 @@ def equations(cell, kw):
             mask_f = np.zeros_like(pre_f, bool) if kw["input_forget"] else outside(pre_f, clip)
             res["mask"].append(np.concatenate(
                 [outside(pre_i, clip), mask_f, outside(pre_g, clip), outside(pre_o, clip)], 1))
+        elif cell == "mgu":  # API.md section 12
+            pre_f = lin_x(0, t) + lin_h(0, h)
+            f = sig(clipped(pre_f, clip))
+            pre_n = lin_x(1, t) + (f * h) @ rows(kw["w_hh"], 1).T + rows(b_hh, 1)
+            n = np.tanh(clipped(pre_n, clip))
+            h = (1.0 - f) * h + f * n
+            res["gates"].append(np.concatenate([f, n], 1))
+            res["mask"].append(np.concatenate([outside(pre_f, clip), outside(pre_n, clip)], 1))
         else:
             pre_r = lin_x(0, t) + lin_h(0, h)
             pre_z = lin_x(1, t) + lin_h(1, h)
@@ -426,7 +434,7 @@ def test_defaults(cfg):
         no_state["c0"] = None
     assert_same(run(cell, no_state, seeds), run(cell, zero_state, seeds), exact=True)
 
-    G = {"rnn": 1, "gru": 3, "lstm": 4}[cell]
+    G = {"rnn": 1, "gru": 3, "lstm": 4, "mgu": 2}[cell]
     zeros = dict(kw, b_ih=np.zeros(G * 4), b_hh=np.zeros(G * 4))
     none_out, none_g = run(cell, dict(kw, b_ih=None, b_hh=None), seeds)
     zero_out, zero_g = run(cell, zeros, seeds)

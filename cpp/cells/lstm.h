@@ -1,116 +1,250 @@
-// LSTM cell, pointwise part of one step (the driver has done the GEMMs and the projection):
+// LSTM cell. The driver's recurrent GEMM adds h_prev w_hh^T onto x w_ih^T in the step's gates;
+// the cell adds the biases, runs the pointwise pass and, with a projection, its own GEMM:
 //   a = x w_ih^T + h_prev w_hh^T + b_ih + b_hh = [a_i, a_f, a_g, a_o]
 //   i = σ(a_i + p_i c_prev)   f = σ(a_f + p_f c_prev)   (CIFG: f = 1 - i)
 //   g = tanh(a_g)   c = f c_prev + i g   o = σ(a_o + p_o c)   m = o tanh(c)
+//   h = m, or with a projection h = m w_proj^T
 // Every pre-activation is clipped to [-clip, clip] when clipping (ONNX meaning).
+// Options (template parameters): kPeep peepholes, kClip, kCifg input_forget, kProj projection.
 #pragma once
 
-#include "simd/math.h"
 #include "cells/step.h"
+#include "kernel_api.h"
 
 namespace rnnkit {
 namespace RNNKIT_NS {
 
-struct LstmCell {
-  static constexpr int G = 4;
-};
+template <class T, bool kPeep, bool kClip, bool kCifg, bool kProj>
+struct LstmFwd {
+  static constexpr int kGates = 4;
+  const FwdArgs<T>& a;
+  T* bias = nullptr;    // [4H] b_ih + b_hh, or null without biases
+  T* m = nullptr;       // [B, H] m before the projection (kProj)
+  T* w_proj = nullptr;  // packed w_proj^T: B[k, n] = w_proj[n, k], k < H, n < P (kProj)
 
-template <class T, bool kPeep, bool kClip, bool kCifg>
-struct LstmFwdRow {
-  const Step<T>& s;
-  i64 b;
-  template <class V>
-  RNNKIT_INLINE void lanes(i64 j) const {
-    const i64 H = s.H;
-    T* g = s.gates + b * 4 * H;  // in: x w_ih^T + h w_hh^T, accumulated by the driver's GEMMs
-    V ai = V::load(g + j);
-    V af = V::load(g + H + j);
-    V ag = V::load(g + 2 * H + j);
-    V ao = V::load(g + 3 * H + j);
-    if (s.bias) {
-      ai = ai + V::load(s.bias + j);
-      af = af + V::load(s.bias + H + j);
-      ag = ag + V::load(s.bias + 2 * H + j);
-      ao = ao + V::load(s.bias + 3 * H + j);
+  explicit LstmFwd(const FwdArgs<T>& args) : a(args) {}
+  void plan(Arena<T>& ar) {
+    if (a.b_ih || a.b_hh) bias = ar.take(4 * a.d.H);
+    if constexpr (kProj) {
+      w_proj = ar.take(gemm_packed_b_size<T>(a.d.H, a.d.P));
+      m = ar.take(a.d.B * a.d.H);
     }
-    const V cp = V::load(s.c_prev + b * H + j);
-    if constexpr (kPeep) {
-      ai = fma(V::load(s.peep + j), cp, ai);
-      if constexpr (!kCifg) af = fma(V::load(s.peep + H + j), cp, af);
+  }
+  i64 rec_cols() const { return 4 * a.d.H; }
+  void init(const Ctx<T>& cx) { copy_n(a.c, a.c0, cx.B * cx.H); }
+  void prepare(const Ctx<T>& cx) {
+    if (bias) fold_bias(bias, a.b_ih, a.b_hh, cx.GH, cx.GH);
+    if constexpr (kProj) pack_b<T>(w_proj, MatView<T>{a.w_proj, 1, cx.H}, cx.H, cx.P, cx.nth);
+  }
+  RecOut<T> rec_out(const FwdStep<T>& s) const { return {s.gates, 4 * a.d.H, true}; }
+
+  // One step's rows for the pointwise pass.
+  struct Io {
+    const T* c_prev;  // [B, H] c[k]
+    T* c_new;         // [B, H] c[k+1]
+    T* m;             // [B, H] o tanh(c): h_new itself without a projection
+  };
+  struct Row {
+    const LstmFwd& c;
+    const FwdStep<T>& s;
+    const Io& io;
+    i64 b;
+    template <class V>
+    RNNKIT_INLINE void lanes(i64 j) const {
+      const i64 H = c.a.d.H;
+      const T* bias = c.bias;
+      const T* peep = c.a.w_peep;
+      T* g = s.gates + b * 4 * H;  // in: x w_ih^T + h w_hh^T, accumulated by the driver's GEMMs
+      V ai = V::load(g + j);
+      V af = V::load(g + H + j);
+      V ag = V::load(g + 2 * H + j);
+      V ao = V::load(g + 3 * H + j);
+      if (bias) {
+        ai = ai + V::load(bias + j);
+        af = af + V::load(bias + H + j);
+        ag = ag + V::load(bias + 2 * H + j);
+        ao = ao + V::load(bias + 3 * H + j);
+      }
+      const V cp = V::load(io.c_prev + b * H + j);
+      if constexpr (kPeep) {
+        ai = fma(V::load(peep + j), cp, ai);
+        if constexpr (!kCifg) af = fma(V::load(peep + H + j), cp, af);
+      }
+      const V one = V::set1(T(1));
+      V lim;
+      std::uint8_t* mk = nullptr;
+      if constexpr (kClip) {
+        lim = V::set1(c.a.clip);
+        mk = s.mask + b * 4 * H;
+        ai = clip_and_mark(ai, lim, mk + j);
+        if constexpr (!kCifg)
+          af = clip_and_mark(af, lim, mk + H + j);
+        else
+          store_mask_u8(mk + H + j, lt(one, V::zero()));  // f has no pre-activation: never clipped
+        ag = clip_and_mark(ag, lim, mk + 2 * H + j);
+      }
+      const V i = vsigmoid(ai);
+      const V f = kCifg ? one - i : vsigmoid(af);
+      const V gg = vtanh(ag);
+      const V cn = fma(f, cp, i * gg);
+      if constexpr (kPeep) ao = fma(V::load(peep + 2 * H + j), cn, ao);
+      if constexpr (kClip) ao = clip_and_mark(ao, lim, mk + 3 * H + j);
+      const V o = vsigmoid(ao);
+      i.store(g + j);
+      f.store(g + H + j);
+      gg.store(g + 2 * H + j);
+      o.store(g + 3 * H + j);
+      cn.store(io.c_new + b * H + j);
+      (o * vtanh(cn)).store(io.m + b * H + j);
     }
-    const V one = V::set1(T(1));
-    V lim;
-    std::uint8_t* mk = nullptr;
-    if constexpr (kClip) {
-      lim = V::set1(s.clip);
-      mk = s.mask + b * 4 * H;
-      ai = clip_and_mark(ai, lim, mk + j);
-      if constexpr (!kCifg)
-        af = clip_and_mark(af, lim, mk + H + j);
-      else
-        store_mask_u8(mk + H + j, lt(one, V::zero()));  // f has no pre-activation: never clipped
-      ag = clip_and_mark(ag, lim, mk + 2 * H + j);
-    }
-    const V i = vsigmoid(ai);
-    const V f = kCifg ? one - i : vsigmoid(af);
-    const V gg = vtanh(ag);
-    const V c = fma(f, cp, i * gg);
-    if constexpr (kPeep) ao = fma(V::load(s.peep + 2 * H + j), c, ao);
-    if constexpr (kClip) ao = clip_and_mark(ao, lim, mk + 3 * H + j);
-    const V o = vsigmoid(ao);
-    i.store(g + j);
-    f.store(g + H + j);
-    gg.store(g + 2 * H + j);
-    o.store(g + 3 * H + j);
-    c.store(s.c_new + b * H + j);
-    (o * vtanh(c)).store(s.m + b * H + j);
+  };
+  void step(const FwdStep<T>& s, const Ctx<T>& cx) {
+    const i64 B = cx.B, H = cx.H;
+    const Io io{a.c + s.k * B * H, a.c + (s.k + 1) * B * H, kProj ? m : s.h_new};
+    s.rows.each(cx.GH, [&](i64 b) { for_lanes<T>(H, Row{*this, s, io, b}); });
+    if constexpr (kProj)  // h = m w_proj^T (the driver then restores the frozen rows)
+      gemm_packed<T>(B, cx.P, H, MatView<T>{m, H, 1}, w_proj, s.h_new, cx.P, false, cx.gemm,
+                     cx.nth);
+  }
+  void freeze(const FwdStep<T>& s, i64 b) {
+    const i64 B = a.d.B, H = a.d.H;
+    copy_n(a.c + ((s.k + 1) * B + b) * H, a.c + (s.k * B + b) * H, H);
   }
 };
 
-template <class T, bool kPeep, bool kClip, bool kCifg>
-struct LstmBwdRow {
-  const Step<T>& s;
-  i64 b;
-  template <class V>
-  RNNKIT_INLINE void lanes(i64 j) const {
-    const i64 H = s.H;
-    const T* g = s.gates_in + b * 4 * H;
-    const V one = V::set1(T(1));
-    const V i = V::load(g + j), f = V::load(g + H + j), gg = V::load(g + 2 * H + j),
-            o = V::load(g + 3 * H + j);
-    const V c = V::load(s.c_new + b * H + j);  // c_t (read-only in backward)
-    const V cp = V::load(s.c_prev + b * H + j);
-    const V dm = V::load(s.dm + b * H + j);
-    const V tc = vtanh(c);
-    // m = o tanh(c)
-    V dao = dm * tc * o * (one - o);
-    V dc = fma(dm * o, fnma(tc, tc, one), V::load(s.dc + b * H + j));
-    if constexpr (kClip) dao = unclip(dao, s.mask_in + b * 4 * H + 3 * H + j);
-    if constexpr (kPeep) dc = fma(V::load(s.peep + 2 * H + j), dao, dc);  // o peeks at c_t
-    // c = f c_prev + i g   (CIFG: f = 1 - i, so dc/di = g - c_prev)
-    V dai = kCifg ? dc * (gg - cp) : dc * gg;
-    dai = dai * i * (one - i);
-    V daf = kCifg ? V::zero() : dc * cp * f * (one - f);
-    V dag = dc * i * fnma(gg, gg, one);
-    if constexpr (kClip) {
-      const std::uint8_t* mk = s.mask_in + b * 4 * H;
-      dai = unclip(dai, mk + j);
-      if constexpr (!kCifg) daf = unclip(daf, mk + H + j);
-      dag = unclip(dag, mk + 2 * H + j);
+template <class T, bool kPeep, bool kClip, bool kCifg, bool kProj>
+struct LstmBwd {
+  static constexpr int kGates = 4;
+  const BwdArgs<T>& a;
+  T* dc = nullptr;      // [B, H] in: dL/dc[k+1], out: dL/dc[k]
+  T* dm = nullptr;      // [B, H] dL/dm = dh w_proj (kProj)
+  T* dht = nullptr;     // [T, B, P] dL/dh of every step, 0 on frozen rows (kProj, for dw_proj)
+  T* m_all = nullptr;   // [T, B, H] m of every step, recomputed for dw_proj (kProj)
+  T* w_proj = nullptr;  // packed w_proj: B[k, n] = w_proj[k, n], k < P, n < H (kProj)
+
+  explicit LstmBwd(const BwdArgs<T>& args) : a(args) {}
+  void plan(Arena<T>& ar) {
+    const Dims& d = a.d;
+    if constexpr (kProj) {
+      dht = ar.take(d.T * d.B * d.P);
+      m_all = ar.take(d.T * d.B * d.H);
+      dm = ar.take(d.B * d.H);
+      w_proj = ar.take(gemm_packed_b_size<T>(d.P, d.H));
     }
-    V dcp = dc * f;
+    dc = ar.take(d.B * d.H);
+  }
+  i64 rec_cols() const { return 4 * a.d.H; }
+  void init(const Ctx<T>& cx) { copy_n(dc, a.dc_n, cx.B * cx.H); }
+  void prepare(const Ctx<T>& cx) {
+    if constexpr (kProj) pack_b<T>(w_proj, MatView<T>{a.w_proj, cx.H, 1}, cx.P, cx.H, cx.nth);
+  }
+  const T* dg_rec(const BwdStep<T>& s) const { return s.dgx; }
+  const T* dg_hidden(const T* dgx) const { return dgx; }
+
+  struct Io {
+    const T* c_prev;  // [B, H] c[k]
+    const T* c_new;   // [B, H] c[k+1]
+    const T* dm;      // [B, H] dL/dm (= dh without a projection)
+  };
+  struct Row {
+    const LstmBwd& c;
+    const BwdStep<T>& s;
+    const Io& io;
+    i64 b;
+    template <class V>
+    RNNKIT_INLINE void lanes(i64 j) const {
+      const i64 H = c.a.d.H;
+      const T* peep = c.a.w_peep;
+      const T* g = s.gates + b * 4 * H;
+      const V one = V::set1(T(1));
+      const V i = V::load(g + j), f = V::load(g + H + j), gg = V::load(g + 2 * H + j),
+              o = V::load(g + 3 * H + j);
+      const V cn = V::load(io.c_new + b * H + j);
+      const V cp = V::load(io.c_prev + b * H + j);
+      const V dm = V::load(io.dm + b * H + j);
+      const V tc = vtanh(cn);
+      // m = o tanh(c)
+      V dao = dm * tc * o * (one - o);
+      V dcv = fma(dm * o, fnma(tc, tc, one), V::load(c.dc + b * H + j));
+      if constexpr (kClip) dao = unclip(dao, s.mask + b * 4 * H + 3 * H + j);
+      if constexpr (kPeep) dcv = fma(V::load(peep + 2 * H + j), dao, dcv);  // o peeks at c_t
+      // c = f c_prev + i g   (CIFG: f = 1 - i, so dc/di = g - c_prev)
+      V dai = kCifg ? dcv * (gg - cp) : dcv * gg;
+      dai = dai * i * (one - i);
+      V daf = kCifg ? V::zero() : dcv * cp * f * (one - f);
+      V dag = dcv * i * fnma(gg, gg, one);
+      if constexpr (kClip) {
+        const std::uint8_t* mk = s.mask + b * 4 * H;
+        dai = unclip(dai, mk + j);
+        if constexpr (!kCifg) daf = unclip(daf, mk + H + j);
+        dag = unclip(dag, mk + 2 * H + j);
+      }
+      V dcp = dcv * f;
+      if constexpr (kPeep) {
+        dcp = fma(V::load(peep + j), dai, dcp);
+        if constexpr (!kCifg) dcp = fma(V::load(peep + H + j), daf, dcp);
+      }
+      T* d = s.dgx + b * 4 * H;
+      dai.store(d + j);
+      daf.store(d + H + j);
+      dag.store(d + 2 * H + j);
+      dao.store(d + 3 * H + j);
+      dcp.store(c.dc + b * H + j);
+    }
+  };
+  void step(const BwdStep<T>& s, const Ctx<T>& cx) {
+    const i64 B = cx.B, H = cx.H, P = cx.P;
+    if constexpr (kProj) {  // dm = dh w_proj, keeping dh (0 on frozen rows) for dw_proj
+      T* dh = dht + s.k * B * P;
+      for (i64 b = 0; b < B; ++b) {
+        if (s.rows.live(b)) copy_n(dh + b * P, s.dh + b * P, P);
+        else zero_n(dh + b * P, P);
+      }
+      gemm_packed<T>(B, H, P, MatView<T>{dh, P, 1}, w_proj, dm, H, false, cx.gemm, cx.nth);
+    }
+    const Io io{a.c + s.k * B * H, a.c + (s.k + 1) * B * H, kProj ? dm : s.dh};
+    s.rows.each(cx.GH, [&](i64 b) {
+      for_lanes<T>(H, Row{*this, s, io, b});
+      zero_n(s.dh_prev + b * P, P);  // h_prev reaches h only through w_hh
+    });
+  }
+  void freeze(const BwdStep<T>&, i64) {}  // dc passes through unchanged
+  void finish(const Ctx<T>& cx, const T* dgx) {
+    const i64 B = cx.B, H = cx.H, GH = cx.GH, TB = cx.T_ * cx.B;
+    copy_n(a.dc0, dc, B * H);
     if constexpr (kPeep) {
-      dcp = fma(V::load(s.peep + j), dai, dcp);
-      if constexpr (!kCifg) dcp = fma(V::load(s.peep + H + j), daf, dcp);
+      column_sums<T>(a.dw_peep, dgx, GH, a.c, H, TB, H);                          // da_i c_prev
+      column_sums<T>(a.dw_peep + H, dgx + H, GH, a.c, H, TB, H);                  // da_f c_prev
+      column_sums<T>(a.dw_peep + 2 * H, dgx + 3 * H, GH, a.c + B * H, H, TB, H);  // da_o c_t
     }
-    T* d = s.dgx + b * 4 * H;
-    dai.store(d + j);
-    daf.store(d + H + j);
-    dag.store(d + 2 * H + j);
-    dao.store(d + 3 * H + j);
-    dcp.store(s.dc + b * H + j);
+    if constexpr (kProj) {
+      for (i64 r = 0; r < TB; ++r) {  // m = o tanh(c_t), recomputed rather than stored
+        const T* o = a.gates + r * GH + 3 * H;
+        T* mr = m_all + r * H;
+        math_apply<T>(MathFn::kTanh, a.c + B * H + r * H, mr, H);
+        for (i64 j = 0; j < H; ++j) mr[j] *= o[j];
+      }
+      gemm<T>(cx.P, H, TB, MatView<T>{dht, 1, cx.P}, MatView<T>{m_all, H, 1}, a.dw_proj, H,
+              false, cx.gemm, cx.nth);
+    }
+  }
+  void empty(const Ctx<T>& cx) {
+    copy_n(a.dc0, a.dc_n, cx.B * cx.H);
+    if constexpr (kPeep) zero_n(a.dw_peep, 3 * cx.H);
+    if constexpr (kProj) zero_n(a.dw_proj, cx.P * cx.H);
   }
 };
+
+template <bool kFwd, class T, class Args, class F>
+void with_lstm(const Args& a, F&& f) {
+  with_flags(
+      [&](auto kPeep, auto kClip, auto kCifg, auto kProj) {
+        constexpr bool p = decltype(kPeep)::value, c = decltype(kClip)::value,
+                       i = decltype(kCifg)::value, r = decltype(kProj)::value;
+        f(std::conditional_t<kFwd, LstmFwd<T, p, c, i, r>, LstmBwd<T, p, c, i, r>>(a));
+      },
+      a.w_peep != nullptr, a.clip_mask != nullptr, a.input_forget, a.w_proj != nullptr);
+}
 
 }  // namespace RNNKIT_NS
 }  // namespace rnnkit

@@ -1,44 +1,177 @@
-// What a cell's pointwise code sees for one time step: pointers to the step's rows and the
-// call's options. The sequence driver fills it; cells read only what they need.
-// Row b of an array [B, X] is `p + b * X`. All arrays are in processing order.
+// What a cell sees of one step, and the contract between a cell and the sequence driver.
+//
+// A cell is a pair of structs, chosen (with its options as template parameters) once per call
+// by cells.h: `XxxFwd<T, options...>` and `XxxBwd<T, options...>`. The driver (sequence.h)
+// owns what every cell shares: the input projection, the recurrent GEMM h_prev w_hh[0:R]^T
+// (forward) and dh_prev += dG[:, 0:R] w_hh[0:R] (backward) over the first R = rec_cols() rows
+// of w_hh, the row maps of lengths and reverse, the frozen rows past a sequence's end
+// (h copied, gates, clip mask and dgx zeroed, dh passed through), y, and the weight-gradient
+// GEMMs of w_ih and of w_hh[0:R]. A cell supplies the rest:
+//
+//   Forward                                   Backward
+//   static constexpr int kGates               static constexpr int kGates
+//   XxxFwd(const FwdArgs<T>&)                 XxxBwd(const BwdArgs<T>&)
+//   void plan(Arena<T>&)  its buffers         void plan(Arena<T>&)
+//   i64 rec_cols() const                      i64 rec_cols() const
+//   void init(const Ctx<T>&) states at k = 0  void init(const Ctx<T>&)  dc = dc_n and the like
+//   void prepare(const Ctx<T>&) pack, biases  void prepare(const Ctx<T>&)  pack its weights
+//   RecOut<T> rec_out(const FwdStep<T>&)      const T* dg_rec(const BwdStep<T>&) [B, >= R], ld GH
+//   void step(const FwdStep<T>&, const Ctx<T>&)  void step(const BwdStep<T>&, const Ctx<T>&)
+//   void freeze(const FwdStep<T>&, i64 b)     void freeze(const BwdStep<T>&, i64 b)
+//                                             const T* dg_hidden(const T* dgx) const [T*B, GH]
+//                                             void finish(const Ctx<T>&, const T* dgx)
+//                                             void empty(const Ctx<T>&)  (nothing ran: T*B*GH = 0)
+//
+// step() runs the pointwise pass(es) on the live rows (s.rows.each) and the cell's own
+// per-step GEMMs; freeze() handles the cell's own state and caches of a row past its end.
+// Forward freezes after step() (a projection GEMM writes every row of h_new), backward before
+// it (so dgx of frozen rows is 0 when the cell's own GEMMs read it).
 #pragma once
 
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+
 #include "common.h"
+#include "gemm.h"
+#include "simd/math.h"
+#include "threads.h"
 
 namespace rnnkit {
 namespace RNNKIT_NS {
 
+// Carves the caller's workspace; with base == nullptr it only measures. The driver and the
+// cell take their buffers from the same arena, in the same order, to measure and to run.
 template <class T>
-struct Step {
-  i64 H, P, GH;
-  // forward
-  T* gates;          // [B, GH] in: x w_ih^T (+ h_prev w_hh^T for RNN and LSTM); out: gates
-  const T* rec;      // [B, 3H] (without linear_before_reset: [B, 2H]) GRU: h_prev w_hh^T
-  const T* rec2;     // [B, H] GRU without linear_before_reset: (r*h_prev) w_hn^T
-  const T* bias;     // [GH] b_ih + b_hh folded (GRU: n part holds b_in only), or null
-  const T* b_hn;     // [H] GRU: b_hn, or null
-  const T* h_prev;   // [B, P]
-  T* h_new;          // [B, P] (LSTM with projection: unused by the cell, see m)
-  const T* c_prev;   // [B, H] LSTM
-  T* c_new;          // [B, H] LSTM
-  T* m;              // [B, H] LSTM output before projection (= h_new without projection)
-  T* hn;             // [B, H] GRU hidden part of n's pre-activation
-  T* rh;             // [B, H] GRU without linear_before_reset: r * h_prev
-  std::uint8_t* mask;  // [B, GH] clip mask, or null
-  const T* peep;     // [3, H] LSTM peepholes, or null
-  T clip;            // > 0 when clipping
-  // backward
-  const T* dh;       // [B, P] total gradient w.r.t. this step's output state
-  const T* dm;       // [B, H] LSTM: gradient w.r.t. m (dh projected back), or dh
-  T* dc;             // [B, H] LSTM: in dc_t, out dc_prev
-  T* dgx;            // [B, GH] gradient w.r.t. the input-side pre-activations
-  T* dgh;            // [B, GH] GRU with linear_before_reset: w.r.t. the hidden-side ones
-  T* dh_direct;      // [B, P] gradient reaching h_prev other than through w_hh
-  const T* drh;      // [B, H] GRU without linear_before_reset: gradient w.r.t. r*h_prev
-  const std::uint8_t* mask_in;  // [B, GH] clip mask read in backward, or null
-  const T* hn_in;    // [B, H] GRU hn read in backward
-  const T* gates_in; // [B, GH] gates read in backward
+struct Arena {
+  T* base;
+  i64 used = 0;
+  T* take(i64 n) {
+    T* p = base ? base + used : nullptr;
+    used += round_up(n > 0 ? n : 0, 64 / static_cast<i64>(sizeof(T)));
+    return p;
+  }
+  i64* take_i64(i64 n) { return reinterpret_cast<i64*>(take(ceil_div(n * 8, sizeof(T)))); }
 };
+
+template <class T>
+RNNKIT_INLINE void copy_n(T* RESTRICT dst, const T* RESTRICT src, i64 n) {
+  for (i64 i = 0; i < n; ++i) dst[i] = src[i];
+}
+template <class T>
+RNNKIT_INLINE void zero_n(T* dst, i64 n) {
+  for (i64 i = 0; i < n; ++i) dst[i] = T(0);
+}
+
+// Runs fn(b) for every row b, split over threads by contiguous row chunks when worth it.
+template <class Fn>
+struct RowJob {
+  const Fn* fn;
+  i64 B, chunk;
+};
+template <class Fn>
+void row_task(void* ctx, i64 task, int) {
+  const RowJob<Fn>& j = *static_cast<const RowJob<Fn>*>(ctx);
+  const i64 b1 = (task + 1) * j.chunk < j.B ? (task + 1) * j.chunk : j.B;
+  for (i64 b = task * j.chunk; b < b1; ++b) (*j.fn)(b);
+}
+template <class Fn>
+void for_rows(i64 B, i64 row_cost, int n_threads, const Fn& fn) {
+  i64 nth = (B * row_cost) / (1 << 14);  // ~16k elements of pointwise work per thread
+  if (nth > n_threads) nth = n_threads;
+  if (nth > B) nth = B;
+  if (nth <= 1) {
+    for (i64 b = 0; b < B; ++b) fn(b);
+    return;
+  }
+  RowJob<Fn> job{&fn, B, ceil_div(B, nth)};
+  parallel_for(ceil_div(B, job.chunk), static_cast<int>(nth), &row_task<Fn>, &job);
+}
+
+// The rows of step k: row b is live while k < lengths[b] (always without lengths).
+struct Rows {
+  const i64* lengths;  // [B] or null
+  i64 B, k;
+  int n_threads;
+  bool live(i64 b) const { return !lengths || k < lengths[b]; }
+  // fn(b) for every live row, threaded by row chunks; cost = elements of work per row.
+  template <class Fn>
+  void each(i64 cost, const Fn& fn) const {
+    for_rows(B, cost, n_threads, [&](i64 b) {
+      if (live(b)) fn(b);
+    });
+  }
+};
+
+// What every cell's step needs besides its own members: sizes, threads, the GEMM scratch.
+template <class T>
+struct Ctx {
+  i64 T_, B, I, H, P, GH;
+  int nth;
+  T* gemm;  // GEMM scratch, nth * gemm_a_scratch<T>() or more (backward)
+};
+
+// One forward step k, filled by the driver. Arrays are this step's rows, processing order.
+template <class T>
+struct FwdStep {
+  i64 k;
+  const T* h_prev;     // [B, P] h[k]
+  T* h_new;            // [B, P] h[k+1]: the cell writes the live rows, the driver the frozen
+  T* gates;            // [B, GH] in: x w_ih^T (+ h_prev w_hh^T where rec_out put it there);
+                       //         out: the post-activation gates of the live rows
+  std::uint8_t* mask;  // [B, GH] clip mask (out), or null without clipping
+  Rows rows;
+};
+
+// Where the driver's recurrent product h_prev w_hh[0:R]^T of one step goes: C[B, R], row
+// stride ldc, added onto C (e.g. the step's gates, holding x w_ih^T) or written over it.
+template <class T>
+struct RecOut {
+  T* C;
+  i64 ldc;
+  bool accumulate;
+};
+
+// One backward step k, filled by the driver.
+template <class T>
+struct BwdStep {
+  i64 k;
+  const T* gates;            // [B, GH] gates[k]
+  const T* h_prev;           // [B, P] h[k]
+  const std::uint8_t* mask;  // [B, GH] clip mask, or null
+  const T* dh;               // [B, P] dL/dh[k+1]: carried from step k+1 plus dy
+  T* dgx;                    // [B, GH] out: dL/d(x w_ih^T + b_ih), live rows
+  T* dh_prev;                // [B, P] out: dL/dh[k] except the shared dG w_hh product, live rows
+  Rows rows;
+};
+
+// out[j] = sum over rows r of A[r*lda + j] (* Bm[r*ldb + j] when Bm), rows in a fixed order
+// (bitwise the same for any thread count). out[cols] may not alias A or Bm.
+template <class T>
+void column_sums(T* RESTRICT out, const T* A, i64 lda, const T* Bm, i64 ldb, i64 rows, i64 cols) {
+  using V = Vec<T>;
+  i64 j = 0;
+  for (; j + V::kLanes <= cols; j += V::kLanes) {
+    V acc = V::zero();
+    for (i64 r = 0; r < rows; ++r) {
+      const V v = V::load(A + r * lda + j);
+      acc = Bm ? fma(v, V::load(Bm + r * ldb + j), acc) : acc + v;
+    }
+    acc.store(out + j);
+  }
+  for (; j < cols; ++j) {
+    T acc = T(0);
+    for (i64 r = 0; r < rows; ++r) acc += Bm ? A[r * lda + j] * Bm[r * ldb + j] : A[r * lda + j];
+    out[j] = acc;
+  }
+}
+
+// bias[j] = b_ih[j] + b_hh[j] for j < hh_cols, b_ih[j] beyond (absent biases are zero).
+template <class T>
+void fold_bias(T* bias, const T* b_ih, const T* b_hh, i64 GH, i64 hh_cols) {
+  for (i64 j = 0; j < GH; ++j)
+    bias[j] = (b_ih ? b_ih[j] : T(0)) + (b_hh && j < hh_cols ? b_hh[j] : T(0));
+}
 
 // Clips v to [-clip, clip] and records where it was outside (gradient blocked there).
 template <class V>
@@ -51,6 +184,18 @@ RNNKIT_INLINE V clip_and_mark(V v, V lim, std::uint8_t* mask) {
 template <class V>
 RNNKIT_INLINE V unclip(V g, const std::uint8_t* mask) {
   return select(V::load_mask(mask), V::zero(), g);
+}
+
+// Calls f(std::bool_constant<b0>{}, std::bool_constant<b1>{}, ...) for the runtime flags b0,
+// b1, ...: a call's options become template parameters once, not branches per row.
+template <class F>
+void with_flags(F&& f) {
+  f();
+}
+template <class F, class... Rest>
+void with_flags(F&& f, bool b, Rest... rest) {
+  if (b) with_flags([&](auto... t) { f(std::true_type{}, t...); }, rest...);
+  else with_flags([&](auto... t) { f(std::false_type{}, t...); }, rest...);
 }
 
 // Runs body.template lanes<V>(j) over [0, n): full vectors, then a scalar tail.

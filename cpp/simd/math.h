@@ -41,6 +41,7 @@
 
 #include <cstdint>
 
+#include "kernel_api.h"
 #include "simd/vec.h"
 
 namespace rnnkit {
@@ -215,9 +216,9 @@ RNNKIT_INLINE void math_map(const T* x, T* y, std::int64_t n, F f) {
 }
 
 template <class T>
-void math_apply(int fn, const T* x, T* y, std::int64_t n) {
-  if (fn == 0) math_map(x, y, n, [](auto v) { return vexp(v); });
-  else if (fn == 1) math_map(x, y, n, [](auto v) { return vsigmoid(v); });
+void math_apply(MathFn fn, const T* x, T* y, std::int64_t n) {
+  if (fn == MathFn::kExp) math_map(x, y, n, [](auto v) { return vexp(v); });
+  else if (fn == MathFn::kSigmoid) math_map(x, y, n, [](auto v) { return vsigmoid(v); });
   else math_map(x, y, n, [](auto v) { return vtanh(v); });
 }
 

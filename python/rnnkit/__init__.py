@@ -1,4 +1,4 @@
-"""rnnkit: fast, trustworthy recurrent networks (RNN, LSTM, GRU) on the CPU.
+"""rnnkit: fast, trustworthy recurrent networks (RNN, LSTM, GRU, MGU) on the CPU.
 
 ``rnnkit.X`` runs C++ kernels; ``rnnkit.reference.X`` is the same function in plain NumPy,
 with the same signature and results. Swapping one import is all it takes to go fast.
@@ -6,13 +6,15 @@ with the same signature and results. Swapping one import is all it takes to go f
 
 from ._version import __version__
 from ._types import (
-    GRUCache, GRUGrads, GRUOutput, LSTMCache, LSTMGrads, LSTMOutput, RNNCache, RNNGrads, RNNOutput,
+    GRUCache, GRUGrads, GRUOutput, LSTMCache, LSTMGrads, LSTMOutput, MGUCache, MGUGrads,
+    MGUOutput, RNNCache, RNNGrads, RNNOutput,
 )
 from ._runtime import (
     get_num_threads, get_simd_target, info, set_num_threads, set_simd_target, simd_targets,
 )
 from .ops import (
-    gru_backward, gru_forward, lstm_backward, lstm_forward, rnn_backward, rnn_forward,
+    gru_backward, gru_forward, lstm_backward, lstm_forward, mgu_backward, mgu_forward,
+    rnn_backward, rnn_forward,
 )
 from .tbptt import TBPTT, Window, tbptt
 from .layers import GRU, LSTM, RNN, load
@@ -32,6 +34,7 @@ __all__ = [
     "rnn_forward", "rnn_backward", "lstm_forward", "lstm_backward", "gru_forward", "gru_backward",
     "RNNOutput", "RNNGrads", "RNNCache", "LSTMOutput", "LSTMGrads", "LSTMCache",
     "GRUOutput", "GRUGrads", "GRUCache",
+    "mgu_forward", "mgu_backward", "MGUOutput", "MGUGrads", "MGUCache",
     "set_num_threads", "get_num_threads", "simd_targets", "get_simd_target", "set_simd_target",
     "info", "reference",
     "tbptt", "TBPTT", "Window",

@@ -13,8 +13,19 @@ What comes back is exactly what the native kernels trust: NumPy arrays, C-contig
 aligned (an input that is not, e.g. a transposed view, is copied once; array-likes such as
 lists go through ``np.asarray`` without a dtype change), of one dtype, with consistent
 shapes; absent initial states (and absent output gradients in backward) materialised as
-zeros; ``lengths`` as an int64 copy with values in ``[0, T]``; ``clip`` as a positive finite
-float or None; flags as bools. Absent biases, peepholes and projection stay None.
+zeros; ``lengths`` as an int64 copy with values in ``[0, T]``; ``clip`` as a float or None,
+positive and normal in the call's dtype; flags as bools. Absent biases, peepholes and
+projection stay None.
+
+ndarray subclasses: an ``np.matrix`` (or a memmap) is read through ``np.asarray``, a plain
+view of the same numbers, so that its operators (``*`` is a matrix product on np.matrix)
+never reach the reference's arithmetic. A masked array is refused (TypeError): rnnkit has no
+notion of masked entries, and dropping the mask silently would compute with the hidden
+values; variable lengths are what ``lengths`` is for.
+
+The other modules take their scalar arguments through `check_number` (a number or an
+integer that is not a bool) and their arrays through `as_array`, so every message has the
+same form.
 
 Letters: T steps, B batch, I input size, H hidden size, P projection size (H without a
 projection), G gates (RNN 1, GRU 3, LSTM 4).
@@ -28,10 +39,10 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
-from ._types import GRUCache, LSTMCache, RNNCache
+from ._cells import CELLS
 
-GATES = {"rnn": 1, "gru": 3, "lstm": 4}
-CACHE_TYPES = {"rnn": RNNCache, "gru": GRUCache, "lstm": LSTMCache}
+GATES = {name: spec.gates for name, spec in CELLS.items()}
+CACHE_TYPES = {name: spec.cache for name, spec in CELLS.items()}
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 NONLINEARITIES = ("tanh", "relu")
 
@@ -94,10 +105,61 @@ def contiguous(a):
     return np.require(a, requirements=("C", "A"))
 
 
+def check_number(name, value, expected=None, *, integer=False):
+    """A Python or NumPy real number (an integral one with ``integer=True``) that is not a
+    bool: ``True`` is 1 to Python, but never a meaningful rate, size or threshold here.
+
+    Returns it as a float (an int). A non-number is a TypeError
+    ``"<name>: expected <expected>, got <type>"``; an integer too large for a float (10**400)
+    is a ValueError, not Python's OverflowError. Range checks are the caller's.
+    """
+    if expected is None:
+        expected = "an integer" if integer else "a number"
+    kind = numbers.Integral if integer else numbers.Real
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, kind):
+        raise TypeError(f"{name}: expected {expected}, got {type(value).__name__}")
+    if integer:
+        return int(value)
+    try:
+        return float(value)
+    except OverflowError:
+        raise ValueError(f"{name}: expected a finite number, got {short_repr(value)}, too "
+                         f"large for a float") from None
+
+
+def short_repr(value):
+    """repr, but an integer beyond 64 bits is described by its size: 10**400 would print 401
+    digits, and Python refuses to print more than 4300."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        bits = abs(int(value)).bit_length()
+        if bits > 64:
+            sign = "a negative" if value < 0 else "an"
+            return f"{sign} integer of about {int(bits * math.log10(2)) + 1} digits"
+    return repr(value)
+
+
+def _array_like_note(given, a):
+    """What NumPy did to an array-like given where an array was expected, for a dtype error."""
+    if isinstance(given, np.ndarray):
+        return ""
+    return (f" ({type(given).__name__} input: NumPy makes it {a.dtype}; pass an array of the "
+            f"dtype you want, e.g. np.asarray(..., dtype=np.float32))")
+
+
 def as_array(name, a):
-    """An ndarray for an array or an array-like (its dtype is kept); anything else: TypeError."""
-    if isinstance(a, np.ndarray):
+    """An ndarray for an array or an array-like (its dtype is kept); anything else: TypeError.
+
+    np.matrix and other ndarray subclasses come back as plain ndarray views (no copy); a
+    masked array is a TypeError (see the module docstring).
+    """
+    if type(a) is np.ndarray:
         return a
+    if isinstance(a, np.ndarray):
+        if isinstance(a, np.ma.MaskedArray):
+            raise TypeError(f"{name}: expected an array, got a masked array (rnnkit ignores "
+                            f"no entries: pass lengths for variable-length sequences, or "
+                            f"{name}.filled(0) to drop the mask)")
+        return np.asarray(a)
     try:
         arr = np.asarray(a)
     except Exception as e:  # ragged lists and the like
@@ -119,9 +181,13 @@ def check_x(x, name="x"):
     return contiguous(x)
 
 
-def check_dtype(name, a, dtype, of="x"):
+def check_dtype(name, a, dtype, of="x", given=None):
+    """a has exactly dtype (that of the argument ``of``); ``given``, when not None, is what
+    the caller passed (an array-like the message then explains)."""
     if a.dtype != dtype:
-        raise TypeError(f"{name}: expected dtype {dtype} (the dtype of {of}), got {a.dtype}")
+        note = "" if given is None else _array_like_note(given, a)
+        raise TypeError(f"{name}: expected dtype {dtype} (the dtype of {of}), got {a.dtype}"
+                        + note)
 
 
 def check_array(name, a, dtype, shape, *, optional=False, of="x"):
@@ -130,22 +196,34 @@ def check_array(name, a, dtype, shape, *, optional=False, of="x"):
         if optional:
             return None
         raise TypeError(f"{name}: expected an array of shape {fmt_shape(shape)}, got None")
-    a = as_array(name, a)
-    check_dtype(name, a, dtype, of)
+    given, a = a, as_array(name, a)
+    check_dtype(name, a, dtype, of, given)
     if a.shape != tuple(shape):
         raise ValueError(f"{name}: expected shape {fmt_shape(shape)}, got {fmt_shape(a.shape)}")
     return contiguous(a)
 
 
-def check_clip(clip, name="clip"):
-    """None, or a finite number > 0, returned as a float."""
+def check_clip(clip, dtype, name="clip"):
+    """None, or a number > 0 that stays positive and normal in ``dtype`` (the call's), returned
+    as a float.
+
+    The kernels clip in the call's dtype: in float32, 1e-46 becomes 0 and 1e39 becomes inf,
+    so such a clip would mean something else than what was asked (the reference and the
+    kernels would even disagree). It is refused with the range that works.
+    """
     if clip is None:
         return None
-    if isinstance(clip, (bool, np.bool_)) or not isinstance(clip, numbers.Real):
-        raise TypeError(f"{name}: expected a number or None, got {type(clip).__name__}")
-    value = float(clip)
+    value = check_number(name, clip, "a number or None")
     if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{name}: expected a finite number > 0, got {clip}")
+        raise ValueError(f"{name}: expected a finite number > 0, got {short_repr(clip)}")
+    info = np.finfo(dtype)
+    with np.errstate(over="ignore", under="ignore"):
+        converted = dtype.type(value)
+    if not (info.tiny <= converted <= info.max):
+        became = "a subnormal number" if converted > 0 and np.isfinite(converted) else converted
+        raise ValueError(f"{name}: expected a number in [{info.tiny:.4g}, {info.max:.4g}] (the "
+                         f"normal positive {dtype} numbers: clipping is done in the dtype of "
+                         f"x), got {short_repr(clip)}, which is {became} in {dtype}")
     return value
 
 
@@ -194,6 +272,20 @@ def check_cell(cell):
     return GATES[cell]
 
 
+def check_list_x(x_given, x, arrays):
+    """x given as a list (or another array-like) has the dtype NumPy gives it: float64 for
+    Python floats. When an array of ``arrays`` ((name, value) pairs) has another float dtype,
+    the surprise is x's, so the error names x and says what happened, instead of blaming
+    that array for not matching a dtype the user never chose."""
+    if isinstance(x_given, np.ndarray):
+        return
+    for name, a in arrays:
+        if isinstance(a, np.ndarray) and a.dtype in FLOAT_DTYPES and a.dtype != x.dtype:
+            raise TypeError(f"x: expected an array of dtype {a.dtype} (the dtype of {name}), "
+                            f"got a {type(x_given).__name__}, which NumPy makes {x.dtype}; "
+                            f"pass np.asarray(x, dtype=np.{a.dtype})")
+
+
 # --- the weights of one layer ----------------------------------------------------------------
 
 def _weights(cell, x, w_ih, w_hh, b_ih, b_hh, w_peep, w_proj, prefix=""):
@@ -211,8 +303,8 @@ def _weights(cell, x, w_ih, w_hh, b_ih, b_hh, w_peep, w_proj, prefix=""):
     name = prefix + "w_hh"
     if w_hh is None:
         raise TypeError(f"{name}: expected a 2-D array [{rows}, {cols}], got None")
-    w_hh = as_array(name, w_hh)
-    check_dtype(name, w_hh, dtype, of)
+    given, w_hh = w_hh, as_array(name, w_hh)
+    check_dtype(name, w_hh, dtype, of, given)
     if w_hh.ndim != 2 or w_hh.shape[0] % G:
         multiple = f" (rows a multiple of {G})" if G > 1 else ""
         raise ValueError(f"{name}: expected a 2-D array [{rows}, {cols}]{multiple}, "
@@ -221,8 +313,8 @@ def _weights(cell, x, w_ih, w_hh, b_ih, b_hh, w_peep, w_proj, prefix=""):
     P = H
     if w_proj is not None:
         name = prefix + "w_proj"
-        w_proj = as_array(name, w_proj)
-        check_dtype(name, w_proj, dtype, of)
+        given, w_proj = w_proj, as_array(name, w_proj)
+        check_dtype(name, w_proj, dtype, of, given)
         if w_proj.ndim != 2:
             raise ValueError(f"{name}: expected a 2-D array [P, H] with H={H}, "
                              f"got shape {fmt_shape(w_proj.shape)}")
@@ -259,7 +351,10 @@ def check_forward(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0=None, *, w_peep=None, 
     """
     check_cell(cell)
     _lstm_only(cell, c0, w_peep, w_proj, input_forget)
-    x = check_x(x)
+    x_given, x = x, check_x(x)
+    check_list_x(x_given, x, (("w_hh", w_hh), ("w_proj", w_proj), ("w_ih", w_ih),
+                              ("b_ih", b_ih), ("b_hh", b_hh), ("w_peep", w_peep), ("h0", h0),
+                              ("c0", c0)))
     dims, w_ih, w_hh, b_ih, b_hh, w_peep, w_proj = _weights(cell, x, w_ih, w_hh, b_ih, b_hh,
                                                             w_peep, w_proj)
     T, B, I, H, P, G = dims
@@ -270,7 +365,7 @@ def check_forward(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0=None, *, w_peep=None, 
     nonlinearity = check_nonlinearity(nonlinearity) if cell == "rnn" else "tanh"
     return Forward(
         T, B, I, H, P, G, dtype, x, w_ih, w_hh, b_ih, b_hh, h0, c0, w_peep, w_proj,
-        clip=check_clip(clip),
+        clip=check_clip(clip, dtype),
         input_forget=check_flag("input_forget", input_forget),
         nonlinearity=nonlinearity,
         linear_before_reset=check_flag("linear_before_reset", linear_before_reset),
@@ -312,7 +407,7 @@ def check_backward(cell, cache, dy, dh_n, dc_n=None) -> Backward:
                   h=arr("h", (T + 1, B, P)), gates=arr("gates", (T, B, G * H)),
                   lengths=check_lengths(cache.lengths, T, B, "cache.lengths"),
                   reverse=check_flag("cache.reverse", cache.reverse),
-                  clip=check_clip(cache.clip, "cache.clip"))
+                  clip=check_clip(cache.clip, dtype, "cache.clip"))
     if fields["clip"] is None:
         if cache.clip_mask is not None:
             raise ValueError("cache.clip_mask: expected None (cache.clip is None), got an array")

@@ -1,38 +1,51 @@
 """Type stubs for the private native module `rnnkit._core` (cpp/bindings.cpp).
 
 Use the public functions in `rnnkit` instead: they validate arguments and allocate outputs.
+`forward` and `backward` take keyword arguments only; outputs are written in place. An array
+a cell does not have (``c`` without a cell state, ``hn`` outside the GRU, ...) is ignored.
 """
 
-from typing import Optional
+import enum
+from typing import Optional, Union
 
 import numpy as np
 
-CELL_RNN_TANH: int
-CELL_RNN_RELU: int
-CELL_LSTM: int
-CELL_GRU: int
+class Cell(enum.Enum):  # cpp/cells/kinds.h
+    RNN_TANH = 0
+    RNN_RELU = 1
+    LSTM = 2
+    GRU = 3
+    MGU = 4
+
+class MathFn(enum.Enum):  # cpp/simd/math.h
+    EXP = 0
+    SIGMOID = 1
+    TANH = 2
+
 build_info: dict
 
 def forward(
-    cell: int, x: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
-    b_ih: Optional[np.ndarray], b_hh: Optional[np.ndarray], h0: np.ndarray,
-    c0: Optional[np.ndarray], w_peep: Optional[np.ndarray], w_proj: Optional[np.ndarray],
-    lengths: Optional[np.ndarray], reverse: bool, input_forget: bool,
-    linear_before_reset: bool, clip: float,
-    y: np.ndarray, h: np.ndarray, c: Optional[np.ndarray], gates: np.ndarray,
-    hn: Optional[np.ndarray], clip_mask: Optional[np.ndarray],
+    *, cell: Cell, x: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
+    b_ih: Optional[np.ndarray] = None, b_hh: Optional[np.ndarray] = None, h0: np.ndarray,
+    c0: Optional[np.ndarray] = None, w_peep: Optional[np.ndarray] = None,
+    w_proj: Optional[np.ndarray] = None, lengths: Optional[np.ndarray] = None,
+    reverse: bool = False, input_forget: bool = False, linear_before_reset: bool = True,
+    clip: float = 0.0, y: np.ndarray, h: np.ndarray, c: Optional[np.ndarray] = None,
+    gates: np.ndarray, hn: Optional[np.ndarray] = None, clip_mask: Optional[np.ndarray] = None,
 ) -> None: ...
 def backward(
-    cell: int, x: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
-    w_peep: Optional[np.ndarray], w_proj: Optional[np.ndarray], lengths: Optional[np.ndarray],
-    reverse: bool, input_forget: bool, linear_before_reset: bool, clip: float,
-    h: np.ndarray, c: Optional[np.ndarray], gates: np.ndarray, hn: Optional[np.ndarray],
-    clip_mask: Optional[np.ndarray], dy: np.ndarray, dh_n: np.ndarray, dc_n: Optional[np.ndarray],
-    dx: np.ndarray, dh0: np.ndarray, dc0: Optional[np.ndarray], dw_ih: np.ndarray,
-    dw_hh: np.ndarray, db_ih: Optional[np.ndarray], db_hh: Optional[np.ndarray],
-    dw_peep: Optional[np.ndarray], dw_proj: Optional[np.ndarray],
+    *, cell: Cell, x: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
+    w_peep: Optional[np.ndarray] = None, w_proj: Optional[np.ndarray] = None,
+    lengths: Optional[np.ndarray] = None, reverse: bool = False, input_forget: bool = False,
+    linear_before_reset: bool = True, clip: float = 0.0, h: np.ndarray,
+    c: Optional[np.ndarray] = None, gates: np.ndarray, hn: Optional[np.ndarray] = None,
+    clip_mask: Optional[np.ndarray] = None, dy: np.ndarray, dh_n: np.ndarray,
+    dc_n: Optional[np.ndarray] = None, dx: np.ndarray, dh0: np.ndarray,
+    dc0: Optional[np.ndarray] = None, dw_ih: np.ndarray, dw_hh: np.ndarray,
+    db_ih: Optional[np.ndarray] = None, db_hh: Optional[np.ndarray] = None,
+    dw_peep: Optional[np.ndarray] = None, dw_proj: Optional[np.ndarray] = None,
 ) -> None: ...
-def _math_eval(fn: str, x: np.ndarray) -> np.ndarray: ...
+def _math_eval(fn: Union[MathFn, str], x: np.ndarray) -> np.ndarray: ...
 def _gemm(a: np.ndarray, b: np.ndarray) -> np.ndarray: ...
 def simd_targets() -> list[str]: ...
 def compiled_targets() -> list[str]: ...

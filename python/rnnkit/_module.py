@@ -8,7 +8,6 @@ them), so references held by an optimizer or a tape stay valid.
 
 from __future__ import annotations
 
-import numbers
 import weakref
 
 import numpy as np
@@ -58,8 +57,7 @@ def check_dtype_arg(dtype):
 
 def check_int(name, value, low):
     """A size argument: a Python or NumPy integer (not a bool) >= low."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name}: expected an integer, got {type(value).__name__}")
+    value = _checks.check_number(name, value, integer=True)
     if value < low:
         raise ValueError(f"{name}: expected an integer >= {low}, got {value}")
     return int(value)

@@ -1,4 +1,5 @@
-"""Runtime control: threads and SIMD target (API.md section 6), and `info()`."""
+"""Runtime control: threads and SIMD target (documentation: "Threads and SIMD", linked from
+the README), and `info()`."""
 
 from __future__ import annotations
 
@@ -8,13 +9,13 @@ import platform
 import numpy as np
 
 from . import _core
+from ._checks import check_number
 from ._version import __version__
 
 
 def set_num_threads(n):
     """Sets the number of threads the kernels may use (>= 1). Results do not depend on it."""
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
-        raise TypeError(f"n: expected an int, got {type(n).__name__}")
+    n = check_number("n", n, integer=True)
     if n < 1:
         raise ValueError(f"n: expected a thread count >= 1, got {n}")
     _core.set_num_threads(int(n))

@@ -4,7 +4,7 @@ Both `rnnkit` (native) and `rnnkit.reference` (NumPy) return exactly these class
 made by one backend is accepted by the other's backward.
 
 Letters: T steps, B batch, I input size, H hidden size, P projection size (P = H without a
-projection), G gates (RNN 1, GRU 3, LSTM 4).
+projection), G gates (RNN 1, MGU 2, GRU 3, LSTM 4).
 
 Cache conventions (identical in both backends):
 - States and gates are in *processing order*: ``h[k]`` is the state after ``k`` steps,
@@ -13,7 +13,7 @@ Cache conventions (identical in both backends):
 - Past a sequence's end (``k >= lengths[b]``) its state is frozen (``h[k+1, b] = h[k, b]``)
   and its per-step fields (``gates``, ``hn``, ``clip_mask``) are zero / False.
 - ``gates[T, B, G*H]`` holds post-activation gate values in gate order
-  (RNN: the activation itself; LSTM: i, f, g, o; GRU: r, z, n).
+  (RNN: the activation itself; LSTM: i, f, g, o; GRU: r, z, n; MGU: f, n).
 - ``clip_mask[T, B, G*H]`` (bool) is True where a gate pre-activation lay outside
   ``[-clip, clip]`` and was clipped (its gradient is zero there); ``None`` without ``clip``.
 - ``lengths`` is an int64 array ``[B]`` or ``None`` (meaning all sequences have length T).
@@ -121,6 +121,35 @@ class GRUOutput(NamedTuple):
 
 
 class GRUGrads(NamedTuple):
+    dx: Array
+    dh0: Array
+    dw_ih: Array
+    dw_hh: Array
+    db_ih: Optional[Array]
+    db_hh: Optional[Array]
+
+
+class MGUCache(NamedTuple):
+    x: Array  # [T, B, I]
+    w_ih: Array  # [2H, I]
+    w_hh: Array  # [2H, H]
+    b_ih: Optional[Array]  # [2H] or None
+    b_hh: Optional[Array]  # [2H] or None
+    h: Array  # [T+1, B, H], h[0] = h0
+    gates: Array  # [T, B, 2H]: f, n post-activation
+    lengths: Optional[Array]
+    reverse: bool
+    clip: Optional[float]
+    clip_mask: Optional[Array]  # bool [T, B, 2H] or None
+
+
+class MGUOutput(NamedTuple):
+    y: Array  # [T, B, H]
+    h_n: Array  # [B, H]
+    cache: MGUCache
+
+
+class MGUGrads(NamedTuple):
     dx: Array
     dh0: Array
     dw_ih: Array

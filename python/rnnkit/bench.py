@@ -28,7 +28,8 @@ from typing import Callable, Dict, Optional
 
 import numpy as np
 
-GATES = {"rnn": 1, "gru": 3, "lstm": 4}
+from ._cells import CELLS, GATES
+
 CLOCK_NAMES = {"wall": "perf_counter", "thread": "thread_time"}
 CLOCKS = {k: getattr(time, v) for k, v in CLOCK_NAMES.items()}
 FULL_SHAPES = [(100, 1, 64), (100, 8, 64), (100, 64, 64), (100, 1, 256), (100, 8, 256), (100, 64, 256)]
@@ -180,7 +181,7 @@ def _torch_impl(threads):
 
     def setup(cell, args, dy):
         x, w_ih, w_hh, b_ih, b_hh = (torch.from_numpy(a) for a in args)
-        cls = {"rnn": torch.nn.RNN, "gru": torch.nn.GRU, "lstm": torch.nn.LSTM}[cell]
+        cls = getattr(torch.nn, CELLS[cell].title)
         mod = cls(x.shape[2], w_hh.shape[1], dtype=x.dtype)
         with torch.no_grad():
             for name, v in (("weight_ih_l0", w_ih), ("weight_hh_l0", w_hh), ("bias_ih_l0", b_ih),
@@ -218,7 +219,7 @@ def _onnxruntime_impl(threads):
         sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
         B, H = x.shape[1], w_hh.shape[1]
         feeds = {"X": x, "initial_h": np.zeros((1, B, H), x.dtype)}
-        if cell == "lstm":
+        if CELLS[cell].cell_state:
             feeds["initial_c"] = np.zeros((1, B, H), x.dtype)
         fwd = lambda: sess.run(["Y"], feeds)  # noqa: E731
         return fwd, None, (lambda: fwd()[0][:, 0])
@@ -447,6 +448,10 @@ def _reexec_with_blas_threads(threads, argv):
 
 
 def main(args, argv=None) -> int:
+    if args.torch_modules:  # a table of its own: rnnkit.torch vs torch.nn training steps
+        from .torch.bench import main as torch_modules_main
+
+        return torch_modules_main(args)
     if args.plot:
         try:
             import matplotlib  # noqa: F401
@@ -495,3 +500,6 @@ def add_arguments(p):
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--json", metavar="FILE")
     p.add_argument("--plot", metavar="PNG")
+    p.add_argument("--torch-modules", action="store_true",
+                   help="instead: training steps of rnnkit.torch.X vs torch.nn.X in a small "
+                        "model (needs torch; rnnkit/torch/bench.py)")

@@ -146,6 +146,10 @@ def _cmd_train(args) -> int:
     if cfg.time == 0:
         cfg.time = None
     model = train(cfg)
+    from .distributed import is_main_process
+
+    if not is_main_process():  # under torchrun, rank 0 alone prints
+        return 0
     if cfg.sample_length > 0:
         print(f"--- sample (temperature {cfg.sample_temperature}, seed {cfg.seed}) ---")
         for ch in generate(model, cfg.sample_length, prime=cfg.sample_prime,
@@ -297,7 +301,8 @@ def main(argv=None) -> int:
         return args.func(args)
     try:
         return args.func(args)
-    except (ValueError, TypeError, OSError) as e:  # bad data, checkpoint or option value
+    except (ValueError, TypeError, OSError, ImportError) as e:  # bad data, checkpoint or
+        # option value; ImportError: a torchrun launch without torch
         print(f"rnnkit {args.command}: error: {e}", file=sys.stderr)
         return 2
 

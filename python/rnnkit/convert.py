@@ -28,6 +28,7 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
+from ._cells import CELLS
 from ._module import to_numpy
 
 # rnnkit gate block j comes from ONNX gate block ORDER[cell][j]
@@ -37,7 +38,7 @@ _TO_ONNX = {"rnn": [0], "gru": [1, 0, 2], "lstm": [0, 3, 1, 2]}
 _PEEP_TO_RNNKIT = [0, 2, 1]  # ONNX P = [i, o, f]; rnnkit w_peep rows = [i, f, o]
 _PEEP_TO_ONNX = [0, 2, 1]
 _OPS = {"RNN": "rnn", "GRU": "gru", "LSTM": "lstm"}
-_GATES = {"rnn": 1, "gru": 3, "lstm": 4}
+_GATES = {cell: CELLS[cell].gates for cell in _TO_RNNKIT}  # the cells ONNX and Keras have
 
 
 class OnnxLayer(NamedTuple):
@@ -72,26 +73,38 @@ def _decode(v):
     return v.decode() if isinstance(v, bytes) else v
 
 
-def from_onnx(node_or_model, weights: Optional[dict] = None) -> OnnxLayer:
+def from_onnx(node_or_model, weights: Optional[dict] = None, *, name=None) -> OnnxLayer:
     """Reads one RNN/GRU/LSTM node.
 
-    ``node_or_model``: an ``onnx.ModelProto`` whose graph has exactly one such node (W, R, B
-    and P taken from the initializers, or from ``weights``), or an ``onnx.NodeProto`` with
-    ``weights`` mapping its input names to arrays.
+    ``node_or_model``: an ``onnx.ModelProto``, or an ``onnx.NodeProto`` with ``weights``
+    mapping its input names to arrays. In a model, the recurrent node may sit inside the
+    branches of ``If`` nodes (or ``Loop``/``Scan`` bodies), and W, R, B and P may be
+    initializers (of its graph or an enclosing one) or come out of constant subgraphs
+    (``Constant``, ``Identity``, ``Cast``, ``Unsqueeze``, ``Squeeze``, ``Reshape``,
+    ``Transpose``, ``Concat``), which are folded; ``weights`` overrides any of them. A model
+    with several recurrent nodes needs ``name``: the node's name or its path as listed in the
+    error (e.g. ``"If_0.then_branch/LSTM_2"``).
     """
     import onnx
-    from onnx import numpy_helper
+
+    from . import _onnx_graph
 
     arrays = dict(weights or {})
     if isinstance(node_or_model, onnx.ModelProto):
-        graph = node_or_model.graph
-        nodes = [n for n in graph.node if n.op_type in _OPS]
-        if len(nodes) != 1:
-            raise ValueError(f"node_or_model: expected a graph with one RNN, GRU or LSTM node, "
-                             f"found {len(nodes)}")
-        node = nodes[0]
-        for init in graph.initializer:
-            arrays.setdefault(init.name, numpy_helper.to_array(init))
+        found = _onnx_graph.recurrent_nodes(onnx, node_or_model.graph)
+        listed = ", ".join(f"{f.path!r} ({f.node.op_type})" for f in found)
+        if name is not None:
+            found = [f for f in found if name in (f.path, f.node.name)]
+            if not found:
+                raise ValueError(f"name: no RNN, GRU or LSTM node called {name!r}; the model "
+                                 f"has {listed or 'none'}")
+        if len(found) != 1:
+            raise ValueError(f"node_or_model: expected one RNN, GRU or LSTM node, found "
+                             f"{len(found)}" + (f": {listed}; choose one with name=" if found
+                                                else ""))
+        node = found[0].node
+        for key, value in found[0].arrays.items():
+            arrays.setdefault(key, value)
     elif isinstance(node_or_model, onnx.NodeProto):
         node = node_or_model
     else:

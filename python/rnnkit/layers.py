@@ -32,6 +32,7 @@ after the backward of the forward that used them.
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import numbers
@@ -40,12 +41,24 @@ from typing import NamedTuple
 import numpy as np
 
 from . import _checks
+from ._cells import CELLS
 from ._directions import PARALLEL_MIN_WORK, run_directions
 from ._module import Module, check_dtype_arg, check_int, to_numpy
 
 __all__ = ["RNN", "LSTM", "GRU", "load", "LayerTape", "PARALLEL_MIN_WORK"]
 
-_GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+
+# backend name -> the module holding its functional API (<cell>_forward / <cell>_backward).
+# Imported on first use, so that a layer on the reference never needs the compiled _core.
+BACKENDS = {"native": "rnnkit.ops", "reference": "rnnkit.reference"}
+
+
+def functional_api(backend):
+    """The functional module of ``backend`` (a key of `BACKENDS`); else ValueError."""
+    if not isinstance(backend, str) or backend not in BACKENDS:
+        names = " or ".join(repr(b) for b in BACKENDS)
+        raise ValueError(f"backend: expected {names}, got {backend!r}")
+    return importlib.import_module(BACKENDS[backend])
 
 class LayerTape(NamedTuple):
     """What ``backward`` needs from one forward: per layer, its dropout mask (or None) and
@@ -61,6 +74,11 @@ class _Recurrent(Module):
     """The layer machinery shared by RNN, LSTM and GRU (a subclass sets ``_cell``)."""
 
     _cell = ""
+
+    @property
+    def _has_c(self):
+        """The cell carries a cell state: the state is (h, c), not h."""
+        return CELLS[self._cell].cell_state
 
     def __init__(self, input_size, hidden_size, num_layers=1, *, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, proj_size=0, peephole=False,
@@ -82,19 +100,12 @@ class _Recurrent(Module):
         self.peephole = _checks.check_flag("peephole", peephole)
         self.linear_before_reset = _checks.check_flag("linear_before_reset", linear_before_reset)
         self.nonlinearity = _checks.check_nonlinearity(nonlinearity)
-        if isinstance(dropout, (bool, np.bool_)) or not isinstance(dropout, numbers.Real):
-            raise TypeError(f"dropout: expected a number in [0, 1), got {type(dropout).__name__}")
-        if not 0.0 <= float(dropout) < 1.0:
+        self.dropout = _checks.check_number("dropout", dropout, "a number in [0, 1)")
+        if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout: expected a number in [0, 1), got {dropout}")
-        self.dropout = float(dropout)
         self.dtype = dt = check_dtype_arg(dtype)
-        if backend not in ("native", "reference"):
-            raise ValueError(f"backend: expected 'native' or 'reference', got {backend!r}")
+        functional = functional_api(backend)
         self.backend = backend
-        if backend == "native":
-            from . import ops as functional
-        else:
-            from . import reference as functional
         self._fwd = getattr(functional, f"{self._cell}_forward")
         self._bwd = getattr(functional, f"{self._cell}_backward")
         self.seed = seed
@@ -103,7 +114,7 @@ class _Recurrent(Module):
         Module.__init__(self)
         self.parallel_directions = None  # None: automatic (see _parallel); True / False: forced
 
-        D, H, G = self.num_directions, self.hidden_size, _GATES[self._cell]
+        D, H, G = self.num_directions, self.hidden_size, CELLS[self._cell].gates
         Hout = self.proj_size or H
         rng = np.random.default_rng(init_ss)
         k = 1.0 / math.sqrt(H)
@@ -164,31 +175,33 @@ class _Recurrent(Module):
 
     # ------------------------------------------------------------ input checks
 
-    def _check_seq(self, name, a, last):
-        """[T, B, last] (or [B, T, last] with batch_first) of the layer's dtype -> time-major."""
+    def _check_seq(self, name, a, last, what):
+        """[T, B, last] (or [B, T, last] with batch_first) of the layer's dtype -> time-major.
+        ``what`` says what the last axis is (e.g. "input_size"), for the message."""
+        layout = ("[B, T, %s]" if self.batch_first else "[T, B, %s]") % last
         if a is None:
-            raise TypeError(f"{name}: expected a 3-D array, got None")
-        a = to_numpy(name, a)
-        if a.dtype != self.dtype:
-            raise TypeError(f"{name}: expected dtype {self.dtype} (the layer's dtype), "
-                            f"got {a.dtype}")
-        layout = "[B, T, %s]" if self.batch_first else "[T, B, %s]"
-        if a.ndim != 3 or a.shape[2] != last:
-            raise ValueError(f"{name}: expected a 3-D array {layout % last}, "
+            raise TypeError(f"{name}: expected a 3-D array {layout}, got None")
+        given, a = a, to_numpy(name, a)
+        _checks.check_dtype(name, a, self.dtype, "the layer", given)
+        if a.ndim != 3:
+            raise ValueError(f"{name}: expected a 3-D array {layout}, "
                              f"got shape {_checks.fmt_shape(a.shape)}")
+        if a.shape[2] != last:
+            raise ValueError(f"{name}: expected {last} ({what}) on the last axis of {layout}, "
+                             f"got {a.shape[2]} (shape {_checks.fmt_shape(a.shape)})")
         return np.swapaxes(a, 0, 1) if self.batch_first else a
 
     def _state_shapes(self, B):
         LD, H = self.num_layers * self.num_directions, self.hidden_size
         hs = (LD, B, self.proj_size or H)
-        return [hs, (LD, B, H)] if self._cell == "lstm" else [hs]
+        return [hs, (LD, B, H)] if self._has_c else [hs]
 
     def _check_state(self, name, state, B):
         """A state (h, or (h, c) for the LSTM) as a list of arrays, or None."""
         if state is None:
             return None
         shapes = self._state_shapes(B)
-        if self._cell == "lstm":
+        if self._has_c:
             if not isinstance(state, (tuple, list)) or len(state) != 2:
                 raise TypeError(f"{name}: expected a tuple (h, c) for the LSTM, "
                                 f"got {type(state).__name__}")
@@ -201,9 +214,7 @@ class _Recurrent(Module):
                 out.append(None)
                 continue
             a = to_numpy(pname, part)
-            if a.dtype != self.dtype:
-                raise TypeError(f"{pname}: expected dtype {self.dtype} (the layer's dtype), "
-                                f"got {a.dtype}")
+            _checks.check_dtype(pname, a, self.dtype, "the layer", part)
             if a.shape != shape:
                 raise ValueError(f"{pname}: expected shape {_checks.fmt_shape(shape)}, "
                                  f"got {_checks.fmt_shape(a.shape)}")
@@ -211,7 +222,7 @@ class _Recurrent(Module):
         return out
 
     def _pack_state(self, parts):
-        return (parts[0], parts[1]) if self._cell == "lstm" else parts[0]
+        return (parts[0], parts[1]) if self._has_c else parts[0]
 
     # ------------------------------------------------------------ one direction
 
@@ -221,18 +232,30 @@ class _Recurrent(Module):
         return (p["weight_ih" + sfx], p["weight_hh" + sfx], p.get("bias_ih" + sfx),
                 p.get("bias_hh" + sfx), p.get("weight_hr" + sfx), p.get("weight_peep" + sfx), sfx)
 
+    def _call_options(self):
+        """The cell's keyword options of a functional forward call (beyond lengths, reverse)."""
+        if self._cell == "gru":
+            return {"linear_before_reset": self.linear_before_reset}
+        if self._cell == "rnn":
+            return {"nonlinearity": self.nonlinearity}
+        return {}
+
     def _run_forward(self, x, layer, d, h0, c0, lengths):
         w_ih, w_hh, b_ih, b_hh, w_hr, w_peep, _ = self._weights(layer, d)
-        kw = {"lengths": lengths, "reverse": bool(d)}
+        kw = {"lengths": lengths, "reverse": bool(d), **self._call_options()}
         if self._cell == "lstm":
             out = self._fwd(x, w_ih, w_hh, b_ih, b_hh, h0, c0, w_peep=w_peep, w_proj=w_hr, **kw)
             return out.y, out.h_n, out.c_n, out.cache
-        if self._cell == "gru":
-            kw["linear_before_reset"] = self.linear_before_reset
-        else:
-            kw["nonlinearity"] = self.nonlinearity
         out = self._fwd(x, w_ih, w_hh, b_ih, b_hh, h0, **kw)
         return out.y, out.h_n, None, out.cache
+
+    def stream(self, batch_size=1, state=None, *, weight_dtype=None):
+        """An inference-only snapshot of this layer, fed one step at a time: see
+        ``rnnkit.stream.Stream`` (``s.step(x_t)``, ``s.run(x)``, ``s.state``, ``s.reset()``).
+        ``weight_dtype="bfloat16"`` holds the weight matrices rounded to bfloat16."""
+        from .stream import Stream
+
+        return Stream(self, batch_size, state, weight_dtype=weight_dtype)
 
     def _run_backward(self, cache, dy, dh_n, dc_n):
         if self._cell == "lstm":
@@ -251,7 +274,7 @@ class _Recurrent(Module):
         from ._runtime import get_num_threads
         if get_num_threads() != 1:
             return False  # the kernels already use the cores
-        G, H, Hout = _GATES[self._cell], self.hidden_size, self.proj_size or self.hidden_size
+        G, H, Hout = CELLS[self._cell].gates, self.hidden_size, self.proj_size or self.hidden_size
         return T * B * G * H * (in_size + Hout) >= PARALLEL_MIN_WORK
 
     # ------------------------------------------------------------ forward and backward
@@ -269,14 +292,14 @@ class _Recurrent(Module):
         (``(h, c)`` for the LSTM) ``[L*D, B, Hout]`` / ``[L*D, B, H]``, None: zeros (either
         half of an LSTM state may be None); ``lengths[B]`` integers in [0, T] or None.
         """
-        xt = self._check_seq("x", x, self.input_size)
+        xt = self._check_seq("x", x, self.input_size, "input_size")
         T, B = int(xt.shape[0]), int(xt.shape[1])
         parts = self._check_state("state", state, B)
         lengths = _checks.check_lengths(lengths, T, B)
         D = self.num_directions
         Hout = self.proj_size or self.hidden_size
         h_n = np.empty(self._state_shapes(B)[0], self.dtype)
-        c_n = np.empty(self._state_shapes(B)[1], self.dtype) if self._cell == "lstm" else None
+        c_n = np.empty(self._state_shapes(B)[1], self.dtype) if self._has_c else None
         masks, caches = [], []
         inp = xt
         for layer in range(self.num_layers):
@@ -290,11 +313,11 @@ class _Recurrent(Module):
                 i = layer * D + d
                 h0 = None if parts is None or parts[0] is None else parts[0][i]
                 c0 = None
-                if self._cell == "lstm" and parts is not None and parts[1] is not None:
+                if self._has_c and parts is not None and parts[1] is not None:
                     c0 = parts[1][i]
                 args.append((inp, layer, d, h0, c0, lengths))
             outs = run_directions(self._parallel(T, B, inp.shape[2]), self._run_forward, args)
-            for d, (y_d, hn_d, cn_d, _) in enumerate(outs):
+            for d, (_, hn_d, cn_d, _) in enumerate(outs):
                 h_n[layer * D + d] = hn_d
                 if c_n is not None:
                     c_n[layer * D + d] = cn_d
@@ -305,7 +328,7 @@ class _Recurrent(Module):
         if self.batch_first:
             y = np.ascontiguousarray(np.swapaxes(y, 0, 1))
         assert y.shape[-1] == D * Hout
-        state_out = (h_n, c_n) if self._cell == "lstm" else h_n
+        state_out = (h_n, c_n) if self._has_c else h_n
         return y, state_out, LayerTape(tuple(masks), tuple(caches), T, B)
 
     def backward(self, dy=None, dstate=None, tape=None):
@@ -326,7 +349,7 @@ class _Recurrent(Module):
         if dy is None:
             dyt = np.zeros((T, B, D * Hout), self.dtype)
         else:
-            dyt = self._check_seq("dy", dy, D * Hout)
+            dyt = self._check_seq("dy", dy, D * Hout, "the layer's output_size")
             if dyt.shape[:2] != (T, B):
                 want = (B, T, D * Hout) if self.batch_first else (T, B, D * Hout)
                 raise ValueError(f"dy: expected shape {_checks.fmt_shape(want)}, "
@@ -334,7 +357,7 @@ class _Recurrent(Module):
         parts = self._check_state("dstate", dstate, B) or [None] * len(self._state_shapes(B))
         shapes = self._state_shapes(B)
         dh0 = np.zeros(shapes[0], self.dtype)
-        dc0 = np.zeros(shapes[1], self.dtype) if self._cell == "lstm" else None
+        dc0 = np.zeros(shapes[1], self.dtype) if self._has_c else None
         dinp = dyt
         for layer in reversed(range(self.num_layers)):
             caches = tape.caches[layer]
@@ -343,7 +366,7 @@ class _Recurrent(Module):
                 i = layer * D + d
                 dy_d = dinp if D == 1 else np.ascontiguousarray(dinp[..., d * Hout:(d + 1) * Hout])
                 dh = None if parts[0] is None else parts[0][i]
-                dc = None if self._cell != "lstm" or parts[1] is None else parts[1][i]
+                dc = None if not self._has_c or parts[1] is None else parts[1][i]
                 args.append((caches[d], dy_d, dh, dc))
             in_size = caches[0].x.shape[2]
             grads = run_directions(self._parallel(T, B, in_size), self._run_backward, args)
@@ -357,7 +380,7 @@ class _Recurrent(Module):
             mask = tape.masks[layer]
             dinp = dx if mask is None else dx * mask
         dx = np.ascontiguousarray(np.swapaxes(dinp, 0, 1)) if self.batch_first else dinp
-        return dx, ((dh0, dc0) if self._cell == "lstm" else dh0)
+        return dx, ((dh0, dc0) if self._has_c else dh0)
 
     def _accumulate(self, layer, d, g):
         sfx = f"_l{layer}" + ("_reverse" if d else "")

@@ -20,7 +20,7 @@ import math
 
 import numpy as np
 
-from ._checks import as_array, fmt_shape
+from ._checks import as_array, check_dtype, check_flag, fmt_shape
 from ._module import Module, check_dtype_arg, check_int
 
 __all__ = ["Linear", "Embedding"]
@@ -60,7 +60,7 @@ class Linear(_Dense):
         super().__init__(dtype)
         self.in_features = check_int("in_features", in_features, 0)
         self.out_features = check_int("out_features", out_features, 0)
-        self.bias_enabled = bool(bias)
+        self.bias_enabled = check_flag("bias", bias)
         rng = np.random.default_rng(seed)
         bound = 1.0 / math.sqrt(self.in_features) if self.in_features > 0 else 0.0
         I, O = self.in_features, self.out_features
@@ -76,10 +76,8 @@ class Linear(_Dense):
 
     def forward(self, x):
         """-> (y [..., O], tape). The tape is the input (backward needs it for dW)."""
-        x = as_array("x", x)
-        if x.dtype != self.dtype:
-            raise TypeError(f"x: expected dtype {self.dtype} (the dtype of the layer), "
-                            f"got {x.dtype}")
+        given, x = x, as_array("x", x)
+        check_dtype("x", x, self.dtype, "the layer", given)
         if x.ndim < 1 or x.shape[-1] != self.in_features:
             raise ValueError(f"x: expected shape (..., {self.in_features}), got "
                              f"{fmt_shape(x.shape)}")
@@ -91,10 +89,8 @@ class Linear(_Dense):
     def backward(self, dy, tape=None):
         """dL/dy [..., O] -> dL/dx [..., I]; adds dW = dy^T x and db = sum(dy) into grads."""
         x = self._tape_or_kept(tape)
-        dy = as_array("dy", dy)
-        if dy.dtype != self.dtype:
-            raise TypeError(f"dy: expected dtype {self.dtype} (the dtype of the layer), "
-                            f"got {dy.dtype}")
+        given, dy = dy, as_array("dy", dy)
+        check_dtype("dy", dy, self.dtype, "the layer", given)
         expected = x.shape[:-1] + (self.out_features,)
         if dy.shape != expected:
             raise ValueError(f"dy: expected shape {fmt_shape(expected)}, got "
@@ -145,10 +141,8 @@ class Embedding(_Dense):
 
     def backward(self, dy, tape=None):
         ids = self._tape_or_kept(tape)
-        dy = as_array("dy", dy)
-        if dy.dtype != self.dtype:
-            raise TypeError(f"dy: expected dtype {self.dtype} (the dtype of the layer), "
-                            f"got {dy.dtype}")
+        given, dy = dy, as_array("dy", dy)
+        check_dtype("dy", dy, self.dtype, "the layer", given)
         expected = ids.shape + (self.embedding_dim,)
         if dy.shape != expected:
             raise ValueError(f"dy: expected shape {fmt_shape(expected)}, got "

@@ -12,11 +12,9 @@ axis 1: ``F.cross_entropy(logits.reshape(-1, C), targets.reshape(-1))`` is the s
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
-from ._checks import FLOAT_DTYPES, as_array, fmt_shape
+from ._checks import FLOAT_DTYPES, as_array, check_number, fmt_shape
 
 __all__ = ["softmax_cross_entropy", "log_softmax", "softmax"]
 
@@ -75,10 +73,8 @@ def softmax_cross_entropy(logits, targets, *, reduction="mean", ignore_index=Non
                          f"without its last axis), got {fmt_shape(targets.shape)}")
     if reduction not in REDUCTIONS:
         raise ValueError(f"reduction: expected one of {REDUCTIONS}, got {reduction!r}")
-    if ignore_index is not None and (isinstance(ignore_index, (bool, np.bool_))
-                                     or not isinstance(ignore_index, numbers.Integral)):
-        raise TypeError(f"ignore_index: expected an integer or None, got "
-                        f"{type(ignore_index).__name__}")
+    if ignore_index is not None:
+        check_number("ignore_index", ignore_index, "an integer or None", integer=True)
 
     z = logits.reshape(-1, C)  # [M, C]
     t = targets.reshape(-1).astype(np.int64)  # [M]

@@ -4,63 +4,116 @@ Every function here has the signature and results of its twin in `rnnkit.referen
 validation is the same code (`rnnkit._checks`), so both backends raise the same errors.
 Outputs are fresh NumPy arrays; inputs are never written. Non-contiguous inputs are copied
 once by the validation (`np.ascontiguousarray`); arrays of the wrong dtype are an error.
+What differs between cells (their arrays, result and cache types) comes from the cell table
+(`rnnkit._cells`): `_forward` and `_backward` serve every cell.
 """
 
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 
 from . import _checks, _core
-from ._types import (
-    GRUCache, GRUGrads, GRUOutput, LSTMCache, LSTMGrads, LSTMOutput, RNNCache, RNNGrads, RNNOutput,
-)
-
-_RNN_CELLS = {"tanh": _core.CELL_RNN_TANH, "relu": _core.CELL_RNN_RELU}
+from ._cells import CELLS
 
 
-def _forward(code, f, *, lstm=False, gru=False):
-    """Allocates every output of one forward call and runs the kernel; returns them."""
+def _native_cells():
+    """(cell, nonlinearity) -> the rnnkit._core.Cell value, for every cell of the table."""
+    out = {}
+    for name, spec in CELLS.items():
+        for act in _checks.NONLINEARITIES:
+            out[name, act] = _core.Cell[spec.native.format(act=act.upper())]
+    return out
+
+
+_NATIVE = _native_cells()
+_KERNEL_OUT = ("h", "c", "gates", "hn", "clip_mask")  # what the forward kernel writes
+
+
+def _pick(cls, names):
+    """A maker of cls from one tuple: the fields named by cls, looked up in `names` (the order
+    of the tuple the maker gets). One C-level itemgetter call: this runs on every call."""
+    get = operator.itemgetter(*[names.index(field) for field in cls._fields])
+    new = tuple.__new__
+    return lambda values: new(cls, get(values))
+
+
+# The cache fields the backward kernel reads beyond those every cell has, with the value for
+# a cell without them.
+_OPTIONAL = (("w_peep", None), ("w_proj", None), ("c", None), ("hn", None),
+             ("nonlinearity", "tanh"), ("input_forget", False), ("linear_before_reset", True))
+_GRADS = ("dx", "dh0", "dc0", "dw_ih", "dw_hh", "db_ih", "db_hh", "dw_peep", "dw_proj")
+
+
+def _makers(spec):
+    """For one cell: the cache from (validated arguments + kernel outputs), the output from
+    (y, h_n, c_n, cache), the grads from the gradient tuple (_GRADS order), and the optional
+    cache fields (_OPTIONAL order) from (cache + their defaults)."""
+    args = _checks.Forward._fields + _KERNEL_OUT
+    fields = spec.cache._fields
+    extra = [len(fields) + i if name not in fields else fields.index(name)
+             for i, (name, _) in enumerate(_OPTIONAL)]
+    return (_pick(spec.cache, args), _pick(spec.output, ("y", "h_n", "c_n", "cache")),
+            _pick(spec.grads, _GRADS), operator.itemgetter(*extra))
+
+
+_DEFAULTS = tuple(value for _, value in _OPTIONAL)
+_MAKERS = {name: _makers(spec) for name, spec in CELLS.items()}
+
+
+def _forward(cell, f):
+    """Allocates every output of one forward call, runs the kernel; returns the cell's Output."""
+    spec = CELLS[cell]
+    make_cache, make_output, _, _ = _MAKERS[cell]
     T, B, H, P, GH = f.T, f.B, f.H, f.P, f.G * f.H
     dt = f.dtype
     y = np.empty((T, B, P), dt)
     h = np.empty((T + 1, B, P), dt)
-    c = np.empty((T + 1, B, H), dt) if lstm else None
+    c = np.empty((T + 1, B, H), dt) if spec.cell_state else None
     gates = np.empty((T, B, GH), dt)
-    hn = np.empty((T, B, H), dt) if gru else None
+    hn = np.empty((T, B, H), dt) if spec.hn_cache else None
     clip_mask = np.empty((T, B, GH), np.bool_) if f.clip is not None else None
     _core.forward(
-        code, f.x, f.w_ih, f.w_hh, f.b_ih, f.b_hh, f.h0, f.c0 if lstm else None,
-        f.w_peep if lstm else None, f.w_proj if lstm else None, f.lengths, bool(f.reverse),
-        bool(lstm and f.input_forget), bool(f.linear_before_reset), float(f.clip or 0.0),
-        y, h, c, gates, hn, None if clip_mask is None else clip_mask.view(np.uint8))
-    return y, h, c, gates, hn, clip_mask
+        cell=_NATIVE[cell, f.nonlinearity], x=f.x, w_ih=f.w_ih, w_hh=f.w_hh, b_ih=f.b_ih,
+        b_hh=f.b_hh, h0=f.h0, c0=f.c0, w_peep=f.w_peep, w_proj=f.w_proj, lengths=f.lengths,
+        reverse=f.reverse, input_forget=f.input_forget,
+        linear_before_reset=f.linear_before_reset, clip=f.clip or 0.0,
+        y=y, h=h, c=c, gates=gates, hn=hn,
+        clip_mask=None if clip_mask is None else clip_mask.view(np.uint8))
+    cache = make_cache(f + (h, c, gates, hn, clip_mask))
+    return make_output((y, h[-1].copy(), None if c is None else c[-1].copy(), cache))
 
 
-def _backward(code, bw, cache, *, lstm=False, gru=False):
-    """Allocates every gradient of one backward call and runs the kernel; returns them."""
+def _backward(cell, bw):
+    """Allocates every gradient of one backward call, runs the kernel; returns the cell's Grads."""
+    spec = CELLS[cell]
+    _, _, make_grads, optional = _MAKERS[cell]
+    cache = bw.cache
+    w_peep, w_proj, c, hn, nonlinearity, input_forget, lbr = optional(cache + _DEFAULTS)
     T, B, I, H, P, GH = bw.T, bw.B, bw.I, bw.H, bw.P, bw.G * bw.H
     dt = bw.dtype
-    dx = np.empty((T, B, I), dt)
-    dh0 = np.empty((B, P), dt)
-    dc0 = np.empty((B, H), dt) if lstm else None
-    dw_ih = np.empty((GH, I), dt)
-    dw_hh = np.empty((GH, P), dt)
-    db_ih = np.empty(GH, dt) if cache.b_ih is not None else None
-    db_hh = np.empty(GH, dt) if cache.b_hh is not None else None
-    dw_peep = np.empty((3, H), dt) if lstm and cache.w_peep is not None else None
-    dw_proj = np.empty((P, H), dt) if lstm and cache.w_proj is not None else None
-    clip = cache.clip
     mask = cache.clip_mask
+    grads = (
+        np.empty((T, B, I), dt),  # dx
+        np.empty((B, P), dt),  # dh0
+        np.empty((B, H), dt) if spec.cell_state else None,  # dc0
+        np.empty((GH, I), dt),  # dw_ih
+        np.empty((GH, P), dt),  # dw_hh
+        np.empty(GH, dt) if cache.b_ih is not None else None,  # db_ih
+        np.empty(GH, dt) if cache.b_hh is not None else None,  # db_hh
+        np.empty((3, H), dt) if w_peep is not None else None,  # dw_peep
+        np.empty((P, H), dt) if w_proj is not None else None,  # dw_proj
+    )
     _core.backward(
-        code, cache.x, cache.w_ih, cache.w_hh,
-        cache.w_peep if lstm else None, cache.w_proj if lstm else None,
-        cache.lengths, bool(cache.reverse), bool(lstm and cache.input_forget),
-        bool(getattr(cache, "linear_before_reset", True)), float(clip or 0.0),
-        cache.h, cache.c if lstm else None, cache.gates, cache.hn if gru else None,
-        None if mask is None else mask.view(np.uint8),
-        bw.dy, bw.dh_n, bw.dc_n if lstm else None,
-        dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_peep, dw_proj)
-    return dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_peep, dw_proj
+        cell=_NATIVE[cell, nonlinearity], x=cache.x, w_ih=cache.w_ih, w_hh=cache.w_hh,
+        w_peep=w_peep, w_proj=w_proj, lengths=cache.lengths, reverse=cache.reverse,
+        input_forget=input_forget, linear_before_reset=lbr, clip=cache.clip or 0.0, h=cache.h,
+        c=c, gates=cache.gates, hn=hn, clip_mask=None if mask is None else mask.view(np.uint8),
+        dy=bw.dy, dh_n=bw.dh_n, dc_n=bw.dc_n, dx=grads[0], dh0=grads[1], dc0=grads[2],
+        dw_ih=grads[3], dw_hh=grads[4], db_ih=grads[5], db_hh=grads[6], dw_peep=grads[7],
+        dw_proj=grads[8])
+    return make_grads(grads)
 
 
 def rnn_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, *, nonlinearity="tanh", clip=None,
@@ -70,20 +123,14 @@ def rnn_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, *, nonlinearity="t
     Shapes: ``x[T, B, I]``, ``w_ih[H, I]``, ``w_hh[H, H]``, ``b_*[H]``, ``h0[B, H]``.
     Returns ``RNNOutput(y[T, B, H], h_n[B, H], cache)``. See ``rnnkit.reference.rnn_forward``.
     """
-    f = _checks.check_forward("rnn", x, w_ih, w_hh, b_ih, b_hh, h0, nonlinearity=nonlinearity,
-                              clip=clip, lengths=lengths, reverse=reverse)
-    y, h, _, gates, _, mask = _forward(_RNN_CELLS[f.nonlinearity], f)
-    cache = RNNCache(f.x, f.w_ih, f.w_hh, f.b_ih, f.b_hh, h, gates, f.lengths, bool(f.reverse),
-                     f.nonlinearity, f.clip, mask)
-    return RNNOutput(y, h[-1].copy(), cache)
+    return _forward("rnn", _checks.check_forward(
+        "rnn", x, w_ih, w_hh, b_ih, b_hh, h0, nonlinearity=nonlinearity, clip=clip,
+        lengths=lengths, reverse=reverse))
 
 
 def rnn_backward(cache, dy=None, dh_n=None):
     """Gradients of an ``rnn_forward`` call: ``RNNGrads(dx, dh0, dw_ih, dw_hh, db_ih, db_hh)``."""
-    bw = _checks.check_backward("rnn", cache, dy, dh_n)
-    dx, dh0, _, dw_ih, dw_hh, db_ih, db_hh, _, _ = _backward(
-        _RNN_CELLS[cache.nonlinearity], bw, bw.cache)
-    return RNNGrads(dx, dh0, dw_ih, dw_hh, db_ih, db_hh)
+    return _backward("rnn", _checks.check_backward("rnn", cache, dy, dh_n))
 
 
 def lstm_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, c0=None, *, w_peep=None,
@@ -94,20 +141,15 @@ def lstm_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, c0=None, *, w_pee
     ``w_proj[P, H]``, ``h0[B, P]``, ``c0[B, H]`` (P = H without a projection).
     Returns ``LSTMOutput(y[T, B, P], h_n[B, P], c_n[B, H], cache)``.
     """
-    f = _checks.check_forward("lstm", x, w_ih, w_hh, b_ih, b_hh, h0, c0, w_peep=w_peep,
-                              w_proj=w_proj, clip=clip, input_forget=input_forget,
-                              lengths=lengths, reverse=reverse)
-    y, h, c, gates, _, mask = _forward(_core.CELL_LSTM, f, lstm=True)
-    cache = LSTMCache(f.x, f.w_ih, f.w_hh, f.b_ih, f.b_hh, f.w_peep, f.w_proj, h, c, gates,
-                      f.lengths, bool(f.reverse), f.clip, bool(f.input_forget), mask)
-    return LSTMOutput(y, h[-1].copy(), c[-1].copy(), cache)
+    return _forward("lstm", _checks.check_forward(
+        "lstm", x, w_ih, w_hh, b_ih, b_hh, h0, c0, w_peep=w_peep, w_proj=w_proj, clip=clip,
+        input_forget=input_forget, lengths=lengths, reverse=reverse))
 
 
 def lstm_backward(cache, dy=None, dh_n=None, dc_n=None):
     """Gradients of an ``lstm_forward`` call:
     ``LSTMGrads(dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_peep, dw_proj)``."""
-    bw = _checks.check_backward("lstm", cache, dy, dh_n, dc_n)
-    return LSTMGrads(*_backward(_core.CELL_LSTM, bw, bw.cache, lstm=True))
+    return _backward("lstm", _checks.check_backward("lstm", cache, dy, dh_n, dc_n))
 
 
 def gru_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, *, linear_before_reset=True,
@@ -117,18 +159,27 @@ def gru_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, *, linear_before_r
     Shapes: ``x[T, B, I]``, ``w_ih[3H, I]``, ``w_hh[3H, H]``, ``b_*[3H]``, ``h0[B, H]``.
     Returns ``GRUOutput(y[T, B, H], h_n[B, H], cache)``.
     """
-    f = _checks.check_forward("gru", x, w_ih, w_hh, b_ih, b_hh, h0,
-                              linear_before_reset=linear_before_reset, clip=clip,
-                              lengths=lengths, reverse=reverse)
-    y, h, _, gates, hn, mask = _forward(_core.CELL_GRU, f, gru=True)
-    cache = GRUCache(f.x, f.w_ih, f.w_hh, f.b_ih, f.b_hh, h, gates, hn, f.lengths,
-                     bool(f.reverse), bool(f.linear_before_reset), f.clip, mask)
-    return GRUOutput(y, h[-1].copy(), cache)
+    return _forward("gru", _checks.check_forward(
+        "gru", x, w_ih, w_hh, b_ih, b_hh, h0, linear_before_reset=linear_before_reset,
+        clip=clip, lengths=lengths, reverse=reverse))
 
 
 def gru_backward(cache, dy=None, dh_n=None):
     """Gradients of a ``gru_forward`` call: ``GRUGrads(dx, dh0, dw_ih, dw_hh, db_ih, db_hh)``."""
-    bw = _checks.check_backward("gru", cache, dy, dh_n)
-    dx, dh0, _, dw_ih, dw_hh, db_ih, db_hh, _, _ = _backward(_core.CELL_GRU, bw, bw.cache,
-                                                             gru=True)
-    return GRUGrads(dx, dh0, dw_ih, dw_hh, db_ih, db_hh)
+    return _backward("gru", _checks.check_backward("gru", cache, dy, dh_n))
+
+
+def mgu_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, *, clip=None, lengths=None,
+                reverse=False):
+    """Minimal gated unit over a sequence (gate order f, n; Zhou et al. 2016).
+
+    Shapes: ``x[T, B, I]``, ``w_ih[2H, I]``, ``w_hh[2H, H]``, ``b_*[2H]``, ``h0[B, H]``.
+    Returns ``MGUOutput(y[T, B, H], h_n[B, H], cache)``. See ``rnnkit.reference.mgu_forward``.
+    """
+    return _forward("mgu", _checks.check_forward(
+        "mgu", x, w_ih, w_hh, b_ih, b_hh, h0, clip=clip, lengths=lengths, reverse=reverse))
+
+
+def mgu_backward(cache, dy=None, dh_n=None):
+    """Gradients of an ``mgu_forward`` call: ``MGUGrads(dx, dh0, dw_ih, dw_hh, db_ih, db_hh)``."""
+    return _backward("mgu", _checks.check_backward("mgu", cache, dy, dh_n))

@@ -24,12 +24,11 @@ No param groups: one set of hyper-parameters per optimizer, each a settable attr
 from __future__ import annotations
 
 import math
-import numbers
 from typing import Any
 
 import numpy as np
 
-from ._checks import FLOAT_DTYPES, fmt_shape
+from ._checks import FLOAT_DTYPES, check_number, fmt_shape
 from ._module import owner_of
 
 __all__ = ["Optimizer", "SGD", "Adagrad", "Adam", "AdamW", "clip_grad_norm", "clip_grad_value",
@@ -121,9 +120,7 @@ def _collect_params(params):
 
 
 def _number(name, value):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name}: expected a number, got {type(value).__name__}")
-    return float(value)
+    return check_number(name, value)
 
 
 def _nonneg(name, value):
@@ -486,9 +483,9 @@ class GradNormHistory:
         self.vanishing = _nonneg("vanishing", vanishing)
         self.exploding = _nonneg("exploding", exploding)
         self.ratio = None if ratio is None else _nonneg("ratio", ratio)
-        if isinstance(window, bool) or not isinstance(window, numbers.Integral) or window < 1:
+        self.window = check_number("window", window, integer=True)
+        if self.window < 1:
             raise ValueError(f"window: expected an integer >= 1, got {window}")
-        self.window = int(window)
         self.norm_type = _norm_type(norm_type)
         self._total: list[float] = []
         self._per: dict[str, list[float]] = {}

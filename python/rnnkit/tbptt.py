@@ -27,11 +27,12 @@ axis is the second to last (``[L*D, B, H]``, PyTorch's layout, also with ``batch
 
 from __future__ import annotations
 
-import numbers
 import warnings
 from typing import Any, Callable, Iterator, NamedTuple, Optional
 
 import numpy as np
+
+from ._checks import check_number
 
 __all__ = ["Window", "TBPTT", "tbptt"]
 
@@ -80,8 +81,7 @@ def _check_k(k1, k2):
     for name, k in (("k1", k1), ("k2", k2)):
         if k is None and name == "k2":
             continue
-        if isinstance(k, bool) or not isinstance(k, numbers.Integral):
-            raise TypeError(f"{name}: expected an integer, got {type(k).__name__}")
+        check_number(name, k, integer=True)
     if k1 < 1:
         raise ValueError(f"k1: expected an integer >= 1, got {k1}")
     k2 = k1 if k2 is None else k2

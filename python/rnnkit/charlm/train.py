@@ -4,6 +4,12 @@ Truncated BPTT over ``B`` parallel streams of the training text (``rnnkit.TBPTT`
 is carried from one window to the next, gradients stop at the window's start), one optimizer
 step per window with gradient-norm clipping, evaluation on the validation text at intervals,
 a checkpoint at each evaluation, a time or step budget, and resume from a checkpoint.
+
+Under torchrun (``rnnkit.distributed``) each process trains on its equal share of the
+``--batch`` streams; the gradients are averaged over the processes every step, and every
+decision (evaluation, stop) follows rank 0's clock, so the weights stay identical. Rank 0
+alone prints, evaluates and writes the checkpoint, which holds the whole batch's state (so a
+run may resume with another number of processes). Dropout masks are drawn per process.
 """
 
 from __future__ import annotations
@@ -120,8 +126,17 @@ def train(cfg: TrainConfig, out=None) -> CharLM:
     from rnnkit import optim as _optim
 
     out = out or sys.stdout
+    from .. import distributed
+
+    group = distributed.init_from_env()  # None: one process
+    if group is not None:
+        shard = group.shard(cfg.batch_size, "--batch")
+        if not group.is_main:
+            out = open(os.devnull, "w")  # noqa: SIM115 - rank 0 alone prints
     if cfg.threads:
         rnnkit.set_num_threads(cfg.threads)
+    elif group is not None:
+        rnnkit.set_num_threads(group.threads_per_process())
     if cfg.backend == "native":  # NumPy's BLAS threads would fight rnnkit's (see _blas.py)
         from ._blas import limit_blas_threads
 
@@ -164,6 +179,9 @@ def train(cfg: TrainConfig, out=None) -> CharLM:
 
     opt = make_optimizer(cfg.optimizer, model, cfg.lr)
     streams = make_streams(corpus.train, cfg.batch_size)
+    if group is not None:
+        streams = streams[:, shard]
+        group.broadcast(model.parameters())
     n_rows = streams.shape[0]
 
     def loss_fn(logits, targets):
@@ -179,12 +197,18 @@ def train(cfg: TrainConfig, out=None) -> CharLM:
         if pos >= n_rows - 1:
             pos = 0
         if extra.get("state") is not None and cfg.batch_size == int(extra.get("batch_size", -1)):
-            runner.reset_state(extra["state"])
+            state = extra["state"]
+            runner.reset_state(state if group is None else group.take(state, axis=1))
 
-    def checkpoint():
+    def checkpoint(gather=True):
+        state = runner.state
+        if group is not None:  # every rank calls this: the state is gathered to all
+            state = group.gather(state, axis=1) if gather else None
+            if not group.is_main:
+                return
         model.save(cfg.out, extra=dict(
             optim=opt.state_dict(), step=step, pos=pos, epoch=epoch, chars_seen=chars_seen,
-            elapsed=elapsed0 + elapsed, state=runner.state, batch_size=cfg.batch_size,
+            elapsed=elapsed0 + elapsed, state=state, batch_size=cfg.batch_size,
             train_config=asdict(cfg)))
 
     budget_t = cfg.time if cfg.time is not None and cfg.time > 0 else math.inf
@@ -192,6 +216,7 @@ def train(cfg: TrainConfig, out=None) -> CharLM:
     budget_s = (start_step + cfg.steps) if cfg.steps is not None else None
     eval_every_s = max(5.0, budget_t / 10) if math.isfinite(budget_t) else 30.0
     rep = _Reporter(cfg, out)
+    interrupted = False
     model.train()
     model.zero_grad()
     t0 = time.perf_counter()
@@ -203,6 +228,8 @@ def train(cfg: TrainConfig, out=None) -> CharLM:
 
     def evaluate(full=False):
         nonlocal val
+        if group is not None and not group.is_main:
+            return val
         val = model.evaluate(corpus.val, B=32, T=256, max_chars=None if full else cfg.eval_chars)
         model.loss_history["step"].append(step)
         model.loss_history["train_loss"].append(float(ema) if ema is not None else float("nan"))
@@ -218,20 +245,26 @@ def train(cfg: TrainConfig, out=None) -> CharLM:
             stop = min(pos + cfg.seq_len, n_rows - 1)
             x, y = streams[pos:stop], streams[pos + 1: stop + 1]
             w = runner.step(x, y)
+            loss = w.loss
+            if group is not None:
+                group.all_reduce_mean(model.grads)
             if cfg.clip and cfg.clip > 0:
                 _optim.clip_grad_norm(model.grads, cfg.clip)
             opt.step()
             model.zero_grad()
             step += 1
-            chars_seen += x.size
-            rate_chars += x.size
+            n_chars = x.size * (group.world_size if group is not None else 1)
+            chars_seen += n_chars
+            rate_chars += n_chars
             pos = stop
             if pos >= n_rows - 1:  # an epoch: start the streams again from zero state
                 pos, epoch = 0, epoch + 1
                 runner.reset_state()
-            ema = w.loss if ema is None else 0.95 * ema + 0.05 * w.loss
             now = time.perf_counter()
             elapsed = now - t0
+            if group is not None:  # the mean loss, and rank 0's clock for every decision
+                loss, elapsed = group.step_values(loss, elapsed)
+            ema = loss if ema is None else 0.95 * ema + 0.05 * loss
             if now - rate_t > 1.0:
                 cps, rate_chars, rate_t = rate_chars / (now - rate_t), 0, now
             elif cps == 0.0 and now > rate_t:
@@ -253,6 +286,7 @@ def train(cfg: TrainConfig, out=None) -> CharLM:
                                                     "chars/s": _fmt_chars(cps)})
     except KeyboardInterrupt:
         rep.log("interrupted: saving the checkpoint")
+        interrupted = True
     finally:
         rep.close()
 
@@ -261,7 +295,7 @@ def train(cfg: TrainConfig, out=None) -> CharLM:
     ev_t = time.perf_counter()
     evaluate(full=True)
     ev_t = time.perf_counter() - ev_t
-    checkpoint()
+    checkpoint(gather=not interrupted)  # the other ranks may be anywhere after a Ctrl-C
     run_chars = chars_seen - start_chars
     train_time = max(elapsed - eval_time, 1e-9)
     print(f"done: {step - start_step} steps, {_fmt_chars(run_chars)} characters in "
@@ -270,4 +304,6 @@ def train(cfg: TrainConfig, out=None) -> CharLM:
     print(f"validation loss {val:.3f} nats/char ({val / math.log(2):.2f} bits/char) on "
           f"{len(corpus.val):,} characters vs unigram baseline {baseline:.3f} "
           f"[{ev_t:.1f} s]; checkpoint {cfg.out}", file=out)
+    if group is not None:
+        group.close()
     return model

@@ -6,7 +6,8 @@ a loop over time, vectorised over the batch, one comment per equation.
 
 from .gru import gru_backward, gru_forward
 from .lstm import lstm_backward, lstm_forward
+from .mgu import mgu_backward, mgu_forward
 from .rnn import rnn_backward, rnn_forward
 
 __all__ = ["rnn_forward", "rnn_backward", "lstm_forward", "lstm_backward", "gru_forward",
-           "gru_backward"]
+           "gru_backward", "mgu_forward", "mgu_backward"]

@@ -1,0 +1,231 @@
+"""Streams (layer.stream()): run = the layer's eval output, step by step = run, snapshot
+semantics, reset and state, threads, bfloat16 weights (rounding and the documented error
+bound), bad input. Every cell and option, both backends, every SIMD target."""
+
+import threading
+
+import numpy as np
+import pytest
+
+import rnnkit
+from rnnkit.stream import round_to_bfloat16
+
+from conftest import BACKENDS
+
+CELLS = {  # id: (class, constructor keywords)
+    "rnn_tanh": ("RNN", {"nonlinearity": "tanh"}),
+    "rnn_relu": ("RNN", {"nonlinearity": "relu"}),
+    "lstm": ("LSTM", {}),
+    "lstm_proj_peep": ("LSTM", {"proj_size": 3, "peephole": True}),
+    "gru": ("GRU", {}),
+    "gru_cho": ("GRU", {"linear_before_reset": False}),
+}
+T, B, I, H = 7, 3, 5, 6
+
+
+def make(cell, num_layers=2, dtype="float32", backend="native", **kw):
+    cls, opts = CELLS[cell]
+    return getattr(rnnkit, cls)(I, H, num_layers, **opts, dtype=dtype, backend=backend,
+                                seed=3, **kw)
+
+
+def rand(shape, dtype, seed=0):
+    return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+
+
+def tol(dtype):
+    return {"rtol": 1e-5, "atol": 1e-6} if dtype == "float32" else {"rtol": 1e-12, "atol": 1e-12}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("cell", sorted(CELLS))
+def test_run_and_steps_equal_the_layer_in_eval(simd_target, cell, dtype, backend):
+    m = make(cell, dtype=dtype, backend=backend, dropout=0.3)
+    x = rand((T, B, I), dtype)
+    s = m.stream(B)  # a stream is in eval semantics whatever the layer's mode
+    m.eval()
+    y, state = m(x)
+    np.testing.assert_allclose(s.run(x), y, **tol(dtype))
+    s.reset()
+    steps = np.stack([s.step(x[t]) for t in range(T)])
+    np.testing.assert_allclose(steps, y, **tol(dtype))
+    for got, want in zip(_parts(s.state), _parts(state)):
+        np.testing.assert_allclose(got, want, **tol(dtype))
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_chunks_carry_state_and_batch_first(cell):
+    m = make(cell, batch_first=True)
+    m.eval()
+    x = rand((B, T, I), "float32")
+    y, _ = m(x)
+    s = m.stream(B)
+    got = np.concatenate([s.run(x[:, :3]), s.run(x[:, 3:4]), s.run(x[:, 4:])], axis=1)
+    np.testing.assert_allclose(got, y, rtol=1e-5, atol=1e-6)
+
+
+def test_given_state_and_reset():
+    m = make("lstm")
+    m.eval()
+    x = rand((T, B, I), "float32")
+    h0, c0 = rand((2, B, H), "float32", 1), rand((2, B, H), "float32", 2)
+    y, (h_n, c_n) = m(x, (h0, c0))
+    s = m.stream(B, (h0, c0))
+    np.testing.assert_allclose(s.run(x), y, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(s.state[0], h_n, rtol=1e-5, atol=1e-6)
+    s.reset((h0, c0))
+    np.testing.assert_allclose(s.run(x), y, rtol=1e-5, atol=1e-6)
+    s.reset()
+    assert not s.state[0].any() and not s.state[1].any()
+
+
+def test_snapshot_and_copies():
+    m = make("gru")
+    x = rand((T, B, I), "float32")
+    s = m.stream(B)
+    y = s.run(x)
+    for p in m.parameters():
+        p[...] = 0  # later changes to the layer do not reach the stream
+    s.reset()
+    np.testing.assert_array_equal(s.run(x), y)
+    state = s.state
+    state[...] = 123.0  # the state returned is a copy
+    assert not np.array_equal(s.state, state)
+    y_t = s.step(x[0])
+    y_t[...] = 0
+    assert not np.array_equal(s.state, 0)
+
+
+def test_out_argument():
+    m = make("lstm_proj_peep")
+    s1, s2 = m.stream(B), m.stream(B)
+    x = rand((B, I), "float32")
+    out = np.empty((B, 3), np.float32)
+    assert s1.step(x, out=out) is out
+    np.testing.assert_array_equal(out, s2.step(x))
+    with pytest.raises(ValueError, match=r"out: expected a writeable float32 array of shape "
+                                         r"\(3, 3\), got a float64 array"):
+        s1.step(x, out=np.empty((B, 3)))
+
+
+def test_streams_in_threads_equal_sequential():
+    m = make("lstm", num_layers=1)
+    xs = [rand((50, B, I), "float32", k) for k in range(4)]
+    want = [m.stream(B).run(x) for x in xs]
+    got = [None] * 4
+
+    def work(k):
+        s = m.stream(B)
+        got[k] = np.stack([s.step(x_t) for x_t in xs[k]])
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
+
+
+def test_bad_input():
+    m = make("gru")
+    s = m.stream(B)
+    with pytest.raises(ValueError, match=r"x_t: expected shape \(3, 5\) \(batch_size, "
+                                         r"input_size\), got \(2, 5\)"):
+        s.step(np.zeros((2, I), np.float32))
+    with pytest.raises(TypeError, match="x_t: expected dtype float32"):
+        s.step(np.zeros((B, I), np.float64))
+    with pytest.raises(ValueError, match=r"x: expected a 3-D array \[T, B=3, I=5\]"):
+        s.run(np.zeros((4, 2, I), np.float32))
+    with pytest.raises(ValueError, match="bidirectional"):
+        rnnkit.GRU(I, H, bidirectional=True).stream()
+    with pytest.raises(ValueError, match="weight_dtype: 'bfloat16' needs a float32 layer"):
+        rnnkit.GRU(I, H, dtype="float64").stream(weight_dtype="bfloat16")
+    with pytest.raises(ValueError, match="weight_dtype: expected None, 'float32' or"):
+        m.stream(weight_dtype="float16")
+    with pytest.raises(ValueError, match="batch_size: expected an integer >= 1, got 0"):
+        m.stream(0)
+    with pytest.raises(ValueError, match=r"state: expected shape \(2, 3, 6\)"):
+        m.stream(B, np.zeros((2, 2, H), np.float32))
+
+
+# ---------------------------------------------------------------- bfloat16
+
+
+def test_round_to_bfloat16_is_nearest_ties_to_even():
+    vals = np.array([1.0, 1 + 2**-8, 1 + 3 * 2**-8, 1 + 2**-8 + 2**-20, -2.5e-3, 3.0e38,
+                     np.inf, -np.inf, 1e-40, 0.0], np.float32)
+    got = round_to_bfloat16(vals)
+    # An independent oracle: nearest of the two bfloat16 neighbours, ties to the even one.
+    for v, g in zip(vals.astype(np.float64), got.astype(np.float64)):
+        if not np.isfinite(v):
+            assert g == v
+            continue
+        u = int(np.float32(v).view(np.uint32))
+        lo = np.uint32(u & 0xFFFF0000).view(np.float32).astype(np.float64)
+        hi = np.uint32((u & 0xFFFF0000) + 0x10000).view(np.float32).astype(np.float64)
+        if abs(v - lo) < abs(hi - v) or (abs(v - lo) == abs(hi - v) and not (u >> 16) & 1):
+            assert g == lo, (v, g, lo)
+        else:
+            assert g == hi, (v, g, hi)
+    assert np.isnan(round_to_bfloat16(np.array([np.nan], np.float32)))[0]
+    assert round_to_bfloat16(np.array([3.4e38], np.float32))[0] == np.inf
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_bfloat16_backends_agree(simd_target, backend):
+    m = make("lstm", backend=backend)
+    ref = make("lstm", backend="reference")
+    x = rand((T, B, I), "float32")
+    got = m.stream(B, weight_dtype="bfloat16").run(x)
+    want = ref.stream(B, weight_dtype="bfloat16").run(x)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+# The documented bound: one step from the same state, with every weight matrix rounded to
+# bfloat16 (relative error <= 2^-8), each pre-activation moves by at most
+# e = 2^-8 max_j (|W_ih| |x| + |W_hh| |h|)_j, and the step's output by at most K e with
+# K = 1 (RNN), 2 + max|c_{t-1}|/4 (LSTM without projection), 2 + max|hn|/4 (GRU with
+# linear_before_reset, hn = h w_hn^T + b_hn).
+@pytest.mark.parametrize("cell", ["rnn_tanh", "rnn_relu", "lstm", "gru"])
+def test_bfloat16_one_step_error_bound(cell):
+    H2, I2, B2 = 64, 32, 4
+    cls, opts = CELLS[cell]
+    m = getattr(rnnkit, cls)(I2, H2, **opts, seed=1)
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((20, B2, I2)).astype(np.float32)
+    s32, s16 = m.stream(B2), m.stream(B2, weight_dtype="bfloat16")
+    w_ih, w_hh = m.parameters()[0], m.parameters()[1]
+    b_hh = m.parameters()[3]
+    for t in range(20):
+        state = s32.state
+        h = state[0][0] if cell == "lstm" else state[0]
+        s16.reset(state)
+        y32, y16 = s32.step(x[t]), s16.step(x[t])
+        S = (np.abs(x[t]) @ np.abs(w_ih).T + np.abs(h) @ np.abs(w_hh).T).max()
+        e = 2.0**-8 * S
+        if cell == "lstm":
+            K = 2 + np.abs(state[1]).max() / 4
+        elif cell == "gru":
+            hn = h @ w_hh[2 * H2:].T + b_hh[2 * H2:]
+            K = 2 + np.abs(hn).max() / 4
+        else:
+            K = 1.0
+        err = np.abs(y16.astype(np.float64) - y32).max()
+        assert err <= K * e + 1e-6, (t, err, K * e)
+
+
+def test_bfloat16_sequence_error_is_small():
+    """Over a sequence the error is what the network makes of it; for these random models it
+    stays well below 1e-2 (the README quotes the measured figures)."""
+    for cls in (rnnkit.LSTM, rnnkit.GRU):
+        m = cls(64, 128, seed=2)
+        x = np.random.default_rng(0).standard_normal((100, 2, 64)).astype(np.float32)
+        y32 = m.stream(2).run(x)
+        y16 = m.stream(2, weight_dtype="bfloat16").run(x)
+        assert np.abs(y16 - y32).max() < 1e-2
+
+
+def _parts(state):
+    return state if isinstance(state, tuple) else (state,)
