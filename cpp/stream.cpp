@@ -10,8 +10,9 @@
 // one pass over the weights plus the pointwise work; run(x) is the whole-sequence machinery
 // (chunked input projection, per-step recurrent product) on the same panels.
 //
-// The packed layout depends on the SIMD target (panel width) and the workspace size on the
-// thread count: a change of either re-measures the workspace and packs again on the next call.
+// The packed layout depends on the SIMD target and the GEMM's tile and blocking (gemm_params.h),
+// the workspace size on the thread count: a change of any re-measures the workspace and packs
+// again on the next call.
 // The weights are NumPy arrays owned by the Python Stream (copies of the layer's) and kept
 // alive here; the state h[L, B, P] (and c[L, B, H]) lives here. A step allocates its output
 // only (or none with out=), releases the GIL for the kernels, and refuses a second thread
@@ -33,6 +34,7 @@
 #include <vector>
 
 #include "dispatch.h"
+#include "gemm_params.h"
 #include "kernel_api.h"
 #include "threads.h"
 
@@ -101,6 +103,10 @@ const T* weight(const py::handle& obj, const char* name, i64 rows, i64 cols, boo
                         std::string(py::str(py::dtype::of<T>())) + " array of shape " +
                         (cols < 0 ? "(" + std::to_string(rows) + ",)" : shape_text(rows, cols)) +
                         ", got " + describe(obj));
+}
+
+bool same_params(const GemmParams& a, const GemmParams& b) {
+  return a.tile == b.tile && a.kc == b.kc && a.mc == b.mc && a.nc == b.nc;
 }
 
 class StreamBase {
@@ -246,6 +252,7 @@ class StreamImpl final : public StreamBase {
     FwdArgs<T> a;        // sizes, weights, options; the per-call pointers are set by advance()
     Buffer<T> ws;        // the driver's workspace, holding the packed weights once packed
     const KernelTable* packed_by = nullptr;  // the target whose layout ws holds (null: none)
+    GemmParams packed_params{};              // and the GEMM tile and blocking it was packed for
     int ws_threads = 0;                      // the thread count ws was measured for
     Buffer<std::uint16_t> w16[2];            // bf16 panels of w_ih and w_hh (bf16 streams)
     const KernelTable* w16_by = nullptr;     // the target whose panel width w16 has
@@ -292,6 +299,9 @@ class StreamImpl final : public StreamBase {
     const KernelTable& table = current_table();
     const Kernels<T>& k = table.of<T>();
     const int nth = get_num_threads();
+    // The panel width and K blocking of the GEMM are run-time parameters (gemm_params.h) that
+    // tests may change between calls: panels packed for others are packed again.
+    const GemmParams params = gemm_tuning(table.name).get(static_cast<int>(sizeof(T)));
     const T* in = x;
     const size_t L = layers_.size();
     for (size_t ell = 0; ell < L; ++ell) {
@@ -299,7 +309,8 @@ class StreamImpl final : public StreamBase {
       FwdArgs<T> a = lay.a;
       a.d.T = T_;
       a.n_threads = nth;
-      if (lay.packed_by != &table || lay.ws_threads < nth) {  // first call, or a new layout
+      if (lay.packed_by != &table || lay.ws_threads < nth ||
+          !same_params(lay.packed_params, params)) {  // first call, or a new layout
         const i64 n = k.fwd_workspace(a);
         if (n > lay.ws.size()) lay.ws.resize(n, false);
         lay.packed_by = nullptr;
@@ -332,6 +343,7 @@ class StreamImpl final : public StreamBase {
       a.clip_mask = clip_ ? s.mask.get() : nullptr;
       k.fwd(a, lay.ws.get());
       lay.packed_by = &table;
+      lay.packed_params = params;
       std::memcpy(h_.get() + h_off_[ell], a.h + T_ * B * P, sizeof(T) * B * P);
       if (a.c) std::memcpy(c_.get() + c_off_[ell], a.c + T_ * B * H, sizeof(T) * B * H);
       in = a.y;

@@ -342,3 +342,26 @@ def test_native_stream_runs_the_mgu_and_clipping(simd_target, dtype):
         np.testing.assert_allclose(s.run(x), want, **tol(dtype))
         s.set_state(None, None)
         np.testing.assert_allclose(np.stack([s.step(x[t]) for t in range(T)]), want, **tol(dtype))
+
+
+@pytest.mark.skipif("native" not in BACKENDS, reason="no native build")
+def test_native_stream_repacks_after_a_gemm_params_change(simd_target):
+    """The GEMM's tile and K blocking are run-time parameters (gemm_params.h): a stream whose
+    panels were packed for one setting and stepped under another packs again."""
+    from rnnkit import _core
+
+    m = make("lstm_proj_peep", num_layers=2)
+    x = rand((T, B, I), "float32")
+    want = make("lstm_proj_peep", num_layers=2, backend="reference").stream(B).run(x)
+    tiles = _core._gemm_params(simd_target, "float32")["tiles"]
+    s = m.stream(B)
+    got = []
+    try:
+        for t in range(T):
+            mr, nr = tiles[t % len(tiles)]
+            _core._set_gemm_params(simd_target, "float32", t % len(tiles), 8 * (1 + t % 2), mr,
+                                   nr)
+            got.append(s.step(x[t]))
+    finally:
+        _core._set_gemm_params(simd_target, "float32", None, 0, 0, 0)
+    np.testing.assert_allclose(np.stack(got), want, rtol=1e-5, atol=1e-6)
