@@ -228,6 +228,7 @@ def _median_time(fns, repeat):
 def run_sequences(cells=CELLS, hidden=(64, 256), batches=(1, 8, 64), T=100, repeat=7):
     """Whole-sequence forward: stream.run(x) vs an onnxruntime session; rows of median us."""
     import onnxruntime as ort
+
     import rnnkit
 
     from .convert import to_onnx
@@ -255,7 +256,7 @@ def run_sequences(cells=CELLS, hidden=(64, 256), batches=(1, 8, 64), T=100, repe
                     if cell == "lstm":
                         feeds["initial_c"] = feeds["initial_h"]
                     med = _median_time([("stream run", stream_run),
-                                        ("onnxruntime", lambda f=feeds: sess.run(["Y"], f))],
+                                        ("onnxruntime", lambda f=feeds, o=sess: o.run(["Y"], f))],
                                        repeat)
                     rows.append({"cell": cell, "H": H, "B": B,
                                  "us": {k: v * 1e6 for k, v in med.items()}})
