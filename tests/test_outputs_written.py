@@ -7,7 +7,6 @@ does)."""
 
 import numpy as np
 import pytest
-
 import rnnkit
 import rnnkit.ops
 import rnnkit.reference as ref
