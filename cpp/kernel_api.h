@@ -12,6 +12,23 @@ namespace rnnkit {
 // The element-wise functions of simd/math.h, exposed for the accuracy tests.
 enum class MathFn : int { kExp = 0, kSigmoid = 1, kTanh = 2 };
 
+// Asked by the driver between steps, from the calling thread only, after about kWork
+// multiply-adds of work (a clock read per step cost 2.5 us per T=100 call): true = stop now.
+// The outputs are then incomplete, and the caller must discard them (the bindings raise).
+struct Interrupt {
+  static constexpr i64 kWork = i64(1) << 20;  // ~0.1 ms of one core
+  bool (*poll)(void* ctx) = nullptr;
+  void* ctx = nullptr;
+  i64 done = 0;  // work since the last poll
+  // Called once per step with that step's work.
+  bool requested(i64 work) {
+    done += work;
+    if (done < kWork) return false;
+    done = 0;
+    return poll && poll(ctx);
+  }
+};
+
 // Forward over one sequence batch. Optional pointers are null when absent; a cell reads only
 // the fields it has (kinds.h says which).
 template <class T>
@@ -38,6 +55,7 @@ struct FwdArgs {
   T* hn;                    // [T, B, H] (cells with hn_cache)
   std::uint8_t* clip_mask;  // [T, B, G*H] when clipping, else null (clipping is off)
   int n_threads;
+  Interrupt interrupt;
   // The workspace already holds this call's packed weights and folded biases, left there by
   // an earlier call on the same target with the same cell, options, weights, B, I, H, P and no
   // more threads (T may differ; no lengths, no reverse: their row maps would move the layout).
@@ -81,6 +99,7 @@ struct BwdArgs {
   T* dw_peep;  // [3, H]
   T* dw_proj;  // [P, H]
   int n_threads;
+  Interrupt interrupt;
 };
 
 // One target's entry points for one dtype. Workspace sizes are in elements of T; the

@@ -137,7 +137,9 @@ void run_forward(Cell& cell, const FwdArgs<T>& a, T* ws) {
   }
 
   const i64 chunk = proj_chunk(T_, B);
+  Interrupt interrupt = a.interrupt;
   for (i64 k = 0; k < T_; ++k) {
+    if (interrupt.requested(B * GH * (I + P))) return;  // Ctrl-C: the caller drops the outputs
     if (k % chunk == 0) {  // 1. input projection of the next chunk of steps, into gates
       const i64 steps = T_ - k < chunk ? T_ - k : chunk;
       const MatView<T> xs = p.fmap ? MatView<T>{a.x, I, 1, p.fmap + k * B}
@@ -249,7 +251,9 @@ void run_backward(Cell& cell, const BwdArgs<T>& a, T* ws) {
   copy_n(dh_cur, a.dh_n, B * P);
   cell.init(cx);
 
+  Interrupt interrupt = a.interrupt;
   for (i64 k = T_ - 1; k >= 0; --k) {
+    if (interrupt.requested(B * GH * (I + 2 * P))) return;  // Ctrl-C: outputs dropped
     const BwdStep<T> s{k, a.gates + k * B * GH, a.h + k * B * P,
                        a.clip_mask ? a.clip_mask + k * B * GH : nullptr, dh_cur,
                        p.dgx + k * B * GH, dh_next, Rows{a.lengths, B, k, nth}};
