@@ -27,6 +27,10 @@
 namespace py = pybind11;
 using rnnkit::i64;
 
+namespace rnnkit {
+void bind_stream(py::module_& m);  // stream.cpp: rnnkit._core.Stream
+}
+
 namespace {
 
 std::string shape_str(const std::vector<i64>& s) {
@@ -577,6 +581,8 @@ PYBIND11_MODULE(_core, m) {
         "fn(x) elementwise with rnnkit's SIMD math (fn: a MathFn or its name).");
   m.def("_gemm", &gemm_py, py::arg("a"), py::arg("b"),
         "C = a @ b with rnnkit's GEMM (C-contiguous 2-D arrays of one dtype).");
+
+  rnnkit::bind_stream(m);
 
   m.def("simd_targets", &rnnkit::usable_targets, "Compiled SIMD targets this CPU runs, best first.");
   m.def("compiled_targets", &rnnkit::compiled_targets);

@@ -56,6 +56,16 @@ struct FwdArgs {
   std::uint8_t* clip_mask;  // [T, B, G*H] when clipping, else null (clipping is off)
   int n_threads;
   Interrupt interrupt;
+  // The workspace already holds this call's packed weights and folded biases, left there by
+  // an earlier call on the same target with the same cell, options, weights, B, I, H, P and no
+  // more threads (T may differ; no lengths, no reverse: their row maps would move the layout).
+  // Streams (stream.cpp) pack once and then pass true on every step.
+  bool packed;
+  // bfloat16 panels (bf16.h layout, packed by KernelTable::pack_bf16) of w_ih [G*H, I] and of
+  // w_hh [G*H, P], read instead of w_ih and w_hh by the driver's two products; float32 only,
+  // no lengths, no reverse (streams with weight_dtype="bfloat16"). Null otherwise.
+  const std::uint16_t* w_ih16;
+  const std::uint16_t* w_hh16;
 };
 
 template <class T>
@@ -111,6 +121,10 @@ struct KernelTable {
   const char* name;
   Kernels<float> f32;
   Kernels<double> f64;
+  // bfloat16 weight panels of W [N, K] (row-major) for FwdArgs::w_ih16 / w_hh16: the size in
+  // elements, and the packing (each value rounded to the nearest bfloat16, ties to even).
+  i64 (*bf16_size)(i64 N, i64 K);
+  void (*pack_bf16)(std::uint16_t* dst, const float* W, i64 N, i64 K);
   template <class T>
   const Kernels<T>& of() const {
     if constexpr (sizeof(T) == sizeof(float)) return f32;
