@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "cpu_features.h"
 #include "dispatch.h"
 #include "kernel_api.h"
 #include "threads.h"
@@ -571,6 +572,100 @@ PYBIND11_MODULE(_core, m) {
     rnnkit::set_num_threads(n);
   });
   m.def("default_num_threads", &rnnkit::default_num_threads);
+
+  // --- CPU description and FMA peak (issue 15: rnnkit info / rnnkit bench) ---
+  m.def("_cpu_info", [] {
+    const rnnkit::CpuFeatures& f = rnnkit::cpu_features();
+    char names[512];
+    py::dict d;
+    d["vendor"] = std::string(f.vendor_id);
+    d["model_name"] = std::string(f.brand);
+    d["family"] = f.family;
+    d["model"] = f.model;
+    d["stepping"] = f.stepping;
+    d["l1d_bytes"] = f.l1d;
+    d["l2_bytes"] = f.l2;
+    d["l3_bytes"] = f.l3;
+    d["l2_shared_by"] = f.l2_shared;
+    d["l3_shared_by"] = f.l3_shared;
+    d["caches_from_cpuid"] = f.caches_from_cpuid;
+    d["hypervisor"] = f.hypervisor;
+    d["features"] = std::string(rnnkit::cpu_feature_names(f, names, sizeof(names)));
+    return d;
+  }, "The detected CPU: vendor, model, family/model, cache sizes (cpuid), features.");
+  m.def("_fma_peak", [](const std::string& target, const std::string& dtype, double seconds) {
+    if (dtype != "float32" && dtype != "float64")
+      throw py::value_error("dtype: expected 'float32' or 'float64', got '" + dtype + "'");
+    if (!(seconds > 0 && seconds <= 10))
+      throw py::value_error("seconds: expected a duration in (0, 10], got " + std::to_string(seconds));
+    try {
+      py::gil_scoped_release nogil;
+      return rnnkit::fma_peak_gflops(target, dtype == "float64" ? 8 : 4, seconds);
+    } catch (const std::invalid_argument& e) {
+      throw py::value_error(std::string("target: ") + e.what());
+    }
+  }, "GFLOP/s of one core's independent FMA chains on a SIMD target (the FMA peak).");
+  // The GEMM's tile and blocking per target and dtype (gemm_params.h); the setter is for
+  // tests (forcing every tile and blocking) and must not run while another thread computes.
+  const auto gemm_elem = [](const std::string& dtype) {
+    if (dtype != "float32" && dtype != "float64")
+      throw py::value_error("dtype: expected 'float32' or 'float64', got '" + dtype + "'");
+    return dtype == "float64" ? 8 : 4;
+  };
+  m.def("_gemm_params", [gemm_elem](const std::string& target, const std::string& dtype) {
+    const int elem = gemm_elem(dtype);
+    try {
+      const rnnkit::GemmTuning& t = rnnkit::gemm_tuning(target);
+      const rnnkit::GemmParams p = t.get(elem);
+      py::list tiles;
+      const int lanes = elem == 8 ? t.lanes_f64 : t.lanes_f32;
+      for (int i = 0; i < t.n_tiles; ++i)
+        tiles.append(py::make_tuple(t.tiles[i].mr, t.tiles[i].nv * lanes));
+      py::dict d;
+      d["tile"] = p.tile;
+      d["mr"] = t.tiles[p.tile].mr;
+      d["nr"] = t.tiles[p.tile].nv * lanes;
+      d["kc"] = p.kc;
+      d["mc"] = p.mc;
+      d["nc"] = p.nc;
+      d["tiles"] = tiles;
+      d["family"] = std::string(rnnkit::gemm_family_name(rnnkit::cpu_features()));
+      return d;
+    } catch (const std::invalid_argument& e) {
+      throw py::value_error(std::string("target: ") + e.what());
+    }
+  }, "The GEMM tile (mr x nr) and blocking (kc, mc, nc) a target uses for a dtype.");
+  m.def("_set_gemm_params", [gemm_elem](const std::string& target, const std::string& dtype,
+                                        py::object tile, i64 kc, i64 mc, i64 nc) {
+    const int elem = gemm_elem(dtype);
+    const rnnkit::GemmTuning* t = nullptr;
+    try {
+      t = &rnnkit::gemm_tuning(target);
+    } catch (const std::invalid_argument& e) {
+      throw py::value_error(std::string("target: ") + e.what());
+    }
+    if (tile.is_none()) {
+      t->set(elem, nullptr);
+      return;
+    }
+    const int ti = tile.cast<int>();
+    if (ti < 0 || ti >= t->n_tiles)
+      throw py::value_error("tile: expected 0.." + std::to_string(t->n_tiles - 1) + ", got " +
+                            std::to_string(ti));
+    const i64 mr = t->tiles[ti].mr;
+    const i64 nr = t->tiles[ti].nv * (elem == 8 ? t->lanes_f64 : t->lanes_f32);
+    if (kc < rnnkit::kMinKc || kc > rnnkit::kMaxKc || kc % 8)
+      throw py::value_error("kc: expected a multiple of 8 in [8, 1024], got " + std::to_string(kc));
+    if (mc < mr || mc > rnnkit::kMaxMc || mc % mr)
+      throw py::value_error("mc: expected a multiple of mr=" + std::to_string(mr) +
+                            " up to 1024, got " + std::to_string(mc));
+    if (nc < nr || nc % nr)
+      throw py::value_error("nc: expected a positive multiple of nr=" + std::to_string(nr) +
+                            ", got " + std::to_string(nc));
+    const rnnkit::GemmParams p{ti, kc, mc, nc};
+    t->set(elem, &p);
+  }, "Forces a GEMM tile and blocking (tests only); tile=None restores the detected choice.");
+  // --- end of issue 15 block ---
   py::dict build;
 #if defined(__clang__)
   build["compiler"] = "clang " __clang_version__;
