@@ -16,6 +16,15 @@
 // all steps at once: dx = dG w_ih, dw_ih = dG^T x, dw_hh[0:R] = dG_hidden^T h[0:T], db = column
 // sums; the cell adds its own (the rest of w_hh, peepholes, projection).
 //
+// Resets (forward runs only) zero the state before a step: the driver hands the cell and the
+// recurrent GEMM h_prev with those rows zeroed (a copy of h[k], never of x), leaves those rows
+// out of dw_hh (a row map, -1 there) and zeroes their dL/dh[k]; a cell with its own state
+// (LSTM c) resets it itself from FwdStep/BwdStep::reset.
+//
+// Zoneout of h (every cell, a mask row per step and sequence in x order): after the cell's step
+// the driver mixes h_new with h_prev, and in backward splits dL/dh_t between the cell (1 - z)
+// and dL/dh_prev (z). A cell with its own state (LSTM c, zoneout_c) zones it itself.
+//
 // Variable lengths and reverse are row maps: step k of sequence b reads x row t = k (or
 // lengths[b]-1-k when reversed) and past the end (k >= lengths[b]) its state is frozen and
 // its gates are zero. The GEMMs read x (and write dx) through these maps while packing, so no
@@ -52,6 +61,24 @@ inline void fill_row_maps(i64 T_, i64 B, const i64* lengths, bool reverse, i64* 
       }
 }
 
+// Zoneout of the live rows of one step: h_new[b] = z h_prev[b] + (1 - z) h_new[b], z the row
+// of zoneout [T, B, n] that row b reads at this step. h_new, h_prev: [B, n].
+template <class T>
+void zone_rows(T* h_new, const T* h_prev, const T* zoneout, const Rows& rows, i64 n) {
+  using V = Vec<T>;
+  for (i64 b = 0; b < rows.B; ++b) {
+    if (!rows.live(b)) continue;
+    const T* z = zoneout + rows.x_row(b) * n;
+    T* hn = h_new + b * n;
+    const T* hp = h_prev + b * n;
+    i64 j = 0;
+    for (; j + V::kLanes <= n; j += V::kLanes)
+      zone(V::load(z + j), V::load(hp + j), V::load(hn + j)).store(hn + j);
+    for (; j < n; ++j) zone(Scalar<T>::load(z + j), Scalar<T>::load(hp + j),
+                            Scalar<T>::load(hn + j)).store(hn + j);
+  }
+}
+
 // The row of x (and y) that step k of sequence b reads, for len = its length.
 inline i64 x_row(i64 k, i64 b, i64 B, i64 len, bool reverse) {
   return (reverse ? len - 1 - k : k) * B + b;
@@ -78,6 +105,7 @@ struct FwdPlan {
   T* w_rec = nullptr;   // packed w_hh[0:R]^T: B[p, r] = w_hh[r, p], p < P, r < R
   T* w_in = nullptr;    // packed w_ih^T: B[i, n] = w_ih[n, i], i < I, n < GH
   T* gemm = nullptr;    // [nth * gemm_a_scratch] the GEMMs' A panels
+  T* h_start = nullptr; // [B, P] h[k] with the reset rows zeroed (resets)
 };
 
 template <class T, class Cell>
@@ -89,6 +117,7 @@ FwdPlan<T> plan_forward(const FwdArgs<T>& a, Cell& cell, Arena<T>& ar) {
   cell.plan(ar);
   p.w_in = ar.take(gemm_packed_b_size<T>(d.I, d.G * d.H));
   p.gemm = ar.take(a.n_threads * gemm_a_scratch<T>());
+  if (a.resets) p.h_start = ar.take(d.B * d.P);
   return p;
 }
 
@@ -147,14 +176,18 @@ void run_forward(Cell& cell, const FwdArgs<T>& a, T* ws) {
       if (!input_bf16(a, steps * B, GH, I, xs, a.gates + k * B * GH))
         gemm_packed<T>(steps * B, GH, I, xs, p.w_in, a.gates + k * B * GH, GH, false, p.gemm, nth);
     }
-    const FwdStep<T> s{k, a.h + k * B * P, a.h + (k + 1) * B * P, a.gates + k * B * GH,
-                       a.clip_mask ? a.clip_mask + k * B * GH : nullptr,
-                       Rows{a.lengths, B, k, nth}};
+    const Rows rows{a.lengths, B, k, nth, T_, a.reverse};
+    const std::uint8_t* reset = a.resets ? a.resets + k * B : nullptr;  // no reverse: t = k
+    const T* h_prev = a.h + k * B * P;
+    if (reset) h_prev = reset_state(p.h_start, h_prev, reset, rows, P);
+    const FwdStep<T> s{k, h_prev, a.h + (k + 1) * B * P, a.gates + k * B * GH,
+                       a.clip_mask ? a.clip_mask + k * B * GH : nullptr, rows, reset};
     const RecOut<T> rec = cell.rec_out(s);  // 2. the recurrent product, then the cell's step
     if (!recurrent_bf16(a, B, R, P, s.h_prev, rec))
       gemm_packed<T>(B, R, P, MatView<T>{s.h_prev, P, 1}, p.w_rec, rec.C, rec.ldc,
                      rec.accumulate, p.gemm, nth, k & 1);
     cell.step(s, cx);
+    if (a.zoneout) zone_rows(s.h_new, s.h_prev, a.zoneout, rows, P);
     if (a.lengths)
       for (i64 b = 0; b < B; ++b) {
         if (s.rows.live(b)) continue;  // past the end: frozen state, zero gates
@@ -195,6 +228,8 @@ struct BwdPlan {
   T* dh_next = nullptr; // [B, P] dL/dh[k], built during step k; swapped with dh_cur
   T* w_hh = nullptr;    // packed w_hh[0:R] as it is: B[r, p] = w_hh[r, p], r < R, p < P
   T* gemm = nullptr;    // GEMM scratch for the per-step products and the large ones after
+  T* h_start = nullptr; // [B, P] h[k] with the reset rows zeroed (resets)
+  T* dh_zone = nullptr; // [B, P] z dL/dh_t: the part of dL/dh_t that zoneout sends to h_prev
 };
 
 template <class T, class Cell>
@@ -206,7 +241,7 @@ BwdPlan<T> plan_backward(const BwdArgs<T>& a, Cell& cell, Arena<T>& ar) {
     p.fmap = ar.take_i64(TB);
     p.imap = ar.take_i64(TB);
   }
-  if (a.lengths) p.vmap = ar.take_i64(TB);
+  if (a.lengths || a.resets) p.vmap = ar.take_i64(TB);
   p.dgx = ar.take(TB * GH);
   cell.plan(ar);
   p.dh_cur = ar.take(d.B * d.P);
@@ -218,6 +253,8 @@ BwdPlan<T> plan_backward(const BwdArgs<T>& a, Cell& cell, Arena<T>& ar) {
                         gemm_scratch<T>(TB, d.P, nth), gemm_scratch<T>(TB, d.H, nth)};
   for (i64 c : cands) g = c > g ? c : g;
   p.gemm = ar.take(g);
+  if (a.resets) p.h_start = ar.take(d.B * d.P);
+  if (a.zoneout) p.dh_zone = ar.take(d.B * d.P);
   return p;
 }
 
@@ -243,6 +280,9 @@ void run_backward(Cell& cell, const BwdArgs<T>& a, T* ws) {
   }
   if (p.fmap) fill_row_maps(T_, B, a.lengths, a.reverse, p.fmap, p.imap, p.vmap);
   else if (p.vmap) fill_row_maps(T_, B, a.lengths, a.reverse, nullptr, nullptr, p.vmap);
+  if (a.resets)  // a reset row's h_prev is 0: it adds nothing to dw_hh
+    for (i64 r = 0; r < TB; ++r)
+      if (a.resets[r]) p.vmap[r] = -1;
 
   pack_b<T>(p.w_hh, MatView<T>{a.w_hh, P, 1}, R, P, nth);  // as it is: dh_prev = dG w_hh
   cell.prepare(cx);
@@ -254,9 +294,13 @@ void run_backward(Cell& cell, const BwdArgs<T>& a, T* ws) {
   Interrupt interrupt = a.interrupt;
   for (i64 k = T_ - 1; k >= 0; --k) {
     if (interrupt.requested(B * GH * (I + 2 * P))) return;  // Ctrl-C: outputs dropped
-    const BwdStep<T> s{k, a.gates + k * B * GH, a.h + k * B * P,
+    const Rows rows{a.lengths, B, k, nth, T_, a.reverse};
+    const std::uint8_t* reset = a.resets ? a.resets + k * B : nullptr;  // no reverse: t = k
+    const T* h_prev = a.h + k * B * P;
+    if (reset) h_prev = reset_state(p.h_start, h_prev, reset, rows, P);
+    const BwdStep<T> s{k, a.gates + k * B * GH, h_prev,
                        a.clip_mask ? a.clip_mask + k * B * GH : nullptr, dh_cur,
-                       p.dgx + k * B * GH, dh_next, Rows{a.lengths, B, k, nth}};
+                       p.dgx + k * B * GH, dh_next, rows, reset};
     for (i64 b = 0; b < B; ++b) {
       const i64 len = a.lengths ? a.lengths[b] : T_;
       if (k >= len) {  // past the end: the gradient passes through, nothing reaches the gates
@@ -268,10 +312,28 @@ void run_backward(Cell& cell, const BwdArgs<T>& a, T* ws) {
       const T* dyr = a.dy + x_row(k, b, B, len, a.reverse) * P;  // dh += this step's dy
       T* dh = dh_cur + b * P;
       for (i64 j = 0; j < P; ++j) dh[j] += dyr[j];
+      if (a.zoneout) {  // h_t = z h_prev + (1 - z) h~_t
+        const T* z = a.zoneout + x_row(k, b, B, len, a.reverse) * P;
+        T* keep = p.dh_zone + b * P;
+        for (i64 j = 0; j < P; ++j) {
+          keep[j] = dh[j] * z[j];
+          dh[j] = dh[j] * (T(1) - z[j]);
+        }
+      }
     }
     cell.step(s, cx);
     gemm_packed<T>(B, P, R, MatView<T>{cell.dg_rec(s), GH, 1}, p.w_hh, dh_next, P, true, p.gemm,
                    nth);
+    if (a.zoneout)
+      for (i64 b = 0; b < B; ++b) {
+        if (!rows.live(b)) continue;
+        T* dd = dh_next + b * P;
+        const T* keep = p.dh_zone + b * P;
+        for (i64 j = 0; j < P; ++j) dd[j] += keep[j];
+      }
+    if (reset)  // no gradient crosses a reset
+      for (i64 b = 0; b < B; ++b)
+        if (reset[b] && rows.live(b)) zero_n(dh_next + b * P, P);
     T* tmp = dh_cur;
     dh_cur = dh_next;
     dh_next = tmp;
