@@ -72,7 +72,7 @@ class Forward(NamedTuple):
     linear_before_reset: bool
     lengths: Optional[np.ndarray]  # int64 [B], a copy, or None
     reverse: bool
-    # the options of API.md section 11 (None when off; ln_c and zoneout_c: LSTM only)
+    # the options of the functions guide (None when off; ln_c and zoneout_c: LSTM only)
     ln_ih: Optional[np.ndarray] = None  # [2, G*H] rows gain, bias
     ln_hh: Optional[np.ndarray] = None  # [2, G*H]
     ln_c: Optional[np.ndarray] = None  # [2, H]
@@ -355,7 +355,7 @@ def _lstm_only(cell, c0, w_peep, w_proj, input_forget):
         raise ValueError(f"input_forget: only the LSTM has it, expected False for {cell!r}")
 
 
-# --- the options of API.md section 11 -------------------------------------------------------
+# --- the options of the functions guide -------------------------------------------------------
 
 def check_rate(name, a):
     """A validated zoneout mask has every value in [0, 1] (NaN is outside)."""

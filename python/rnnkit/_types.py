@@ -20,7 +20,7 @@ Cache conventions (identical in both backends):
 - Input arrays (``x`` and the weights) are stored as given after validation (C-contiguous,
   one dtype); backward never writes to any cache field.
 
-The options of API.md section 11 (RNN, LSTM, GRU) add fields at the end of the cache, None
+The options of the functions guide (RNN, LSTM, GRU) add fields at the end of the cache, None
 when the option is off: the parameters and masks as given (``ln_ih``, ``ln_hh``, ``ln_c``,
 ``zoneout``, ``zoneout_c``, ``recurrent_mask``, ``resets``) and what the backward of layer
 normalisation reads:

@@ -7,7 +7,7 @@ once by the validation (`np.ascontiguousarray`); arrays of the wrong dtype are a
 What differs between cells (their arrays, result and cache types) comes from the cell table
 (`rnnkit._cells`): `_forward` and `_backward` serve every cell.
 
-The options of API.md section 11: ``resets``, ``zoneout`` and ``zoneout_c`` run in the
+The options of the functions guide: ``resets``, ``zoneout`` and ``zoneout_c`` run in the
 kernels. A call with any other option set (``ln_ih``, ``ln_hh``, ``ln_c``, ``recurrent_mask``)
 is computed by ``rnnkit.reference`` (the same results and cache, at NumPy speed) until the
 kernels have that option; so is the backward of its cache. `REFERENCE_OPTIONS` lists them.

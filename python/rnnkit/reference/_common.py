@@ -50,7 +50,7 @@ def running(k, lengths, T, B, reverse):
     return b, t
 
 
-# --- the options of API.md section 11 --------------------------------------------------------
+# --- the options of the functions guide --------------------------------------------------------
 
 LN_EPS = 1e-5  # as torch.nn.functional.layer_norm
 LN_COL = {"ih": 0, "hh": 1, "hn": 2, "c": 3}  # the column of cache.ln_rstd of each norm

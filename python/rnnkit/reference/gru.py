@@ -9,7 +9,7 @@
 With clip set, each of the three pre-activations (the whole argument of σ or tanh) is
 clipped to [-clip, clip]. The cache keeps ``hn``, the hidden part of n's pre-activation.
 
-Options (API.md section 11): ``ln_ih``/``ln_hh`` normalise x_t w_ih^T and h w_hh^T before the
+Options (the functions guide): ``ln_ih``/``ln_hh`` normalise x_t w_ih^T and h w_hh^T before the
 biases are added (the textbook form normalises h w_h{r,z}^T with ln_hh[:, 0:2H] and, apart,
 (r*h) w_hn^T with ln_hh[:, 2H:3H]); ``recurrent_mask`` makes the products with w_hh read
 h * mask (the textbook form: r * (h * mask)), while z h reads h; ``zoneout`` gives h_t =
@@ -47,9 +47,9 @@ def gru_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, *, linear_before_r
     Arguments: ``x[T, B, I]``, ``w_ih[3H, I]``, ``w_hh[3H, H]``, ``b_ih[3H]``, ``b_hh[3H]``
     (absent: zero), ``h0[B, H]`` (absent: zeros); ``linear_before_reset`` (True: PyTorch,
     cuDNN; False: Cho et al., ONNX's default), ``clip``, ``lengths[B]`` (integers in [0, T])
-    and ``reverse``: see API.md; the options ``ln_ih[2, 3H]``, ``ln_hh[2, 3H]``,
-    ``zoneout[T, B, H]``, ``recurrent_mask[B, H]`` and ``resets`` (bool ``[T, B]``) of API.md
-    section 11.
+    and ``reverse``: see the functions guide; the options ``ln_ih[2, 3H]``, ``ln_hh[2, 3H]``,
+    ``zoneout[T, B, H]``, ``recurrent_mask[B, H]`` and ``resets`` (bool ``[T, B]``) of
+    the functions guide.
 
     Returns ``GRUOutput(y[T, B, H], h_n[B, H], cache)``.
     """

@@ -11,7 +11,7 @@ set, each gate pre-activation (the argument of σ or tanh above, peephole term i
 clipped to [-clip, clip]. With input_forget (CIFG) the f rows of the weights and biases and
 p_f are unused; their gradients are zero.
 
-Options (API.md section 11): ``ln_ih``/``ln_hh`` normalise x_t w_ih^T and h w_hh^T before the
+Options (the functions guide): ``ln_ih``/``ln_hh`` normalise x_t w_ih^T and h w_hh^T before the
 biases are added; ``ln_c`` makes m_t = o tanh(LN(c_t)) (c_t itself and the o peephole stay
 raw); ``recurrent_mask`` makes the product read h_{t-1} * mask; ``zoneout``/``zoneout_c``
 mix the new states c~_t, h~_t (computed as above) with the old ones: h_t = z h_{t-1} +
@@ -50,10 +50,10 @@ def lstm_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, c0=None, *, w_pee
     Arguments: ``x[T, B, I]``, ``w_ih[4H, I]``, ``w_hh[4H, P]``, ``b_ih[4H]``, ``b_hh[4H]``
     (absent: zero), ``h0[B, P]``, ``c0[B, H]`` (absent: zeros), ``w_peep[3, H]`` (rows
     p_i, p_f, p_o; absent: none), ``w_proj[P, H]`` (absent: P = H, no projection), ``clip``,
-    ``input_forget``, ``lengths[B]`` (integers in [0, T]) and ``reverse``: see API.md; the
-    options ``ln_ih[2, 4H]``, ``ln_hh[2, 4H]``, ``ln_c[2, H]``, ``zoneout[T, B, P]``,
-    ``zoneout_c[T, B, H]``, ``recurrent_mask[B, P]`` and ``resets`` (bool ``[T, B]``) of
-    API.md section 11.
+    ``input_forget``, ``lengths[B]`` (integers in [0, T]) and ``reverse``; the options
+    ``ln_ih[2, 4H]``, ``ln_hh[2, 4H]``, ``ln_c[2, H]``, ``zoneout[T, B, P]``,
+    ``zoneout_c[T, B, H]``, ``recurrent_mask[B, P]`` and ``resets`` (bool ``[T, B]``): see
+    the functions guide.
 
     Returns ``LSTMOutput(y[T, B, P], h_n[B, P], c_n[B, H], cache)``.
     """

@@ -5,7 +5,7 @@ w_ih[2H, I] and w_hh[2H, H] hold the rows of f, then of n, as the GRU's layout d
     n = tanh(x_t w_in^T + b_in + (f * h) w_hn^T + b_hn)
     h_t = (1 - f) h + f n                  (h = h_{t-1})
 
-With clip set (an extension to API.md, as for the RNN), each of the two pre-activations (the
+With clip set (beyond PyTorch, as for the RNN), each of the two pre-activations (the
 whole argument of σ or tanh) is clipped to [-clip, clip].
 
 Letters: T steps, B batch, I input size, H hidden size (G = 2 gates).

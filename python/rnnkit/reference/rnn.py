@@ -3,7 +3,7 @@
     a_t = x_t w_ih^T + b_ih + h_{t-1} w_hh^T + b_hh
     h_t = act(clip(a_t)),  act = tanh or relu,  clip to [-clip, clip] only when clip is set
 
-Options (API.md section 11): ``ln_ih``/``ln_hh`` normalise x_t w_ih^T and h w_hh^T before the
+Options (the functions guide): ``ln_ih``/``ln_hh`` normalise x_t w_ih^T and h w_hh^T before the
 biases are added; ``recurrent_mask`` makes the product read h_{t-1} * mask; ``zoneout`` gives
 h_t = z h_{t-1} + (1 - z) act(...); ``resets`` zero h_{t-1} before the step.
 
@@ -37,11 +37,11 @@ def rnn_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, *, nonlinearity="t
 
     Arguments: ``x[T, B, I]``, ``w_ih[H, I]``, ``w_hh[H, H]``, ``b_ih[H]``, ``b_hh[H]``
     (absent: zero), ``h0[B, H]`` (absent: zeros); ``nonlinearity`` "tanh" or "relu";
-    ``clip`` (ONNX: the pre-activation is clipped to [-clip, clip]; an extension to API.md);
+    ``clip`` (ONNX: the pre-activation is clipped to [-clip, clip]; beyond PyTorch);
     ``lengths[B]`` (integers in [0, T]; absent: all T) and ``reverse`` (each sequence runs
     from its last valid step back to step 0; y stays aligned with x); the options
     ``ln_ih[2, H]``, ``ln_hh[2, H]``, ``zoneout[T, B, H]``, ``recurrent_mask[B, H]`` and
-    ``resets`` (bool ``[T, B]``) of API.md section 11.
+    ``resets`` (bool ``[T, B]``) of the functions guide.
 
     Returns ``RNNOutput(y[T, B, H], h_n[B, H], cache)``; ``y`` is 0 past each sequence's end
     and ``h_n`` is the state after its last valid step.
