@@ -52,7 +52,9 @@ class CharLM:
     def __init__(self, vocab: Vocab, *, cell: str = "lstm", hidden_size: int = 256,
                  num_layers: int = 1, embed_size: int = 64, dropout: float = 0.0,
                  backend: str = "native", dtype: str = "float32", seed: Optional[int] = 0,
-                 linear_before_reset: bool = True, nonlinearity: str = "tanh"):
+                 linear_before_reset: bool = True, nonlinearity: str = "tanh",
+                 layer_norm: bool = False, zoneout: float = 0.0,
+                 recurrent_dropout: float = 0.0):
         import rnnkit
 
         cell = cell.lower()
@@ -66,7 +68,8 @@ class CharLM:
             cell=cell, hidden_size=int(hidden_size), num_layers=int(num_layers),
             embed_size=int(embed_size), dropout=float(dropout), backend=backend, dtype=dtype,
             seed=seed, linear_before_reset=bool(linear_before_reset),
-            nonlinearity=nonlinearity, vocab_size=V)
+            nonlinearity=nonlinearity, layer_norm=bool(layer_norm), zoneout=float(zoneout),
+            recurrent_dropout=float(recurrent_dropout), vocab_size=V)
         self.dtype = np.dtype(dtype)
         ss = np.random.SeedSequence(seed)
         s_embed, s_rnn, s_head, s_drop = (int(s.generate_state(1)[0]) for s in ss.spawn(4))
@@ -74,7 +77,8 @@ class CharLM:
                       if embed_size > 0 else None)
         I = embed_size if embed_size > 0 else V
         kw = dict(num_layers=num_layers, dropout=dropout, dtype=dtype, backend=backend,
-                  seed=s_rnn)
+                  seed=s_rnn, layer_norm=layer_norm, zoneout=zoneout,
+                  recurrent_dropout=recurrent_dropout)
         if cell == "lstm":
             self.rnn = rnnkit.LSTM(I, hidden_size, **kw)
         elif cell == "gru":
@@ -150,10 +154,11 @@ class CharLM:
             return self.embed.forward(ids)
         return np.eye(len(self.vocab), dtype=self.dtype)[ids], None
 
-    def forward(self, ids, state=None, lengths=None):
-        """``ids[T, B]`` int -> ``(logits[T, B, V], state, tape)``."""
+    def forward(self, ids, state=None, lengths=None, *, resets=None):
+        """``ids[T, B]`` int -> ``(logits[T, B, V], state, tape)``; ``resets[T, B]`` bool
+        zeroes the state of stream b before step t (a document starts there)."""
         x, t_embed = self._inputs(ids)
-        y, state, t_rnn = self.rnn.forward(x, state, lengths)
+        y, state, t_rnn = self.rnn.forward(x, state, lengths, resets=resets)
         mask = None
         p = self.cfg["dropout"]
         if self.training and p > 0:
@@ -174,35 +179,42 @@ class CharLM:
             self.embed.backward(dx, t_embed)
         return np.zeros(tuple(shape) + (0,), self.dtype), dstate
 
-    def __call__(self, ids, state=None):
-        logits, state, _ = self.forward(ids, state)
+    def __call__(self, ids, state=None, *, resets=None):
+        logits, state, _ = self.forward(ids, state, resets=resets)
         return logits, state
 
-    def logits(self, ids, state=None):
+    def logits(self, ids, state=None, *, resets=None):
         """Inference: ``ids[T]`` -> ``(logits[T, V], state)`` (batch of one), or
-        ``ids[T, B]`` -> ``(logits[T, B, V], state)``. Keeps no tape."""
+        ``ids[T, B]`` -> ``(logits[T, B, V], state)``. Keeps no tape. ``resets`` (bool,
+        ``ids``' shape) zeroes the state before the marked steps."""
         ids = np.asarray(ids)
         one = ids.ndim == 1
-        logits, state, _ = self.forward(ids[:, None] if one else ids, state)
+        if one and resets is not None:
+            resets = np.asarray(resets)[:, None]
+        logits, state, _ = self.forward(ids[:, None] if one else ids, state, resets=resets)
         return (logits[:, 0] if one else logits), state
 
     def evaluate(self, ids: np.ndarray, *, B: int = 32, T: int = 256,
-                 max_chars: Optional[int] = None) -> float:
+                 max_chars: Optional[int] = None, starts=None) -> float:
         """Mean cross-entropy (nats/char) of the model on ``ids`` read as ``B`` streams with
-        carried state, in eval mode (no dropout). ``max_chars`` caps the work."""
-        from .data import make_streams
+        carried state, in eval mode (no dropout). ``max_chars`` caps the work. ``starts``:
+        the offsets in ``ids`` where documents (files) start; the state is reset there."""
+        from .data import make_streams, stream_resets
         ids = np.asarray(ids)
         if max_chars is not None:
             ids = ids[:max_chars]
         B = max(1, min(B, len(ids) // 2))
         streams = make_streams(ids, B)
+        resets = None if starts is None else stream_resets(starts, len(ids), B)
         was = self.training
         self.eval()
         total, count, state = 0.0, 0, None
         try:
             for pos in range(0, streams.shape[0] - 1, T):
                 stop = min(pos + T, streams.shape[0] - 1)
-                logits, state = self.logits(streams[pos:stop], state)
+                r = None if resets is None else resets[pos:stop]
+                logits, state = self.logits(streams[pos:stop], state,
+                                            resets=r if r is not None and r.any() else None)
                 logp = log_softmax(logits.astype(np.float64))
                 tgt = streams[pos + 1: stop + 1]
                 total -= float(np.take_along_axis(logp, tgt[..., None], -1).sum())
