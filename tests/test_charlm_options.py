@@ -3,22 +3,18 @@ resets in the streams, the model options, their checkpoint and the ``rnnkit trai
 
 from __future__ import annotations
 
-import inspect
 import io
 
 import numpy as np
 import pytest
+from _options import NO_OPTIONS, has_options
 
-import rnnkit
 from rnnkit.charlm import data as D
 from rnnkit.charlm.model import CharLM
 
-NATIVE_OPTIONS = "zoneout" in inspect.signature(rnnkit.lstm_forward).parameters
-REFERENCE_OPTIONS = "zoneout" in inspect.signature(rnnkit.reference.lstm_forward).parameters
-needs_reference = pytest.mark.skipif(not REFERENCE_OPTIONS,
-                                     reason="no section-11 options in rnnkit.reference yet")
-needs_native = pytest.mark.skipif(not NATIVE_OPTIONS,
-                                  reason="no section-11 options in the native kernels yet")
+needs_reference = pytest.mark.skipif(not has_options("reference"),
+                                     reason=NO_OPTIONS.format("reference"))
+needs_native = pytest.mark.skipif(not has_options("native"), reason=NO_OPTIONS.format("native"))
 
 
 @pytest.fixture

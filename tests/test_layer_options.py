@@ -8,28 +8,23 @@ differences) or against a semantic fact that needs no reference (zoneout 1 keeps
 a reset equals a fresh call from zeros).
 """
 
-import inspect
 import os
 
 import numpy as np
 import pytest
+from _options import NO_OPTIONS, has_options
+from conftest import BACKENDS, backend_module, numeric_grad
 
 import rnnkit
 import rnnkit.reference
-from conftest import BACKENDS, backend_module, numeric_grad
 
 CLASSES = {"rnn": rnnkit.RNN, "lstm": rnnkit.LSTM, "gru": rnnkit.GRU}
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 
 
-def has_options(backend):
-    """Whether the backend's functional API takes the section-11 keywords."""
-    return "zoneout" in inspect.signature(backend_module(backend).lstm_forward).parameters
-
-
 def need_options(backend):
     if not has_options(backend):
-        pytest.skip(f"the {backend} backend has no section-11 options yet (h/opts-kernels)")
+        pytest.skip(NO_OPTIONS.format(backend))
 
 
 @pytest.fixture(params=BACKENDS)

@@ -4,20 +4,18 @@
 such cells), torch.compile, and the converters. Skipped without torch; the operators run on
 the native kernels, so every test here needs the native options (h/opts-kernels)."""
 
-import inspect
-
 import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
 
+from _options import NO_OPTIONS, has_options  # noqa: E402
+
 import rnnkit  # noqa: E402
 import rnnkit.torch as rkt  # noqa: E402
 from rnnkit import convert  # noqa: E402
 
-needs_native = pytest.mark.skipif(
-    "zoneout" not in inspect.signature(rnnkit.lstm_forward).parameters,
-    reason="the native backend has no section-11 options yet (h/opts-kernels)")
+needs_native = pytest.mark.skipif(not has_options("native"), reason=NO_OPTIONS.format("native"))
 
 D64 = torch.float64
 T, B, I, H = 5, 3, 4, 3

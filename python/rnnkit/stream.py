@@ -10,7 +10,8 @@ stream) and keeps the recurrent state between calls:
     s.reset(state=None)   # zeros, or the given state
 
 Eval semantics (no dropout, no recurrent dropout, zoneout by its expectation: the constant
-rate; layer-norm parameters are snapshotted with the weights). Unidirectional layers only: a reverse direction needs the future.
+rate; layer-norm parameters are snapshotted with the weights). Unidirectional layers only: a
+reverse direction needs the future.
 ``weight_dtype="bfloat16"`` (float32 layers) rounds every weight matrix to the nearest
 bfloat16 (ties to even) once; the arithmetic stays float32. Both backends round the same way.
 
