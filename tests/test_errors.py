@@ -216,7 +216,70 @@ def forward_errors():
         (["rnn"], {"nonlinearity": None}, ValueError,
          "nonlinearity: expected 'tanh' or 'relu', got None"),
     ]
+    cases += option_errors()
     return [(cell, over, exc, msg) for cells, over, exc, msg in cases for cell in cells]
+
+
+def option_errors():
+    """The options of API.md section 11: shapes, dtypes, ranges, cells, resets with reverse."""
+    cases = []
+    for cell in CELLS:
+        GH = GATES[cell] * H
+        c = [cell]
+        ok_resets = np.zeros((T, B), bool)
+        cases += [
+            (c, {"ln_ih": f32(2, GH - 1)}, ValueError, shape_msg("ln_ih", (2, GH), (2, GH - 1))),
+            (c, {"ln_ih": np.ones((2, GH))}, TypeError,
+             re.escape("ln_ih: expected dtype float32 (the dtype of x), got float64")),
+            (c, {"ln_hh": f32(3, GH)}, ValueError, shape_msg("ln_hh", (2, GH), (3, GH))),
+            (c, {"ln_hh": np.ones((2, GH), np.int32)}, TypeError,
+             re.escape("ln_hh: expected dtype float32 (the dtype of x), got int32")),
+            (c, {"zoneout": f32(T, B)}, ValueError, shape_msg("zoneout", (T, B, H), (T, B))),
+            (c, {"zoneout": np.zeros((T, B, H))}, TypeError,
+             re.escape("zoneout: expected dtype float32 (the dtype of x), got float64")),
+            (c, {"zoneout": f32(T, B, H) + 1.5}, ValueError,
+             re.escape("zoneout: expected values in [0, 1], got 1.5 at index (0, 0, 0)")),
+            (c, {"zoneout": np.where(np.arange(T * B * H).reshape(T, B, H) == 7, -0.25,
+                                     0.5).astype(np.float32)}, ValueError,
+             re.escape("zoneout: expected values in [0, 1], got -0.25 at index (0, 1, 1)")),
+            (c, {"zoneout": np.full((T, B, H), np.nan, np.float32)}, ValueError,
+             re.escape("zoneout: expected values in [0, 1], got nan at index (0, 0, 0)")),
+            (c, {"recurrent_mask": f32(B, H + 1)}, ValueError,
+             shape_msg("recurrent_mask", (B, H), (B, H + 1))),
+            (c, {"recurrent_mask": f32(T, B, H)}, ValueError,
+             shape_msg("recurrent_mask", (B, H), (T, B, H))),
+            (c, {"recurrent_mask": np.ones((B, H))}, TypeError,
+             re.escape("recurrent_mask: expected dtype float32 (the dtype of x), got float64")),
+            (c, {"resets": np.zeros((T, B), np.int64)}, TypeError,
+             "resets: expected dtype bool, got int64"),
+            (c, {"resets": np.zeros((T, B), np.float32)}, TypeError,
+             "resets: expected dtype bool, got float32"),
+            (c, {"resets": np.zeros((T, B + 1), bool)}, ValueError,
+             shape_msg("resets", (T, B), (T, B + 1))),
+            (c, {"resets": np.zeros(B, bool)}, ValueError, shape_msg("resets", (T, B), "(3,)")),
+            (c, {"resets": ok_resets, "reverse": True}, ValueError,
+             re.escape("resets: expected None with reverse=True")),
+        ]
+    cases += [
+        (["lstm"], {"ln_c": f32(2, H + 1)}, ValueError, shape_msg("ln_c", (2, H), (2, H + 1))),
+        (["lstm"], {"ln_c": np.ones((2, H))}, TypeError,
+         re.escape("ln_c: expected dtype float32 (the dtype of x), got float64")),
+        (["lstm"], {"zoneout_c": f32(T, B, H + 1)}, ValueError,
+         shape_msg("zoneout_c", (T, B, H), (T, B, H + 1))),
+        (["lstm"], {"zoneout_c": f32(T, B, H) - 1}, ValueError,
+         re.escape("zoneout_c: expected values in [0, 1], got -1.0 at index (0, 0, 0)")),
+        (["lstm"], {"zoneout_c": np.zeros((T, B, H))}, TypeError,
+         re.escape("zoneout_c: expected dtype float32 (the dtype of x), got float64")),
+        # with a projection, h (and its masks) have P columns, c keeps H
+        (["lstm"], {"zoneout": f32(T, B, H), "_proj": True}, ValueError,
+         shape_msg("zoneout", (T, B, P), (T, B, H))),
+        (["lstm"], {"recurrent_mask": f32(B, H), "_proj": True}, ValueError,
+         shape_msg("recurrent_mask", (B, P), (B, H))),
+        (["rnn", "gru"], {"ln_c": f32(2, H)}, TypeError, "unexpected keyword argument 'ln_c'"),
+        (["rnn", "gru"], {"zoneout_c": f32(T, B, H)}, TypeError,
+         "unexpected keyword argument 'zoneout_c'"),
+    ]
+    return cases
 
 
 FORWARD_ERRORS = forward_errors()
@@ -375,7 +438,46 @@ def tampered(cell):
             ("linear_before_reset", lambda v: None, TypeError,
              "cache.linear_before_reset: expected a bool, got None"),
         ]
+    cases += [  # the options of API.md section 11 (the cache has none of them)
+        ("ln_ih", lambda v: f32(2, GH - 1), ValueError,
+         shape_msg("cache.ln_ih", (2, GH), (2, GH - 1))),
+        ("ln_hh", lambda v: np.ones((2, GH)), TypeError,
+         re.escape("cache.ln_hh: expected dtype float32 (the dtype of cache.x), got float64")),
+        ("zoneout", lambda v: f32(T, B, H) + 2, ValueError,
+         re.escape("cache.zoneout: expected values in [0, 1], got 2.0 at index (0, 0, 0)")),
+        ("recurrent_mask", lambda v: f32(B, H - 1), ValueError,
+         shape_msg("cache.recurrent_mask", (B, H), (B, H - 1))),
+        ("resets", lambda v: np.zeros((T, B), np.uint8), TypeError,
+         "cache.resets: expected dtype bool, got uint8"),
+        ("ih_hat", lambda v: f32(T, B, GH), ValueError,
+         re.escape("cache.ih_hat: expected None (no layer norm it belongs to), got an array")),
+        ("hh_hat", lambda v: f32(T, B, GH), ValueError, "cache.hh_hat: expected None"),
+        ("ln_rstd", lambda v: f32(T, B, 4), ValueError, "cache.ln_rstd: expected None"),
+    ]
+    if cell == "lstm":
+        cases += [
+            ("ln_c", lambda v: f32(2, H + 1), ValueError,
+             shape_msg("cache.ln_c", (2, H), (2, H + 1))),
+            ("zoneout_c", lambda v: f32(T, B, 1), ValueError,
+             shape_msg("cache.zoneout_c", (T, B, H), (T, B, 1))),
+            ("c_hat", lambda v: f32(T, B, H), ValueError, "cache.c_hat: expected None"),
+        ]
     return cases
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_backward_layer_norm_cache(backend, cell):
+    """A cache with a layer norm needs its statistics: missing or misshapen ones are refused."""
+    GH = GATES[cell] * H
+    kw = good(cell, np.float64)
+    kw.update(ln_ih=np.ones((2, GH)), ln_hh=np.ones((2, GH)), lengths=None)
+    cache = rnnkit.reference.__dict__[f"{cell}_forward"](**kw).cache
+    bwd = getattr(backend, f"{cell}_backward")
+    with pytest.raises(TypeError, match=re.escape(
+            f"cache.ih_hat: expected an array of shape {(T, B, GH)}, got None")):
+        bwd(cache._replace(ih_hat=None))
+    with pytest.raises(ValueError, match=shape_msg("cache.ln_rstd", (T, B, 4), (T, B, 3))):
+        bwd(cache._replace(ln_rstd=cache.ln_rstd[..., :3]))
 
 
 @pytest.mark.parametrize("cell", CELLS)

@@ -175,3 +175,122 @@ def test_gradcheck_detects_a_wrong_gradient(cell):
     wrong[0, 0] *= 1 + 1e-4
     with pytest.raises(AssertionError):
         np.testing.assert_allclose(wrong, numeric, rtol=RTOL, atol=ATOL)
+
+
+# --- the options of API.md section 11 --------------------------------------------------------
+
+# Which options each cell has; "all" below means all of them at once.
+CELL_OPTIONS = {
+    "rnn": ("ln_ih", "ln_hh", "zoneout", "recurrent_mask", "resets"),
+    "gru": ("ln_ih", "ln_hh", "zoneout", "recurrent_mask", "resets"),
+    "lstm": ("ln_ih", "ln_hh", "ln_c", "zoneout", "zoneout_c", "recurrent_mask", "resets"),
+}
+OPTION_TARGETS = [("dln_ih", "ln_ih"), ("dln_hh", "ln_hh"), ("dln_c", "ln_c")]
+
+
+def add_options(kw, cell, names, seed):
+    """Adds the options `names` to forward arguments kw (made by `make`): layer norms with
+    gains near 1, zoneout rates spread over [0, 1] (0 and 1 included), a recurrent mask in
+    [0.5, 2] with a zero, resets at a few steps that run (never at reverse)."""
+    rng = np.random.default_rng(seed)
+    T, B, _ = kw["x"].shape
+    GH, Hout = kw["w_hh"].shape
+    H = kw["c0"].shape[1] if cell == "lstm" else Hout
+
+    def ln(n):
+        return np.stack([1 + 0.4 * rng.standard_normal(n), 0.3 * rng.standard_normal(n)])
+
+    def rate(*shape):
+        z = rng.uniform(0, 1, shape)
+        z.flat[0], z.flat[-1] = 0.0, 1.0
+        return z
+
+    makers = {"ln_ih": lambda: ln(GH), "ln_hh": lambda: ln(GH), "ln_c": lambda: ln(H),
+              "zoneout": lambda: rate(T, B, Hout), "zoneout_c": lambda: rate(T, B, H),
+              "recurrent_mask": lambda: np.where(rng.uniform(size=(B, Hout)) < 0.15, 0.0,
+                                                 rng.uniform(0.5, 2, (B, Hout)))}
+    for name in names:
+        if name == "resets":
+            resets = np.zeros((T, B), bool)
+            n = np.full(B, T) if kw["lengths"] is None else kw["lengths"]
+            for b in range(B):
+                if n[b] > 1:
+                    resets[1 + (b % (n[b] - 1)), b] = True  # a step after the first that runs
+            resets[0, 0] = True  # a reset at step 0: dh0 of that row is 0
+            kw["resets"] = resets
+        else:
+            kw[name] = makers[name]()
+    return kw
+
+
+def option_configs():
+    """(id, cell, base options, option names): each option alone on the plain cell, and all
+    of them together with clip, peepholes, projection, CIFG, relu, both GRU placements."""
+    out = []
+    bases = {"rnn": [("tanh", {"nonlinearity": "tanh"})],
+             "lstm": [("", {})],
+             "gru": [("", {"linear_before_reset": True}),
+                     ("textbook", {"linear_before_reset": False})]}
+    for cell, options in CELL_OPTIONS.items():
+        for tag, base in bases[cell]:
+            for name in options:
+                out.append(("_".join(filter(None, (cell, tag, name))), cell, base, (name,)))
+    out += [
+        ("rnn_all_clip", "rnn", {"nonlinearity": "tanh", "clip": 0.6}, CELL_OPTIONS["rnn"]),
+        ("rnn_relu_all", "rnn", {"nonlinearity": "relu"}, CELL_OPTIONS["rnn"]),
+        ("lstm_all_peep_proj_clip", "lstm", {"peep": True, "proj": True, "clip": 0.8},
+         CELL_OPTIONS["lstm"]),
+        ("lstm_all_cifg", "lstm", {"input_forget": True, "peep": True}, CELL_OPTIONS["lstm"]),
+        ("lstm_ln_zoneout_proj", "lstm", {"proj": True}, ("ln_ih", "ln_c", "zoneout_c")),
+        ("gru_all_clip", "gru", {"linear_before_reset": True, "clip": 0.7}, CELL_OPTIONS["gru"]),
+        ("gru_textbook_all_clip", "gru", {"linear_before_reset": False, "clip": 0.7},
+         CELL_OPTIONS["gru"]),
+    ]
+    return out
+
+
+OPTION_CONFIGS = option_configs()
+OPTION_VARIANTS = [v for v in VARIANTS if v[0] in ("plain", "lengths", "reverse",
+                                                    "lengths_reverse_no_bias")]
+
+
+# resets are not defined with reverse=True (a ValueError, see test_errors): all the other
+# options of a combination still run reversed
+OPTION_CASES = [pytest.param(cfg, v, id=f"{cfg[0]}-{v[0]}") for cfg in OPTION_CONFIGS
+                for v in OPTION_VARIANTS if not (v[7] and cfg[3] == ("resets",))]
+
+
+@pytest.mark.parametrize("cfg,variant", OPTION_CASES)
+def test_option_gradients_match_finite_differences(cfg, variant):
+    _, cell, opts, names = cfg
+    _, T, B, I, H, P, lengths, reverse, biases = variant
+    if reverse:
+        names = tuple(n for n in names if n != "resets")
+    H = max(H, 3)  # a layer norm over 2 values is ±1 whatever its input: its gradient is 0
+    kw, seeds = make(cell, opts, T, B, I, H, P, lengths, reverse, biases, seed=11)
+    kw = add_options(kw, cell, names, seed=5)
+    fwd = getattr(ref, f"{cell}_forward")
+    out = fwd(**kw)
+    base = active_set(out)
+    if "clip" in opts:
+        mask = out.cache.clip_mask[valid_steps(T, B, lengths)]
+        assert mask.any() and not mask.all()
+    grads = getattr(ref, f"{cell}_backward")(out.cache, **seeds)
+
+    def f():
+        o = fwd(**kw)
+        for a, b in zip(active_set(o), base):
+            assert np.array_equal(a, b), "a finite-difference step crossed a kink: change the seed"
+        return loss(o, seeds)
+
+    targets = TARGETS[cell] + [t for t in OPTION_TARGETS if t[0] in grads._fields]
+    for field, arg in targets:
+        analytic = getattr(grads, field)
+        if kw.get(arg) is None:
+            assert analytic is None, f"{field} must be None when {arg} is absent"
+            continue
+        numeric = numeric_grad(f, kw[arg])
+        if field == "dh0" and "resets" in names:  # row 0 is reset before step 0
+            assert not analytic[0].any() and not numeric[0].any()
+        assert np.abs(numeric).max() > 1e-3, f"{field}: the check would be vacuous"
+        np.testing.assert_allclose(analytic, numeric, rtol=RTOL, atol=ATOL, err_msg=field)

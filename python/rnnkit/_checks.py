@@ -72,6 +72,22 @@ class Forward(NamedTuple):
     linear_before_reset: bool
     lengths: Optional[np.ndarray]  # int64 [B], a copy, or None
     reverse: bool
+    # the options of API.md section 11 (None when off; ln_c and zoneout_c: LSTM only)
+    ln_ih: Optional[np.ndarray] = None  # [2, G*H] rows gain, bias
+    ln_hh: Optional[np.ndarray] = None  # [2, G*H]
+    ln_c: Optional[np.ndarray] = None  # [2, H]
+    zoneout: Optional[np.ndarray] = None  # [T, B, P], values in [0, 1]
+    zoneout_c: Optional[np.ndarray] = None  # [T, B, H], values in [0, 1]
+    recurrent_mask: Optional[np.ndarray] = None  # [B, P]
+    resets: Optional[np.ndarray] = None  # bool [T, B]
+
+
+# The option arguments, in the order they are checked, and the cells that have them.
+OPTIONS = ("ln_ih", "ln_hh", "ln_c", "zoneout", "zoneout_c", "recurrent_mask", "resets")
+OPTION_CELLS = {"ln_c": ("lstm",), "zoneout_c": ("lstm",)}
+OPTION_CELLS.update({name: ("rnn", "lstm", "gru") for name in OPTIONS if name not in OPTION_CELLS})
+# The cache fields that hold what the backward of layer normalisation reads.
+LN_FIELDS = ("ih_hat", "hh_hat", "c_hat", "ln_rstd")
 
 
 class Backward(NamedTuple):
@@ -339,22 +355,99 @@ def _lstm_only(cell, c0, w_peep, w_proj, input_forget):
         raise ValueError(f"input_forget: only the LSTM has it, expected False for {cell!r}")
 
 
+# --- the options of API.md section 11 -------------------------------------------------------
+
+def check_rate(name, a):
+    """A validated zoneout mask has every value in [0, 1] (NaN is outside)."""
+    bad = np.flatnonzero(~((a >= 0) & (a <= 1)))
+    if bad.size:
+        at = np.unravel_index(int(bad[0]), a.shape)
+        raise ValueError(f"{name}: expected values in [0, 1], got {float(a[at])} at index "
+                         f"{tuple(int(i) for i in at)}")
+    return a
+
+
+def check_resets(resets, T, B, reverse, name="resets"):
+    """None, or a bool array [T, B]; resets with reverse=True are a ValueError (a reversed
+    sequence has no earlier steps whose state a reset could cut)."""
+    if resets is None:
+        return None
+    given, a = resets, as_array(name, resets)
+    if a.dtype != np.bool_:
+        raise TypeError(f"{name}: expected dtype bool, got {a.dtype}"
+                        + _array_like_note(given, a))
+    if a.shape != (T, B):
+        raise ValueError(f"{name}: expected shape {fmt_shape((T, B))}, got {fmt_shape(a.shape)}")
+    if reverse:
+        raise ValueError(f"{name}: expected None with reverse=True (resets are defined for "
+                         f"forward runs only), got an array")
+    return contiguous(a)
+
+
+def check_options(cell, dims, dtype, reverse, options, prefix=""):
+    """Validates the option arguments (a dict name -> value, absent ones None) against the
+    call's sizes (T, B, I, H, P, G) and dtype; returns them in `OPTIONS` order."""
+    unknown = sorted(set(options) - set(OPTIONS))
+    if unknown:
+        raise TypeError(f"unexpected keyword argument {unknown[0]!r}")
+    T, B, _, H, P, G = dims
+    of = prefix + "x"
+    shapes = {"ln_ih": (2, G * H), "ln_hh": (2, G * H), "ln_c": (2, H), "zoneout": (T, B, P),
+              "zoneout_c": (T, B, H), "recurrent_mask": (B, P)}
+    out = []
+    for name in OPTIONS:
+        value = options.get(name)
+        if value is not None and cell not in OPTION_CELLS[name]:
+            only = " and ".join(c.upper() for c in OPTION_CELLS[name])
+            raise ValueError(f"{prefix}{name}: only the {only} has it, expected None for {cell!r}")
+        if name == "resets":
+            value = check_resets(value, T, B, reverse, prefix + name)
+        else:
+            value = check_array(prefix + name, value, dtype, shapes[name], optional=True, of=of)
+        if value is not None and name.startswith("zoneout"):
+            check_rate(prefix + name, value)
+        out.append(value)
+    return tuple(out)
+
+
+def _check_ln_fields(cache, cell, dims, dtype, options):
+    """The layer-norm statistics of a cache: present exactly when their option is."""
+    T, B, _, H, _, G = dims
+    ln_ih, ln_hh, ln_c = options[:3]
+    want = {"ih_hat": (ln_ih, (T, B, G * H)), "hh_hat": (ln_hh, (T, B, G * H)),
+            "c_hat": (ln_c, (T, B, H)),
+            "ln_rstd": (ln_ih if ln_ih is not None else ln_hh if ln_hh is not None else ln_c,
+                        (T, B, 4))}
+    out = {}
+    for name, (option, shape) in want.items():
+        value = getattr(cache, name, None)
+        if option is None:
+            if value is not None:
+                raise ValueError(f"cache.{name}: expected None (no layer norm it belongs to), "
+                                 f"got an array")
+            out[name] = None
+        else:
+            out[name] = check_array("cache." + name, value, dtype, shape, of="cache.x")
+    return out
+
+
 # --- the two entry points --------------------------------------------------------------------
 
 def check_forward(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0=None, *, w_peep=None, w_proj=None,
                   clip=None, input_forget=False, nonlinearity="tanh", linear_before_reset=True,
-                  lengths=None, reverse=False) -> Forward:
+                  lengths=None, reverse=False, **options) -> Forward:
     """Validates the arguments of ``<cell>_forward`` (cell: "rnn", "lstm" or "gru").
 
     Checks, in this order: x, w_hh (gives H), w_proj (gives P), w_ih, biases, w_peep, h0, c0,
-    nonlinearity, clip, flags, lengths. Returns a `Forward`.
+    nonlinearity, clip, flags, lengths, then the options (`OPTIONS`, keyword arguments of
+    that name). Returns a `Forward`.
     """
     check_cell(cell)
     _lstm_only(cell, c0, w_peep, w_proj, input_forget)
     x_given, x = x, check_x(x)
     check_list_x(x_given, x, (("w_hh", w_hh), ("w_proj", w_proj), ("w_ih", w_ih),
                               ("b_ih", b_ih), ("b_hh", b_hh), ("w_peep", w_peep), ("h0", h0),
-                              ("c0", c0)))
+                              ("c0", c0), *((n, options.get(n)) for n in OPTIONS[:-1])))
     dims, w_ih, w_hh, b_ih, b_hh, w_peep, w_proj = _weights(cell, x, w_ih, w_hh, b_ih, b_hh,
                                                             w_peep, w_proj)
     T, B, I, H, P, G = dims
@@ -363,14 +456,15 @@ def check_forward(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0=None, *, w_peep=None, 
     if cell == "lstm":
         c0 = np.zeros((B, H), dtype) if c0 is None else check_array("c0", c0, dtype, (B, H))
     nonlinearity = check_nonlinearity(nonlinearity) if cell == "rnn" else "tanh"
+    clip = check_clip(clip, dtype)
+    input_forget = check_flag("input_forget", input_forget)
+    linear_before_reset = check_flag("linear_before_reset", linear_before_reset)
+    lengths = check_lengths(lengths, T, B)
+    reverse = check_flag("reverse", reverse)
     return Forward(
-        T, B, I, H, P, G, dtype, x, w_ih, w_hh, b_ih, b_hh, h0, c0, w_peep, w_proj,
-        clip=check_clip(clip, dtype),
-        input_forget=check_flag("input_forget", input_forget),
-        nonlinearity=nonlinearity,
-        linear_before_reset=check_flag("linear_before_reset", linear_before_reset),
-        lengths=check_lengths(lengths, T, B),
-        reverse=check_flag("reverse", reverse),
+        T, B, I, H, P, G, dtype, x, w_ih, w_hh, b_ih, b_hh, h0, c0, w_peep, w_proj, clip,
+        input_forget, nonlinearity, linear_before_reset, lengths, reverse,
+        **dict(zip(OPTIONS, check_options(cell, dims, dtype, reverse, options))),
     )
 
 
@@ -438,6 +532,13 @@ def check_backward(cell, cache, dy, dh_n, dc_n=None) -> Backward:
         if value is None:
             return np.zeros(shape, dtype)
         return check_array(name, value, dtype, shape, of="cache.x")
+
+    if cell in OPTION_CELLS["ln_ih"]:
+        opts = check_options(cell, dims, dtype, fields["reverse"],
+                             {n: getattr(cache, n, None) for n in OPTIONS}, prefix="cache.")
+        fields.update((n, v) for n, v in zip(OPTIONS, opts) if n in cache._fields)
+        ln = _check_ln_fields(cache, cell, dims, dtype, opts)
+        fields.update((n, v) for n, v in ln.items() if n in cache._fields)
 
     dy = grad("dy", dy, (T, B, P))
     dh_n = grad("dh_n", dh_n, (B, P))

@@ -19,6 +19,20 @@ Cache conventions (identical in both backends):
 - ``lengths`` is an int64 array ``[B]`` or ``None`` (meaning all sequences have length T).
 - Input arrays (``x`` and the weights) are stored as given after validation (C-contiguous,
   one dtype); backward never writes to any cache field.
+
+The options of API.md section 11 (RNN, LSTM, GRU) add fields at the end of the cache, None
+when the option is off: the parameters and masks as given (``ln_ih``, ``ln_hh``, ``ln_c``,
+``zoneout``, ``zoneout_c``, ``recurrent_mask``, ``resets``) and what the backward of layer
+normalisation reads:
+- ``ih_hat[T, B, G*H]``: the normalised ``x_t w_ih^T`` (with ``ln_ih``);
+- ``hh_hat[T, B, G*H]``: the normalised ``h w_hh^T`` (with ``ln_hh``; the GRU with
+  ``linear_before_reset=False`` keeps the normalised ``h w_h{r,z}^T`` in columns ``[0:2H]``
+  and the normalised ``(r*h) w_hn^T`` in ``[2H:3H]``);
+- ``c_hat[T, B, H]``: the normalised ``c~_t`` (LSTM with ``ln_c``);
+- ``ln_rstd[T, B, 4]``: ``1/sqrt(var + 1e-5)`` of each normalisation, columns: ih, hh (the GRU
+  textbook form: its r,z part), the GRU textbook form's n part, c; 0 where unused (with any
+  ``ln_*``).
+Like the gates, they are zero past a sequence's end.
 """
 
 from __future__ import annotations
@@ -43,6 +57,14 @@ class RNNCache(NamedTuple):
     nonlinearity: str  # "tanh" or "relu"
     clip: Optional[float]
     clip_mask: Optional[Array]  # bool [T, B, H] or None
+    ln_ih: Optional[Array] = None  # [2, G*H] rows gain, bias
+    ln_hh: Optional[Array] = None  # [2, G*H]
+    zoneout: Optional[Array] = None  # [T, B, H] in [0, 1]
+    recurrent_mask: Optional[Array] = None  # [B, H]
+    resets: Optional[Array] = None  # bool [T, B]
+    ih_hat: Optional[Array] = None  # [T, B, G*H]
+    hh_hat: Optional[Array] = None  # [T, B, G*H]
+    ln_rstd: Optional[Array] = None  # [T, B, 4]
 
 
 class RNNOutput(NamedTuple):
@@ -58,6 +80,8 @@ class RNNGrads(NamedTuple):
     dw_hh: Array
     db_ih: Optional[Array]
     db_hh: Optional[Array]
+    dln_ih: Optional[Array] = None
+    dln_hh: Optional[Array] = None
 
 
 class LSTMCache(NamedTuple):
@@ -76,6 +100,17 @@ class LSTMCache(NamedTuple):
     clip: Optional[float]
     input_forget: bool
     clip_mask: Optional[Array]  # bool [T, B, 4H] or None
+    ln_ih: Optional[Array] = None  # [2, 4H] rows gain, bias
+    ln_hh: Optional[Array] = None  # [2, 4H]
+    ln_c: Optional[Array] = None  # [2, H]
+    zoneout: Optional[Array] = None  # [T, B, P] in [0, 1]
+    zoneout_c: Optional[Array] = None  # [T, B, H] in [0, 1]
+    recurrent_mask: Optional[Array] = None  # [B, P]
+    resets: Optional[Array] = None  # bool [T, B]
+    ih_hat: Optional[Array] = None  # [T, B, 4H]
+    hh_hat: Optional[Array] = None  # [T, B, 4H]
+    c_hat: Optional[Array] = None  # [T, B, H]
+    ln_rstd: Optional[Array] = None  # [T, B, 4]
 
 
 class LSTMOutput(NamedTuple):
@@ -95,6 +130,9 @@ class LSTMGrads(NamedTuple):
     db_hh: Optional[Array]
     dw_peep: Optional[Array]
     dw_proj: Optional[Array]
+    dln_ih: Optional[Array] = None
+    dln_hh: Optional[Array] = None
+    dln_c: Optional[Array] = None
 
 
 class GRUCache(NamedTuple):
@@ -112,6 +150,14 @@ class GRUCache(NamedTuple):
     linear_before_reset: bool
     clip: Optional[float]
     clip_mask: Optional[Array]  # bool [T, B, 3H] or None
+    ln_ih: Optional[Array] = None  # [2, G*H] rows gain, bias
+    ln_hh: Optional[Array] = None  # [2, G*H]
+    zoneout: Optional[Array] = None  # [T, B, H] in [0, 1]
+    recurrent_mask: Optional[Array] = None  # [B, H]
+    resets: Optional[Array] = None  # bool [T, B]
+    ih_hat: Optional[Array] = None  # [T, B, G*H]
+    hh_hat: Optional[Array] = None  # [T, B, G*H]
+    ln_rstd: Optional[Array] = None  # [T, B, 4]
 
 
 class GRUOutput(NamedTuple):
@@ -127,6 +173,8 @@ class GRUGrads(NamedTuple):
     dw_hh: Array
     db_ih: Optional[Array]
     db_hh: Optional[Array]
+    dln_ih: Optional[Array] = None
+    dln_hh: Optional[Array] = None
 
 
 class MGUCache(NamedTuple):

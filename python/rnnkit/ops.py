@@ -28,7 +28,8 @@ def _native_cells():
 
 
 _NATIVE = _native_cells()
-_KERNEL_OUT = ("h", "c", "gates", "hn", "clip_mask")  # what the forward kernel writes
+# what the forward kernel writes
+_KERNEL_OUT = ("h", "c", "gates", "hn", "clip_mask", "ih_hat", "hh_hat", "c_hat", "ln_rstd")
 
 
 def _pick(cls, names):
@@ -43,7 +44,8 @@ def _pick(cls, names):
 # a cell without them.
 _OPTIONAL = (("w_peep", None), ("w_proj", None), ("c", None), ("hn", None),
              ("nonlinearity", "tanh"), ("input_forget", False), ("linear_before_reset", True))
-_GRADS = ("dx", "dh0", "dc0", "dw_ih", "dw_hh", "db_ih", "db_hh", "dw_peep", "dw_proj")
+_GRADS = ("dx", "dh0", "dc0", "dw_ih", "dw_hh", "db_ih", "db_hh", "dw_peep", "dw_proj",
+          "dln_ih", "dln_hh", "dln_c")
 
 
 def _makers(spec):
@@ -64,6 +66,10 @@ _MAKERS = {name: _makers(spec) for name, spec in CELLS.items()}
 
 def _forward(cell, f):
     """Allocates every output of one forward call, runs the kernel; returns the cell's Output."""
+    for name in _checks.OPTIONS:
+        if getattr(f, name) is not None:
+            raise NotImplementedError(f"{name}: not in the native kernels yet; use "
+                                      f"rnnkit.reference.{cell}_forward")
     spec = CELLS[cell]
     make_cache, make_output, _, _ = _MAKERS[cell]
     T, B, H, P, GH = f.T, f.B, f.H, f.P, f.G * f.H
@@ -81,7 +87,7 @@ def _forward(cell, f):
         linear_before_reset=f.linear_before_reset, clip=f.clip or 0.0,
         y=y, h=h, c=c, gates=gates, hn=hn,
         clip_mask=None if clip_mask is None else clip_mask.view(np.uint8))
-    cache = make_cache(f + (h, c, gates, hn, clip_mask))
+    cache = make_cache(f + (h, c, gates, hn, clip_mask, None, None, None, None))
     return make_output((y, h[-1].copy(), None if c is None else c[-1].copy(), cache))
 
 
@@ -104,6 +110,7 @@ def _backward(cell, bw):
         np.empty(GH, dt) if cache.b_hh is not None else None,  # db_hh
         np.empty((3, H), dt) if w_peep is not None else None,  # dw_peep
         np.empty((P, H), dt) if w_proj is not None else None,  # dw_proj
+        None, None, None,  # dln_ih, dln_hh, dln_c
     )
     _core.backward(
         cell=_NATIVE[cell, nonlinearity], x=cache.x, w_ih=cache.w_ih, w_hh=cache.w_hh,
@@ -117,7 +124,8 @@ def _backward(cell, bw):
 
 
 def rnn_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, *, nonlinearity="tanh", clip=None,
-                lengths=None, reverse=False):
+                lengths=None, reverse=False, ln_ih=None, ln_hh=None, zoneout=None,
+                recurrent_mask=None, resets=None):
     """Vanilla RNN over a sequence: ``h_t = act(x_t w_ih^T + b_ih + h w_hh^T + b_hh)``.
 
     Shapes: ``x[T, B, I]``, ``w_ih[H, I]``, ``w_hh[H, H]``, ``b_*[H]``, ``h0[B, H]``.
@@ -125,7 +133,8 @@ def rnn_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, *, nonlinearity="t
     """
     return _forward("rnn", _checks.check_forward(
         "rnn", x, w_ih, w_hh, b_ih, b_hh, h0, nonlinearity=nonlinearity, clip=clip,
-        lengths=lengths, reverse=reverse))
+        lengths=lengths, reverse=reverse, ln_ih=ln_ih, ln_hh=ln_hh, zoneout=zoneout,
+        recurrent_mask=recurrent_mask, resets=resets))
 
 
 def rnn_backward(cache, dy=None, dh_n=None):
@@ -134,7 +143,9 @@ def rnn_backward(cache, dy=None, dh_n=None):
 
 
 def lstm_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, c0=None, *, w_peep=None,
-                 w_proj=None, clip=None, input_forget=False, lengths=None, reverse=False):
+                 w_proj=None, clip=None, input_forget=False, lengths=None, reverse=False,
+                 ln_ih=None, ln_hh=None, ln_c=None, zoneout=None, zoneout_c=None,
+                 recurrent_mask=None, resets=None):
     """LSTM over a sequence (gate order i, f, g, o; optional peepholes, projection, clip, CIFG).
 
     Shapes: ``x[T, B, I]``, ``w_ih[4H, I]``, ``w_hh[4H, P]``, ``w_peep[3, H]``,
@@ -143,7 +154,9 @@ def lstm_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, c0=None, *, w_pee
     """
     return _forward("lstm", _checks.check_forward(
         "lstm", x, w_ih, w_hh, b_ih, b_hh, h0, c0, w_peep=w_peep, w_proj=w_proj, clip=clip,
-        input_forget=input_forget, lengths=lengths, reverse=reverse))
+        input_forget=input_forget, lengths=lengths, reverse=reverse, ln_ih=ln_ih, ln_hh=ln_hh,
+        ln_c=ln_c, zoneout=zoneout, zoneout_c=zoneout_c, recurrent_mask=recurrent_mask,
+        resets=resets))
 
 
 def lstm_backward(cache, dy=None, dh_n=None, dc_n=None):
@@ -153,7 +166,8 @@ def lstm_backward(cache, dy=None, dh_n=None, dc_n=None):
 
 
 def gru_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, *, linear_before_reset=True,
-                clip=None, lengths=None, reverse=False):
+                clip=None, lengths=None, reverse=False, ln_ih=None, ln_hh=None, zoneout=None,
+                recurrent_mask=None, resets=None):
     """GRU over a sequence (gate order r, z, n; both reset placements).
 
     Shapes: ``x[T, B, I]``, ``w_ih[3H, I]``, ``w_hh[3H, H]``, ``b_*[3H]``, ``h0[B, H]``.
@@ -161,7 +175,8 @@ def gru_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, *, linear_before_r
     """
     return _forward("gru", _checks.check_forward(
         "gru", x, w_ih, w_hh, b_ih, b_hh, h0, linear_before_reset=linear_before_reset,
-        clip=clip, lengths=lengths, reverse=reverse))
+        clip=clip, lengths=lengths, reverse=reverse, ln_ih=ln_ih, ln_hh=ln_hh, zoneout=zoneout,
+        recurrent_mask=recurrent_mask, resets=resets))
 
 
 def gru_backward(cache, dy=None, dh_n=None):

@@ -128,7 +128,7 @@ def rnn_backward(x: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Optional[Tensor],
     cache = RNNCache(_np(x), _np(w_ih), _np(w_hh), _np(b_ih), _np(b_hh), _np(h), _np(gates),
                      _lengths(lengths), reverse, nonlinearity, clip, _mask(clip_mask))
     g = rnnkit.rnn_backward(cache, _np(dy), _np(dh_n))
-    return tuple(_t(a, x) for a in g)
+    return tuple(_t(a, x) for a in g[:6])  # the dln_* fields (options) come later
 
 
 @rnn_backward.register_fake
@@ -182,7 +182,7 @@ def lstm_backward(x: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Optional[Tensor],
                       _np(w_proj), _np(h), _np(c), _np(gates), _lengths(lengths), reverse, clip,
                       False, _mask(clip_mask))
     g = rnnkit.lstm_backward(cache, _np(dy), _np(dh_n), _np(dc_n))
-    return tuple(_t(a, x) for a in g)
+    return tuple(_t(a, x) for a in g[:9])  # the dln_* fields (options) come later
 
 
 @lstm_backward.register_fake
@@ -224,7 +224,7 @@ def gru_backward(x: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Optional[Tensor],
                      _np(hn), _lengths(lengths), reverse, linear_before_reset, clip,
                      _mask(clip_mask))
     g = rnnkit.gru_backward(cache, _np(dy), _np(dh_n))
-    return tuple(_t(a, x) for a in g)
+    return tuple(_t(a, x) for a in g[:6])  # the dln_* fields (options) come later
 
 
 @gru_backward.register_fake
