@@ -19,15 +19,15 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import statistics
 import sys
 import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "python"))
+from _checkout import prefer_checkout  # bench/ is on sys.path when this runs as a script
 
+prefer_checkout()
 import rnnkit  # noqa: E402
 from rnnkit.charlm.data import Vocab  # noqa: E402
 from rnnkit.charlm.model import CharLM  # noqa: E402

@@ -1,6 +1,6 @@
 """Two directions of a bidirectional layer on two threads vs one after the other.
 
-    PYTHONPATH=python python bench/layer_directions.py T B I H [reps]
+    python bench/layer_directions.py T B I H [--reps N]
 
 Runs an rnnkit.LSTM(I, H, bidirectional=True) forward + backward with kernels on one thread,
 alternating parallel_directions False / True, checks the results are bitwise equal, and
@@ -8,17 +8,30 @@ prints min and median wall time and CPU/wall (about 2 when the two threads reall
 The figures behind rnnkit.layers.PARALLEL_MIN_WORK come from this script.
 """
 
-import sys
+import argparse
 import time
 
 import numpy as np
+from _checkout import prefer_checkout  # bench/ is on sys.path when this runs as a script
 
-import rnnkit
+prefer_checkout()
+import rnnkit  # noqa: E402
 
 
-def main(argv):
-    T, B, I, H = (int(a) for a in argv[:4])
-    reps = int(argv[4]) if len(argv) > 4 else 10
+def _positive(text):
+    v = int(text)
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {v}")
+    return v
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    for name, what in (("T", "steps"), ("B", "batch"), ("I", "input size"), ("H", "hidden size")):
+        p.add_argument(name, type=_positive, help=what)
+    p.add_argument("--reps", type=_positive, default=10, help="rounds (default %(default)s)")
+    args = p.parse_args(argv)
+    T, B, I, H, reps = args.T, args.B, args.I, args.H, args.reps
     rnnkit.set_num_threads(1)
     m = rnnkit.LSTM(I, H, bidirectional=True, seed=0)
     x = np.random.default_rng(0).standard_normal((T, B, I)).astype(np.float32)
@@ -44,4 +57,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main()

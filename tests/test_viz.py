@@ -161,6 +161,18 @@ def test_find_interpretable_custom_features_and_errors():
 # ------------------------------------------------------------------------------------------
 
 
+def page_acts(page):
+    """The activations a page holds: {key: uint8 [H, n]} (decoded as its script does)."""
+    import base64
+    import json
+
+    data = json.loads(re.search(r'<script type="application/json" id="data">(.*?)</script>',
+                                page, re.S).group(1))
+    n = len(data["meta"]["text"])
+    return {k: np.frombuffer(base64.b64decode(v), np.uint8).reshape(-1, n)
+            for k, v in data["acts"].items()}
+
+
 def test_html_is_self_contained_and_escapes_the_text(tmp_path):
     text = 'a</script><script>alert("x")</script><!-- & \u2028 <b>\n'
     n = len(text)
@@ -172,7 +184,8 @@ def test_html_is_self_contained_and_escapes_the_text(tmp_path):
     assert "alert" in page and "<b>" not in page and "<!--" not in page
     assert "<title>&lt;i&gt;t&lt;/i&gt;</title>" in page
     assert not re.search(r"(src|href)=\"(https?:)?//", page)           # no network
-    assert "[-1000,-778," in page                                       # milli-units
+    h = page_acts(page)["l0.h"]                                         # bytes, unit-major
+    assert h[0, :2].tolist() == [0, viz.quantised(np.array(-0.77777), "h")] == [0, 28]
 
 
 def test_html_truncates_and_rejects_bad_input(tmp_path):
@@ -296,13 +309,14 @@ def test_browser_dom_colours_every_character(browser_page, tmp_path):
     assert shown == text                                    # specials render as text
     n = len(text)
     for i in (0, n // 2 - 1, n // 2, n - 1):
-        assert background(spans[i][0]) == viz._rgb(acts["l0.c"][i, 7], "cell")
+        assert background(spans[i][0]) == viz._rgb(viz.page_value(acts["l0.c"][i, 7], "cell"),
+                                                    "cell")
     assert background(spans[0][0]) == (220, 50, 47) and background(spans[-1][0]) == (38, 110, 200)
 
     dom = chromium(tmp_path, url + "#l0.i/2", "--dump-dom")
     spans = dom_spans(dom)
     assert [background(s) for s, _ in spans[:5]] == [
-        viz._rgb(v, "gate") for v in (0.0, 0.25, 0.8, 1.0, 0.5)]
+        viz._rgb(viz.page_value(v, "gate"), "gate") for v in (0.0, 0.25, 0.8, 1.0, 0.5)]
     assert background(spans[4][0]) == (255, 255, 255)       # a gate at 0.5 is white
     assert "<title>l0.i/2" in dom                           # the fragment chose the cell
     assert '<option value="l1">l1</option>' in dom          # layer selector filled
@@ -374,7 +388,7 @@ def test_browser_controls_read_and_write_the_fragment(browser_page, tmp_path):
         "#l1.h/3",                          # quantity
         "#l1.h/2",                          # previous
         "#l0.i/7 7 rgb(255, 255, 255)",     # an out-of-range unit is clamped, fragment fixed
-        "char 1 'f'   l0.i/7 = 0.500",      # hovering a character shows its value
+        "char 1 'f'   l0.i/7 \u2248 0.50",   # hovering a character shows its value
     ]
 
 
@@ -388,7 +402,9 @@ def test_degenerate_inputs(tmp_path):
         assert set(paths) == {"index.html", "interpretable.txt", "heatmap_l0.c.png", "loss.png"}
         acts = {"l0.c": np.array([[np.nan, 1.0], [0.5, np.inf]])}
         page = read(viz.write_html(tmp_path / "nan.html", "ab", acts))
-        assert "[null,500],[1000,null]" in page                # non-finite values: null
+        c = page_acts(page)["l0.c"]                            # non-finite values: byte 255
+        assert c.tolist() == [[255, round((np.tanh(0.5) + 1) * 127)],   # unit 0, unit 1
+                              [round((np.tanh(1.0) + 1) * 127), 255]]
         assert_png(viz.plot_heatmap(tmp_path / "nan.png", "ab", acts, "l0.c"), min_bytes=1000)
 
 
@@ -398,4 +414,8 @@ def test_report_page_size_budget(tmp_path):
     paths = viz.write_report(tmp_path, text, acts, max_page_bytes=2e6)
     page = read(paths["index.html"])
     assert '"total":6000' in page and len(page) < 3e6
-    assert re.search(r'"text":"(ab\\n){666}ab"', page)      # 2e6 // (5 * 200) characters
+    shown = int(2e6 // (viz.BYTES_PER_VALUE * 200))            # 7500 characters: all 6000
+    assert len(page_acts(page)["l0.h"][0]) == min(6000, shown)
+    paths = viz.write_report(tmp_path, text, acts, max_page_bytes=4e5)
+    assert page_acts(read(paths["index.html"]))["l0.c"].shape == (100, 1500)  # 4e5 / (4/3 * 200)
+    assert 4e5 < os.path.getsize(paths["index.html"]) < 4e5 + 30000   # the budget, plus the code

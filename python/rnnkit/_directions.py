@@ -8,6 +8,7 @@ bitwise the same results as running them one after the other. Whether it pays is
 
 from __future__ import annotations
 
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor, wait
 
@@ -31,6 +32,20 @@ def _executor():
         if _pool is None:
             _pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rnnkit-dir")
         return _pool
+
+
+def _forget_pool_in_child():
+    """After fork() the child has only the forking thread: the parent's worker is gone and
+    its lock may be held forever, so the child starts a fresh pool on first use (the old
+    executor object is dropped, never shut down: that would wait on a thread that does not
+    exist)."""
+    global _pool, _pool_lock
+    _pool = None
+    _pool_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_forget_pool_in_child)
 
 
 def run_directions(parallel, fn, args):

@@ -65,13 +65,37 @@ def check_int(name, value, low):
 
 class Module:
     """Base class: a subclass fills ``self._params`` (through ``_add_param`` or directly, then
-    ``_init_grads``) in ``__init__`` after calling ``Module.__init__``."""
+    ``_init_grads``) in ``__init__`` after calling ``Module.__init__``.
+
+    A container (``rnnkit.charlm.CharLM``) adds sub-layers with ``_add_module(name, m)``:
+    their parameters and gradients appear as ``"name.param"``, and ``zero_grad``, ``train``,
+    ``eval``, ``state_dict`` and ``load_state_dict`` reach them.
+    """
 
     def __init__(self):
         self.training = True
         self._tape = None
         self._params: dict[str, np.ndarray] = {}
+        self._modules: dict[str, Module] = {}
         self.grads: dict[str, np.ndarray] = {}
+
+    def _add_module(self, name, module):
+        self._modules[name] = module
+        return module
+
+    @property
+    def grads(self):
+        """{name: gradient array}: this layer's own, then its sub-layers' as "sub.name"."""
+        if not self._modules:
+            return self._grads
+        out = dict(self._grads)
+        for prefix, m in self._modules.items():
+            out.update((f"{prefix}.{n}", g) for n, g in m.grads.items())
+        return out
+
+    @grads.setter
+    def grads(self, value):
+        self._grads = value
 
     def _init_grads(self):
         self.grads = {n: np.zeros_like(p) for n, p in self._params.items()}
@@ -95,10 +119,20 @@ class Module:
 
     def named_parameters(self):
         """[(name, array)]: the live parameter arrays (optimizers update them in place)."""
-        return list(self._params.items())
+        out = []
+        for n, p in self._params.items():
+            if owner_of(p) is None:  # a copy (copy.deepcopy, pickle) was never registered
+                self._register(n)
+            out.append((n, p))
+        for prefix, m in self._modules.items():
+            out += [(f"{prefix}.{n}", p) for n, p in m.named_parameters()]
+        return out
 
     def parameters(self):
-        return list(self._params.values())
+        return [p for _, p in self.named_parameters()]
+
+    def num_parameters(self):
+        return int(sum(p.size for p in self.parameters()))
 
     def zero_grad(self):
         for g in self.grads.values():
@@ -106,6 +140,8 @@ class Module:
 
     def train(self, mode=True):
         self.training = bool(mode)
+        for m in self._modules.values():
+            m.train(mode)
         return self
 
     def eval(self):
@@ -113,7 +149,7 @@ class Module:
 
     def state_dict(self):
         """{name: copy of the parameter}, in parameter order."""
-        return {n: p.copy() for n, p in self._params.items()}
+        return {n: p.copy() for n, p in self.named_parameters()}
 
     def load_state_dict(self, state_dict):
         """Copies NumPy arrays or torch tensors into the existing parameters.
@@ -123,13 +159,14 @@ class Module:
         """
         if not hasattr(state_dict, "keys"):
             raise TypeError(f"state_dict: expected a mapping, got {type(state_dict).__name__}")
+        own = dict(self.named_parameters())
         given = set(state_dict.keys())
-        missing = [n for n in self._params if n not in given]
-        unexpected = sorted(str(n) for n in given - set(self._params))
+        missing = [n for n in own if n not in given]
+        unexpected = sorted(str(n) for n in given - set(own))
         if missing or unexpected:
             raise ValueError(f"state_dict: missing keys {missing}, unexpected keys {unexpected}")
         arrays = {}
-        for name, p in self._params.items():
+        for name, p in own.items():
             a = to_numpy(f"state_dict[{name!r}]", state_dict[name])
             if a.shape != p.shape:
                 raise ValueError(f"state_dict[{name!r}]: expected shape "
@@ -139,4 +176,4 @@ class Module:
                                 f"dtype), got {a.dtype}")
             arrays[name] = a
         for name, a in arrays.items():
-            np.copyto(self._params[name], a)
+            np.copyto(own[name], a)

@@ -21,17 +21,42 @@ RECURRENT_OPS = ("RNN", "GRU", "LSTM")
 
 class Found(NamedTuple):
     """One recurrent node: where it is (``path``, e.g. ``"If_0.then_branch/LSTM_2"``), the
-    node, and every constant array visible to it (outer graphs first, its own last)."""
+    node, and the constants visible to it (``arrays.get(name)``: an array or None)."""
 
     path: str
     node: object
-    arrays: dict
+    arrays: "Scope"
 
 
-def recurrent_nodes(onnx, graph, base_dir=None):
-    """Every RNN/GRU/LSTM node of ``graph`` and of its subgraphs, in graph order."""
+class Scope:
+    """The constants one graph sees: its own and its enclosing graphs' initializers (read only
+    when asked for, so an unused external-data weight is never opened) and folded outputs."""
+
+    def __init__(self, read_initializer, outer=None):
+        self._read = read_initializer
+        self._values = dict(outer._values) if outer is not None else {}
+
+    def add_initializer(self, init):
+        self._values[init.name] = init
+
+    def set(self, name, value):
+        self._values[name] = value
+
+    def __contains__(self, name):
+        return name in self._values
+
+    def get(self, name):
+        v = self._values.get(name)
+        if v is not None and not isinstance(v, np.ndarray):
+            v = self._values[name] = self._read(v)
+        return v
+
+
+def recurrent_nodes(onnx, graph, read_initializer):
+    """Every RNN/GRU/LSTM node of ``graph`` and of its subgraphs, in graph order.
+    ``read_initializer(tensor_proto) -> array`` reads an initializer when it is needed."""
     found = []
-    _walk(onnx, graph, {}, "", found, base_dir)
+    _walk(onnx, graph, Scope(read_initializer), "", found)
     return found
 
 
@@ -39,14 +64,14 @@ def _label(node, i):
     return node.name or f"{node.op_type}_{i}"
 
 
-def _walk(onnx, graph, outer, prefix, found, base_dir):
-    arrays = dict(outer)
+def _walk(onnx, graph, outer, prefix, found):
+    scope = Scope(outer._read, outer)
     for init in graph.initializer:
-        arrays[init.name] = _tensor(onnx, init, base_dir)
+        scope.add_initializer(init)
     for i, node in enumerate(graph.node):
         here = prefix + _label(node, i)
         if node.op_type in RECURRENT_OPS:
-            found.append(Found(here, node, dict(arrays)))
+            found.append(Found(here, node, Scope(scope._read, scope)))
         for attr in node.attribute:
             subs = []
             if attr.type == onnx.AttributeProto.GRAPH:
@@ -54,18 +79,12 @@ def _walk(onnx, graph, outer, prefix, found, base_dir):
             elif attr.type == onnx.AttributeProto.GRAPHS:
                 subs = [(f"{attr.name}[{k}]", g) for k, g in enumerate(attr.graphs)]
             for name, sub in subs:
-                _walk(onnx, sub, arrays, f"{here}.{name}/", found, base_dir)
-        folded = _fold(onnx, node, arrays)
+                _walk(onnx, sub, scope, f"{here}.{name}/", found)
+        folded = _fold(onnx, node, scope)
         if folded is not None:
             for name, value in zip(node.output, folded):
                 if name:
-                    arrays[name] = value
-
-
-def _tensor(onnx, tensor, base_dir):
-    from onnx import numpy_helper
-
-    return numpy_helper.to_array(tensor, base_dir or "")
+                    scope.set(name, value)
 
 
 def _attr(node, name, default=None):
@@ -77,14 +96,17 @@ def _attr(node, name, default=None):
     return default
 
 
-def _fold(onnx, node, arrays):
+_FOLDABLE = ("Identity", "Cast", "Unsqueeze", "Squeeze", "Reshape", "Transpose", "Concat")
+
+
+def _fold(onnx, node, scope):
     """The outputs of ``node`` when it is a foldable op with constant inputs, else None."""
     op = node.op_type
     if op == "Constant":
         return [_constant(onnx, node)]
-    if any(name and name not in arrays for name in node.input):
+    if op not in _FOLDABLE or any(name and name not in scope for name in node.input):
         return None
-    ins = [arrays[name] if name else None for name in node.input]
+    ins = [scope.get(name) if name else None for name in node.input]
     try:
         if op == "Identity":
             return [ins[0]]

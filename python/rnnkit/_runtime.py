@@ -13,12 +13,27 @@ from ._checks import check_number
 from ._version import __version__
 
 
-def set_num_threads(n):
-    """Sets the number of threads the kernels may use (>= 1). Results do not depend on it."""
-    n = check_number("n", n, integer=True)
+# The most threads the kernels may use: 256, or twice the CPUs on a bigger machine. Threads
+# beyond the cores only add workers that spin and then sleep (each with its stack and its
+# scratch) and never make a call faster; an unbounded count (10**6) made every later call
+# fail with std::bad_alloc, and 10,000 left 1,072 threads that never exit.
+MAX_THREADS = max(256, 2 * (os.cpu_count() or 1))
+
+
+def _check_thread_count(name, n):
     if n < 1:
-        raise ValueError(f"n: expected a thread count >= 1, got {n}")
-    _core.set_num_threads(int(n))
+        raise ValueError(f"{name}: expected a thread count >= 1, got {n}")
+    if n > MAX_THREADS:
+        raise ValueError(f"{name}: expected a thread count <= {MAX_THREADS} (rnnkit.MAX_THREADS: "
+                         f"256, or twice the CPUs on a bigger machine), got {n}")
+    return int(n)
+
+
+def set_num_threads(n):
+    """Sets the number of threads the kernels may use, from 1 to ``MAX_THREADS`` (256, or
+    twice the CPUs on a larger machine). Results do not depend on it."""
+    n = check_number("n", n, integer=True)
+    _core.set_num_threads(_check_thread_count("n", n))
 
 
 def get_num_threads():
@@ -66,11 +81,20 @@ def info():
 
 
 def _apply_environment():
-    """Honours RNNKIT_SIMD at import; a target this machine cannot run is an error, not a
-    silent fallback."""
-    want = os.environ.get("RNNKIT_SIMD")
+    """Honours RNNKIT_SIMD and RNNKIT_NUM_THREADS at import. A value that cannot be used (a
+    target this machine cannot run, a thread count that is not an integer in range) is a
+    ValueError naming the variable, never a silent fallback. An empty value counts as unset."""
+    want = os.environ.get("RNNKIT_SIMD", "").strip()
     if want:
         try:
-            _core.set_simd_target(want.strip().lower())
+            _core.set_simd_target(want.lower())
         except ValueError as e:
             raise ValueError(f"RNNKIT_SIMD: {e}") from None
+    text = os.environ.get("RNNKIT_NUM_THREADS", "").strip()
+    if text:
+        try:
+            n = int(text, 10)
+        except ValueError:
+            raise ValueError(f"RNNKIT_NUM_THREADS: expected an integer from 1 to {MAX_THREADS}, "
+                             f"got {text!r}") from None
+        _core.set_num_threads(_check_thread_count("RNNKIT_NUM_THREADS", n))

@@ -160,14 +160,22 @@ def available_impls(targets=None, threads=1, reference=True, torch=True, onnx=Tr
     if torch:
         try:
             impls.append(_torch_impl(threads))
-        except ImportError:
-            pass
-    if onnx and dtype == "float32":  # onnxruntime's CPU RNN kernels are float32 only
+        except ImportError as e:
+            _dropped("torch", f"it cannot be imported ({e}); pip install torch==2.13.0", "torch")
+    if onnx and dtype != "float32":
+        _dropped("onnxruntime", "its CPU RNN kernels are float32 only", "onnx")
+    elif onnx:
         try:
             impls.append(_onnxruntime_impl(threads))
-        except ImportError:
-            pass
+        except ImportError as e:
+            _dropped("onnxruntime", f"it cannot be imported ({e}); pip install onnx onnxruntime",
+                     "onnx")
     return impls
+
+
+def _dropped(name, why, flag):
+    """Says why a comparison row is missing, instead of leaving it out silently."""
+    print(f"rnnkit bench: no {name} rows: {why} (--no-{flag} hides this note)", file=sys.stderr)
 
 
 def _progress(total, enabled):
@@ -321,7 +329,9 @@ def plot(res, path):
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    from ._files import save_figure
+
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
     return path
 
@@ -363,7 +373,9 @@ def main(args, argv=None) -> int:
               quick=args.quick, progress=not args.no_progress)
     print(format_table(res))
     if args.json:
-        with open(args.json, "w") as f:
+        from ._files import atomic_write
+
+        with atomic_write(args.json, "w") as f:
             json.dump(res, f, indent=1)
         print(f"wrote {args.json}")
     if args.plot:
@@ -372,14 +384,17 @@ def main(args, argv=None) -> int:
 
 
 def add_arguments(p):
+    from .cli import _int_at_least
+
+    pos = _int_at_least(1)
     p.add_argument("--quick", action="store_true", help="3 shapes, T=50, 3 repeats (under a minute)")
     p.add_argument("--cells", nargs="+", default=["lstm", "gru", "rnn"], choices=["lstm", "gru", "rnn"])
-    p.add_argument("--batch", type=int, nargs="+", help="batch sizes (default 1 8 64)")
-    p.add_argument("--hidden", type=int, nargs="+", help="hidden sizes, I = H (default 64 256)")
-    p.add_argument("--T", type=int, help="sequence length (default 100, 50 with --quick)")
+    p.add_argument("--batch", type=pos, nargs="+", help="batch sizes (default 1 8 64)")
+    p.add_argument("--hidden", type=pos, nargs="+", help="hidden sizes, I = H (default 64 256)")
+    p.add_argument("--T", type=pos, help="sequence length (default 100, 50 with --quick)")
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--repeat", type=int)
+    p.add_argument("--threads", type=pos, default=1)
+    p.add_argument("--repeat", type=pos)
     p.add_argument("--targets", nargs="+", help="rnnkit SIMD targets (default: all usable)")
     p.add_argument("--no-reference", action="store_true")
     p.add_argument("--no-torch", action="store_true")

@@ -154,7 +154,10 @@ def _add_train_arguments(t) -> None:
     g.add_argument("--threads", type=_int_at_least(1), default=None)
     g = t.add_argument_group("output")
     g.add_argument("--out", default=d.out, help="checkpoint path (default %(default)s)")
-    g.add_argument("--resume", action="store_true", help="continue from --out if it exists")
+    g.add_argument("--resume", action="store_true",
+                   help="continue from --out if it exists (the model options come from it)")
+    g.add_argument("--force", action="store_true",
+                   help="overwrite an existing --out instead of refusing (without --resume)")
     g.add_argument("--sample-length", type=_int_at_least(0), default=d.sample_length,
                    help="characters sampled at the end, 0 = none (default %(default)s)")
     g.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
@@ -169,6 +172,7 @@ def _cmd_train(args) -> int:
 
     cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)
                          if hasattr(args, f.name)})
+    cfg.given = tuple(cfg.given)
     if cfg.time == 0:
         cfg.time = None
     model = train(cfg)
@@ -190,12 +194,17 @@ def _cmd_train(args) -> int:
 def _add_sample_arguments(s) -> None:
     s.add_argument("checkpoint", nargs="?", default="charlm.npz",
                    help="checkpoint written by `rnnkit train` (default %(default)s)")
-    s.add_argument("--length", type=_int_at_least(0), default=500, help="characters to generate")
-    s.add_argument("--temperature", type=_number_at_least(0), default=1.0)
-    s.add_argument("--top-k", type=_int_at_least(1), default=None)
+    s.add_argument("--length", type=_int_at_least(0), default=500,
+                   help="characters to generate (default %(default)s)")
+    s.add_argument("--temperature", type=_number_at_least(0), default=1.0,
+                   help="sampling temperature; lower is more conservative (default %(default)s)")
+    s.add_argument("--top-k", type=_int_at_least(1), default=None,
+                   help="sample among the k most likely characters (default: all)")
     s.add_argument("--argmax", action="store_true", help="always the most likely character")
-    s.add_argument("--prime", default="", help="text the model reads before sampling (echoed)")
-    s.add_argument("--seed", type=int, default=None)
+    s.add_argument("--prime", default="",
+                   help="text the model reads before sampling, echoed (default: none)")
+    s.add_argument("--seed", type=int, default=None,
+                   help="random seed (default: fresh randomness each run)")
     s.add_argument("--hello", action="store_true",
                    help="the lecture demo: train an RNN on 'hello' in seconds and show its "
                         "predictions (no checkpoint needed)")
@@ -238,7 +247,7 @@ def _add_viz_arguments(v) -> None:
                    help="characters of text to analyse (default %(default)s)")
     v.add_argument("--page-chars", type=_int_at_least(1), default=None,
                    help="characters shown on the HTML page (default: as many as keep it near "
-                        "40 MB)")
+                        "40 MB, at most 20000; a value takes 4/3 bytes)")
     v.add_argument("--top", type=_int_at_least(1), default=20, help="interpretable cells to list")
     v.add_argument("--out", default="charlm_viz",
                    help="output directory (default %(default)s)")
@@ -258,7 +267,7 @@ def _cmd_viz(args) -> int:
     if args.text is not None:
         from .charlm.data import read_text
 
-        text, source = read_text(args.text), args.text
+        text, source = read_text(args.text, max_chars=args.chars), args.text
     else:
         from .charlm.data import load_corpus
 
@@ -271,13 +280,19 @@ def _cmd_viz(args) -> int:
     print(f"{len(text):,} characters of {source}: activations of {len(acts)} quantities in "
           f"{time.perf_counter() - t0:.1f} s")
     title = f"{os.path.basename(args.checkpoint)} on {source}"
-    paths = viz.write_report(args.out, text, acts, model.loss_history, title=title,
-                             max_chars=args.page_chars, top=args.top)
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:  # a note, not a raw UserWarning
+        warnings.simplefilter("always")
+        paths = viz.write_report(args.out, text, acts, model.loss_history, title=title,
+                                 max_chars=args.page_chars, top=args.top)
+    for w in caught:
+        print(f"rnnkit viz: note: {w.message}", file=sys.stderr)
     with open(paths["interpretable.txt"], encoding="utf-8") as fh:
         head = fh.read().splitlines()[:12]
     print("\n".join(head))
     for name, path in paths.items():
-        print(f"wrote {name:14} {path}")
+        print(f"wrote {name:18} {path} ({os.path.getsize(path) / 1e6:.1f} MB)")
     print(f"open {os.path.join(args.out, 'index.html')} in a browser")
     return 0
 
@@ -289,6 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      "the Python standard library; about one minute)")
     _add_train_arguments(t)
     t.set_defaults(func=_cmd_train)
+    p.train_parser = t  # _given_options reads its options
     s = sub.add_parser("sample", help="generate text from a `rnnkit train` checkpoint")
     _add_sample_arguments(s)
     s.set_defaults(func=_cmd_sample)
@@ -297,11 +313,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_viz_arguments(v)
     v.set_defaults(func=_cmd_viz)
     d = sub.add_parser("demo", help="time one LSTM against the NumPy reference (the default)")
-    d.add_argument("--T", type=int, default=100)
-    d.add_argument("--B", type=int, default=8)
-    d.add_argument("--H", type=int, default=256)
+    d.add_argument("--T", type=_int_at_least(1), default=100, help="steps (default %(default)s)")
+    d.add_argument("--B", type=_int_at_least(1), default=8, help="batch (default %(default)s)")
+    d.add_argument("--H", type=_int_at_least(1), default=256,
+                   help="input and hidden size (default %(default)s)")
     d.add_argument("--dtype", choices=["float32", "float64"], default="float32")
-    d.add_argument("--repeat", type=int, default=5)
+    d.add_argument("--repeat", type=_int_at_least(1), default=5,
+                   help="timed runs, the median is shown (default %(default)s)")
     d.set_defaults(func=_cmd_demo)
     b = sub.add_parser("bench", help="time rnnkit against the NumPy reference, PyTorch, onnxruntime "
                                      "and the GEMM peak, side by side")
@@ -315,6 +333,18 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _given_options(parser, argv):
+    """The dests of the options given on the command line (train: what --resume refuses to
+    override silently)."""
+    if not argv or argv[0] != "train":
+        return []
+    given = []
+    for action in parser.train_parser._actions:
+        if any(a == o or a.startswith(o + "=") for a in argv[1:] for o in action.option_strings):
+            given.append(action.dest)
+    return given
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -323,8 +353,7 @@ def main(argv=None) -> int:
         args.bench_argv = argv[argv.index("bench") + 1:]
     if args.command is None:
         args = parser.parse_args(["demo"] + list(argv or []))
-    if args.command not in ("train", "sample", "viz"):
-        return args.func(args)
+    args.given = _given_options(parser, argv)
     try:
         return args.func(args)
     except (ValueError, TypeError, OSError, ImportError) as e:  # bad data, checkpoint or

@@ -81,25 +81,74 @@ def _decode(v):
     return v.decode() if isinstance(v, bytes) else v
 
 
-def from_onnx(node_or_model, weights: Optional[dict] = None, *, name=None) -> OnnxLayer:
+def _initializer(init, base_dir):
+    """An initializer as an array; external data is read relative to ``base_dir`` (the
+    model's folder), with onnx's own checks of the location and the file's bounds."""
+    from onnx import TensorProto, external_data_helper, numpy_helper
+
+    if init.data_location == TensorProto.EXTERNAL and base_dir is None:
+        raise ValueError(f"initializer {init.name!r}: its data is in an external file; pass "
+                         f"the model's path to from_onnx (or base_dir=its folder)")
+    try:
+        if init.data_location == TensorProto.EXTERNAL:
+            external_data_helper.load_external_data_for_tensor(init, base_dir)
+        return numpy_helper.to_array(init)
+    except Exception as e:  # onnx raises ValueError, OSError, TypeError...: one message
+        raise ValueError(f"initializer {init.name!r}: unreadable ({type(e).__name__}: "
+                         f"{e})") from None
+
+
+def _flag_attr(at, name):
+    """A 0/1 integer attribute (ONNX spells booleans so): anything else is an error."""
+    v = at.get(name, 0)
+    if isinstance(v, bool) or not isinstance(v, int) or v not in (0, 1):
+        raise ValueError(f"{name}: expected 0 or 1, got {v!r}")
+    return bool(v)
+
+
+def _check_weight(what, a, shape):
+    """An ONNX weight: a float32/float64 array of exactly ``shape``."""
+    if a.dtype not in (np.float32, np.float64):
+        raise TypeError(f"{what}: expected float32 or float64, got {a.dtype}")
+    if a.shape != shape:
+        raise ValueError(f"{what}: expected shape {shape}, got {a.shape}")
+    return a
+
+
+def from_onnx(node_or_model, weights: Optional[dict] = None, *, name: Optional[str] = None,
+              base_dir: Optional[str] = None) -> OnnxLayer:
     """Reads one RNN/GRU/LSTM node.
 
-    ``node_or_model``: an ``onnx.ModelProto``, or an ``onnx.NodeProto`` with ``weights``
-    mapping its input names to arrays. In a model, the recurrent node may sit inside the
-    branches of ``If`` nodes (or ``Loop``/``Scan`` bodies), and W, R, B and P may be
-    initializers (of its graph or an enclosing one) or come out of constant subgraphs
-    (``Constant``, ``Identity``, ``Cast``, ``Unsqueeze``, ``Squeeze``, ``Reshape``,
-    ``Transpose``, ``Concat``), which are folded; ``weights`` overrides any of them. A model
-    with several recurrent nodes needs ``name``: the node's name or its path as listed in the
-    error (e.g. ``"If_0.then_branch/LSTM_2"``).
+    ``node_or_model``: the path of an ``.onnx`` file, an ``onnx.ModelProto``, or an
+    ``onnx.NodeProto`` with ``weights`` mapping its input names to arrays. In a model, the
+    recurrent node may sit inside the branches of ``If`` nodes (or ``Loop``/``Scan`` bodies),
+    and W, R, B and P may be initializers (of its graph or an enclosing one) or come out of
+    constant subgraphs (``Constant``, ``Identity``, ``Cast``, ``Unsqueeze``, ``Squeeze``,
+    ``Reshape``, ``Transpose``, ``Concat``), which are folded; ``weights`` overrides any of
+    them. A model with several recurrent nodes needs ``name``: the node's name or its path as
+    listed in the error (e.g. ``"If_0.then_branch/LSTM_2"``). External-data initializers are
+    read relative to the model file (``base_dir`` for a ModelProto loaded without its external
+    data). Malformed weights and attributes are a ValueError naming them.
     """
+    import os
+
     import onnx
 
     from . import _onnx_graph
 
     arrays = dict(weights or {})
+    if isinstance(node_or_model, (str, os.PathLike)):
+        path = os.fspath(node_or_model)
+        try:
+            node_or_model = onnx.load(path, load_external_data=False)
+        except OSError:
+            raise
+        except Exception as e:  # protobuf's DecodeError
+            raise ValueError(f"{path}: not an ONNX model ({type(e).__name__}: {e})") from None
+        base_dir = os.path.dirname(os.path.abspath(path)) if base_dir is None else base_dir
     if isinstance(node_or_model, onnx.ModelProto):
-        found = _onnx_graph.recurrent_nodes(onnx, node_or_model.graph)
+        found = _onnx_graph.recurrent_nodes(
+            onnx, node_or_model.graph, lambda init: _initializer(init, base_dir))
         listed = ", ".join(f"{f.path!r} ({f.node.op_type})" for f in found)
         if name is not None:
             found = [f for f in found if name in (f.path, f.node.name)]
@@ -110,9 +159,12 @@ def from_onnx(node_or_model, weights: Optional[dict] = None, *, name=None) -> On
             raise ValueError(f"node_or_model: expected one RNN, GRU or LSTM node, found "
                              f"{len(found)}" + (f": {listed}; choose one with name=" if found
                                                 else ""))
-        node = found[0].node
-        for key, value in found[0].arrays.items():
-            arrays.setdefault(key, value)
+        node, scope = found[0].node, found[0].arrays
+        for key in node.input:  # only the node's own inputs are read (external data included)
+            if key and key not in arrays:
+                value = scope.get(key)
+                if value is not None:
+                    arrays[key] = value
     elif isinstance(node_or_model, onnx.NodeProto):
         node = node_or_model
     else:
@@ -137,15 +189,27 @@ def from_onnx(node_or_model, weights: Optional[dict] = None, *, name=None) -> On
 
     W, R, B = get(1, "W", True), get(2, "R", True), get(3, "B")
     P = get(7, "P") if cell == "lstm" else None
-    D, GH, _ = W.shape
-    H = int(at.get("hidden_size", R.shape[-1]))
-    if GH != G * H:
-        raise ValueError(f"W: expected shape ({D}, {G * H}, I), got {W.shape}")
     direction = _decode(at.get("direction", "forward"))
     if direction not in ("forward", "reverse", "bidirectional"):
         raise ValueError(f"direction: expected forward, reverse or bidirectional, got {direction!r}")
-    if D != (2 if direction == "bidirectional" else 1):
-        raise ValueError(f"W: {D} directions do not match direction={direction!r}")
+    D = 2 if direction == "bidirectional" else 1
+    if W.ndim != 3 or R.ndim != 3:
+        raise ValueError(f"W, R: expected 3-D arrays [D, G*H, .], got shapes {W.shape}, {R.shape}")
+    H = at.get("hidden_size", R.shape[-1])
+    if isinstance(H, bool) or not isinstance(H, int) or H < 1:
+        raise ValueError(f"hidden_size: expected an integer >= 1, got {H!r}")
+    I = W.shape[2]
+    if W.shape[0] != D:
+        raise ValueError(f"W: {W.shape[0]} directions do not match direction={direction!r}")
+    _check_weight("W", W, (D, G * H, I))
+    _check_weight("R", R, (D, G * H, H))
+    if B is not None:
+        _check_weight("B", B, (D, 2 * G * H))
+    if P is not None:
+        _check_weight("P", P, (D, 3 * H))
+    layout = at.get("layout", 0)
+    if isinstance(layout, bool) or layout not in (0, 1):
+        raise ValueError(f"layout: expected 0 or 1, got {layout!r}")
 
     options = {}
     acts = [_decode(a) for a in at.get("activations", [])]
@@ -161,11 +225,14 @@ def from_onnx(node_or_model, weights: Optional[dict] = None, *, name=None) -> On
     if "activation_alpha" in at or "activation_beta" in at:
         raise NotImplementedError("activation_alpha/activation_beta: no rnnkit activation uses them")
     if "clip" in at:
-        options["clip"] = float(at["clip"])
+        clip = at["clip"]
+        if not isinstance(clip, float) or not clip > 0 or clip == float("inf"):
+            raise ValueError(f"clip: expected a finite number > 0, got {clip!r}")
+        options["clip"] = clip
     if cell == "lstm":
-        options["input_forget"] = bool(at.get("input_forget", 0))
+        options["input_forget"] = _flag_attr(at, "input_forget")
     if cell == "gru":
-        options["linear_before_reset"] = bool(at.get("linear_before_reset", 0))
+        options["linear_before_reset"] = _flag_attr(at, "linear_before_reset")
 
     order = _TO_RNNKIT[cell]
     per_direction = []
@@ -176,7 +243,7 @@ def from_onnx(node_or_model, weights: Optional[dict] = None, *, name=None) -> On
         if cell == "lstm":
             w["w_peep"] = None if P is None else P[d].reshape(3, H)[_PEEP_TO_RNNKIT].copy()
         per_direction.append(w)
-    return OnnxLayer(cell, H, direction, int(at.get("layout", 0)), options, tuple(per_direction))
+    return OnnxLayer(cell, H, direction, int(layout), options, tuple(per_direction))
 
 
 def to_onnx(cell, weights, *, direction="forward", layout=0, nonlinearity="tanh", clip=None,

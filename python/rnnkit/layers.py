@@ -84,6 +84,32 @@ class LayerTape(NamedTuple):
     B: int
 
 
+def param_shapes(cell, input_size, hidden_size, num_layers, *, bias=True, bidirectional=False,
+                 proj_size=0, peephole=False, layer_norm=False):
+    """Yields ``(name, shape)`` of every parameter, in ``named_parameters()`` order, without
+    allocating anything (``rnnkit.load`` checks a file against it before building a layer)."""
+    D, H, G = 2 if bidirectional else 1, hidden_size, CELLS[cell].gates
+    Hout = proj_size or H
+    for layer in range(num_layers):
+        in_size = input_size if layer == 0 else D * Hout
+        for d in range(D):
+            sfx = f"_l{layer}" + ("_reverse" if d else "")
+            yield "weight_ih" + sfx, (G * H, in_size)
+            yield "weight_hh" + sfx, (G * H, Hout)
+            if bias:
+                yield "bias_ih" + sfx, (G * H,)
+                yield "bias_hh" + sfx, (G * H,)
+            if proj_size:
+                yield "weight_hr" + sfx, (proj_size, H)
+            if peephole:
+                yield "weight_peep" + sfx, (3, H)
+            if layer_norm:
+                yield "ln_ih" + sfx, (2, G * H)
+                yield "ln_hh" + sfx, (2, G * H)
+                if CELLS[cell].cell_state:
+                    yield "ln_c" + sfx, (2, H)
+
+
 class _Recurrent(Module):
     """The layer machinery shared by RNN, LSTM and GRU (a subclass sets ``_cell``)."""
 
@@ -141,30 +167,20 @@ class _Recurrent(Module):
         Module.__init__(self)
         self.parallel_directions = None  # None: automatic (see _parallel); True / False: forced
 
-        D, H, G = self.num_directions, self.hidden_size, CELLS[self._cell].gates
-        Hout = self.proj_size or H
+        if self.peephole and self._cell != "lstm":
+            raise ValueError("peephole: only the LSTM has peepholes, expected False")
         rng = np.random.default_rng(init_ss)
-        k = 1.0 / math.sqrt(H)
-        for layer in range(self.num_layers):
-            in_size = self.input_size if layer == 0 else D * Hout
-            for d in range(D):
-                sfx = f"_l{layer}" + ("_reverse" if d else "")
-                shapes = [("weight_ih", (G * H, in_size)), ("weight_hh", (G * H, Hout))]
-                if self.bias:
-                    shapes += [("bias_ih", (G * H,)), ("bias_hh", (G * H,))]
-                if self.proj_size:
-                    shapes.append(("weight_hr", (self.proj_size, H)))
-                if self.peephole:
-                    if self._cell != "lstm":
-                        raise ValueError("peephole: only the LSTM has peepholes, expected False")
-                    shapes.append(("weight_peep", (3, H)))
-                for base, shape in shapes:
-                    self._params[base + sfx] = rng.uniform(-k, k, shape).astype(dt)
-                if self.layer_norm:
-                    for base, width in self._ln_shapes():
-                        gain_bias = np.zeros((2, width), dt)
-                        gain_bias[0] = 1
-                        self._params[base + sfx] = gain_bias
+        k = 1.0 / math.sqrt(self.hidden_size)
+        for name, shape in param_shapes(self._cell, self.input_size, self.hidden_size,
+                                        self.num_layers, bias=self.bias,
+                                        bidirectional=self.bidirectional,
+                                        proj_size=self.proj_size, peephole=self.peephole,
+                                        layer_norm=self.layer_norm):
+            if name.startswith("ln_"):  # gain 1, bias 0: no draw
+                self._params[name] = np.zeros(shape, dt)
+                self._params[name][0] = 1
+            else:
+                self._params[name] = rng.uniform(-k, k, shape).astype(dt)
         self._init_grads()
 
     # ------------------------------------------------------------ properties and protocol
@@ -173,11 +189,10 @@ class _Recurrent(Module):
     def num_directions(self):
         return 2 if self.bidirectional else 1
 
-    def _ln_shapes(self):
-        """[(name, width)] of the layer-norm parameters of one direction (each [2, width])."""
-        GH = CELLS[self._cell].gates * self.hidden_size
-        names = [("ln_ih", GH), ("ln_hh", GH)]
-        return names + [("ln_c", self.hidden_size)] if self._has_c else names
+    @property
+    def _ln_names(self):
+        """The layer-norm parameters of one direction, without their suffix."""
+        return ("ln_ih", "ln_hh", "ln_c") if self._has_c else ("ln_ih", "ln_hh")
 
     @property
     def output_size(self):
@@ -203,9 +218,11 @@ class _Recurrent(Module):
     def save(self, path):
         """Writes the configuration (JSON) and the state dict to one ``.npz`` file at ``path``
         (exactly that path: no suffix is added). ``rnnkit.load(path)`` reads it back."""
+        from ._files import atomic_write
+
         arrays = self.state_dict()
         arrays["__config__"] = np.array(json.dumps(self.config()))
-        with open(path, "wb") as f:
+        with atomic_write(path) as f:  # a kill mid-save keeps the previous file
             np.savez(f, **arrays)
 
     def __repr__(self):
@@ -276,7 +293,7 @@ class _Recurrent(Module):
         """The layer-norm keyword arguments of one direction's call ({} without layer_norm):
         ``ln_ih``, ``ln_hh`` and, for the LSTM, ``ln_c``, the live parameter arrays."""
         sfx = f"_l{layer}" + ("_reverse" if d else "")
-        return {base: self._params[base + sfx] for base, _ in self._ln_shapes()
+        return {base: self._params[base + sfx] for base in self._ln_names
                 if base + sfx in self._params}
 
     def _cell_masks(self, T, B):
@@ -485,7 +502,7 @@ class _Recurrent(Module):
                  ("bias_hh", g.db_hh)]
         if self._cell == "lstm":
             pairs += [("weight_hr", g.dw_proj), ("weight_peep", g.dw_peep)]
-        pairs += [(base, getattr(g, "d" + base, None)) for base, _ in self._ln_shapes()]
+        pairs += [(base, getattr(g, "d" + base, None)) for base in self._ln_names]
         for base, grad in pairs:
             if grad is not None:
                 self.grads[base + sfx] += grad
@@ -569,21 +586,47 @@ def zoneout_expectation(cell, p, T, B, Hout, H, dtype):
 def load(path, *, backend=None):
     """A layer saved with ``m.save(path)``: same class, configuration and parameters
     (``backend`` overrides the saved one). The layer starts in training mode. ``path``
-    without its ``.npz`` suffix is found too."""
+    without its ``.npz`` suffix is found too. A damaged or forged file is a ValueError
+    (``FileFormatError``) naming the file, raised before anything large is allocated."""
     import os
+
+    from ._files import FileFormatError, NpzReader
 
     if not os.path.exists(path) and os.path.exists(str(path) + ".npz"):
         path = str(path) + ".npz"  # NumPy's savez habit of adding the suffix
-    with np.load(path, allow_pickle=False) as f:
-        if "__config__" not in f.files:
-            raise ValueError(f"path: {path!r} is not an rnnkit layer file (no __config__ entry)")
-        config = json.loads(str(f["__config__"]))
-        arrays = {k: f[k] for k in f.files if k != "__config__"}
-    kind = config.pop("type", None)
-    if kind not in _CLASSES:
-        raise ValueError(f"path: unknown layer type {kind!r} in {path!r}")
+    with NpzReader(path, "rnnkit layer file") as f:
+        if "__config__" not in f.members:
+            raise f.not_a("no __config__ entry")
+        config = f.json("__config__")
+        kind = config.pop("type", None)
+        if kind not in _CLASSES:
+            raise f.error(f"unknown layer type {kind!r}, expected one of {sorted(_CLASSES)}")
+        _check_members(f, _CLASSES[kind], config)
+        arrays = {k: f.array(k) for k in f.members if k != "__config__"}
     if backend is not None:
         config["backend"] = backend
-    layer = _CLASSES[kind](**config)
-    layer.load_state_dict(arrays)
+    try:
+        layer = _CLASSES[kind](**config)
+        layer.load_state_dict(arrays)
+    except (TypeError, ValueError) as e:
+        raise FileFormatError(f"{path}: rnnkit layer file: invalid config ({e})") from None
     return layer
+
+
+def _check_members(f, cls, config):
+    """The file's declared arrays must be exactly the parameters its config makes."""
+    try:
+        sizes = [check_int(n, config.get(n, d), lo) for n, d, lo in (
+            ("input_size", None, 1), ("hidden_size", None, 1), ("num_layers", 1, 1),
+            ("proj_size", 0, 0))]
+        dtype = check_dtype_arg(config.get("dtype", "float32"))
+        flags = {n: _checks.check_flag(n, config.get(n, d)) for n, d in (
+            ("bias", True), ("bidirectional", False), ("peephole", False),
+            ("layer_norm", False))}
+    except (TypeError, ValueError) as e:
+        raise f.error(f"invalid config ({e})") from None
+    left = f.check_params(param_shapes(cls._cell, *sizes[:3], proj_size=sizes[3], **flags),
+                          dtype)
+    left = [k for k in left if k != "__config__"]
+    if left:
+        raise f.error(f"unexpected entries {left[:5]}")

@@ -65,6 +65,9 @@ def softmax_cross_entropy(logits, targets, *, reduction="mean", ignore_index=Non
     """
     logits = _check_logits(logits)
     C = logits.shape[-1]
+    if C == 0:
+        raise ValueError(f"logits: expected at least one class on the last axis, got shape "
+                         f"{fmt_shape(logits.shape)}")
     targets = as_array("targets", targets)
     if targets.dtype.kind not in "iu":
         raise TypeError(f"targets: expected an integer array, got dtype {targets.dtype}")
@@ -77,17 +80,21 @@ def softmax_cross_entropy(logits, targets, *, reduction="mean", ignore_index=Non
         check_number("ignore_index", ignore_index, "an integer or None", integer=True)
 
     z = logits.reshape(-1, C)  # [M, C]
-    t = targets.reshape(-1).astype(np.int64)  # [M]
-    keep = np.ones(t.shape, bool) if ignore_index is None else t != ignore_index
+    t_given = targets.reshape(-1)  # [M], its own dtype: a uint64 above 2**63 must not wrap
+    keep = np.ones(t_given.shape, bool) if ignore_index is None else t_given == ignore_index
+    if ignore_index is not None:
+        keep = ~keep
     if keep.any():
-        kept = t[keep]
+        kept = t_given[keep]
         lo, hi = int(kept.min()), int(kept.max())
         if lo < 0 or hi >= C:
             raise ValueError(f"targets: expected values in [0, {C})"
                              + (f" or ignore_index ({ignore_index})" if ignore_index is not None
                                 else "") + f", got {lo if lo < 0 else hi}")
-    rows = np.arange(t.shape[0])
-    safe_t = np.where(keep, t, 0)  # ignored rows read class 0, then are zeroed
+    rows = np.arange(t_given.shape[0])
+    # In range now (checked above), so the cast is exact; ignored rows read class 0, then
+    # are zeroed.
+    safe_t = np.where(keep, t_given, 0).astype(np.int64)
 
     logp = log_softmax(z)  # [M, C]
     losses = np.where(keep, -logp[rows, safe_t], np.zeros((), z.dtype))  # [M]

@@ -37,6 +37,8 @@ __all__ = [
 
 UNK = "\ufffd"  # the unknown symbol: also what undecodable bytes become (errors="replace")
 
+MIN_CHARS = 4  # a corpus split by position: 2 characters to train on, 2 to validate
+
 _SKIP_DIRS = {"site-packages", "dist-packages", "__pycache__", "test", "idle_test", ".git"}
 
 
@@ -82,12 +84,14 @@ def resolve_files(data: str) -> List[str]:
     return files
 
 
-def read_text(path: str) -> str:
+def read_text(path: str, max_chars: Optional[int] = None) -> str:
     """A file's text as UTF-8; undecodable bytes become U+FFFD (the unknown symbol) and
-    line endings are normalised to ``\\n``."""
+    line endings are normalised to ``\\n``. ``max_chars``: only the first ones, reading at
+    most 4 bytes per character (UTF-8's longest) instead of the whole file."""
     with open(path, "rb") as f:
-        raw = f.read()
-    return raw.decode("utf-8", errors="replace").replace("\r\n", "\n").replace("\r", "\n")
+        raw = f.read() if max_chars is None else f.read(4 * max_chars + 1)
+    text = raw.decode("utf-8", errors="replace").replace("\r\n", "\n").replace("\r", "\n")
+    return text if max_chars is None else text[:max_chars]
 
 
 def split_files(files: Sequence[str], val_fraction: float = 0.05,
@@ -182,6 +186,8 @@ class Corpus:
     train_files: List[str] = field(default_factory=list)
     val_files: List[str] = field(default_factory=list)
     source: str = ""
+    rare_chars: int = 0  # distinct training characters below min_count (mapped to UNK)
+    unk_fraction: float = 0.0  # share of the training text they make up
     # Offsets in train / val where a document (a file) starts, int64, sorted; the state of
     # the language model is reset there (0 is included when a side starts with a file).
     train_starts: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
@@ -223,10 +229,12 @@ def load_corpus(data: Optional[str] = None, *, val_fraction: float = 0.05, min_c
 
     if not va_files or not tr_files:  # one file: split by position
         text, starts = join(files)
-        n_val = int(round(len(text) * val_fraction))
+        if len(text) < MIN_CHARS:
+            raise ValueError(f"--data: {data!r} holds too little text ({len(text)} characters "
+                             f"with the newline added at its end; at least {MIN_CHARS} needed: "
+                             f"2 to train on and 2 to validate)")
+        n_val = min(len(text) - 2, max(2, int(round(len(text) * val_fraction))))
         cut = len(text) - n_val
-        if cut <= 1:
-            raise ValueError(f"--data: {data!r} holds too little text ({len(text)} characters)")
         tr_text, va_text = text[:cut], text[cut:]
         tr_starts, va_starts = starts[starts < cut], starts[starts >= cut] - cut
         tr_files, va_files = list(files), []
@@ -235,10 +243,15 @@ def load_corpus(data: Optional[str] = None, *, val_fraction: float = 0.05, min_c
     if max_chars is not None:
         tr_text, va_text = tr_text[:max_chars], va_text[:max_chars]
         tr_starts, va_starts = tr_starts[tr_starts < max_chars], va_starts[va_starts < max_chars]
+    rare, unk_fraction = 0, 0.0
     if vocab is None:
         vocab = Vocab.from_text(tr_text, min_count=min_count)
+        codes, counts = np.unique(_codepoints(tr_text), return_counts=True)
+        low = counts < min_count
+        rare = int(low.sum())
+        unk_fraction = float(counts[low].sum() / max(1, len(tr_text)))
     return Corpus(vocab.encode(tr_text), vocab.encode(va_text), vocab, tr_files, va_files, source,
-                  tr_starts, va_starts)
+                  rare, unk_fraction, tr_starts, va_starts)
 
 
 # ---------------------------------------------------------------- batching

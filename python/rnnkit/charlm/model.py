@@ -25,14 +25,14 @@ Checkpoint (``lm.save(path)`` / ``CharLM.load(path)``): one ``.npz`` with ``conf
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 
+from .._files import NpzReader, atomic_write
+from .._module import Module, check_int
 from ..losses import log_softmax
-from .data import Vocab
+from .data import UNK, Vocab
 
 __all__ = ["CharLM", "load_checkpoint", "save_checkpoint"]
 
@@ -41,10 +41,12 @@ _GATES = {"lstm": ("i", "f", "g", "o"), "gru": ("r", "z", "n"), "rnn": ()}
 FORMAT = "rnnkit.charlm/1"
 
 
-class CharLM:
+class CharLM(Module):
     """Embedding/one-hot -> stacked RNN/LSTM/GRU -> Linear, over a ``Vocab``.
 
-    ``embed_size=0`` feeds one-hot vectors (I = V) instead of an embedding.
+    ``embed_size=0`` feeds one-hot vectors (I = V) instead of an embedding. A ``Module``
+    container: parameters, gradients, ``zero_grad``, ``train``/``eval`` and state dicts come
+    from its sub-layers ``embed`` (absent for one-hot), ``rnn`` and ``head``.
     """
 
     batch_first = False
@@ -62,6 +64,7 @@ class CharLM:
             raise ValueError(f"cell: expected one of {_CELLS}, got {cell!r}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout: expected a value in [0, 1), got {dropout}")
+        Module.__init__(self)
         self.vocab = vocab
         V = len(vocab)
         self.cfg: Dict[str, Any] = dict(
@@ -73,69 +76,24 @@ class CharLM:
         self.dtype = np.dtype(dtype)
         ss = np.random.SeedSequence(seed)
         s_embed, s_rnn, s_head, s_drop = (int(s.generate_state(1)[0]) for s in ss.spawn(4))
-        self.embed = (rnnkit.Embedding(V, embed_size, dtype=dtype, seed=s_embed)
+        self.embed = (self._add_module("embed", rnnkit.Embedding(V, embed_size, dtype=dtype,
+                                                                 seed=s_embed))
                       if embed_size > 0 else None)
         I = embed_size if embed_size > 0 else V
         kw = dict(num_layers=num_layers, dropout=dropout, dtype=dtype, backend=backend,
                   seed=s_rnn, layer_norm=layer_norm, zoneout=zoneout,
                   recurrent_dropout=recurrent_dropout)
         if cell == "lstm":
-            self.rnn = rnnkit.LSTM(I, hidden_size, **kw)
+            rnn = rnnkit.LSTM(I, hidden_size, **kw)
         elif cell == "gru":
-            self.rnn = rnnkit.GRU(I, hidden_size, linear_before_reset=linear_before_reset, **kw)
+            rnn = rnnkit.GRU(I, hidden_size, linear_before_reset=linear_before_reset, **kw)
         else:
-            self.rnn = rnnkit.RNN(I, hidden_size, nonlinearity=nonlinearity, **kw)
-        self.head = rnnkit.Linear(hidden_size, V, dtype=dtype, seed=s_head)
+            rnn = rnnkit.RNN(I, hidden_size, nonlinearity=nonlinearity, **kw)
+        self.rnn = self._add_module("rnn", rnn)
+        self.head = self._add_module("head", rnnkit.Linear(hidden_size, V, dtype=dtype,
+                                                           seed=s_head))
         self._drop_rng = np.random.default_rng(s_drop)
-        self.training = True
         self.loss_history: Dict[str, List[float]] = {"step": [], "train_loss": [], "val_loss": []}
-
-    # ------------------------------------------------------------ parameters
-
-    def _parts(self):
-        parts = [("rnn", self.rnn), ("head", self.head)]
-        return ([("embed", self.embed)] if self.embed is not None else []) + parts
-
-    def named_parameters(self) -> List[Tuple[str, np.ndarray]]:
-        return [(f"{p}.{n}", a) for p, m in self._parts() for n, a in m.named_parameters()]
-
-    def parameters(self) -> List[np.ndarray]:
-        return [a for _, a in self.named_parameters()]
-
-    @property
-    def grads(self) -> Dict[str, np.ndarray]:
-        return {f"{p}.{n}": g for p, m in self._parts() for n, g in m.grads.items()}
-
-    def zero_grad(self) -> None:
-        for _, m in self._parts():
-            m.zero_grad()
-
-    def num_parameters(self) -> int:
-        return int(sum(a.size for a in self.parameters()))
-
-    def train(self) -> "CharLM":
-        self.training = True
-        self.rnn.train()
-        return self
-
-    def eval(self) -> "CharLM":
-        self.training = False
-        self.rnn.eval()
-        return self
-
-    def state_dict(self) -> Dict[str, np.ndarray]:
-        return {n: np.array(a, copy=True) for n, a in self.named_parameters()}
-
-    def load_state_dict(self, d: Dict[str, np.ndarray]) -> None:
-        own = dict(self.named_parameters())
-        missing = sorted(set(own) - set(d))
-        extra = sorted(set(d) - set(own))
-        if missing or extra:
-            raise ValueError(f"state dict: missing {missing}, unexpected {extra}")
-        for p, m in self._parts():
-            pre = p + "."
-            m.load_state_dict({k[len(pre):]: np.asarray(v) for k, v in d.items()
-                               if k.startswith(pre)})
 
     def config(self) -> Dict[str, Any]:
         return dict(self.cfg)
@@ -152,7 +110,11 @@ class CharLM:
             raise TypeError(f"ids: expected integer character ids, got dtype {ids.dtype}")
         if self.embed is not None:
             return self.embed.forward(ids)
-        return np.eye(len(self.vocab), dtype=self.dtype)[ids], None
+        V = len(self.vocab)
+        if ids.size and (int(ids.min()) < 0 or int(ids.max()) >= V):  # -1 would pick id V-1
+            bad = int(ids.min()) if int(ids.min()) < 0 else int(ids.max())
+            raise ValueError(f"ids: expected values in [0, {V}), got {bad}")
+        return np.eye(V, dtype=self.dtype)[ids], None
 
     def forward(self, ids, state=None, lengths=None, *, resets=None):
         """``ids[T, B]`` int -> ``(logits[T, B, V], state, tape)``; ``resets[T, B]`` bool
@@ -197,12 +159,15 @@ class CharLM:
     def evaluate(self, ids: np.ndarray, *, B: int = 32, T: int = 256,
                  max_chars: Optional[int] = None, starts=None) -> float:
         """Mean cross-entropy (nats/char) of the model on ``ids`` read as ``B`` streams with
-        carried state, in eval mode (no dropout). ``max_chars`` caps the work. ``starts``:
-        the offsets in ``ids`` where documents (files) start; the state is reset there."""
+        carried state, in eval mode (no dropout). ``max_chars`` caps the work. NaN for fewer
+        than 2 characters (nothing to predict). ``starts``: the offsets in ``ids`` where
+        documents (files) start; the state is reset there."""
         from .data import make_streams, stream_resets
         ids = np.asarray(ids)
         if max_chars is not None:
             ids = ids[:max_chars]
+        if len(ids) < 2:  # no character with a next one to predict
+            return float("nan")
         B = max(1, min(B, len(ids) // 2))
         streams = make_streams(ids, B)
         resets = None if starts is None else stream_resets(starts, len(ids), B)
@@ -286,21 +251,44 @@ def _flatten(tree, prefix: str, arrays: Dict[str, np.ndarray]):
     return tree
 
 
-def _unflatten(skel, arrays):
+_FIXED_MEMBERS = ("format", "config", "vocab", "train")
+_MAX_DEPTH = 12  # nesting of the train state (optimizer state is 3 levels deep)
+
+
+def _unflatten(skel, arrays, f, depth=0):
+    """The inverse of ``_flatten``; ``arrays(key)`` reads one member. A forged skeleton (too
+    deep, a missing array, an unknown node) is a FileFormatError of ``f``."""
+    if depth > _MAX_DEPTH:
+        raise f.error(f"train state nested deeper than {_MAX_DEPTH} levels")
     if isinstance(skel, dict):
         if "__array__" in skel:
-            return np.array(arrays[skel["__array__"]])
-        if "__dict__" in skel:
-            return {_unflatten(k, arrays): _unflatten(v, arrays) for k, v in skel["__dict__"]}
-        if "__list__" in skel:
-            items = [_unflatten(v, arrays) for v in skel["__list__"]]
+            key = skel["__array__"]
+            if not isinstance(key, str) or not key.startswith("train/") or key not in f.members:
+                raise f.error(f"train state refers to a missing array {key!r}")
+            return arrays(key)
+        if "__dict__" in skel and isinstance(skel["__dict__"], list):
+            out = {}
+            for item in skel["__dict__"]:
+                if not isinstance(item, list) or len(item) != 2:
+                    raise f.error("train state: malformed dict entry")
+                k = _unflatten(item[0], arrays, f, depth + 1)
+                if not isinstance(k, (str, int)):
+                    raise f.error(f"train state: invalid key {k!r}")
+                out[k] = _unflatten(item[1], arrays, f, depth + 1)
+            return out
+        if "__list__" in skel and isinstance(skel["__list__"], list):
+            items = [_unflatten(v, arrays, f, depth + 1) for v in skel["__list__"]]
             return tuple(items) if skel.get("tuple") else items
-    return skel
+        raise f.error("train state: unknown node")
+    if skel is None or isinstance(skel, (bool, int, float, str)):
+        return skel
+    raise f.error(f"train state: unexpected {type(skel).__name__}")
 
 
 def save_checkpoint(path: str, model: CharLM, *, extra: Optional[Dict[str, Any]] = None) -> None:
     """One ``.npz``: config, vocab, params, loss history, and ``extra`` (any nested data of
-    arrays and JSON scalars, e.g. optimizer state) under ``train/``."""
+    arrays and JSON scalars, e.g. optimizer state) under ``train/``. Written atomically
+    (``rnnkit._files.atomic_write``): a kill mid-save keeps the previous checkpoint."""
     entries: Dict[str, np.ndarray] = {
         "format": np.array(FORMAT),
         "config": np.array(json.dumps(model.config())),
@@ -316,40 +304,119 @@ def save_checkpoint(path: str, model: CharLM, *, extra: Optional[Dict[str, Any]]
         skel = _flatten(extra, "train/", arrays)
         entries["train"] = np.array(json.dumps(skel))
         entries.update(arrays)
-    d = os.path.dirname(os.path.abspath(path))
-    os.makedirs(d, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".npz", dir=d)
-    os.close(fd)
+    with atomic_write(path) as fh:
+        np.savez(fh, **entries)
+
+
+_CONFIG_DEFAULTS = dict(cell="lstm", hidden_size=256, num_layers=1, embed_size=64, dropout=0.0,
+                        backend="native", dtype="float32", seed=0, linear_before_reset=True,
+                        nonlinearity="tanh", layer_norm=False, zoneout=0.0,
+                        recurrent_dropout=0.0, vocab_size=None)
+_CHOICES = {"cell": _CELLS, "backend": ("native", "reference"), "dtype": ("float32", "float64"),
+            "nonlinearity": ("tanh", "relu")}
+
+
+def _check_config(cfg: Dict[str, Any], f) -> Dict[str, Any]:
+    """A checkpoint's model config: only known keys, each of its type and range."""
+    unknown = sorted(set(cfg) - set(_CONFIG_DEFAULTS))
+    if unknown:
+        raise f.error(f"config: unknown keys {unknown[:5]}")
+    out = dict(_CONFIG_DEFAULTS, **cfg)
     try:
-        np.savez(tmp, **entries)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+        for name, choices in _CHOICES.items():
+            if out[name] not in choices:
+                raise ValueError(f"{name}: expected one of {choices}, got {out[name]!r}")
+        for name, low in (("hidden_size", 1), ("num_layers", 1), ("embed_size", 0)):
+            out[name] = check_int(name, out[name], low)
+        if out["vocab_size"] is not None:
+            out["vocab_size"] = check_int("vocab_size", out["vocab_size"], 1)
+        for name, closed in (("dropout", False), ("zoneout", True), ("recurrent_dropout", False)):
+            d = out[name]
+            if (isinstance(d, bool) or not isinstance(d, (int, float))
+                    or not (0.0 <= d <= 1.0 if closed else 0.0 <= d < 1.0)):
+                raise ValueError(f"{name}: expected a number in [0, {'1]' if closed else '1)'}, "
+                                 f"got {d!r}")
+        if out["seed"] is not None:
+            out["seed"] = check_int("seed", out["seed"], 0)
+        for name in ("linear_before_reset", "layer_norm"):
+            if not isinstance(out[name], bool):
+                raise TypeError(f"{name}: expected a bool, got {out[name]!r}")
+    except (TypeError, ValueError) as e:
+        raise f.error(f"config: {e}") from None
+    return out
+
+
+def param_shapes(cfg: Dict[str, Any], V: int):
+    """Yields ``(name, shape)`` of a CharLM's parameters for ``cfg``, without allocating."""
+    from ..layers import param_shapes as rnn_shapes
+
+    E, H = cfg["embed_size"], cfg["hidden_size"]
+    if E > 0:
+        yield "embed.weight", (V, E)
+    for n, shape in rnn_shapes(cfg["cell"], E if E > 0 else V, H, cfg["num_layers"],
+                               layer_norm=cfg.get("layer_norm", False)):
+        yield "rnn." + n, shape
+    yield "head.weight", (V, H)
+    yield "head.bias", (V,)
+
+
+def _read_vocab(f) -> Vocab:
+    shape, dt = f.members["vocab"]
+    if len(shape) != 1 or dt.kind not in "iu" or not 1 <= shape[0] <= 0x110000:
+        raise f.error(f"vocab: expected code points [V], got shape {shape} {dt}")
+    raw = f.array("vocab")
+    if int(raw.min()) < 0 or int(raw.max()) > 0x10FFFF:  # before a cast could wrap a uint64
+        raise f.error("vocab: code points outside [0, 0x10FFFF]")
+    codes = raw.astype(np.int64)
+    if codes[0] != ord(UNK) or len(np.unique(codes)) != len(codes):
+        raise f.error("vocab: expected distinct code points with U+FFFD first")
+    return Vocab(chr(int(c)) for c in codes[1:])
 
 
 def load_checkpoint(path: str, *, backend: Optional[str] = None):
-    """Reads a checkpoint: ``(model, extra)`` (extra None when the file has no train state)."""
-    try:
-        z = np.load(path, allow_pickle=False)
-    except ValueError:  # not a .npy/.npz file (NumPy takes it for a pickle)
-        raise ValueError(f"{path}: not a rnnkit char-LM checkpoint (not an .npz file)") from None
-    if not hasattr(z, "files"):  # a single .npy array
-        raise ValueError(f"{path}: not a rnnkit char-LM checkpoint (an .npy array, not an .npz)")
-    with z:
-        if "config" not in z.files or "vocab" not in z.files:
-            raise ValueError(f"{path}: not a rnnkit char-LM checkpoint (no config/vocab)")
-        cfg = json.loads(str(z["config"]))
-        vocab = Vocab.from_array(z["vocab"])
-        cfg.pop("vocab_size", None)
-        if backend is not None:
-            cfg["backend"] = backend
-        model = CharLM(vocab, **cfg)
-        model.load_state_dict({k[len("param/"):]: z[k] for k in z.files if k.startswith("param/")})
+    """Reads a checkpoint: ``(model, extra)`` (extra None when the file has no train state).
+
+    Nothing in the file is trusted: the config is checked key by key, every parameter's
+    declared shape against the config before the model is built, the sizes of the arrays
+    against the file. A bad file is a ``FileFormatError`` (a ValueError) naming it."""
+    with NpzReader(path, "rnnkit char-LM checkpoint") as f:
+        if "config" not in f.members or "vocab" not in f.members:
+            raise f.not_a("no config/vocab")
+        if "format" in f.members and f.text("format", max_chars=64) != FORMAT:
+            raise f.error(f"format {f.text('format', max_chars=64)!r}, expected {FORMAT!r}")
+        cfg = _check_config(f.json("config"), f)
+        vocab = _read_vocab(f)
+        V = cfg.pop("vocab_size")
+        if V is not None and V != len(vocab):
+            raise f.error(f"config says vocab_size {V}, the vocab holds {len(vocab)}")
+        dtype = np.dtype(cfg["dtype"])
+        left = f.check_params(param_shapes(cfg, len(vocab)), dtype, prefix="param/")
+        if left:
+            raise f.error(f"unexpected parameters {left[:5]}")
+        unknown = sorted(k for k in f.members if k not in _FIXED_MEMBERS and not k.startswith(
+            ("param/", "history/", "train/")))
+        if unknown:
+            raise f.error(f"unexpected entries {unknown[:5]}")
+        history = {}
         for k in ("step", "train_loss", "val_loss"):
-            model.loss_history[k] = z[f"history/{k}"].tolist() if f"history/{k}" in z.files else []
+            key = f"history/{k}"
+            if key in f.members:
+                shape, dt = f.members[key]
+                if len(shape) != 1 or dt.kind not in "iuf":
+                    raise f.error(f"{key}: expected a 1-D numeric array, got {shape} {dt}")
+                history[k] = f.array(key).tolist()
+            else:
+                history[k] = []
+        params = {k[len("param/"):]: f.array(k) for k in f.members if k.startswith("param/")}
         extra = None
-        if "train" in z.files:
-            arrays = {k: z[k] for k in z.files if k.startswith("train/")}
-            extra = _unflatten(json.loads(str(z["train"])), arrays)
+        if "train" in f.members:
+            extra = _unflatten(f.json("train"), f.array, f)
+            if not isinstance(extra, dict):
+                raise f.error("train state: expected a dict")
+    if backend is not None:
+        cfg["backend"] = backend
+    model = CharLM(vocab, **cfg)
+    model.load_state_dict(params)
+    model.loss_history = history
     return model, extra
+

@@ -19,9 +19,10 @@ import os
 import sys
 import time
 from dataclasses import asdict, dataclass
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 
+from .._files import FileFormatError, defer_sigint
 from .data import load_corpus, make_streams, stream_resets, unigram_baseline
 from .model import CharLM, load_checkpoint
 
@@ -53,6 +54,7 @@ class TrainConfig:
     threads: Optional[int] = None
     out: str = "charlm.npz"
     resume: bool = False
+    force: bool = False  # overwrite an existing ``out`` when not resuming
     backend: str = "native"
     dtype: str = "float32"
     min_count: int = 5
@@ -62,6 +64,16 @@ class TrainConfig:
     sample_prime: str = ""
     sample_temperature: float = 0.8
     progress: Optional[bool] = None  # None: a tqdm bar when on a terminal and tqdm is installed
+    given: Tuple[str, ...] = ()  # the fields set explicitly (the CLI's options): see _check_resume
+
+
+# The fields that define the model (and their options): on --resume they come from the
+# checkpoint.
+MODEL_FIELDS = {"cell": "--cell", "hidden_size": "--hidden", "num_layers": "--layers",
+                "embed_size": "--embed", "dropout": "--dropout", "dtype": "--dtype"}
+# What the checkpoint's train state may hold, with the type each field must have.
+_TRAIN_FIELDS = {"optim": dict, "step": int, "pos": int, "epoch": int, "chars_seen": int,
+                 "elapsed": float, "state": object, "batch_size": int, "train_config": dict}
 
 
 def make_optimizer(name: str, model, lr: float):
@@ -150,15 +162,15 @@ def train(cfg: TrainConfig, out=None) -> CharLM:
     model: Optional[CharLM] = None
     if cfg.resume and os.path.exists(cfg.out):
         model, extra = load_checkpoint(cfg.out, backend=cfg.backend)
-        if extra is None:
-            extra = {}
-        saved = extra.get("train_config") or {}
-        if cfg.data is None and saved.get("data"):  # the corpus the checkpoint was trained on
-            cfg.data = saved["data"]
+        extra = _check_train_state(cfg.out, extra or {})
+        _check_resume(cfg, model, extra)
         print(f"resuming from {cfg.out}: step {extra.get('step', 0)}, "
               f"{model.num_parameters():,} parameters", file=out)
     elif cfg.resume:
         print(f"--resume: no checkpoint {cfg.out} yet, starting a new model", file=out)
+    elif os.path.exists(cfg.out) and not cfg.force:
+        raise ValueError(f"--out: {cfg.out} already exists; pass --resume to continue training "
+                         f"it, --force to overwrite it, or another --out")
 
     t_load = time.perf_counter()
     corpus = load_corpus(cfg.data, val_fraction=cfg.val_fraction, min_count=cfg.min_count,
@@ -186,7 +198,20 @@ def train(cfg: TrainConfig, out=None) -> CharLM:
           f"{cfg.optimizer} lr {cfg.lr}, clip {cfg.clip}, T={cfg.seq_len} B={cfg.batch_size}, "
           f"{rnnkit.get_num_threads()} thread(s), backend {c['backend']}", file=out)
 
+    if len(corpus.val) < 2:
+        print(f"warning: the validation text has {len(corpus.val)} characters, so the "
+              f"validation loss cannot be measured; give --data more text or a larger "
+              f"--val-fraction", file=out)
+    if corpus.unk_fraction > 0.05:
+        print(f"warning: --min-count {cfg.min_count} maps {corpus.rare_chars} of the "
+              f"{corpus.rare_chars + len(corpus.vocab) - 1} distinct characters "
+              f"({corpus.unk_fraction:.0%} of the training text) to the unknown symbol; pass a "
+              f"smaller --min-count (e.g. 1) to keep them", file=out)
     opt = make_optimizer(cfg.optimizer, model, cfg.lr)
+    if len(corpus.train) < 2 * cfg.batch_size:
+        raise ValueError(f"--batch: the training text has {len(corpus.train)} characters, too "
+                         f"few for --batch {cfg.batch_size} streams of 2 or more; pass --batch "
+                         f"{max(1, len(corpus.train) // 2)} or less, or more --data")
     streams = make_streams(corpus.train, cfg.batch_size)
     # Document boundaries (file starts): the state is reset there, in the kernels.
     resets = (stream_resets(corpus.train_starts, len(corpus.train), cfg.batch_size)
@@ -204,12 +229,19 @@ def train(cfg: TrainConfig, out=None) -> CharLM:
     step, pos, epoch, chars_seen, elapsed0 = 0, 0, 0, 0, 0.0
     if extra:
         if "optim" in extra:
-            opt.load_state_dict(extra["optim"])
-        step, pos, epoch = int(extra.get("step", 0)), int(extra.get("pos", 0)), int(extra.get("epoch", 0))
-        chars_seen, elapsed0 = int(extra.get("chars_seen", 0)), float(extra.get("elapsed", 0.0))
+            try:
+                opt.load_state_dict(extra["optim"])
+            except (TypeError, ValueError) as e:
+                raise FileFormatError(f"{cfg.out}: invalid optimizer state ({e})") from None
+        step, pos, epoch = extra.get("step", 0), extra.get("pos", 0), extra.get("epoch", 0)
+        chars_seen, elapsed0 = extra.get("chars_seen", 0), extra.get("elapsed", 0.0)
         if pos >= n_rows - 1:
             pos = 0
-        if extra.get("state") is not None and cfg.batch_size == int(extra.get("batch_size", -1)):
+        if extra.get("state") is not None and cfg.batch_size == extra.get("batch_size", -1):
+            try:
+                model.rnn._check_state("state", extra["state"], cfg.batch_size)
+            except (TypeError, ValueError) as e:
+                raise FileFormatError(f"{cfg.out}: invalid recurrent state ({e})") from None
             state = extra["state"]
             runner.reset_state(state if group is None else group.take(state, axis=1))
 
@@ -219,10 +251,13 @@ def train(cfg: TrainConfig, out=None) -> CharLM:
             state = group.gather(state, axis=1) if gather else None
             if not group.is_main:
                 return
-        model.save(cfg.out, extra=dict(
-            optim=opt.state_dict(), step=step, pos=pos, epoch=epoch, chars_seen=chars_seen,
-            elapsed=elapsed0 + elapsed, state=state, batch_size=cfg.batch_size,
-            train_config=asdict(cfg)))
+        # Ctrl-C waits until the file is complete (and the atomic write keeps the previous
+        # one whatever happens); the KeyboardInterrupt comes right after.
+        with defer_sigint():
+            model.save(cfg.out, extra=dict(
+                optim=opt.state_dict(), step=step, pos=pos, epoch=epoch, chars_seen=chars_seen,
+                elapsed=elapsed0 + elapsed, state=state, batch_size=cfg.batch_size,
+                train_config=asdict(cfg)))
 
     budget_t = cfg.time if cfg.time is not None and cfg.time > 0 else math.inf
     start_step, start_chars = step, chars_seen
@@ -300,17 +335,33 @@ def train(cfg: TrainConfig, out=None) -> CharLM:
                                                     "val": "-" if math.isnan(val) else f"{val:.3f}",
                                                     "chars/s": _fmt_chars(cps)})
     except KeyboardInterrupt:
-        rep.log("interrupted: saving the checkpoint")
         interrupted = True
+        rep.log("interrupted: saving the checkpoint")
+    else:
+        interrupted = False
     finally:
         rep.close()
 
     if step == start_step:
         print("no step was run (budget reached)", file=out)
+    if interrupted:  # save first: the full evaluation takes a while and may be cut short
+        try:
+            checkpoint(gather=False)
+        except KeyboardInterrupt:  # pressed again during the save: it completed regardless
+            print(f"saved {cfg.out}; interrupted again, so no final evaluation; the "
+                  f"checkpoint holds step {step}", file=out)
+            return model
+        print(f"saved {cfg.out} at step {step}; evaluating (Ctrl-C again skips it)", file=out)
     ev_t = time.perf_counter()
-    evaluate(full=True)
-    ev_t = time.perf_counter() - ev_t
-    checkpoint(gather=not interrupted)  # the other ranks may be anywhere after a Ctrl-C
+    try:
+        evaluate(full=True)
+        ev_t = time.perf_counter() - ev_t
+        checkpoint(gather=not interrupted)  # the other ranks may be anywhere after a Ctrl-C
+    except KeyboardInterrupt:
+        if not interrupted:
+            raise
+        print(f"evaluation skipped; checkpoint {cfg.out} holds step {step}", file=out)
+        return model
     run_chars = chars_seen - start_chars
     train_time = max(elapsed - eval_time, 1e-9)
     print(f"done: {step - start_step} steps, {_fmt_chars(run_chars)} characters in "
@@ -322,3 +373,38 @@ def train(cfg: TrainConfig, out=None) -> CharLM:
     if group is not None:
         group.close()
     return model
+
+
+def _check_train_state(path: str, extra: Dict[str, Any]) -> Dict[str, Any]:
+    """Only the fields ``train`` writes, each of its type and >= 0 (a forged checkpoint
+    cannot set anything else)."""
+    unknown = sorted(str(k) for k in set(extra) - set(_TRAIN_FIELDS))
+    if unknown:
+        raise FileFormatError(f"{path}: invalid train state: unknown fields {unknown[:5]}")
+    for name, kind in _TRAIN_FIELDS.items():
+        if name not in extra or kind is object:
+            continue
+        v = extra[name]
+        ok = (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+              if kind is float else isinstance(v, kind) and not isinstance(v, bool))
+        if not ok or (kind in (int, float) and v < 0):
+            raise FileFormatError(f"{path}: invalid train state: {name} = {v!r}, expected a "
+                                  f"{kind.__name__}" + (" >= 0" if kind in (int, float) else ""))
+    return extra
+
+
+def _check_resume(cfg: TrainConfig, model: CharLM, extra: Dict[str, Any]) -> None:
+    """The model comes from the checkpoint, the data from --data: refuse what contradicts it,
+    and never read a path the checkpoint names."""
+    saved = model.config()
+    clash = [f"{opt} {getattr(cfg, n)} (checkpoint: {saved[n]})" for n, opt in MODEL_FIELDS.items()
+             if (n in cfg.given or getattr(cfg, n) != getattr(TrainConfig, n))
+             and getattr(cfg, n) != saved[n]]
+    if clash:
+        raise ValueError(f"--resume: the model options come from the checkpoint {cfg.out}; "
+                         f"these differ from it: {', '.join(clash)}. Drop them, or train a "
+                         f"new model with another --out")
+    data = (extra.get("train_config") or {}).get("data")
+    if cfg.data is None and data is not None:
+        raise ValueError(f"--resume: pass --data; {cfg.out} was trained on {str(data)!r}, but a "
+                         f"path stored in a checkpoint is never read")

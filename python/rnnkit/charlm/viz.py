@@ -21,6 +21,7 @@ Outputs: :func:`write_html` (one self-contained offline page), :func:`plot_heatm
 
 from __future__ import annotations
 
+import base64
 import html
 import json
 import math
@@ -30,6 +31,8 @@ import warnings
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
+
+from .._files import atomic_write, save_figure
 
 __all__ = [
     "FEATURES",
@@ -270,18 +273,42 @@ def _sorted_keys(keys) -> List[str]:
     return sorted(keys, key=order)
 
 
-def _milli_json(a: np.ndarray) -> str:
-    """Rows of ``a`` [H, N] as a JSON array of arrays of integers (value * 1000, rounded)."""
+# The page stores one byte per value (base64: 4/3 bytes in the file, against about 5 for
+# JSON numbers): the colour scale position t in [-1, 1] (see _scaled) as round((t+1)*127),
+# 0..254, and 255 for NaN/Inf. The colours differ from the exact ones by at most 1 of 255.
+BYTES_PER_VALUE = 4 / 3
+_NAN_BYTE = 255
+
+
+def quantised(a: np.ndarray, kind: str) -> np.ndarray:
+    """uint8 bytes of ``a`` as the page stores them (see ``BYTES_PER_VALUE``)."""
+    a = np.asarray(a, dtype=np.float64)
     finite = np.isfinite(a)
-    q = np.rint(np.where(finite, a, 0.0) * 1000.0).astype(np.int64)
-    rows = []
-    for row, ok in zip(q, finite):
-        items = list(map(str, row.tolist()))
-        if not ok.all():
-            for j in np.flatnonzero(~ok):
-                items[j] = "null"
-        rows.append("[" + ",".join(items) + "]")
-    return "[" + ",".join(rows) + "]"
+    v = np.where(finite, a, 0.0)
+    t = 2.0 * v - 1.0 if kind == "gate" else np.tanh(v) if kind == "cell" else v
+    q = np.asarray(np.rint((np.clip(t, -1.0, 1.0) + 1.0) * 127.0)).astype(np.uint8)
+    q[~finite] = _NAN_BYTE
+    return q
+
+
+def page_value(value: float, kind: str) -> float:
+    """The value the page colours ``value`` by, after its quantisation (NaN stays NaN)."""
+    q = int(quantised(np.array([value]), kind)[0])
+    if q == _NAN_BYTE:
+        return math.nan
+    t = q / 127.0 - 1.0
+    if kind == "gate":
+        return (t + 1.0) / 2.0
+    if kind == "cell":  # the page colours by tanh(c); +-1 is anything beyond about +-3.8
+        return math.atanh(max(-1 + 1e-12, min(1 - 1e-12, t)))
+    return t
+
+
+def _viewer_file(name: str) -> str:
+    """The page's template, style sheet and script: package data in rnnkit/charlm/viewer/."""
+    from importlib.resources import files
+
+    return files("rnnkit.charlm").joinpath("viewer", name).read_text(encoding="utf-8")
 
 
 def write_html(
@@ -308,7 +335,9 @@ def write_html(
     text with ``features``), each a link to its cell.
 
     ``keys`` restricts the quantities included (default: all of ``acts``). The page holds
-    every unit of every key, about 4 bytes per value: ``max_chars * H * len(keys) * 4``.
+    every unit of every key, one byte per value in base64 (``BYTES_PER_VALUE``): about
+    ``max_chars * H * len(keys) * 4/3`` bytes (27 MB for 20,000 characters of a 1x256 GRU,
+    whose h, r, z, n are 1024 values per character).
     """
     n = len(text)
     keys = _sorted_keys(acts if keys is None else keys)
@@ -336,228 +365,20 @@ def write_html(
     # escaping them keeps "</script>" or "<!--" in the text from ending the script element.
     meta_json = json.dumps(meta, ensure_ascii=True, separators=(",", ":"))
     acts_json = "{" + ",".join(
-        json.dumps(key) + ":" + _milli_json(np.asarray(acts[key])[:m].T) for key in keys) + "}"
+        json.dumps(key) + ':"' + base64.b64encode(
+            np.ascontiguousarray(quantised(np.asarray(acts[key])[:m].T, _kind(key)))).decode()
+        + '"' for key in keys) + "}"
     payload = '{"meta":' + meta_json + ',"acts":' + acts_json + "}"
     payload = payload.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
     heading = html.escape(title or "rnnkit: inside the cells")
-    page = (_PAGE.replace("%TITLE%", heading)
-            .replace("%CSS%", _CSS).replace("%JS%", _JS).replace("%DATA%", payload))
+    page = (_viewer_file("page.html").replace("%TITLE%", heading)
+            .replace("%CSS%", _viewer_file("page.css")).replace("%JS%", _viewer_file("page.js"))
+            .replace("%DATA%", payload))
     path = os.fspath(path)
-    with open(path, "w", encoding="utf-8") as fh:
+    with atomic_write(path, "w") as fh:
         fh.write(page)
     return path
-
-
-_PAGE = """<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>%TITLE%</title>
-<style>%CSS%</style>
-</head>
-<body>
-<header>
-  <h1>%TITLE%</h1>
-  <div class="controls">
-    <label>layer <select id="layer"></select></label>
-    <label>quantity <select id="quantity"></select></label>
-    <label>unit <button id="prev" title="previous unit">&#9664;</button><input id="unit"
-      type="number" min="0" value="0"><button id="next" title="next unit">&#9654;</button></label>
-    <span id="units"></span>
-    <span class="legend"><span id="lo"></span><span class="bar"></span><span id="hi"></span></span>
-  </div>
-  <div id="info">hover a character to see its value</div>
-</header>
-<main>
-  <pre id="text"></pre>
-  <aside>
-    <h2>Most interpretable cells</h2>
-    <p class="note">Pearson correlation with a text feature, over the whole text.</p>
-    <ol id="top"></ol>
-    <p id="more"></p>
-  </aside>
-</main>
-<noscript>This page needs JavaScript to colour the text.</noscript>
-<script type="application/json" id="data">%DATA%</script>
-<script>%JS%</script>
-</body>
-</html>
-"""
-
-_CSS = """
-body { margin: 0; font: 14px/1.4 system-ui, -apple-system, "Segoe UI", sans-serif;
-       color: #222; background: #fafafa; }
-header { position: sticky; top: 0; z-index: 1; background: #fff; padding: 6px 12px;
-         border-bottom: 1px solid #ddd; }
-h1 { font-size: 16px; margin: 0 0 4px 0; }
-h2 { font-size: 14px; margin: 0 0 4px 0; }
-.controls { display: flex; flex-wrap: wrap; gap: 6px 14px; align-items: center; }
-.controls input { width: 4.5em; }
-.controls button { padding: 0 5px; }
-#units { color: #777; }
-.legend { display: inline-flex; align-items: center; gap: 4px; font-size: 12px; color: #555; }
-.legend .bar { display: inline-block; width: 110px; height: 10px; border: 1px solid #ccc;
-  background: linear-gradient(to right, rgb(38,110,200), #fff, rgb(220,50,47)); }
-#info { font: 12px/1.4 ui-monospace, monospace; color: #444; min-height: 1.4em; }
-main { display: flex; gap: 12px; padding: 8px 12px; align-items: flex-start; }
-pre#text { flex: 1; min-width: 0; margin: 0; padding: 8px; background: #fff;
-  border: 1px solid #ddd; white-space: pre-wrap; word-wrap: break-word; tab-size: 4;
-  font: 13px/1.45 ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace; }
-pre#text .c:hover { outline: 1px solid #000; }
-pre#text .w { color: #aaa; }
-aside { width: 250px; flex: none; font-size: 13px; }
-aside .note { color: #777; font-size: 12px; margin: 0 0 4px 0; }
-aside ol { margin: 0; padding-left: 22px; }
-aside li { margin: 1px 0; }
-aside a { color: #1a4f8b; text-decoration: none; font-family: ui-monospace, monospace; }
-aside a:hover { text-decoration: underline; }
-aside li.on { background: #fff3c4; }
-aside .r { color: #666; }
-"""
-
-_JS = r"""
-(function () {
-  "use strict";
-  var D = JSON.parse(document.getElementById("data").textContent);
-  var M = D.meta, A = D.acts;
-  var text = M.text, n = text.length;
-  var $ = function (id) { return document.getElementById(id); };
-  var layerSel = $("layer"), qSel = $("quantity"), unitIn = $("unit"), pre = $("text");
-
-  // keys "l0.c" -> layer "l0", quantity "c"; keep the order given by Python.
-  function split(key) { var j = key.lastIndexOf("."); return [key.slice(0, j), key.slice(j + 1)]; }
-  var layers = [], byLayer = {};
-  M.keys.forEach(function (key) {
-    var p = split(key);
-    if (!(p[0] in byLayer)) { byLayer[p[0]] = []; layers.push(p[0]); }
-    byLayer[p[0]].push(p[1]);
-  });
-  layers.forEach(function (l) { layerSel.add(new Option(l || "(none)", l)); });
-
-  // Colour: the same formula as viz._rgb in Python.
-  function scaled(v, kind) {
-    var t = kind === "gate" ? 2 * v - 1 : kind === "cell" ? Math.tanh(v) : v;
-    return Math.max(-1, Math.min(1, t));
-  }
-  function colour(m, kind) {
-    if (m === null) return "rgb(221, 221, 221)";
-    var t = scaled(m / 1000, kind), e = t >= 0 ? M.red : M.blue, a = Math.abs(t);
-    var rgb = e.map(function (x) { return Math.round(255 + (x - 255) * a); });
-    return "rgb(" + rgb.join(", ") + ")";
-  }
-
-  // One span per character; newline and tab drawn visibly, control characters as symbols.
-  var spans = new Array(n), frag = document.createDocumentFragment();
-  for (var i = 0; i < n; i++) {
-    var ch = text[i], s = document.createElement("span"), code = ch.charCodeAt(0);
-    s.className = "c";
-    if (ch === "\n") { s.textContent = "\u21b5\n"; s.className = "c w"; }
-    else if (ch === "\t") { s.textContent = "\u2192\t"; s.className = "c w"; }
-    else if (code < 32 || code === 127) {
-      s.textContent = String.fromCharCode(code === 127 ? 0x2421 : 0x2400 + code);
-      s.className = "c w";
-    } else s.textContent = ch;
-    s._i = i;
-    spans[i] = s; frag.appendChild(s);
-  }
-  pre.appendChild(frag);
-  if (M.total > n) {
-    var more = document.createElement("div");
-    more.style.color = "#999";
-    more.textContent = "\u2026 (" + n + " of " + M.total + " characters shown)";
-    pre.appendChild(more);
-  }
-
-  var cur = { key: M.keys[0], unit: 0 };
-
-  function fill(key) {
-    var p = split(key);
-    layerSel.value = p[0];
-    qSel.innerHTML = "";
-    byLayer[p[0]].forEach(function (q) { qSel.add(new Option(q, q)); });
-    qSel.value = p[1];
-  }
-
-  function legend(kind) {
-    $("lo").textContent = kind === "gate" ? "0" : kind === "cell" ? "tanh(c) \u22121" : "\u22121";
-    $("hi").textContent = kind === "gate" ? "1" : "+1";
-  }
-
-  function select(key, unit) {
-    if (!(key in A)) return;
-    var h = M.units[key];
-    unit = Math.max(0, Math.min(h - 1, unit | 0));
-    cur = { key: key, unit: unit };
-    fill(key);
-    unitIn.max = h - 1; unitIn.value = unit;
-    $("units").textContent = "of 0\u2013" + (h - 1);
-    var v = A[key][unit], kind = M.kind[key];
-    legend(kind);
-    for (var i = 0; i < n; i++) {
-      var st = spans[i].style;
-      st.backgroundColor = colour(v[i], kind);
-      // light text on the darkest backgrounds
-      st.color = v[i] !== null && Math.abs(scaled(v[i] / 1000, kind)) > 0.7 ? "#fff" : "";
-    }
-    var id = key + "/" + unit;
-    document.querySelectorAll("#top li").forEach(function (li) {
-      li.className = li.dataset.cell === id ? "on" : "";
-    });
-    document.title = id + " \u2013 " + (M.title || "rnnkit");
-    if (decodeURIComponent(location.hash.slice(1)) !== id) {   // (no hashchange event)
-      try { history.replaceState(null, "", "#" + id); } catch (err) { location.hash = id; }
-    }
-  }
-
-  function fromHash() {
-    var h = decodeURIComponent(location.hash.slice(1)), j = h.lastIndexOf("/");
-    if (j < 0) return false;
-    var key = h.slice(0, j), unit = parseInt(h.slice(j + 1), 10);
-    if (!(key in A) || isNaN(unit)) return false;
-    select(key, unit);
-    return true;
-  }
-
-  // The interpretable-cell list.
-  var ol = $("top");
-  M.top.forEach(function (t) {
-    var li = document.createElement("li"), a = document.createElement("a"), id = t[1] + "/" + t[2];
-    li.dataset.cell = id;
-    a.href = "#" + id; a.textContent = id;
-    var r = document.createElement("span");
-    r.className = "r";
-    r.textContent = " " + t[0] + " r=" + (t[3] >= 0 ? "+" : "\u2212") + Math.abs(t[3]).toFixed(2);
-    li.appendChild(a); li.appendChild(r); ol.appendChild(li);
-  });
-  if (!M.top.length) $("more").textContent = "(none: no unit and feature vary over the text)";
-
-  layerSel.onchange = function () {
-    var qs = byLayer[layerSel.value], q = split(cur.key)[1];
-    select(layerSel.value + "." + (qs.indexOf(q) >= 0 ? q : qs[0]), cur.unit);
-  };
-  qSel.onchange = function () { select(layerSel.value + "." + qSel.value, cur.unit); };
-  unitIn.onchange = function () { select(cur.key, parseInt(unitIn.value, 10) || 0); };
-  $("prev").onclick = function () { select(cur.key, cur.unit - 1); };
-  $("next").onclick = function () { select(cur.key, cur.unit + 1); };
-  window.addEventListener("hashchange", fromHash);
-
-  var info = $("info");
-  pre.addEventListener("mouseover", function (e) {
-    var i = e.target._i;
-    if (i === undefined) return;
-    var m = A[cur.key][cur.unit][i], ch = text[i];
-    var shown = ch === "\n" ? "\\n" : ch === "\t" ? "\\t" : ch;
-    info.textContent = "char " + i + " '" + shown + "'   " + cur.key + "/" + cur.unit + " = " +
-      (m === null ? "nan" : (m / 1000).toFixed(3));
-  });
-
-  if (M.keys.length && !fromHash()) {
-    if (M.top.length) select(M.top[0][1], M.top[0][2]); else select(M.keys[0], 0);
-  }
-})();
-"""
 
 
 # ------------------------------------------------------------------------------------------
@@ -635,19 +456,18 @@ def plot_heatmap(path, text: str, acts: Mapping[str, np.ndarray], key: str, unit
                                            min(16.0, max(2.5, 0.14 * n_units + 1.2))))
     draw_heatmap(fig.add_subplot(), text, acts, key, units=units, max_chars=max_chars)
     fig.tight_layout()
-    path = os.fspath(path)
-    fig.savefig(path, dpi=100)
-    return path
+    return save_figure(fig, path, dpi=100)
 
 
 def draw_loss(ax, loss_history: Mapping[str, Sequence[float]]):
-    """Draw the training (line) and validation (markers) loss against the step; return ``ax``."""
+    """Draw the loss at each evaluation against the step: the training loss (its moving
+    average, a line) and the validation loss (markers); return ``ax``."""
     step = np.asarray(loss_history.get("step", []), dtype=np.float64).reshape(-1)
     train = np.asarray(loss_history.get("train_loss", []), dtype=np.float64).reshape(-1)
     val = np.asarray(loss_history.get("val_loss", []), dtype=np.float64).reshape(-1)
     if len(train):
         x = step if len(step) == len(train) else np.arange(len(train))
-        ax.plot(x, train, lw=1.2, color="C0", label="train")
+        ax.plot(x, train, lw=1.2, color="C0", label="train (moving average)")
     if len(val):
         x = step if len(step) == len(val) else np.arange(len(val))
         ok = np.isfinite(val)
@@ -660,7 +480,7 @@ def draw_loss(ax, loss_history: Mapping[str, Sequence[float]]):
     ax.set_xlabel("step")
     ax.set_ylabel("loss (nats / character)")
     ax.grid(True, alpha=0.3)
-    ax.set_title("training loss", fontsize=10)
+    ax.set_title("loss at each evaluation", fontsize=10)
     return ax
 
 
@@ -669,9 +489,7 @@ def plot_loss(path, loss_history: Mapping[str, Sequence[float]]) -> str:
     fig = _figure("plot_loss", figsize=(7.0, 4.0))
     draw_loss(fig.add_subplot(), loss_history)
     fig.tight_layout()
-    path = os.fspath(path)
-    fig.savefig(path, dpi=100)
-    return path
+    return save_figure(fig, path, dpi=100)
 
 
 # ------------------------------------------------------------------------------------------
@@ -691,7 +509,7 @@ def write_report(out_dir, text: str, acts: Mapping[str, np.ndarray],
     matplotlib the PNGs are skipped with a warning. Returns a dict ``name -> path``.
 
     The page shows ``max_chars`` characters (default: as many as keep it near
-    ``max_page_bytes``, about 5 bytes per value, between 1000 and 20000); the search and
+    ``max_page_bytes``, ``BYTES_PER_VALUE`` per value, between 1000 and 20000); the search and
     ``interpretable.txt`` always cover the whole text.
     """
     out_dir = os.fspath(out_dir)
@@ -708,7 +526,7 @@ def write_report(out_dir, text: str, acts: Mapping[str, np.ndarray],
     for row in every:
         best.setdefault(row[0], row)
     txt = os.path.join(out_dir, "interpretable.txt")
-    with open(txt, "w", encoding="utf-8") as fh:
+    with atomic_write(txt, "w") as fh:
         fh.write(f"# Most interpretable cells ({n} characters, {len(every)} unit/feature pairs)\n")
         fh.write(format_interpretable(found))
         fh.write("\n# Best cell for each feature\n")
@@ -716,7 +534,8 @@ def write_report(out_dir, text: str, acts: Mapping[str, np.ndarray],
     paths["interpretable.txt"] = txt
     if max_chars is None:
         values = sum(int(np.asarray(a).shape[1]) for a in acts.values())
-        max_chars = int(min(20000, max(1000, max_page_bytes // (5 * max(values, 1)))))
+        max_chars = int(min(20000, max(1000, max_page_bytes // (BYTES_PER_VALUE
+                                                                 * max(values, 1)))))
     paths["index.html"] = write_html(os.path.join(out_dir, "index.html"), text, acts,
                                      title=title, max_chars=max_chars, interpretable=found)
     try:
