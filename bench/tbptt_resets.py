@@ -19,7 +19,11 @@ import time
 
 import numpy as np
 
-import rnnkit
+from _checkout import prefer_checkout  # bench/ is on sys.path when this runs as a script
+
+prefer_checkout()
+
+import rnnkit  # noqa: E402
 
 
 def one_pass(model, x, target, resets, k1, pass_resets):

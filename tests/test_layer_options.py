@@ -438,7 +438,7 @@ def test_tbptt_resets_bench_runs_small():
     import sys
     need_options("native" if "native" in BACKENDS else "reference")
     root = os.path.join(os.path.dirname(__file__), "..")
-    env = dict(os.environ, PYTHONPATH=os.path.join(root, "python"))
+    env = dict(os.environ)
     out = subprocess.run([sys.executable, os.path.join(root, "bench", "tbptt_resets.py"),
                           "--T", "64", "--H", "16", "--B", "2", "--repeat", "1"],
                          capture_output=True, text=True, env=env, timeout=120)
