@@ -90,6 +90,12 @@ T* arg_ptr(const py::object& obj, const char* name, const Shape& shape, bool wri
   return static_cast<T*>(const_cast<void*>(a.data()));
 }
 
+// resets: a uint8 view [T, B] of the bool array (nonzero: the state is zero before the step),
+// or null when absent.
+const std::uint8_t* resets_ptr(const py::object& obj, i64 T, i64 B) {
+  return arg_ptr<std::uint8_t>(obj, "resets", {T, B}, false, true);
+}
+
 const i64* lengths_ptr(const py::object& obj, i64 B, i64 T) {
   if (obj.is_none()) return nullptr;
   const i64* p = arg_ptr<i64>(obj, "lengths", {B}, false);
@@ -293,12 +299,13 @@ PyObject* python_call(const Body& body) {
   X(cell, 1) X(x, 1) X(w_ih, 1) X(w_hh, 1) X(b_ih, 0) X(b_hh, 0) X(h0, 1) X(c0, 0)            \
   X(w_peep, 0) X(w_proj, 0) X(lengths, 0) X(reverse, 0) X(input_forget, 0)                    \
   X(linear_before_reset, 0) X(clip, 0) X(y, 1) X(h, 1) X(c, 0) X(gates, 1) X(hn, 0)          \
-  X(clip_mask, 0)
+  X(clip_mask, 0) X(resets, 0)
 #define RNNKIT_BACKWARD_PARAMS(X)                                                             \
   X(cell, 1) X(x, 1) X(w_ih, 1) X(w_hh, 1) X(w_peep, 0) X(w_proj, 0) X(lengths, 0)            \
   X(reverse, 0) X(input_forget, 0) X(linear_before_reset, 0) X(clip, 0) X(h, 1) X(c, 0)       \
   X(gates, 1) X(hn, 0) X(clip_mask, 0) X(dy, 1) X(dh_n, 1) X(dc_n, 0) X(dx, 1) X(dh0, 1)      \
-  X(dc0, 0) X(dw_ih, 1) X(dw_hh, 1) X(db_ih, 0) X(db_hh, 0) X(dw_peep, 0) X(dw_proj, 0)
+  X(dc0, 0) X(dw_ih, 1) X(dw_hh, 1) X(db_ih, 0) X(db_hh, 0) X(dw_peep, 0) X(dw_proj, 0)  \
+  X(resets, 0)
 #define RNNKIT_FIELD(name, req) py::object name;
 #define RNNKIT_NAME(name, req) {#name, req != 0},
 
@@ -308,8 +315,8 @@ struct FwdKw {
 struct BwdKw {
   RNNKIT_BACKWARD_PARAMS(RNNKIT_FIELD)
 };
-static_assert(sizeof(FwdKw) == 21 * sizeof(py::object), "FwdKw: one object per parameter");
-static_assert(sizeof(BwdKw) == 28 * sizeof(py::object), "BwdKw: one object per parameter");
+static_assert(sizeof(FwdKw) == 22 * sizeof(py::object), "FwdKw: one object per parameter");
+static_assert(sizeof(BwdKw) == 29 * sizeof(py::object), "BwdKw: one object per parameter");
 
 const Keywords& forward_keywords() {
   static const Keywords* k = new Keywords("forward", {RNNKIT_FORWARD_PARAMS(RNNKIT_NAME)});
@@ -371,7 +378,9 @@ void forward(PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
     a.w_peep = pp ? arg_ptr<Real>(v.w_peep, "w_peep", {3, H}, false, true) : nullptr;
     a.w_proj = pp ? arg_ptr<Real>(v.w_proj, "w_proj", {P, H}, false, true) : nullptr;
     a.lengths = lengths_ptr(v.lengths, B, T);
+    a.resets = resets_ptr(v.resets, T, B);
     a.reverse = flag_arg(v.reverse, "reverse", false);
+    if (a.resets && a.reverse) throw py::value_error("resets: expected None with reverse=True");
     a.input_forget = pp && flag_arg(v.input_forget, "input_forget", false);
     a.linear_before_reset = flag_arg(v.linear_before_reset, "linear_before_reset", true);
     a.clip = static_cast<Real>(clip);
@@ -410,7 +419,9 @@ void backward(PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
     a.w_peep = pp ? arg_ptr<Real>(v.w_peep, "w_peep", {3, H}, false, true) : nullptr;
     a.w_proj = pp ? arg_ptr<Real>(v.w_proj, "w_proj", {P, H}, false, true) : nullptr;
     a.lengths = lengths_ptr(v.lengths, B, T);
+    a.resets = resets_ptr(v.resets, T, B);
     a.reverse = flag_arg(v.reverse, "reverse", false);
+    if (a.resets && a.reverse) throw py::value_error("resets: expected None with reverse=True");
     a.input_forget = pp && flag_arg(v.input_forget, "input_forget", false);
     a.linear_before_reset = flag_arg(v.linear_before_reset, "linear_before_reset", true);
     a.clip = static_cast<Real>(clip);

@@ -28,6 +28,9 @@ struct FwdArgs {
   const T* w_peep;     // [3, H] or null (LSTM)
   const T* w_proj;     // [P, H] or null (LSTM)
   const i64* lengths;  // [B] values in [0, T], or null (all T)
+  // [T, B] (x time order) nonzero where the state is zero before that step, or null; never
+  // with reverse (the validation refuses it). Entries past a sequence's end are ignored.
+  const std::uint8_t* resets;
   bool reverse, input_forget, linear_before_reset;
   T clip;  // the clip bound when clip_mask is given (0 then clips everything to 0)
   // outputs: every element written, whatever the lengths (y and gates are 0 past the end)
@@ -50,6 +53,7 @@ struct BwdArgs {
   const T* w_peep;     // [3, H] or null
   const T* w_proj;     // [P, H] or null
   const i64* lengths;  // [B] or null
+  const std::uint8_t* resets;  // [T, B] as in FwdArgs, or null: no gradient crosses a reset
   bool reverse, input_forget, linear_before_reset;
   T clip;
   const T* h;                     // [T+1, B, P] from the forward

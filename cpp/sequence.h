@@ -16,6 +16,11 @@
 // all steps at once: dx = dG w_ih, dw_ih = dG^T x, dw_hh[0:R] = dG_hidden^T h[0:T], db = column
 // sums; the cell adds its own (the rest of w_hh, peepholes, projection).
 //
+// Resets (forward runs only) zero the state before a step: the driver hands the cell and the
+// recurrent GEMM h_prev with those rows zeroed (a copy of h[k], never of x), leaves those rows
+// out of dw_hh (a row map, -1 there) and zeroes their dL/dh[k]; a cell with its own state
+// (LSTM c) resets it itself from FwdStep/BwdStep::reset.
+//
 // Variable lengths and reverse are row maps: step k of sequence b reads x row t = k (or
 // lengths[b]-1-k when reversed) and past the end (k >= lengths[b]) its state is frozen and
 // its gates are zero. The GEMMs read x (and write dx) through these maps while packing, so no
@@ -77,6 +82,7 @@ struct FwdPlan {
   T* w_rec = nullptr;   // packed w_hh[0:R]^T: B[p, r] = w_hh[r, p], p < P, r < R
   T* w_in = nullptr;    // packed w_ih^T: B[i, n] = w_ih[n, i], i < I, n < GH
   T* gemm = nullptr;    // [nth * gemm_a_scratch] the GEMMs' A panels
+  T* h_start = nullptr; // [B, P] h[k] with the reset rows zeroed (resets)
 };
 
 template <class T, class Cell>
@@ -88,6 +94,7 @@ FwdPlan<T> plan_forward(const FwdArgs<T>& a, Cell& cell, Arena<T>& ar) {
   cell.plan(ar);
   p.w_in = ar.take(gemm_packed_b_size<T>(d.I, d.G * d.H));
   p.gemm = ar.take(a.n_threads * gemm_a_scratch<T>());
+  if (a.resets) p.h_start = ar.take(d.B * d.P);
   return p;
 }
 
@@ -119,9 +126,12 @@ void run_forward(Cell& cell, const FwdArgs<T>& a, T* ws) {
                                    : MatView<T>{a.x + k * B * I, I, 1};
       gemm_packed<T>(steps * B, GH, I, xs, p.w_in, a.gates + k * B * GH, GH, false, p.gemm, nth);
     }
-    const FwdStep<T> s{k, a.h + k * B * P, a.h + (k + 1) * B * P, a.gates + k * B * GH,
-                       a.clip_mask ? a.clip_mask + k * B * GH : nullptr,
-                       Rows{a.lengths, B, k, nth}};
+    const Rows rows{a.lengths, B, k, nth};
+    const std::uint8_t* reset = a.resets ? a.resets + k * B : nullptr;  // no reverse: t = k
+    const T* h_prev = a.h + k * B * P;
+    if (reset) h_prev = reset_state(p.h_start, h_prev, reset, rows, P);
+    const FwdStep<T> s{k, h_prev, a.h + (k + 1) * B * P, a.gates + k * B * GH,
+                       a.clip_mask ? a.clip_mask + k * B * GH : nullptr, rows, reset};
     const RecOut<T> rec = cell.rec_out(s);  // 2. the recurrent product, then the cell's step
     gemm_packed<T>(B, R, P, MatView<T>{s.h_prev, P, 1}, p.w_rec, rec.C, rec.ldc, rec.accumulate,
                    p.gemm, nth, k & 1);
@@ -166,6 +176,7 @@ struct BwdPlan {
   T* dh_next = nullptr; // [B, P] dL/dh[k], built during step k; swapped with dh_cur
   T* w_hh = nullptr;    // packed w_hh[0:R] as it is: B[r, p] = w_hh[r, p], r < R, p < P
   T* gemm = nullptr;    // GEMM scratch for the per-step products and the large ones after
+  T* h_start = nullptr; // [B, P] h[k] with the reset rows zeroed (resets)
 };
 
 template <class T, class Cell>
@@ -177,7 +188,7 @@ BwdPlan<T> plan_backward(const BwdArgs<T>& a, Cell& cell, Arena<T>& ar) {
     p.fmap = ar.take_i64(TB);
     p.imap = ar.take_i64(TB);
   }
-  if (a.lengths) p.vmap = ar.take_i64(TB);
+  if (a.lengths || a.resets) p.vmap = ar.take_i64(TB);
   p.dgx = ar.take(TB * GH);
   cell.plan(ar);
   p.dh_cur = ar.take(d.B * d.P);
@@ -189,6 +200,7 @@ BwdPlan<T> plan_backward(const BwdArgs<T>& a, Cell& cell, Arena<T>& ar) {
                         gemm_scratch<T>(TB, d.P, nth), gemm_scratch<T>(TB, d.H, nth)};
   for (i64 c : cands) g = c > g ? c : g;
   p.gemm = ar.take(g);
+  if (a.resets) p.h_start = ar.take(d.B * d.P);
   return p;
 }
 
@@ -214,6 +226,9 @@ void run_backward(Cell& cell, const BwdArgs<T>& a, T* ws) {
   }
   if (p.fmap) fill_row_maps(T_, B, a.lengths, a.reverse, p.fmap, p.imap, p.vmap);
   else if (p.vmap) fill_row_maps(T_, B, a.lengths, a.reverse, nullptr, nullptr, p.vmap);
+  if (a.resets)  // a reset row's h_prev is 0: it adds nothing to dw_hh
+    for (i64 r = 0; r < TB; ++r)
+      if (a.resets[r]) p.vmap[r] = -1;
 
   pack_b<T>(p.w_hh, MatView<T>{a.w_hh, P, 1}, R, P, nth);  // as it is: dh_prev = dG w_hh
   cell.prepare(cx);
@@ -223,9 +238,13 @@ void run_backward(Cell& cell, const BwdArgs<T>& a, T* ws) {
   cell.init(cx);
 
   for (i64 k = T_ - 1; k >= 0; --k) {
-    const BwdStep<T> s{k, a.gates + k * B * GH, a.h + k * B * P,
+    const Rows rows{a.lengths, B, k, nth};
+    const std::uint8_t* reset = a.resets ? a.resets + k * B : nullptr;  // no reverse: t = k
+    const T* h_prev = a.h + k * B * P;
+    if (reset) h_prev = reset_state(p.h_start, h_prev, reset, rows, P);
+    const BwdStep<T> s{k, a.gates + k * B * GH, h_prev,
                        a.clip_mask ? a.clip_mask + k * B * GH : nullptr, dh_cur,
-                       p.dgx + k * B * GH, dh_next, Rows{a.lengths, B, k, nth}};
+                       p.dgx + k * B * GH, dh_next, rows, reset};
     for (i64 b = 0; b < B; ++b) {
       const i64 len = a.lengths ? a.lengths[b] : T_;
       if (k >= len) {  // past the end: the gradient passes through, nothing reaches the gates
@@ -241,6 +260,9 @@ void run_backward(Cell& cell, const BwdArgs<T>& a, T* ws) {
     cell.step(s, cx);
     gemm_packed<T>(B, P, R, MatView<T>{cell.dg_rec(s), GH, 1}, p.w_hh, dh_next, P, true, p.gemm,
                    nth);
+    if (reset)  // no gradient crosses a reset
+      for (i64 b = 0; b < B; ++b)
+        if (reset[b] && rows.live(b)) zero_n(dh_next + b * P, P);
     T* tmp = dh_cur;
     dh_cur = dh_next;
     dh_next = tmp;

@@ -21,10 +21,12 @@ struct LstmFwd {
   T* bias = nullptr;    // [4H] b_ih + b_hh, or null without biases
   T* m = nullptr;       // [B, H] m before the projection (kProj)
   T* w_proj = nullptr;  // packed w_proj^T: B[k, n] = w_proj[n, k], k < H, n < P (kProj)
+  T* c_start = nullptr; // [B, H] c[k] with the reset rows zeroed (resets)
 
   explicit LstmFwd(const FwdArgs<T>& args) : a(args) {}
   void plan(Arena<T>& ar) {
     if (a.b_ih || a.b_hh) bias = ar.take(4 * a.d.H);
+    if (a.resets) c_start = ar.take(a.d.B * a.d.H);
     if constexpr (kProj) {
       w_proj = ar.take(gemm_packed_b_size<T>(a.d.H, a.d.P));
       m = ar.take(a.d.B * a.d.H);
@@ -100,7 +102,9 @@ struct LstmFwd {
   };
   void step(const FwdStep<T>& s, const Ctx<T>& cx) {
     const i64 B = cx.B, H = cx.H;
-    const Io io{a.c + s.k * B * H, a.c + (s.k + 1) * B * H, kProj ? m : s.h_new};
+    const T* c_prev = a.c + s.k * B * H;
+    if (s.reset) c_prev = reset_state(c_start, c_prev, s.reset, s.rows, H);
+    const Io io{c_prev, a.c + (s.k + 1) * B * H, kProj ? m : s.h_new};
     s.rows.each(cx.GH, [&](i64 b) { for_lanes<T>(H, Row{*this, s, io, b}); });
     if constexpr (kProj)  // h = m w_proj^T (the driver then restores the frozen rows)
       gemm_packed<T>(B, cx.P, H, MatView<T>{m, H, 1}, w_proj, s.h_new, cx.P, false, cx.gemm,
@@ -121,10 +125,12 @@ struct LstmBwd {
   T* dht = nullptr;     // [T, B, P] dL/dh of every step, 0 on frozen rows (kProj, for dw_proj)
   T* m_all = nullptr;   // [T, B, H] m of every step, recomputed for dw_proj (kProj)
   T* w_proj = nullptr;  // packed w_proj: B[k, n] = w_proj[k, n], k < P, n < H (kProj)
+  T* c_start = nullptr; // [B, H] c[k] with the reset rows zeroed (resets)
 
   explicit LstmBwd(const BwdArgs<T>& args) : a(args) {}
   void plan(Arena<T>& ar) {
     const Dims& d = a.d;
+    if (a.resets) c_start = ar.take(d.B * d.H);
     if constexpr (kProj) {
       dht = ar.take(d.T * d.B * d.P);
       m_all = ar.take(d.T * d.B * d.H);
@@ -202,10 +208,13 @@ struct LstmBwd {
       }
       gemm_packed<T>(B, H, P, MatView<T>{dh, P, 1}, w_proj, dm, H, false, cx.gemm, cx.nth);
     }
-    const Io io{a.c + s.k * B * H, a.c + (s.k + 1) * B * H, kProj ? dm : s.dh};
+    const T* c_prev = a.c + s.k * B * H;
+    if (s.reset) c_prev = reset_state(c_start, c_prev, s.reset, s.rows, H);
+    const Io io{c_prev, a.c + (s.k + 1) * B * H, kProj ? dm : s.dh};
     s.rows.each(cx.GH, [&](i64 b) {
       for_lanes<T>(H, Row{*this, s, io, b});
       zero_n(s.dh_prev + b * P, P);  // h_prev reaches h only through w_hh
+      if (s.reset && s.reset[b]) zero_n(dc + b * H, H);  // no gradient crosses a reset
     });
   }
   void freeze(const BwdStep<T>&, i64) {}  // dc passes through unchanged
@@ -213,8 +222,9 @@ struct LstmBwd {
     const i64 B = cx.B, H = cx.H, GH = cx.GH, TB = cx.T_ * cx.B;
     copy_n(a.dc0, dc, B * H);
     if constexpr (kPeep) {
-      column_sums<T>(a.dw_peep, dgx, GH, a.c, H, TB, H);                          // da_i c_prev
-      column_sums<T>(a.dw_peep + H, dgx + H, GH, a.c, H, TB, H);                  // da_f c_prev
+      // da_i c_prev, da_f c_prev (c_prev = 0 after a reset: those rows are left out)
+      column_sums<T>(a.dw_peep, dgx, GH, a.c, H, TB, H, a.resets);
+      column_sums<T>(a.dw_peep + H, dgx + H, GH, a.c, H, TB, H, a.resets);
       column_sums<T>(a.dw_peep + 2 * H, dgx + 3 * H, GH, a.c + B * H, H, TB, H);  // da_o c_t
     }
     if constexpr (kProj) {

@@ -121,6 +121,8 @@ struct FwdStep {
                        //         out: the post-activation gates of the live rows
   std::uint8_t* mask;  // [B, GH] clip mask (out), or null without clipping
   Rows rows;
+  const std::uint8_t* reset;  // [B] live row b starts from a zero state (resets), or null;
+                              // h_prev already has those rows zeroed, the cell's own state not
 };
 
 // Where the driver's recurrent product h_prev w_hh[0:R]^T of one step goes: C[B, R], row
@@ -143,17 +145,33 @@ struct BwdStep {
   T* dgx;                    // [B, GH] out: dL/d(x w_ih^T + b_ih), live rows
   T* dh_prev;                // [B, P] out: dL/dh[k] except the shared dG w_hh product, live rows
   Rows rows;
+  const std::uint8_t* reset;  // [B] as in FwdStep (h_prev zeroed there; the driver zeroes
+                              // dh_prev of those rows after the step), or null
 };
 
-// out[j] = sum over rows r of A[r*lda + j] (* Bm[r*ldb + j] when Bm), rows in a fixed order
-// (bitwise the same for any thread count). out[cols] may not alias A or Bm.
+// The state a step starts from under resets: dst[b] = 0 for the live rows b with reset[b],
+// src[b] otherwise (rows [B, n]). Returns dst.
 template <class T>
-void column_sums(T* RESTRICT out, const T* A, i64 lda, const T* Bm, i64 ldb, i64 rows, i64 cols) {
+const T* reset_state(T* dst, const T* src, const std::uint8_t* reset, const Rows& rows, i64 n) {
+  for (i64 b = 0; b < rows.B; ++b) {
+    if (reset[b] && rows.live(b)) zero_n(dst + b * n, n);
+    else copy_n(dst + b * n, src + b * n, n);
+  }
+  return dst;
+}
+
+// out[j] = sum over rows r of A[r*lda + j] (* Bm[r*ldb + j] when Bm), rows in a fixed order
+// (bitwise the same for any thread count), leaving out the rows r with skip[r] (when skip).
+// out[cols] may not alias A or Bm.
+template <class T>
+void column_sums(T* RESTRICT out, const T* A, i64 lda, const T* Bm, i64 ldb, i64 rows, i64 cols,
+                 const std::uint8_t* skip = nullptr) {
   using V = Vec<T>;
   i64 j = 0;
   for (; j + V::kLanes <= cols; j += V::kLanes) {
     V acc = V::zero();
     for (i64 r = 0; r < rows; ++r) {
+      if (skip && skip[r]) continue;
       const V v = V::load(A + r * lda + j);
       acc = Bm ? fma(v, V::load(Bm + r * ldb + j), acc) : acc + v;
     }
@@ -161,7 +179,8 @@ void column_sums(T* RESTRICT out, const T* A, i64 lda, const T* Bm, i64 ldb, i64
   }
   for (; j < cols; ++j) {
     T acc = T(0);
-    for (i64 r = 0; r < rows; ++r) acc += Bm ? A[r * lda + j] * Bm[r * ldb + j] : A[r * lda + j];
+    for (i64 r = 0; r < rows; ++r)
+      if (!(skip && skip[r])) acc += Bm ? A[r * lda + j] * Bm[r * ldb + j] : A[r * lda + j];
     out[j] = acc;
   }
 }

@@ -6,6 +6,11 @@ Outputs are fresh NumPy arrays; inputs are never written. Non-contiguous inputs 
 once by the validation (`np.ascontiguousarray`); arrays of the wrong dtype are an error.
 What differs between cells (their arrays, result and cache types) comes from the cell table
 (`rnnkit._cells`): `_forward` and `_backward` serve every cell.
+
+The options of API.md section 11: ``resets`` runs in the kernels. A call with any other
+option set (``ln_ih``, ``ln_hh``, ``ln_c``, ``zoneout``, ``zoneout_c``, ``recurrent_mask``)
+is computed by ``rnnkit.reference`` (the same results and cache, at NumPy speed) until the
+kernels have that option; so is the backward of its cache. `REFERENCE_OPTIONS` lists them.
 """
 
 from __future__ import annotations
@@ -15,7 +20,12 @@ import operator
 import numpy as np
 
 from . import _checks, _core
+from . import reference as _reference
 from ._cells import CELLS
+
+# The options the kernels do not run yet: a call with one of them set runs on the reference.
+NATIVE_OPTIONS = ("resets",)
+REFERENCE_OPTIONS = tuple(n for n in _checks.OPTIONS if n not in NATIVE_OPTIONS)
 
 
 def _native_cells():
@@ -43,7 +53,8 @@ def _pick(cls, names):
 # The cache fields the backward kernel reads beyond those every cell has, with the value for
 # a cell without them.
 _OPTIONAL = (("w_peep", None), ("w_proj", None), ("c", None), ("hn", None),
-             ("nonlinearity", "tanh"), ("input_forget", False), ("linear_before_reset", True))
+             ("nonlinearity", "tanh"), ("input_forget", False), ("linear_before_reset", True),
+             ("resets", None))
 _GRADS = ("dx", "dh0", "dc0", "dw_ih", "dw_hh", "db_ih", "db_hh", "dw_peep", "dw_proj",
           "dln_ih", "dln_hh", "dln_c")
 
@@ -66,10 +77,6 @@ _MAKERS = {name: _makers(spec) for name, spec in CELLS.items()}
 
 def _forward(cell, f):
     """Allocates every output of one forward call, runs the kernel; returns the cell's Output."""
-    for name in _checks.OPTIONS:
-        if getattr(f, name) is not None:
-            raise NotImplementedError(f"{name}: not in the native kernels yet; use "
-                                      f"rnnkit.reference.{cell}_forward")
     spec = CELLS[cell]
     make_cache, make_output, _, _ = _MAKERS[cell]
     T, B, H, P, GH = f.T, f.B, f.H, f.P, f.G * f.H
@@ -86,7 +93,8 @@ def _forward(cell, f):
         reverse=f.reverse, input_forget=f.input_forget,
         linear_before_reset=f.linear_before_reset, clip=f.clip or 0.0,
         y=y, h=h, c=c, gates=gates, hn=hn,
-        clip_mask=None if clip_mask is None else clip_mask.view(np.uint8))
+        clip_mask=None if clip_mask is None else clip_mask.view(np.uint8),
+        resets=None if f.resets is None else f.resets.view(np.uint8))
     cache = make_cache(f + (h, c, gates, hn, clip_mask, None, None, None, None))
     return make_output((y, h[-1].copy(), None if c is None else c[-1].copy(), cache))
 
@@ -96,7 +104,7 @@ def _backward(cell, bw):
     spec = CELLS[cell]
     _, _, make_grads, optional = _MAKERS[cell]
     cache = bw.cache
-    w_peep, w_proj, c, hn, nonlinearity, input_forget, lbr = optional(cache + _DEFAULTS)
+    w_peep, w_proj, c, hn, nonlinearity, input_forget, lbr, resets = optional(cache + _DEFAULTS)
     T, B, I, H, P, GH = bw.T, bw.B, bw.I, bw.H, bw.P, bw.G * bw.H
     dt = bw.dtype
     mask = cache.clip_mask
@@ -119,8 +127,18 @@ def _backward(cell, bw):
         c=c, gates=cache.gates, hn=hn, clip_mask=None if mask is None else mask.view(np.uint8),
         dy=bw.dy, dh_n=bw.dh_n, dc_n=bw.dc_n, dx=grads[0], dh0=grads[1], dc0=grads[2],
         dw_ih=grads[3], dw_hh=grads[4], db_ih=grads[5], db_hh=grads[6], dw_peep=grads[7],
-        dw_proj=grads[8])
+        dw_proj=grads[8], resets=None if resets is None else resets.view(np.uint8))
     return make_grads(grads)
+
+
+def _on_reference(options):
+    """True when a call sets an option the kernels do not run (see the module docstring)."""
+    return any(options.get(name) is not None for name in REFERENCE_OPTIONS)
+
+
+def _cache_on_reference(cache):
+    """True for a cache of such a call: its backward runs on the reference too."""
+    return any(getattr(cache, name, None) is not None for name in REFERENCE_OPTIONS)
 
 
 def rnn_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, *, nonlinearity="tanh", clip=None,
@@ -131,14 +149,20 @@ def rnn_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, *, nonlinearity="t
     Shapes: ``x[T, B, I]``, ``w_ih[H, I]``, ``w_hh[H, H]``, ``b_*[H]``, ``h0[B, H]``.
     Returns ``RNNOutput(y[T, B, H], h_n[B, H], cache)``. See ``rnnkit.reference.rnn_forward``.
     """
+    options = dict(ln_ih=ln_ih, ln_hh=ln_hh, zoneout=zoneout, recurrent_mask=recurrent_mask,
+                   resets=resets)
+    if _on_reference(options):
+        return _reference.rnn_forward(x, w_ih, w_hh, b_ih, b_hh, h0, nonlinearity=nonlinearity,
+                                      clip=clip, lengths=lengths, reverse=reverse, **options)
     return _forward("rnn", _checks.check_forward(
         "rnn", x, w_ih, w_hh, b_ih, b_hh, h0, nonlinearity=nonlinearity, clip=clip,
-        lengths=lengths, reverse=reverse, ln_ih=ln_ih, ln_hh=ln_hh, zoneout=zoneout,
-        recurrent_mask=recurrent_mask, resets=resets))
+        lengths=lengths, reverse=reverse, **options))
 
 
 def rnn_backward(cache, dy=None, dh_n=None):
     """Gradients of an ``rnn_forward`` call: ``RNNGrads(dx, dh0, dw_ih, dw_hh, db_ih, db_hh)``."""
+    if _cache_on_reference(cache):
+        return _reference.rnn_backward(cache, dy, dh_n)
     return _backward("rnn", _checks.check_backward("rnn", cache, dy, dh_n))
 
 
@@ -152,16 +176,22 @@ def lstm_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, c0=None, *, w_pee
     ``w_proj[P, H]``, ``h0[B, P]``, ``c0[B, H]`` (P = H without a projection).
     Returns ``LSTMOutput(y[T, B, P], h_n[B, P], c_n[B, H], cache)``.
     """
+    options = dict(ln_ih=ln_ih, ln_hh=ln_hh, ln_c=ln_c, zoneout=zoneout, zoneout_c=zoneout_c,
+                   recurrent_mask=recurrent_mask, resets=resets)
+    if _on_reference(options):
+        return _reference.lstm_forward(x, w_ih, w_hh, b_ih, b_hh, h0, c0, w_peep=w_peep,
+                                       w_proj=w_proj, clip=clip, input_forget=input_forget,
+                                       lengths=lengths, reverse=reverse, **options)
     return _forward("lstm", _checks.check_forward(
         "lstm", x, w_ih, w_hh, b_ih, b_hh, h0, c0, w_peep=w_peep, w_proj=w_proj, clip=clip,
-        input_forget=input_forget, lengths=lengths, reverse=reverse, ln_ih=ln_ih, ln_hh=ln_hh,
-        ln_c=ln_c, zoneout=zoneout, zoneout_c=zoneout_c, recurrent_mask=recurrent_mask,
-        resets=resets))
+        input_forget=input_forget, lengths=lengths, reverse=reverse, **options))
 
 
 def lstm_backward(cache, dy=None, dh_n=None, dc_n=None):
     """Gradients of an ``lstm_forward`` call:
     ``LSTMGrads(dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_peep, dw_proj)``."""
+    if _cache_on_reference(cache):
+        return _reference.lstm_backward(cache, dy, dh_n, dc_n)
     return _backward("lstm", _checks.check_backward("lstm", cache, dy, dh_n, dc_n))
 
 
@@ -173,14 +203,21 @@ def gru_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, *, linear_before_r
     Shapes: ``x[T, B, I]``, ``w_ih[3H, I]``, ``w_hh[3H, H]``, ``b_*[3H]``, ``h0[B, H]``.
     Returns ``GRUOutput(y[T, B, H], h_n[B, H], cache)``.
     """
+    options = dict(ln_ih=ln_ih, ln_hh=ln_hh, zoneout=zoneout, recurrent_mask=recurrent_mask,
+                   resets=resets)
+    if _on_reference(options):
+        return _reference.gru_forward(x, w_ih, w_hh, b_ih, b_hh, h0,
+                                      linear_before_reset=linear_before_reset, clip=clip,
+                                      lengths=lengths, reverse=reverse, **options)
     return _forward("gru", _checks.check_forward(
         "gru", x, w_ih, w_hh, b_ih, b_hh, h0, linear_before_reset=linear_before_reset,
-        clip=clip, lengths=lengths, reverse=reverse, ln_ih=ln_ih, ln_hh=ln_hh, zoneout=zoneout,
-        recurrent_mask=recurrent_mask, resets=resets))
+        clip=clip, lengths=lengths, reverse=reverse, **options))
 
 
 def gru_backward(cache, dy=None, dh_n=None):
     """Gradients of a ``gru_forward`` call: ``GRUGrads(dx, dh0, dw_ih, dw_hh, db_ih, db_hh)``."""
+    if _cache_on_reference(cache):
+        return _reference.gru_backward(cache, dy, dh_n)
     return _backward("gru", _checks.check_backward("gru", cache, dy, dh_n))
 
 

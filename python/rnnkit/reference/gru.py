@@ -23,8 +23,19 @@ import numpy as np
 from .._checks import check_backward, check_forward
 from .._types import GRUCache, GRUGrads, GRUOutput
 from ._common import (
-    NormGrads, Norms, add, clip_preact, mask_cols, masked, reset_rows, running, sigmoid, unclip,
-    unzone, zeros_if_none, zone,
+    NormGrads,
+    Norms,
+    add,
+    clip_preact,
+    mask_cols,
+    masked,
+    reset_rows,
+    running,
+    sigmoid,
+    unclip,
+    unzone,
+    zeros_if_none,
+    zone,
 )
 
 

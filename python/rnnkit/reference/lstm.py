@@ -25,8 +25,19 @@ import numpy as np
 from .._checks import check_backward, check_forward
 from .._types import LSTMCache, LSTMGrads, LSTMOutput
 from ._common import (
-    NormGrads, Norms, add, clip_preact, mask_cols, masked, reset_rows, running, sigmoid, unclip,
-    unzone, zeros_if_none, zone,
+    NormGrads,
+    Norms,
+    add,
+    clip_preact,
+    mask_cols,
+    masked,
+    reset_rows,
+    running,
+    sigmoid,
+    unclip,
+    unzone,
+    zeros_if_none,
+    zone,
 )
 
 
@@ -106,7 +117,8 @@ def lstm_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, c0=None, *, w_pee
         y[t, b] = h_t
     cache = LSTMCache(f.x, f.w_ih, f.w_hh, f.b_ih, f.b_hh, f.w_peep, f.w_proj, h, c, gates,
                       f.lengths, f.reverse, f.clip, f.input_forget, clip_mask, f.ln_ih, f.ln_hh,
-                      f.ln_c, f.zoneout, f.zoneout_c, f.recurrent_mask, f.resets, **norms.fields(LSTMCache))
+                      f.ln_c, f.zoneout, f.zoneout_c, f.recurrent_mask, f.resets,
+                      **norms.fields(LSTMCache))
     return LSTMOutput(y, h[T].copy(), c[T].copy(), cache)
 
 
@@ -116,7 +128,8 @@ def lstm_backward(cache, dy=None, dh_n=None, dc_n=None):
 
     Returns ``LSTMGrads(dx[T, B, I], dh0[B, P], dc0[B, H], dw_ih[4H, I], dw_hh[4H, P],
     db_ih[4H], db_hh[4H], dw_peep[3, H], dw_proj[P, H], dln_ih[2, 4H], dln_hh[2, 4H],
-    dln_c[2, H])``; the gradient of an absent bias, peephole, projection or layer norm is None. ``dx`` is 0 past each sequence's end.
+    dln_c[2, H])``; the gradient of an absent bias, peephole, projection or layer norm is
+    None. ``dx`` is 0 past each sequence's end.
     """
     bw = check_backward("lstm", cache, dy, dh_n, dc_n)
     C = bw.cache

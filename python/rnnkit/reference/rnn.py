@@ -15,8 +15,18 @@ import numpy as np
 from .._checks import check_backward, check_forward
 from .._types import RNNCache, RNNGrads, RNNOutput
 from ._common import (
-    NormGrads, Norms, add, clip_preact, masked, relu, reset_rows, running, unclip, unzone, zone,
+    NormGrads,
+    Norms,
+    add,
+    clip_preact,
+    masked,
+    relu,
+    reset_rows,
+    running,
+    unclip,
+    unzone,
     zeros_if_none,
+    zone,
 )
 
 
@@ -78,7 +88,8 @@ def rnn_backward(cache, dy=None, dh_n=None):
 
     Returns ``RNNGrads(dx[T, B, I], dh0[B, H], dw_ih[H, I], dw_hh[H, H], db_ih[H], db_hh[H],
     dln_ih[2, H], dln_hh[2, H])``; the gradient of an absent bias or layer norm is None.
-    ``dx`` is 0 at the positions past a sequence's end, and ``dy`` there is ignored (y is constant 0 there).
+    ``dx`` is 0 at the positions past a sequence's end, and ``dy`` there is ignored (y is
+    constant 0 there).
     """
     bw = check_backward("rnn", cache, dy, dh_n)
     c = bw.cache

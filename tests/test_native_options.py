@@ -1,0 +1,130 @@
+"""The options of API.md section 11 in the native kernels against the reference: every output,
+cache field and gradient, both dtypes, every SIMD target, odd sizes, lengths, threads, and
+caches crossing backends. ``resets`` runs in the kernels; the other options run on the
+reference in both backends for now (rnnkit.ops.REFERENCE_OPTIONS), which the last test pins
+down so that it cannot pass unnoticed as a kernel test."""
+
+import numpy as np
+import pytest
+
+import rnnkit
+import rnnkit.reference as ref
+from _cases import make_problem
+from test_native_vs_reference import compare
+
+pytestmark = pytest.mark.skipif(not hasattr(rnnkit, "lstm_forward"), reason="native not built")
+
+CONFIGS = [
+    ("rnn_tanh", "rnn", {"nonlinearity": "tanh"}),
+    ("rnn_relu_clip", "rnn", {"nonlinearity": "relu", "clip": 0.7}),
+    ("lstm", "lstm", {}),
+    ("lstm_peep", "lstm", {"peep": True}),
+    ("lstm_proj", "lstm", {"proj": True}),
+    ("lstm_all", "lstm", {"peep": True, "proj": True, "clip": 0.9, "input_forget": True}),
+    ("gru", "gru", {"linear_before_reset": True}),
+    ("gru_textbook", "gru", {"linear_before_reset": False}),
+    ("gru_textbook_clip", "gru", {"linear_before_reset": False, "clip": 0.6}),
+]
+IDS = [c[0] for c in CONFIGS]
+SIZES = [(1, 1, 1, 1), (3, 2, 5, 4), (7, 3, 17, 33), (6, 8, 32, 64)]
+
+
+def random_resets(T, B, seed, p=0.3):
+    rng = np.random.default_rng(seed)
+    r = rng.uniform(size=(T, B)) < p
+    if T and B:
+        r[0, 0] = True  # at step 0: dh0 of that row is 0
+    return r
+
+
+def run_both(cell, opts, T, B, I, H, dtype, lengths=None, seed=0):
+    name, args, kw, seeds = make_problem(cell, opts, T, B, I, H, dtype, seed=seed,
+                                         lengths=lengths)
+    kw["resets"] = random_resets(T, B, seed + 1)
+    out_n = getattr(rnnkit, name)(*args, **kw)
+    out_r = getattr(ref, name)(*args, **kw)
+    g_n = getattr(rnnkit, f"{cell}_backward")(out_n.cache, **seeds)
+    g_r = getattr(ref, f"{cell}_backward")(out_r.cache, **seeds)
+    return out_n, out_r, g_n, g_r
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: "T%dB%dI%dH%d" % s)
+@pytest.mark.parametrize("cfg", CONFIGS, ids=IDS)
+def test_resets_match_reference(cfg, size, dtype, simd_target):
+    _, cell, opts = cfg
+    compare(*run_both(cell, opts, *size, dtype), dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("cfg", CONFIGS, ids=IDS)
+def test_resets_with_lengths(cfg, dtype, simd_target):
+    """Entries past a sequence's end are ignored (the resets there are random too)."""
+    _, cell, opts = cfg
+    out = run_both(cell, opts, 6, 5, 7, 9, dtype, lengths=np.array([6, 0, 3, 1, 5]), seed=3)
+    compare(*out, dtype)
+
+
+@pytest.mark.parametrize("cfg", CONFIGS, ids=IDS)
+def test_resets_cache_crosses_backends(cfg):
+    _, cell, opts = cfg
+    name, args, kw, seeds = make_problem(cell, opts, 5, 3, 4, 6, np.float64,
+                                         lengths=np.array([5, 2, 4]))
+    kw["resets"] = random_resets(5, 3, 9)
+    bwd = f"{cell}_backward"
+    for cache in (getattr(rnnkit, name)(*args, **kw).cache, getattr(ref, name)(*args, **kw).cache):
+        g_native = getattr(rnnkit, bwd)(cache, **seeds)
+        g_ref = getattr(ref, bwd)(cache, **seeds)
+        for field in g_ref._fields:
+            a, e = getattr(g_native, field), getattr(g_ref, field)
+            assert (a is None) == (e is None), field
+            if e is not None:
+                np.testing.assert_allclose(a, e, rtol=1e-10, atol=1e-10, err_msg=field)
+
+
+@pytest.mark.parametrize("cfg", [CONFIGS[0], CONFIGS[5], CONFIGS[7]], ids=[IDS[0], IDS[5], IDS[7]])
+def test_resets_bitwise_for_any_thread_count(cfg, simd_target):
+    _, cell, opts = cfg
+    name, args, kw, seeds = make_problem(cell, opts, 5, 24, 40, 96, np.float32,
+                                         lengths=np.arange(24) % 6)
+    kw["resets"] = random_resets(5, 24, 2)
+    before = rnnkit.get_num_threads()
+    results = []
+    try:
+        for n in (1, 2, 3):
+            rnnkit.set_num_threads(n)
+            out = getattr(rnnkit, name)(*args, **kw)
+            g = getattr(rnnkit, f"{cell}_backward")(out.cache, **seeds)
+            results.append([a for a in (*out[:-1], *out.cache, *g) if isinstance(a, np.ndarray)])
+    finally:
+        rnnkit.set_num_threads(before)
+    for other in results[1:]:
+        for a, b in zip(results[0], other):
+            assert a.tobytes() == b.tobytes()
+
+
+def test_no_resets_is_the_plain_kernel_bit_for_bit():
+    """All-False resets take the reset path and still give the plain kernel's numbers."""
+    name, args, kw, seeds = make_problem("lstm", {"peep": True}, 4, 3, 5, 7, np.float32)
+    plain = rnnkit.lstm_forward(*args, **kw)
+    out = rnnkit.lstm_forward(*args, **kw, resets=np.zeros((4, 3), bool))
+    np.testing.assert_array_equal(out.y, plain.y)
+    g = rnnkit.lstm_backward(out.cache, **seeds)
+    g0 = rnnkit.lstm_backward(plain.cache, **seeds)
+    for a, e in zip(g, g0):
+        if e is not None:
+            np.testing.assert_array_equal(a, e)
+
+
+def test_reference_options_are_listed():
+    """What the kernels do not run yet: these calls give the reference's results exactly."""
+    assert rnnkit.ops.REFERENCE_OPTIONS == ("ln_ih", "ln_hh", "ln_c", "zoneout", "zoneout_c",
+                                            "recurrent_mask")
+    name, args, kw, seeds = make_problem("gru", {"linear_before_reset": True}, 4, 3, 5, 6,
+                                         np.float64)
+    kw["zoneout"] = np.full((4, 3, 6), 0.25)
+    out = rnnkit.gru_forward(*args, **kw)
+    want = ref.gru_forward(*args, **kw)
+    np.testing.assert_array_equal(out.y, want.y)
+    np.testing.assert_array_equal(rnnkit.gru_backward(out.cache, **seeds).dx,
+                                  ref.gru_backward(want.cache, **seeds).dx)
