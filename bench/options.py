@@ -4,7 +4,10 @@
 
 For each cell, the plain configuration and each option run interleaved on the same inputs
 (float32); the table gives median forward and forward+backward times and their ratio to the
-plain cell of the same run.
+plain cell of the same run. The options of API.md section 11: resets (a reset every 10 steps
+in each sequence), zoneout 0.1 as a training mask of 0s and 1s (h; and c for the LSTM),
+both together; layer norm and the recurrent mask are marked [reference]: the kernels do not
+run them yet, so those rows time rnnkit.reference (rnnkit.ops.REFERENCE_OPTIONS).
 """
 
 from __future__ import annotations
@@ -19,6 +22,17 @@ import numpy as np
 import rnnkit
 
 
+def section11(cell):
+    """The rows of the options of API.md section 11 for one cell."""
+    zone = {"zoneout": 0.1} if cell != "lstm" else {"zoneout": 0.1, "zoneout_c": 0.1}
+    rows = [("resets (every 10 steps)", {"resets": 10}),
+            ("zoneout 0.1" + (" (h and c)" if cell == "lstm" else ""), zone),
+            ("resets + zoneout", {"resets": 10, **zone}),
+            ("layer norm [reference]", {"ln": True}),
+            ("recurrent_mask [reference]", {"rmask": 0.25})]
+    return rows
+
+
 def configs(T, B, H):
     lengths = np.random.default_rng(1).integers(T // 2, T + 1, size=B)
     lengths[0] = T
@@ -27,12 +41,13 @@ def configs(T, B, H):
                  ("clip", {"clip": 3.0}), ("input_forget", {"input_forget": True}),
                  ("reverse", {"reverse": True}), ("lengths (T/2..T)", {"lengths": lengths}),
                  ("all of the above", {"peep": True, "proj": H // 2, "clip": 3.0, "input_forget": True,
-                                       "reverse": True, "lengths": lengths})],
+                                       "reverse": True, "lengths": lengths})] + section11("lstm"),
         "gru": [("plain (linear_before_reset)", {}), ("linear_before_reset=False", {"lbr": False}),
                 ("clip", {"clip": 3.0}), ("reverse", {"reverse": True}),
-                ("lengths (T/2..T)", {"lengths": lengths})],
+                ("lengths (T/2..T)", {"lengths": lengths})] + section11("gru"),
         "rnn": [("plain (tanh)", {}), ("relu", {"relu": True}), ("clip", {"clip": 3.0}),
-                ("reverse", {"reverse": True}), ("lengths (T/2..T)", {"lengths": lengths})],
+                ("reverse", {"reverse": True}), ("lengths (T/2..T)", {"lengths": lengths})]
+               + section11("rnn"),
     }
 
 
@@ -56,8 +71,28 @@ def make(cell, opt, T, B, H, rng):
         kw["linear_before_reset"] = opt.get("lbr", True)
     if cell == "rnn":
         kw["nonlinearity"] = "relu" if opt.get("relu") else "tanh"
+    add_section11(kw, cell, opt, T, B, H, P, rng)
     dy = rng.standard_normal((T, B, P)).astype(np.float32)
     return args, kw, dy
+
+
+def add_section11(kw, cell, opt, T, B, H, P, rng):
+    """The masks and layer-norm parameters of the section-11 rows."""
+    G = {"rnn": 1, "gru": 3, "lstm": 4}[cell]
+    if "resets" in opt:  # every sequence restarts every opt["resets"] steps, at its own phase
+        every = opt["resets"]
+        kw["resets"] = (np.arange(T)[:, None] + np.arange(B)[None, :]) % every == every - 1
+    for name, shape in (("zoneout", (T, B, P)), ("zoneout_c", (T, B, H))):
+        if name in opt:
+            kw[name] = (rng.uniform(size=shape) < opt[name]).astype(np.float32)
+    if opt.get("ln"):
+        gain_bias = lambda n: np.stack([np.ones(n), np.zeros(n)]).astype(np.float32)  # noqa: E731
+        kw["ln_ih"], kw["ln_hh"] = gain_bias(G * H), gain_bias(G * H)
+        if cell == "lstm":
+            kw["ln_c"] = gain_bias(H)
+    if "rmask" in opt:
+        keep = 1 - opt["rmask"]
+        kw["recurrent_mask"] = ((rng.uniform(size=(B, P)) < keep) / keep).astype(np.float32)
 
 
 def main(argv=None):

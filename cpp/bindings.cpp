@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "cpu_features.h"
 #include "dispatch.h"
 #include "kernel_api.h"
 #include "threads.h"
@@ -299,13 +300,13 @@ PyObject* python_call(const Body& body) {
   X(cell, 1) X(x, 1) X(w_ih, 1) X(w_hh, 1) X(b_ih, 0) X(b_hh, 0) X(h0, 1) X(c0, 0)            \
   X(w_peep, 0) X(w_proj, 0) X(lengths, 0) X(reverse, 0) X(input_forget, 0)                    \
   X(linear_before_reset, 0) X(clip, 0) X(y, 1) X(h, 1) X(c, 0) X(gates, 1) X(hn, 0)          \
-  X(clip_mask, 0) X(resets, 0)
+  X(clip_mask, 0) X(resets, 0) X(zoneout, 0) X(zoneout_c, 0)
 #define RNNKIT_BACKWARD_PARAMS(X)                                                             \
   X(cell, 1) X(x, 1) X(w_ih, 1) X(w_hh, 1) X(w_peep, 0) X(w_proj, 0) X(lengths, 0)            \
   X(reverse, 0) X(input_forget, 0) X(linear_before_reset, 0) X(clip, 0) X(h, 1) X(c, 0)       \
   X(gates, 1) X(hn, 0) X(clip_mask, 0) X(dy, 1) X(dh_n, 1) X(dc_n, 0) X(dx, 1) X(dh0, 1)      \
   X(dc0, 0) X(dw_ih, 1) X(dw_hh, 1) X(db_ih, 0) X(db_hh, 0) X(dw_peep, 0) X(dw_proj, 0)  \
-  X(resets, 0)
+  X(resets, 0) X(zoneout, 0) X(zoneout_c, 0)
 #define RNNKIT_FIELD(name, req) py::object name;
 #define RNNKIT_NAME(name, req) {#name, req != 0},
 
@@ -315,8 +316,8 @@ struct FwdKw {
 struct BwdKw {
   RNNKIT_BACKWARD_PARAMS(RNNKIT_FIELD)
 };
-static_assert(sizeof(FwdKw) == 22 * sizeof(py::object), "FwdKw: one object per parameter");
-static_assert(sizeof(BwdKw) == 29 * sizeof(py::object), "BwdKw: one object per parameter");
+static_assert(sizeof(FwdKw) == 24 * sizeof(py::object), "FwdKw: one object per parameter");
+static_assert(sizeof(BwdKw) == 31 * sizeof(py::object), "BwdKw: one object per parameter");
 
 const Keywords& forward_keywords() {
   static const Keywords* k = new Keywords("forward", {RNNKIT_FORWARD_PARAMS(RNNKIT_NAME)});
@@ -381,6 +382,8 @@ void forward(PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
     a.resets = resets_ptr(v.resets, T, B);
     a.reverse = flag_arg(v.reverse, "reverse", false);
     if (a.resets && a.reverse) throw py::value_error("resets: expected None with reverse=True");
+    a.zoneout = arg_ptr<Real>(v.zoneout, "zoneout", {T, B, P}, false, true);
+    a.zoneout_c = st ? arg_ptr<Real>(v.zoneout_c, "zoneout_c", {T, B, H}, false, true) : nullptr;
     a.input_forget = pp && flag_arg(v.input_forget, "input_forget", false);
     a.linear_before_reset = flag_arg(v.linear_before_reset, "linear_before_reset", true);
     a.clip = static_cast<Real>(clip);
@@ -422,6 +425,8 @@ void backward(PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
     a.resets = resets_ptr(v.resets, T, B);
     a.reverse = flag_arg(v.reverse, "reverse", false);
     if (a.resets && a.reverse) throw py::value_error("resets: expected None with reverse=True");
+    a.zoneout = arg_ptr<Real>(v.zoneout, "zoneout", {T, B, P}, false, true);
+    a.zoneout_c = st ? arg_ptr<Real>(v.zoneout_c, "zoneout_c", {T, B, H}, false, true) : nullptr;
     a.input_forget = pp && flag_arg(v.input_forget, "input_forget", false);
     a.linear_before_reset = flag_arg(v.linear_before_reset, "linear_before_reset", true);
     a.clip = static_cast<Real>(clip);
@@ -567,6 +572,100 @@ PYBIND11_MODULE(_core, m) {
     rnnkit::set_num_threads(n);
   });
   m.def("default_num_threads", &rnnkit::default_num_threads);
+
+  // --- CPU description and FMA peak (issue 15: rnnkit info / rnnkit bench) ---
+  m.def("_cpu_info", [] {
+    const rnnkit::CpuFeatures& f = rnnkit::cpu_features();
+    char names[512];
+    py::dict d;
+    d["vendor"] = std::string(f.vendor_id);
+    d["model_name"] = std::string(f.brand);
+    d["family"] = f.family;
+    d["model"] = f.model;
+    d["stepping"] = f.stepping;
+    d["l1d_bytes"] = f.l1d;
+    d["l2_bytes"] = f.l2;
+    d["l3_bytes"] = f.l3;
+    d["l2_shared_by"] = f.l2_shared;
+    d["l3_shared_by"] = f.l3_shared;
+    d["caches_from_cpuid"] = f.caches_from_cpuid;
+    d["hypervisor"] = f.hypervisor;
+    d["features"] = std::string(rnnkit::cpu_feature_names(f, names, sizeof(names)));
+    return d;
+  }, "The detected CPU: vendor, model, family/model, cache sizes (cpuid), features.");
+  m.def("_fma_peak", [](const std::string& target, const std::string& dtype, double seconds) {
+    if (dtype != "float32" && dtype != "float64")
+      throw py::value_error("dtype: expected 'float32' or 'float64', got '" + dtype + "'");
+    if (!(seconds > 0 && seconds <= 10))
+      throw py::value_error("seconds: expected a duration in (0, 10], got " + std::to_string(seconds));
+    try {
+      py::gil_scoped_release nogil;
+      return rnnkit::fma_peak_gflops(target, dtype == "float64" ? 8 : 4, seconds);
+    } catch (const std::invalid_argument& e) {
+      throw py::value_error(std::string("target: ") + e.what());
+    }
+  }, "GFLOP/s of one core's independent FMA chains on a SIMD target (the FMA peak).");
+  // The GEMM's tile and blocking per target and dtype (gemm_params.h); the setter is for
+  // tests (forcing every tile and blocking) and must not run while another thread computes.
+  const auto gemm_elem = [](const std::string& dtype) {
+    if (dtype != "float32" && dtype != "float64")
+      throw py::value_error("dtype: expected 'float32' or 'float64', got '" + dtype + "'");
+    return dtype == "float64" ? 8 : 4;
+  };
+  m.def("_gemm_params", [gemm_elem](const std::string& target, const std::string& dtype) {
+    const int elem = gemm_elem(dtype);
+    try {
+      const rnnkit::GemmTuning& t = rnnkit::gemm_tuning(target);
+      const rnnkit::GemmParams p = t.get(elem);
+      py::list tiles;
+      const int lanes = elem == 8 ? t.lanes_f64 : t.lanes_f32;
+      for (int i = 0; i < t.n_tiles; ++i)
+        tiles.append(py::make_tuple(t.tiles[i].mr, t.tiles[i].nv * lanes));
+      py::dict d;
+      d["tile"] = p.tile;
+      d["mr"] = t.tiles[p.tile].mr;
+      d["nr"] = t.tiles[p.tile].nv * lanes;
+      d["kc"] = p.kc;
+      d["mc"] = p.mc;
+      d["nc"] = p.nc;
+      d["tiles"] = tiles;
+      d["family"] = std::string(rnnkit::gemm_family_name(rnnkit::cpu_features()));
+      return d;
+    } catch (const std::invalid_argument& e) {
+      throw py::value_error(std::string("target: ") + e.what());
+    }
+  }, "The GEMM tile (mr x nr) and blocking (kc, mc, nc) a target uses for a dtype.");
+  m.def("_set_gemm_params", [gemm_elem](const std::string& target, const std::string& dtype,
+                                        py::object tile, i64 kc, i64 mc, i64 nc) {
+    const int elem = gemm_elem(dtype);
+    const rnnkit::GemmTuning* t = nullptr;
+    try {
+      t = &rnnkit::gemm_tuning(target);
+    } catch (const std::invalid_argument& e) {
+      throw py::value_error(std::string("target: ") + e.what());
+    }
+    if (tile.is_none()) {
+      t->set(elem, nullptr);
+      return;
+    }
+    const int ti = tile.cast<int>();
+    if (ti < 0 || ti >= t->n_tiles)
+      throw py::value_error("tile: expected 0.." + std::to_string(t->n_tiles - 1) + ", got " +
+                            std::to_string(ti));
+    const i64 mr = t->tiles[ti].mr;
+    const i64 nr = t->tiles[ti].nv * (elem == 8 ? t->lanes_f64 : t->lanes_f32);
+    if (kc < rnnkit::kMinKc || kc > rnnkit::kMaxKc || kc % 8)
+      throw py::value_error("kc: expected a multiple of 8 in [8, 1024], got " + std::to_string(kc));
+    if (mc < mr || mc > rnnkit::kMaxMc || mc % mr)
+      throw py::value_error("mc: expected a multiple of mr=" + std::to_string(mr) +
+                            " up to 1024, got " + std::to_string(mc));
+    if (nc < nr || nc % nr)
+      throw py::value_error("nc: expected a positive multiple of nr=" + std::to_string(nr) +
+                            ", got " + std::to_string(nc));
+    const rnnkit::GemmParams p{ti, kc, mc, nc};
+    t->set(elem, &p);
+  }, "Forces a GEMM tile and blocking (tests only); tile=None restores the detected choice.");
+  // --- end of issue 15 block ---
   py::dict build;
 #if defined(__clang__)
   build["compiler"] = "clang " __clang_version__;

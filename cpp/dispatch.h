@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "gemm_params.h"
 #include "kernel_api.h"
 
 namespace rnnkit {
@@ -20,5 +21,13 @@ std::vector<std::string> compiled_targets();
 const KernelTable& current_table();
 // Throws std::invalid_argument with a message naming the target and the choices.
 void set_target(const std::string& name);
+
+// The FMA throughput of one core with `target`'s widest vectors (fma_peak.h), in GFLOP/s:
+// the best of short bursts over about `seconds`. dtype_bytes: 4 (float32) or 8 (float64).
+// Throws std::invalid_argument for a target this CPU cannot run.
+double fma_peak_gflops(const std::string& target, int dtype_bytes, double seconds);
+
+// The GEMM parameters of a usable target (gemm_params.h); throws like set_target.
+const GemmTuning& gemm_tuning(const std::string& target);
 
 }  // namespace rnnkit

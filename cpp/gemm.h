@@ -2,20 +2,29 @@
 //
 // - B is packed once into panels of NR columns, K-blocked by KC, zero-padded to a multiple of
 //   NR. The weights of a layer are packed once per call and reused for all T steps.
+// - The register tile (MR x NR) and the blocking (KC, MC, NC) are run-time parameters chosen
+//   for the CPU (gemm_params.h): each target compiles a few tiles (kTiles), a table of CPU
+//   families picks one, the cache sizes give the blocks. Every packing function and task is a
+//   template on the tile; one table of function pointers per dtype selects the instantiation.
 // - A is packed per (row block, K block) into micro-panels of MR rows in a per-thread scratch
 //   slot. A last, partial micro-panel is not padded: the micro-kernel is instantiated for its
 //   exact row count (1..MR) and never reads the rows it lacks, which matters at batch 1. The micro-kernel multiplies one MR x kc micro-panel of A by one
 //   kc x NR panel of B with MR x NR accumulators held in registers.
 // - Operands are strided views (transposes cost nothing) with an optional row gather, used to
 //   read time steps in processing order (reverse, variable lengths) without copying.
-// - Work is split into tasks by output tiles (row blocks x panel ranges). Every element of C is
-//   summed by one task in a fixed K order, so results do not depend on the thread count.
+// - Work is split into tasks by output tiles (row blocks x panel ranges), each with an owner
+//   thread (parallel_for_owned), the same every call. Every element of C is summed by one task
+//   in a fixed K order, so results do not depend on the thread count.
 // - accumulate == false never reads C. Scratch comes from the caller.
 //
 // Included inside a target namespace (see target_impl.h) after simd/vec.h.
 #pragma once
 
+#include <utility>
+
 #include "common.h"
+#include "cpu_features.h"
+#include "gemm_params.h"
 #include "simd/vec.h"
 #include "threads.h"
 
@@ -39,39 +48,64 @@ struct MatView {
   }
 };
 
-// Register blocking per target: MR rows x NR = NV vectors of columns.
-template <class T>
-struct Tile {
-  using V = Vec<T>;
+// The register tiles this target compiles, MR rows x NV vectors of columns; the family table
+// (gemm_params.cpp) picks one by index. Every tile keeps MR x NV accumulators plus NV B vectors
+// and a broadcast within the register file, and enough accumulators to cover FMA latency x
+// ports at full height (edges use exact-height kernels, see micro_kernel).
 #if defined(RNNKIT_TARGET_AVX512)
-  static constexpr int MR = 12, NV = 2;  // 24 accumulators of 32 zmm registers
+constexpr GemmTileShape kTiles[] = {{12, 2}, {8, 3}, {6, 4}};  // 24 accumulators of 32 zmm
+constexpr int kTarget = kTargetAvx512;
 #elif defined(RNNKIT_TARGET_AVX2)
-  static constexpr int MR = 6, NV = 2;  // 12 accumulators of 16 ymm registers
+constexpr GemmTileShape kTiles[] = {{6, 2}, {4, 3}};  // 12 accumulators of 16 ymm
+constexpr int kTarget = kTargetAvx2;
 #else
-  static constexpr int MR = 4, NV = 4;  // scalar: 16 accumulators
+constexpr GemmTileShape kTiles[] = {{4, 4}, {2, 4}};  // scalar: 16 and 8 accumulators
+constexpr int kTarget = kTargetScalar;
 #endif
-  static constexpr int L = V::kLanes;
-  static constexpr int NR = NV * L;
-  static constexpr i64 KC = 256;
-  static constexpr i64 MC = 96;  // a multiple of every MR above
-};
+constexpr int kNumTiles = static_cast<int>(sizeof(kTiles) / sizeof(kTiles[0]));
+
+// The parameters in use for T: chosen for this CPU at first use; tests may force others
+// (gemm_tuning_*, between calls only: a call reads them several times).
+template <class T>
+GemmParams& gemm_params_slot() {
+  static GemmParams p = choose_gemm_params(cpu_features(), kTarget, kTiles, kNumTiles,
+                                           Vec<T>::kLanes, static_cast<int>(sizeof(T)));
+  return p;
+}
+template <class T>
+RNNKIT_INLINE const GemmParams& gemm_params() {
+  return gemm_params_slot<T>();
+}
+template <class T>
+RNNKIT_INLINE i64 gemm_nr() {
+  return static_cast<i64>(kTiles[gemm_params<T>().tile].nv) * Vec<T>::kLanes;
+}
+
+// K blocks: as even as possible, none longer than kc, a multiple of 8 except the last (K=300
+// with kc=256 runs 152 + 148, not 256 + 44). Packing and the GEMM agree on it.
+inline i64 k_block(i64 K, i64 kc) {
+  const i64 blocks = ceil_div(K, kc);
+  const i64 even = round_up(ceil_div(K, blocks), 8);
+  return even < kc ? even : kc;
+}
 
 template <class T>
-constexpr i64 gemm_packed_b_size(i64 K, i64 N) {
-  return K * round_up(N, Tile<T>::NR);
+inline i64 gemm_packed_b_size(i64 K, i64 N) {
+  return K * round_up(N, gemm_nr<T>());
 }
 
 // Per-thread scratch for packing A, in elements (rounded to a 64-byte multiple).
 template <class T>
-constexpr i64 gemm_a_scratch() {
-  return round_up(Tile<T>::MC * Tile<T>::KC, 64);
+inline i64 gemm_a_scratch() {
+  return round_up(gemm_params<T>().mc * gemm_params<T>().kc, 64);
 }
 
-// Packs B[K, N] (panels p0..p1) into dst: block pc, panel j starts at pc*Npad + j*kc*NR.
-template <class T>
-void pack_b_panels(T* RESTRICT dst, MatView<T> B, i64 K, i64 N, i64 p0, i64 p1) {
-  constexpr int NR = Tile<T>::NR;
-  constexpr i64 KC = Tile<T>::KC;
+// Packs B[K, N] (panels p0..p1) into dst: block pc, panel j starts at pc*Npad + j*kc*NR, with
+// NR = NV lanes and K blocks of k_block(K, kc_max).
+template <class T, int NV>
+void pack_b_panels(T* RESTRICT dst, MatView<T> B, i64 K, i64 N, i64 p0, i64 p1, i64 kc_max) {
+  constexpr int NR = NV * Vec<T>::kLanes;
+  const i64 KC = k_block(K, kc_max);
   const i64 Npad = round_up(N, NR);
   for (i64 pc = 0; pc < K; pc += KC) {
     const i64 kc = K - pc < KC ? K - pc : KC;
@@ -137,9 +171,8 @@ void pack_b_panels(T* RESTRICT dst, MatView<T> B, i64 K, i64 N, i64 p0, i64 p1) 
 
 // Packs rows [i0, i0+mc) x cols [pc, pc+kc) of A into MR-row micro-panels (a short last
 // panel holds only its rows; gathered rows past a sequence's end are zeros).
-template <class T>
+template <class T, int MR>
 void pack_a_block(T* RESTRICT dst, MatView<T> A, i64 i0, i64 mc, i64 pc, i64 kc) {
-  constexpr int MR = Tile<T>::MR;
   if (A.rows == nullptr && A.rs == 1 && A.cs != 1) {
     // A is a transposed row-major matrix (A[m, k] = W[k, m], e.g. dG^T for the weight
     // gradients): each k gives MR contiguous elements, so read along W's rows.
@@ -196,11 +229,11 @@ void pack_a_block(T* RESTRICT dst, MatView<T> A, i64 i0, i64 mc, i64 pc, i64 kc)
 // latency, so k is split over KS interleaved accumulator sets, summed at the end in a fixed
 // order (the result does not depend on the thread count). Row r of A at step k is
 // a[k * AS + r]: AS = MR for a packed micro-panel, 1 for a single row read in place.
-template <class T, int MRE, int AS = Tile<T>::MR>
+template <class T, int MRE, int NV, int AS>
 RNNKIT_INLINE void micro_kernel(i64 kc, const T* RESTRICT a, const T* RESTRICT b, T* RESTRICT c,
                                 i64 ldc, i64 n_eff, bool accumulate) {
   using V = Vec<T>;
-  constexpr int NV = Tile<T>::NV, L = Tile<T>::L, NR = Tile<T>::NR;
+  constexpr int L = V::kLanes, NR = NV * L;
   constexpr int KS = MRE * NV >= 8 ? 1 : (MRE * NV >= 4 ? 2 : 4);
   V acc[KS][MRE][NV];
 #pragma GCC unroll 4
@@ -261,16 +294,17 @@ RNNKIT_INLINE void micro_kernel(i64 kc, const T* RESTRICT a, const T* RESTRICT b
   }
 }
 
-template <class T, int MRE = Tile<T>::MR>
+// The kernel for a micro-panel of mr_eff <= MRE rows packed with row stride MR.
+template <class T, int MR, int NV, int MRE = MR>
 RNNKIT_INLINE void micro_kernel_rows(int mr_eff, i64 kc, const T* a, const T* b, T* c, i64 ldc,
                                      i64 n_eff, bool accumulate) {
   if constexpr (MRE == 1) {
-    micro_kernel<T, 1>(kc, a, b, c, ldc, n_eff, accumulate);
+    micro_kernel<T, 1, NV, MR>(kc, a, b, c, ldc, n_eff, accumulate);
   } else {
     if (mr_eff == MRE)
-      micro_kernel<T, MRE>(kc, a, b, c, ldc, n_eff, accumulate);
+      micro_kernel<T, MRE, NV, MR>(kc, a, b, c, ldc, n_eff, accumulate);
     else
-      micro_kernel_rows<T, MRE - 1>(mr_eff, kc, a, b, c, ldc, n_eff, accumulate);
+      micro_kernel_rows<T, MR, NV, MRE - 1>(mr_eff, kc, a, b, c, ldc, n_eff, accumulate);
   }
 }
 
@@ -282,24 +316,27 @@ struct GemmJob {
   T* C;
   i64 ldc;
   bool accumulate;
-  T* scratch;  // n_threads * gemm_a_scratch<T>()
-  i64 n_chunks;  // panel ranges per row block
+  T* scratch;      // n_threads * gemm_a_scratch<T>()
+  i64 kc, mc;      // K block (k_block of the packing), rows per A block
+  i64 m_blocks;    // row blocks; tasks are panel chunk major: task = chunk * m_blocks + block
+  i64 n_chunks;    // panel ranges (chunks of at most nc columns, or more for threads)
   bool backwards;  // walk each task's panels last to first
 };
 
-// One task: one MC row block x one range of NR panels, over all of K.
-template <class T>
+// One task: one MC row block x one range of NR panels, over all of K. Consecutive tasks share
+// their range of B (still in L2 / L3) and differ in the rows of A.
+template <class T, int MR, int NV>
 void gemm_task(void* vctx, i64 task, int tid) {
   const GemmJob<T>& g = *static_cast<const GemmJob<T>*>(vctx);
-  constexpr int MR = Tile<T>::MR, NR = Tile<T>::NR;
-  constexpr i64 KC = Tile<T>::KC, MC = Tile<T>::MC;
+  constexpr int NR = NV * Vec<T>::kLanes;
+  const i64 KC = g.kc, MC = g.mc;
   const i64 n_panels = ceil_div(g.N, NR);
   const i64 Npad = n_panels * NR;
-  const i64 ic = (task / g.n_chunks) * MC;
-  const i64 chunk = task % g.n_chunks;
+  const i64 ic = (task % g.m_blocks) * MC;
+  const i64 chunk = task / g.m_blocks;
   const i64 j0 = n_panels * chunk / g.n_chunks, j1 = n_panels * (chunk + 1) / g.n_chunks;
   const i64 mc = g.M - ic < MC ? g.M - ic : MC;
-  T* abuf = g.scratch + tid * gemm_a_scratch<T>();
+  T* abuf = g.scratch + tid * round_up(MC * KC, 64);
   // A single contiguous row (batch 1, every step of a recurrence) is read in place: packing
   // it cost 10% of a small RNN's forward (perf), for no gain in locality.
   const T* row = mc == 1 && g.A.cs == 1 ? g.A.row(ic) : nullptr;
@@ -310,23 +347,57 @@ void gemm_task(void* vctx, i64 task, int tid) {
       for (i64 q = j0; q < j1; ++q) {
         const i64 j = g.backwards ? j0 + j1 - 1 - q : q;
         const i64 n_eff = g.N - j * NR < NR ? g.N - j * NR : NR;
-        micro_kernel<T, 1, 1>(kc, row + pc, g.Bp + pc * Npad + j * kc * NR, g.C + ic * g.ldc + j * NR,
-                              g.ldc, n_eff, acc);
+        micro_kernel<T, 1, NV, 1>(kc, row + pc, g.Bp + pc * Npad + j * kc * NR,
+                                  g.C + ic * g.ldc + j * NR, g.ldc, n_eff, acc);
       }
       continue;
     }
-    pack_a_block<T>(abuf, g.A, ic, mc, pc, kc);
+    pack_a_block<T, MR>(abuf, g.A, ic, mc, pc, kc);
     for (i64 q = j0; q < j1; ++q) {
       const i64 j = g.backwards ? j0 + j1 - 1 - q : q;
       const T* bpanel = g.Bp + pc * Npad + j * kc * NR;
       const i64 n_eff = g.N - j * NR < NR ? g.N - j * NR : NR;
       for (i64 ir = 0; ir < mc; ir += MR) {
         const int mr_eff = static_cast<int>(mc - ir < MR ? mc - ir : MR);
-        micro_kernel_rows<T>(mr_eff, kc, abuf + (ir / MR) * kc * MR, bpanel,
-                             g.C + (ic + ir) * g.ldc + j * NR, g.ldc, n_eff, acc);
+        micro_kernel_rows<T, MR, NV>(mr_eff, kc, abuf + (ir / MR) * kc * MR, bpanel,
+                                     g.C + (ic + ir) * g.ldc + j * NR, g.ldc, n_eff, acc);
       }
     }
   }
+}
+
+template <class T>
+struct PackJob {
+  T* dst;
+  MatView<T> B;
+  i64 K, N, per_task, kc;
+};
+
+template <class T, int NV>
+void pack_b_task(void* vctx, i64 task, int) {
+  const PackJob<T>& p = *static_cast<const PackJob<T>*>(vctx);
+  const i64 n_panels = ceil_div(p.N, NV * Vec<T>::kLanes);
+  const i64 j0 = task * p.per_task;
+  const i64 j1 = j0 + p.per_task < n_panels ? j0 + p.per_task : n_panels;
+  pack_b_panels<T, NV>(p.dst, p.B, p.K, p.N, j0, j1, p.kc);
+}
+
+// The instantiations for each tile, indexed like kTiles.
+template <class T>
+struct TileFns {
+  TaskFn task, pack_b;
+  int mr, nr;
+};
+template <class T, std::size_t... I>
+const TileFns<T>* tile_fns_table(std::index_sequence<I...>) {
+  static const TileFns<T> fns[] = {
+      {&gemm_task<T, kTiles[I].mr, kTiles[I].nv>, &pack_b_task<T, kTiles[I].nv>, kTiles[I].mr,
+       kTiles[I].nv * Vec<T>::kLanes}...};
+  return fns;
+}
+template <class T>
+RNNKIT_INLINE const TileFns<T>& tile_fns() {
+  return tile_fns_table<T>(std::make_index_sequence<kNumTiles>{})[gemm_params<T>().tile];
 }
 
 // Below this many multiply-adds a second thread costs more than it saves.
@@ -353,47 +424,48 @@ void gemm_packed(i64 M, i64 N, i64 K, MatView<T> A, const T* Bp, T* C, i64 ldc, 
         for (i64 j = 0; j < N; ++j) C[i * ldc + j] = T(0);
     return;
   }
-  constexpr int NR = Tile<T>::NR;
-  const i64 m_blocks = ceil_div(M, Tile<T>::MC);
-  const i64 n_panels = ceil_div(N, NR);
+  const GemmParams& prm = gemm_params<T>();
+  const TileFns<T>& fns = tile_fns<T>();
+  const i64 NR = fns.nr;
   const int nth = gemm_threads(M, N, K, n_threads);
-  i64 n_chunks = 1;
-  if (m_blocks < nth) n_chunks = ceil_div(nth, m_blocks) * 2;
+  // With threads and more rows than one block, at least ~4 row blocks each, so owners finish
+  // together (M = 1024 in blocks of 336 would give one thread twice the rows of the other).
+  // One block (a recurrence's step) stays whole and is split by panels below, so each thread
+  // keeps its own columns of the weights. Row blocks are whole micro-panels: no result changes.
+  // Row blocks as even as possible (M = 256 with MC 252 runs 132 + 124, not 252 + 4: a 4-row
+  // block streams all of B for almost no work).
+  i64 mc = round_up(ceil_div(M, ceil_div(M, prm.mc)), fns.mr);
+  if (nth > 1 && M > mc) {
+    const i64 fair = round_up(ceil_div(M, 4 * nth), fns.mr);
+    if (fair < mc) mc = fair;
+  }
+  const i64 m_blocks = ceil_div(M, mc);
+  const i64 n_panels = ceil_div(N, NR);
+  i64 n_chunks = ceil_div(N, prm.nc);  // NC: a task's slice of B stays in its share of L3
+  if (m_blocks * n_chunks < nth) n_chunks = ceil_div(nth, m_blocks) * 2;
   if (n_chunks > n_panels) n_chunks = n_panels;
-  GemmJob<T> job{M, N, K, A, Bp, C, ldc, accumulate, scratch, n_chunks, backwards};
-  parallel_for(m_blocks * n_chunks, nth, &gemm_task<T>, &job);
-}
-
-template <class T>
-struct PackJob {
-  T* dst;
-  MatView<T> B;
-  i64 K, N, per_task;
-};
-
-template <class T>
-void pack_b_task(void* vctx, i64 task, int) {
-  const PackJob<T>& p = *static_cast<const PackJob<T>*>(vctx);
-  const i64 n_panels = ceil_div(p.N, Tile<T>::NR);
-  const i64 j0 = task * p.per_task;
-  const i64 j1 = j0 + p.per_task < n_panels ? j0 + p.per_task : n_panels;
-  pack_b_panels<T>(p.dst, p.B, p.K, p.N, j0, j1);
+  GemmJob<T> job{M, N, K, A, Bp, C, ldc, accumulate, scratch, k_block(K, prm.kc), mc,
+                 m_blocks, n_chunks, backwards};
+  // Owned tasks: a recurrence calls the same split every step, so each thread keeps reading the
+  // same panels of B, which stay in its core's L2 (LSTM H=256: 1 MB of weights, 1 MB L2 each).
+  parallel_for_owned(m_blocks * n_chunks, nth, fns.task, &job);
 }
 
 // Packs all of B[K, N] into dst (gemm_packed_b_size elements), split by panels over threads.
 template <class T>
 void pack_b(T* dst, MatView<T> B, i64 K, i64 N, int n_threads) {
-  const i64 n_panels = ceil_div(N, Tile<T>::NR);
+  const TileFns<T>& fns = tile_fns<T>();
+  const i64 n_panels = ceil_div(N, fns.nr);
   if (K <= 0 || n_panels <= 0) return;
   int nth = gemm_threads(K, N, 1, n_threads);
   const i64 per_task = ceil_div(n_panels, nth * 4 > n_panels ? n_panels : nth * 4);
-  PackJob<T> job{dst, B, K, N, per_task};
-  parallel_for(ceil_div(n_panels, per_task), nth, &pack_b_task<T>, &job);
+  PackJob<T> job{dst, B, K, N, per_task, gemm_params<T>().kc};
+  parallel_for(ceil_div(n_panels, per_task), nth, fns.pack_b, &job);
 }
 
 // Scratch for gemm(): packed B followed by the per-thread A slots.
 template <class T>
-constexpr i64 gemm_scratch(i64 K, i64 N, int n_threads) {
+inline i64 gemm_scratch(i64 K, i64 N, int n_threads) {
   return round_up(gemm_packed_b_size<T>(K, N), 64) + n_threads * gemm_a_scratch<T>();
 }
 
@@ -407,6 +479,25 @@ void gemm(i64 M, i64 N, i64 K, MatView<T> A, MatView<T> B, T* C, i64 ldc, bool a
   gemm_packed<T>(M, N, K, A, Bp, C, ldc, accumulate,
                  scratch + round_up(gemm_packed_b_size<T>(K, N), 64), n_threads);
 }
+
+// The tuning entry points for this target (gemm_params.h), read by the test hook and info.
+template <class T>
+GemmParams gemm_params_get() {
+  return gemm_params<T>();
+}
+inline GemmParams gemm_tuning_get(int elem) {
+  return elem == 8 ? gemm_params_get<double>() : gemm_params_get<float>();
+}
+inline void gemm_tuning_set(int elem, const GemmParams* p) {
+  if (elem == 8)
+    gemm_params_slot<double>() = p ? *p : choose_gemm_params(cpu_features(), kTarget, kTiles, kNumTiles,
+                                                            Vec<double>::kLanes, 8);
+  else
+    gemm_params_slot<float>() = p ? *p : choose_gemm_params(cpu_features(), kTarget, kTiles, kNumTiles,
+                                                           Vec<float>::kLanes, 4);
+}
+inline const GemmTuning kGemmTuning = {kTiles, kNumTiles, Vec<float>::kLanes, Vec<double>::kLanes,
+                                       &gemm_tuning_get, &gemm_tuning_set};
 
 }  // namespace RNNKIT_NS
 }  // namespace rnnkit

@@ -31,6 +31,8 @@ struct FwdArgs {
   // [T, B] (x time order) nonzero where the state is zero before that step, or null; never
   // with reverse (the validation refuses it). Entries past a sequence's end are ignored.
   const std::uint8_t* resets;
+  const T* zoneout;    // [T, B, P] (x time order) values in [0, 1], or null
+  const T* zoneout_c;  // [T, B, H] (x time order, LSTM) values in [0, 1], or null
   bool reverse, input_forget, linear_before_reset;
   T clip;  // the clip bound when clip_mask is given (0 then clips everything to 0)
   // outputs: every element written, whatever the lengths (y and gates are 0 past the end)
@@ -54,6 +56,8 @@ struct BwdArgs {
   const T* w_proj;     // [P, H] or null
   const i64* lengths;  // [B] or null
   const std::uint8_t* resets;  // [T, B] as in FwdArgs, or null: no gradient crosses a reset
+  const T* zoneout;            // [T, B, P] as in FwdArgs, or null
+  const T* zoneout_c;          // [T, B, H] as in FwdArgs, or null
   bool reverse, input_forget, linear_before_reset;
   T clip;
   const T* h;                     // [T+1, B, P] from the forward

@@ -21,6 +21,10 @@
 // out of dw_hh (a row map, -1 there) and zeroes their dL/dh[k]; a cell with its own state
 // (LSTM c) resets it itself from FwdStep/BwdStep::reset.
 //
+// Zoneout of h (every cell, a mask row per step and sequence in x order): after the cell's step
+// the driver mixes h_new with h_prev, and in backward splits dL/dh_t between the cell (1 - z)
+// and dL/dh_prev (z). A cell with its own state (LSTM c, zoneout_c) zones it itself.
+//
 // Variable lengths and reverse are row maps: step k of sequence b reads x row t = k (or
 // lengths[b]-1-k when reversed) and past the end (k >= lengths[b]) its state is frozen and
 // its gates are zero. The GEMMs read x (and write dx) through these maps while packing, so no
@@ -54,6 +58,24 @@ inline void fill_row_maps(i64 T_, i64 B, const i64* lengths, bool reverse, i64* 
         const i64 len = lengths ? lengths[b] : T_;
         if (k < len) imap[((reverse ? len - 1 - k : k)) * B + b] = k * B + b;
       }
+}
+
+// Zoneout of the live rows of one step: h_new[b] = z h_prev[b] + (1 - z) h_new[b], z the row
+// of zoneout [T, B, n] that row b reads at this step. h_new, h_prev: [B, n].
+template <class T>
+void zone_rows(T* h_new, const T* h_prev, const T* zoneout, const Rows& rows, i64 n) {
+  using V = Vec<T>;
+  for (i64 b = 0; b < rows.B; ++b) {
+    if (!rows.live(b)) continue;
+    const T* z = zoneout + rows.x_row(b) * n;
+    T* hn = h_new + b * n;
+    const T* hp = h_prev + b * n;
+    i64 j = 0;
+    for (; j + V::kLanes <= n; j += V::kLanes)
+      zone(V::load(z + j), V::load(hp + j), V::load(hn + j)).store(hn + j);
+    for (; j < n; ++j) zone(Scalar<T>::load(z + j), Scalar<T>::load(hp + j),
+                            Scalar<T>::load(hn + j)).store(hn + j);
+  }
 }
 
 // The row of x (and y) that step k of sequence b reads, for len = its length.
@@ -126,7 +148,7 @@ void run_forward(Cell& cell, const FwdArgs<T>& a, T* ws) {
                                    : MatView<T>{a.x + k * B * I, I, 1};
       gemm_packed<T>(steps * B, GH, I, xs, p.w_in, a.gates + k * B * GH, GH, false, p.gemm, nth);
     }
-    const Rows rows{a.lengths, B, k, nth};
+    const Rows rows{a.lengths, B, k, nth, T_, a.reverse};
     const std::uint8_t* reset = a.resets ? a.resets + k * B : nullptr;  // no reverse: t = k
     const T* h_prev = a.h + k * B * P;
     if (reset) h_prev = reset_state(p.h_start, h_prev, reset, rows, P);
@@ -136,6 +158,7 @@ void run_forward(Cell& cell, const FwdArgs<T>& a, T* ws) {
     gemm_packed<T>(B, R, P, MatView<T>{s.h_prev, P, 1}, p.w_rec, rec.C, rec.ldc, rec.accumulate,
                    p.gemm, nth, k & 1);
     cell.step(s, cx);
+    if (a.zoneout) zone_rows(s.h_new, s.h_prev, a.zoneout, rows, P);
     if (a.lengths)
       for (i64 b = 0; b < B; ++b) {
         if (s.rows.live(b)) continue;  // past the end: frozen state, zero gates
@@ -177,6 +200,7 @@ struct BwdPlan {
   T* w_hh = nullptr;    // packed w_hh[0:R] as it is: B[r, p] = w_hh[r, p], r < R, p < P
   T* gemm = nullptr;    // GEMM scratch for the per-step products and the large ones after
   T* h_start = nullptr; // [B, P] h[k] with the reset rows zeroed (resets)
+  T* dh_zone = nullptr; // [B, P] z dL/dh_t: the part of dL/dh_t that zoneout sends to h_prev
 };
 
 template <class T, class Cell>
@@ -201,6 +225,7 @@ BwdPlan<T> plan_backward(const BwdArgs<T>& a, Cell& cell, Arena<T>& ar) {
   for (i64 c : cands) g = c > g ? c : g;
   p.gemm = ar.take(g);
   if (a.resets) p.h_start = ar.take(d.B * d.P);
+  if (a.zoneout) p.dh_zone = ar.take(d.B * d.P);
   return p;
 }
 
@@ -238,7 +263,7 @@ void run_backward(Cell& cell, const BwdArgs<T>& a, T* ws) {
   cell.init(cx);
 
   for (i64 k = T_ - 1; k >= 0; --k) {
-    const Rows rows{a.lengths, B, k, nth};
+    const Rows rows{a.lengths, B, k, nth, T_, a.reverse};
     const std::uint8_t* reset = a.resets ? a.resets + k * B : nullptr;  // no reverse: t = k
     const T* h_prev = a.h + k * B * P;
     if (reset) h_prev = reset_state(p.h_start, h_prev, reset, rows, P);
@@ -256,10 +281,25 @@ void run_backward(Cell& cell, const BwdArgs<T>& a, T* ws) {
       const T* dyr = a.dy + x_row(k, b, B, len, a.reverse) * P;  // dh += this step's dy
       T* dh = dh_cur + b * P;
       for (i64 j = 0; j < P; ++j) dh[j] += dyr[j];
+      if (a.zoneout) {  // h_t = z h_prev + (1 - z) h~_t
+        const T* z = a.zoneout + x_row(k, b, B, len, a.reverse) * P;
+        T* keep = p.dh_zone + b * P;
+        for (i64 j = 0; j < P; ++j) {
+          keep[j] = dh[j] * z[j];
+          dh[j] = dh[j] * (T(1) - z[j]);
+        }
+      }
     }
     cell.step(s, cx);
     gemm_packed<T>(B, P, R, MatView<T>{cell.dg_rec(s), GH, 1}, p.w_hh, dh_next, P, true, p.gemm,
                    nth);
+    if (a.zoneout)
+      for (i64 b = 0; b < B; ++b) {
+        if (!rows.live(b)) continue;
+        T* dd = dh_next + b * P;
+        const T* keep = p.dh_zone + b * P;
+        for (i64 j = 0; j < P; ++j) dd[j] += keep[j];
+      }
     if (reset)  // no gradient crosses a reset
       for (i64 b = 0; b < B; ++b)
         if (reset[b] && rows.live(b)) zero_n(dh_next + b * P, P);

@@ -3,6 +3,7 @@
 #include "kernel_api.h"
 #include "sequence.h"
 #include "simd/math.h"
+#include "fma_peak.h"
 
 namespace rnnkit {
 namespace RNNKIT_NS {
@@ -28,5 +29,12 @@ const KernelTable kTable = {RNNKIT_TARGET_NAME, kernels<float>(), kernels<double
 }  // namespace RNNKIT_NS
 
 const KernelTable* RNNKIT_TABLE_FN() { return &RNNKIT_NS::kTable; }
+
+// fma_loop_<target>(), declared in fma_peak.h.
+#define RNNKIT_PASTE2(a, b) a##b
+#define RNNKIT_PASTE(a, b) RNNKIT_PASTE2(a, b)
+const FmaLoop* RNNKIT_PASTE(fma_loop_, RNNKIT_NS)() { return &RNNKIT_NS::kFmaLoop; }
+// gemm_tuning_<target>(), declared in gemm_params.h.
+const GemmTuning* RNNKIT_PASTE(gemm_tuning_, RNNKIT_NS)() { return &RNNKIT_NS::kGemmTuning; }
 
 }  // namespace rnnkit

@@ -13,6 +13,10 @@
 // closed and leaves without touching it. The scratch slot (tid) a worker uses is its place in
 // the join order, so it is always < the job's thread count.
 //
+// parallel_for_owned gives each task an owner (a stable thread number: the caller is 0, worker
+// w is w+1 for the life of the pool) and claims tasks in a 64-bit mask, so owners run their
+// own tasks first and anyone may take the rest.
+//
 // Safety rules:
 // - A call made while another call owns the pool (two Python threads computing at once), or
 //   from inside a task, runs all its tasks on the calling thread: same results, no deadlock.
@@ -50,18 +54,38 @@ struct Pool {
   TaskFn fn = nullptr;
   void* ctx = nullptr;
   i64 n_tasks = 0;
+  int job_threads = 0;
+  bool owned = false;                    // parallel_for_owned: claim through `claimed`
+  std::atomic<std::uint64_t> claimed{0};  // bit i: task i taken (owned jobs, n_tasks <= 64)
   std::atomic<i64> next{0};
   std::atomic<int> finished{0};
   // ticket: bits 32..63 generation, bit 31 closed, bits 16..30 joiners allowed, 0..15 joined
   std::atomic<std::uint64_t> ticket{0};
   static constexpr std::uint64_t kClosed = 1ull << 31;
 
-  void run_tasks(int tid) {
+  bool claim(i64 task) {
+    const std::uint64_t bit = std::uint64_t(1) << task;
+    return !(claimed.fetch_or(bit, std::memory_order_relaxed) & bit);
+  }
+
+  // tid: place in the join order (the scratch slot); self: the stable thread number.
+  void run_tasks(int tid, int self) {
     t_inside_task = true;
-    for (;;) {
-      i64 task = next.fetch_add(1, std::memory_order_relaxed);
-      if (task >= n_tasks) break;
-      fn(ctx, task, tid);
+    if (owned) {
+      const int s = self < job_threads ? self : tid;
+      const i64 lo = n_tasks * s / job_threads, hi = n_tasks * (s + 1) / job_threads;
+      for (i64 t = lo; t < hi; ++t)
+        if (claim(t)) fn(ctx, t, tid);
+      // Then the others' leftovers, last first: an owner walks its range upwards, so a thief
+      // meets it in the middle instead of taking the tasks it is about to reach.
+      for (i64 t = n_tasks - 1; t >= 0; --t)
+        if ((t < lo || t >= hi) && claim(t)) fn(ctx, t, tid);
+    } else {
+      for (;;) {
+        i64 task = next.fetch_add(1, std::memory_order_relaxed);
+        if (task >= n_tasks) break;
+        fn(ctx, task, tid);
+      }
     }
     t_inside_task = false;
   }
@@ -78,7 +102,7 @@ struct Pool {
     }
   }
 
-  void worker_main(std::uint64_t seen) {
+  void worker_main(std::uint64_t seen, int self) {
     for (;;) {
       // Spin a little: the next parallel region usually follows within microseconds.
       std::uint64_t g = generation.load(std::memory_order_acquire);
@@ -94,7 +118,7 @@ struct Pool {
       }
       seen = g;
       if (int tid = try_join(g)) {
-        run_tasks(tid);
+        run_tasks(tid, self);
         finished.fetch_add(1, std::memory_order_acq_rel);
       }
     }
@@ -103,7 +127,8 @@ struct Pool {
   void ensure_workers(int n_threads_wanted) {
     while (static_cast<int>(workers.size()) + 1 < n_threads_wanted) {
       std::uint64_t now = generation.load(std::memory_order_acquire);  // it joins the next job
-      workers.emplace_back([this, now] { worker_main(now); });
+      const int self = static_cast<int>(workers.size()) + 1;
+      workers.emplace_back([this, now, self] { worker_main(now, self); });
     }
   }
 };
@@ -163,7 +188,9 @@ int get_num_threads() {
 
 void set_num_threads(int n) { g_num_threads.store(n < 1 ? 1 : n, std::memory_order_relaxed); }
 
-void parallel_for(i64 n_tasks, int n_threads, TaskFn fn, void* ctx) {
+namespace {
+
+void run_on_pool(i64 n_tasks, int n_threads, TaskFn fn, void* ctx, bool owned) {
   if (n_tasks <= 0) return;
   if (n_threads > n_tasks) n_threads = static_cast<int>(n_tasks);
   if (n_threads <= 1 || t_inside_task) {
@@ -182,6 +209,9 @@ void parallel_for(i64 n_tasks, int n_threads, TaskFn fn, void* ctx) {
     p->fn = fn;
     p->ctx = ctx;
     p->n_tasks = n_tasks;
+    p->job_threads = n_threads;
+    p->owned = owned;
+    p->claimed.store(0, std::memory_order_relaxed);
     p->next.store(0, std::memory_order_relaxed);
     p->finished.store(0, std::memory_order_relaxed);
     const std::uint64_t g = p->generation.load(std::memory_order_relaxed) + 1;
@@ -190,13 +220,23 @@ void parallel_for(i64 n_tasks, int n_threads, TaskFn fn, void* ctx) {
     p->generation.store(g, std::memory_order_release);
   }
   p->wake.notify_all();
-  p->run_tasks(0);
+  p->run_tasks(0, 0);
   // No tasks left: close the job and wait for the workers that joined it, and only for them.
   const std::uint64_t t = p->ticket.fetch_or(Pool::kClosed, std::memory_order_acq_rel);
   const int joined = static_cast<int>(t & 0xFFFF);
   for (int spin = 0; p->finished.load(std::memory_order_acquire) < joined; ++spin) {
     if ((spin & 63) == 63) sched_yield();
   }
+}
+
+}  // namespace
+
+void parallel_for(i64 n_tasks, int n_threads, TaskFn fn, void* ctx) {
+  run_on_pool(n_tasks, n_threads, fn, ctx, false);
+}
+
+void parallel_for_owned(i64 n_tasks, int n_threads, TaskFn fn, void* ctx) {
+  run_on_pool(n_tasks, n_threads, fn, ctx, n_tasks <= 64);
 }
 
 }  // namespace rnnkit

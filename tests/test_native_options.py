@@ -1,8 +1,9 @@
 """The options of API.md section 11 in the native kernels against the reference: every output,
 cache field and gradient, both dtypes, every SIMD target, odd sizes, lengths, threads, and
-caches crossing backends. ``resets`` runs in the kernels; the other options run on the
-reference in both backends for now (rnnkit.ops.REFERENCE_OPTIONS), which the last test pins
-down so that it cannot pass unnoticed as a kernel test."""
+caches crossing backends. ``resets``, ``zoneout`` and ``zoneout_c`` run in the kernels, alone
+and together (with reverse: zoneout alone, resets are refused there); the other options run
+on the reference in both backends for now (rnnkit.ops.REFERENCE_OPTIONS), which the last
+test pins down so that it cannot pass unnoticed as a kernel test."""
 
 import numpy as np
 import pytest
@@ -37,10 +38,31 @@ def random_resets(T, B, seed, p=0.3):
     return r
 
 
-def run_both(cell, opts, T, B, I, H, dtype, lengths=None, seed=0):
+# which native options a test sets: resets, zoneout (of h), zoneout_c (LSTM), or all
+OPTION_SETS = ["resets", "zoneout", "all"]
+
+
+def add_options(kw, cell, which, T, B, P, H, seed, reverse=False):
+    """Random masks: resets (~30% of steps), zoneout rates in [0, 1] with exact 0s and 1s."""
+    rng = np.random.default_rng(seed)
+    if which in ("resets", "all") and not reverse:
+        kw["resets"] = random_resets(T, B, seed + 1)
+    if which in ("zoneout", "all"):
+        z = rng.uniform(size=(T, B, P))
+        z[rng.uniform(size=z.shape) < 0.2] = 0.0
+        z[rng.uniform(size=z.shape) < 0.2] = 1.0
+        kw["zoneout"] = z.astype(kw["_dtype"])
+        if cell == "lstm":
+            kw["zoneout_c"] = rng.uniform(size=(T, B, H)).astype(kw["_dtype"])
+    kw.pop("_dtype")
+    return kw
+
+
+def run_both(cell, opts, T, B, I, H, dtype, lengths=None, seed=0, which="resets", reverse=False):
     name, args, kw, seeds = make_problem(cell, opts, T, B, I, H, dtype, seed=seed,
-                                         lengths=lengths)
-    kw["resets"] = random_resets(T, B, seed + 1)
+                                         lengths=lengths, reverse=reverse)
+    P = args[2].shape[1]
+    kw = add_options(dict(kw, _dtype=np.dtype(dtype)), cell, which, T, B, P, H, seed, reverse)
     out_n = getattr(rnnkit, name)(*args, **kw)
     out_r = getattr(ref, name)(*args, **kw)
     g_n = getattr(rnnkit, f"{cell}_backward")(out_n.cache, **seeds)
@@ -48,20 +70,26 @@ def run_both(cell, opts, T, B, I, H, dtype, lengths=None, seed=0):
     return out_n, out_r, g_n, g_r
 
 
+@pytest.mark.parametrize("which", OPTION_SETS)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: "T%dB%dI%dH%d" % s)
 @pytest.mark.parametrize("cfg", CONFIGS, ids=IDS)
-def test_resets_match_reference(cfg, size, dtype, simd_target):
+def test_options_match_reference(cfg, size, dtype, which, simd_target):
     _, cell, opts = cfg
-    compare(*run_both(cell, opts, *size, dtype), dtype)
+    compare(*run_both(cell, opts, *size, dtype, which=which), dtype)
 
 
+@pytest.mark.parametrize("variant", ["lengths", "reverse", "lengths_reverse"])
+@pytest.mark.parametrize("which", OPTION_SETS)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("cfg", CONFIGS, ids=IDS)
-def test_resets_with_lengths(cfg, dtype, simd_target):
-    """Entries past a sequence's end are ignored (the resets there are random too)."""
+def test_options_with_lengths_and_reverse(cfg, dtype, which, variant, simd_target):
+    """Masks are read in x's time order; entries past a sequence's end are ignored (random
+    there too). Resets are left out of reversed runs (refused there)."""
     _, cell, opts = cfg
-    out = run_both(cell, opts, 6, 5, 7, 9, dtype, lengths=np.array([6, 0, 3, 1, 5]), seed=3)
+    lengths = np.array([6, 0, 3, 1, 5]) if "lengths" in variant else None
+    out = run_both(cell, opts, 6, 5, 7, 9, dtype, lengths=lengths, seed=3, which=which,
+                   reverse="reverse" in variant)
     compare(*out, dtype)
 
 
@@ -70,7 +98,8 @@ def test_resets_cache_crosses_backends(cfg):
     _, cell, opts = cfg
     name, args, kw, seeds = make_problem(cell, opts, 5, 3, 4, 6, np.float64,
                                          lengths=np.array([5, 2, 4]))
-    kw["resets"] = random_resets(5, 3, 9)
+    kw = add_options(dict(kw, _dtype=np.dtype(np.float64)), cell, "all", 5, 3,
+                     args[2].shape[1], 6, seed=9)
     bwd = f"{cell}_backward"
     for cache in (getattr(rnnkit, name)(*args, **kw).cache, getattr(ref, name)(*args, **kw).cache):
         g_native = getattr(rnnkit, bwd)(cache, **seeds)
@@ -87,7 +116,8 @@ def test_resets_bitwise_for_any_thread_count(cfg, simd_target):
     _, cell, opts = cfg
     name, args, kw, seeds = make_problem(cell, opts, 5, 24, 40, 96, np.float32,
                                          lengths=np.arange(24) % 6)
-    kw["resets"] = random_resets(5, 24, 2)
+    kw = add_options(dict(kw, _dtype=np.dtype(np.float32)), cell, "all", 5, 24,
+                     args[2].shape[1], 96, seed=2)
     before = rnnkit.get_num_threads()
     results = []
     try:
@@ -103,26 +133,36 @@ def test_resets_bitwise_for_any_thread_count(cfg, simd_target):
             assert a.tobytes() == b.tobytes()
 
 
-def test_no_resets_is_the_plain_kernel_bit_for_bit():
-    """All-False resets take the reset path and still give the plain kernel's numbers."""
+def test_neutral_options_are_the_plain_kernel_bit_for_bit():
+    """All-False resets and zoneout 0 take the option paths and still give the plain
+    kernel's numbers bit for bit; zoneout_c 0 too in the forward, and to rounding in the
+    backward (which recomputes c~ = f c_prev + i g: the compiler may fuse that product
+    differently from the forward's, a 1-ulp difference)."""
     name, args, kw, seeds = make_problem("lstm", {"peep": True}, 4, 3, 5, 7, np.float32)
     plain = rnnkit.lstm_forward(*args, **kw)
-    out = rnnkit.lstm_forward(*args, **kw, resets=np.zeros((4, 3), bool))
-    np.testing.assert_array_equal(out.y, plain.y)
-    g = rnnkit.lstm_backward(out.cache, **seeds)
     g0 = rnnkit.lstm_backward(plain.cache, **seeds)
-    for a, e in zip(g, g0):
-        if e is not None:
-            np.testing.assert_array_equal(a, e)
+    for extra, exact in ((dict(resets=np.zeros((4, 3), bool)), True),
+                         (dict(zoneout=np.zeros((4, 3, 7), np.float32)), True),
+                         (dict(zoneout_c=np.zeros((4, 3, 7), np.float32)), False)):
+        out = rnnkit.lstm_forward(*args, **kw, **extra)
+        np.testing.assert_array_equal(out.y, plain.y)
+        np.testing.assert_array_equal(out.cache.c, plain.cache.c)
+        g = rnnkit.lstm_backward(out.cache, **seeds)
+        for a, e in zip(g, g0):
+            if e is None:
+                continue
+            if exact:
+                np.testing.assert_array_equal(a, e)
+            else:
+                np.testing.assert_allclose(a, e, rtol=1e-5, atol=1e-6)
 
 
 def test_reference_options_are_listed():
     """What the kernels do not run yet: these calls give the reference's results exactly."""
-    assert rnnkit.ops.REFERENCE_OPTIONS == ("ln_ih", "ln_hh", "ln_c", "zoneout", "zoneout_c",
-                                            "recurrent_mask")
+    assert rnnkit.ops.REFERENCE_OPTIONS == ("ln_ih", "ln_hh", "ln_c", "recurrent_mask")
     name, args, kw, seeds = make_problem("gru", {"linear_before_reset": True}, 4, 3, 5, 6,
                                          np.float64)
-    kw["zoneout"] = np.full((4, 3, 6), 0.25)
+    kw["recurrent_mask"] = np.full((3, 6), 0.5)
     out = rnnkit.gru_forward(*args, **kw)
     want = ref.gru_forward(*args, **kw)
     np.testing.assert_array_equal(out.y, want.y)

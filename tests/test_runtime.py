@@ -135,8 +135,26 @@ def test_cli_bench_runs_and_writes_json_and_plot(tmp_path):
     impls = {row["impl"] for row in res["results"]}
     assert {f"rnnkit-{t}" for t in rnnkit.simd_targets()} <= impls and "numpy-reference" in impls
     assert res["machine"]["gemm_peak_gflops"] > 0
+    assert set(res["machine"]["fma_peak_gflops"]) == set(rnnkit.simd_targets())
+    assert res["machine"]["peak_gflops"] == max(res["machine"]["fma_peak_gflops"].values())
     for row in res["results"]:
         assert row["fwd"]["median_ms"] > 0
-    assert "GEMM peak" in r.stdout
+        peak = res["machine"]["peak_gflops"]
+        assert abs(row["fwd"]["pct_peak"] - 100 * row["fwd"]["gflops"] / peak) < 1e-6
+    assert "FMA peak" in r.stdout and "NumPy" in r.stdout
     if out_png is not None:
         assert out_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_bench_thread_clock_one_thread_only():
+    from rnnkit import bench
+
+    res = bench.run(cells=("rnn",), shapes=[(3, 2, 8)], repeat=1, reference=False, torch=False,
+                    onnx=False, progress=False, clock="thread")
+    assert res["machine"]["clock"] == "thread"
+    assert all(r["fwd"]["median_ms"] >= 0 for r in res["results"])
+    with pytest.raises(ValueError, match="clock"):
+        bench.run(cells=("rnn",), shapes=[(3, 2, 8)], threads=2, clock="thread", progress=False)
+    r = subprocess.run([sys.executable, "-m", "rnnkit", "bench", "--clock", "thread", "--threads",
+                        "2"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "--clock thread" in r.stderr

@@ -104,3 +104,28 @@ def test_bitwise_identical_for_1_to_4_threads(cfg, variant, simd_target):
         rnnkit.set_num_threads(before)
     for n, other in zip((2, 3, 4), results[1:]):
         assert other == results[0], f"{n} threads differ from 1"
+
+
+@pytest.mark.parametrize("cell,opts", [("lstm", {}), ("gru", {"linear_before_reset": False})])
+def test_owned_split_bitwise_for_more_threads_than_cores_and_every_tile(cell, opts):
+    """The GEMM gives each thread the same panels every step and lets the others take a late
+    thread's share (threads.h: parallel_for_owned): with 7 threads on fewer cores the workers
+    are often late, so tasks move between threads; results must not change, on any tile."""
+    from rnnkit import _core
+
+    target = rnnkit.simd_targets()[0]
+    name, args, fkw, seeds = make_problem(cell, opts, 4, 64, 64, 80, np.float32, seed=5)
+    before_t, before_n = rnnkit.get_simd_target(), rnnkit.get_num_threads()
+    rnnkit.set_simd_target(target)
+    try:
+        for tile, (mr, nr) in enumerate(_core._gemm_params(target, "float32")["tiles"]):
+            _core._set_gemm_params(target, "float32", tile, 64, 4 * mr, 4 * nr)
+            results = []
+            for n in (1, 2, 7):
+                rnnkit.set_num_threads(n)
+                results.append(fwd_bwd(cell, args, fkw, seeds))
+            assert results[1] == results[0] and results[2] == results[0], f"tile {mr}x{nr}"
+    finally:
+        _core._set_gemm_params(target, "float32", None, 0, 0, 0)
+        rnnkit.set_simd_target(before_t)
+        rnnkit.set_num_threads(before_n)

@@ -5,7 +5,9 @@
 //   g = tanh(a_g)   c = f c_prev + i g   o = σ(a_o + p_o c)   m = o tanh(c)
 //   h = m, or with a projection h = m w_proj^T
 // Every pre-activation is clipped to [-clip, clip] when clipping (ONNX meaning).
-// Options (template parameters): kPeep peepholes, kClip, kCifg input_forget, kProj projection.
+// Options (template parameters): kPeep peepholes, kClip, kCifg input_forget, kProj projection,
+// kZoneC zoneout of c: c[k+1] = z c_prev + (1 - z) c~ where c~ is the c above (o's peephole
+// and m read c~); the backward recomputes c~ from the gates.
 #pragma once
 
 #include "cells/step.h"
@@ -14,7 +16,7 @@
 namespace rnnkit {
 namespace RNNKIT_NS {
 
-template <class T, bool kPeep, bool kClip, bool kCifg, bool kProj>
+template <class T, bool kPeep, bool kClip, bool kCifg, bool kProj, bool kZoneC>
 struct LstmFwd {
   static constexpr int kGates = 4;
   const FwdArgs<T>& a;
@@ -96,7 +98,10 @@ struct LstmFwd {
       f.store(g + H + j);
       gg.store(g + 2 * H + j);
       o.store(g + 3 * H + j);
-      cn.store(io.c_new + b * H + j);
+      if constexpr (kZoneC)  // c[k+1] = z c_prev + (1 - z) c~
+        zone(V::load(c.a.zoneout_c + s.rows.x_row(b) * H + j), cp, cn).store(io.c_new + b * H + j);
+      else
+        cn.store(io.c_new + b * H + j);
       (o * vtanh(cn)).store(io.m + b * H + j);
     }
   };
@@ -116,7 +121,7 @@ struct LstmFwd {
   }
 };
 
-template <class T, bool kPeep, bool kClip, bool kCifg, bool kProj>
+template <class T, bool kPeep, bool kClip, bool kCifg, bool kProj, bool kZoneC>
 struct LstmBwd {
   static constexpr int kGates = 4;
   const BwdArgs<T>& a;
@@ -126,11 +131,13 @@ struct LstmBwd {
   T* m_all = nullptr;   // [T, B, H] m of every step, recomputed for dw_proj (kProj)
   T* w_proj = nullptr;  // packed w_proj: B[k, n] = w_proj[k, n], k < P, n < H (kProj)
   T* c_start = nullptr; // [B, H] c[k] with the reset rows zeroed (resets)
+  T* ct_all = nullptr;  // [T, B, H] c~ of every step, recomputed, 0 on frozen rows (kZoneC)
 
   explicit LstmBwd(const BwdArgs<T>& args) : a(args) {}
   void plan(Arena<T>& ar) {
     const Dims& d = a.d;
     if (a.resets) c_start = ar.take(d.B * d.H);
+    if constexpr (kZoneC) ct_all = ar.take(d.T * d.B * d.H);
     if constexpr (kProj) {
       dht = ar.take(d.T * d.B * d.P);
       m_all = ar.take(d.T * d.B * d.H);
@@ -165,13 +172,22 @@ struct LstmBwd {
       const V one = V::set1(T(1));
       const V i = V::load(g + j), f = V::load(g + H + j), gg = V::load(g + 2 * H + j),
               o = V::load(g + 3 * H + j);
-      const V cn = V::load(io.c_new + b * H + j);
       const V cp = V::load(io.c_prev + b * H + j);
+      // c~ = f c_prev + i g: c[k+1] itself, or recomputed under zoneout of c
+      const V cn = kZoneC ? fma(f, cp, i * gg) : V::load(io.c_new + b * H + j);
       const V dm = V::load(io.dm + b * H + j);
       const V tc = vtanh(cn);
-      // m = o tanh(c)
+      V dc_in = V::load(c.dc + b * H + j);  // dL/dc[k+1]
+      V dc_keep = V::zero();                // the part zoneout sends to c_prev
+      if constexpr (kZoneC) {
+        const V z = V::load(c.a.zoneout_c + s.rows.x_row(b) * H + j);
+        cn.store(c.ct_all + (s.k * c.a.d.B + b) * H + j);
+        dc_keep = dc_in * z;
+        dc_in = dc_in * (one - z);
+      }
+      // m = o tanh(c~)
       V dao = dm * tc * o * (one - o);
-      V dcv = fma(dm * o, fnma(tc, tc, one), V::load(c.dc + b * H + j));
+      V dcv = fma(dm * o, fnma(tc, tc, one), dc_in);
       if constexpr (kClip) dao = unclip(dao, s.mask + b * 4 * H + 3 * H + j);
       if constexpr (kPeep) dcv = fma(V::load(peep + 2 * H + j), dao, dcv);  // o peeks at c_t
       // c = f c_prev + i g   (CIFG: f = 1 - i, so dc/di = g - c_prev)
@@ -186,6 +202,7 @@ struct LstmBwd {
         dag = unclip(dag, mk + 2 * H + j);
       }
       V dcp = dcv * f;
+      if constexpr (kZoneC) dcp = dcp + dc_keep;
       if constexpr (kPeep) {
         dcp = fma(V::load(peep + j), dai, dcp);
         if constexpr (!kCifg) dcp = fma(V::load(peep + H + j), daf, dcp);
@@ -217,21 +234,24 @@ struct LstmBwd {
       if (s.reset && s.reset[b]) zero_n(dc + b * H, H);  // no gradient crosses a reset
     });
   }
-  void freeze(const BwdStep<T>&, i64) {}  // dc passes through unchanged
+  void freeze(const BwdStep<T>& s, i64 b) {  // dc passes through unchanged
+    if constexpr (kZoneC) zero_n(ct_all + (s.k * a.d.B + b) * a.d.H, a.d.H);
+  }
   void finish(const Ctx<T>& cx, const T* dgx) {
     const i64 B = cx.B, H = cx.H, GH = cx.GH, TB = cx.T_ * cx.B;
+    const T* c_tilde = kZoneC ? ct_all : a.c + B * H;  // [T, B, H] c~ of every step
     copy_n(a.dc0, dc, B * H);
     if constexpr (kPeep) {
       // da_i c_prev, da_f c_prev (c_prev = 0 after a reset: those rows are left out)
       column_sums<T>(a.dw_peep, dgx, GH, a.c, H, TB, H, a.resets);
       column_sums<T>(a.dw_peep + H, dgx + H, GH, a.c, H, TB, H, a.resets);
-      column_sums<T>(a.dw_peep + 2 * H, dgx + 3 * H, GH, a.c + B * H, H, TB, H);  // da_o c_t
+      column_sums<T>(a.dw_peep + 2 * H, dgx + 3 * H, GH, c_tilde, H, TB, H);  // da_o c~
     }
     if constexpr (kProj) {
       for (i64 r = 0; r < TB; ++r) {  // m = o tanh(c_t), recomputed rather than stored
         const T* o = a.gates + r * GH + 3 * H;
         T* mr = m_all + r * H;
-        math_apply<T>(MathFn::kTanh, a.c + B * H + r * H, mr, H);
+        math_apply<T>(MathFn::kTanh, c_tilde + r * H, mr, H);
         for (i64 j = 0; j < H; ++j) mr[j] *= o[j];
       }
       gemm<T>(cx.P, H, TB, MatView<T>{dht, 1, cx.P}, MatView<T>{m_all, H, 1}, a.dw_proj, H,
@@ -248,12 +268,14 @@ struct LstmBwd {
 template <bool kFwd, class T, class Args, class F>
 void with_lstm(const Args& a, F&& f) {
   with_flags(
-      [&](auto kPeep, auto kClip, auto kCifg, auto kProj) {
+      [&](auto kPeep, auto kClip, auto kCifg, auto kProj, auto kZoneC) {
         constexpr bool p = decltype(kPeep)::value, c = decltype(kClip)::value,
-                       i = decltype(kCifg)::value, r = decltype(kProj)::value;
-        f(std::conditional_t<kFwd, LstmFwd<T, p, c, i, r>, LstmBwd<T, p, c, i, r>>(a));
+                       i = decltype(kCifg)::value, r = decltype(kProj)::value,
+                       z = decltype(kZoneC)::value;
+        f(std::conditional_t<kFwd, LstmFwd<T, p, c, i, r, z>, LstmBwd<T, p, c, i, r, z>>(a));
       },
-      a.w_peep != nullptr, a.clip_mask != nullptr, a.input_forget, a.w_proj != nullptr);
+      a.w_peep != nullptr, a.clip_mask != nullptr, a.input_forget, a.w_proj != nullptr,
+      a.zoneout_c != nullptr);
 }
 
 }  // namespace RNNKIT_NS

@@ -93,7 +93,14 @@ struct Rows {
   const i64* lengths;  // [B] or null
   i64 B, k;
   int n_threads;
+  i64 T_;        // steps
+  bool reverse;
   bool live(i64 b) const { return !lengths || k < lengths[b]; }
+  // The row of x (and of y and the x-ordered masks) that live row b reads at step k.
+  i64 x_row(i64 b) const {
+    const i64 len = lengths ? lengths[b] : T_;
+    return (reverse ? len - 1 - k : k) * B + b;
+  }
   // fn(b) for every live row, threaded by row chunks; cost = elements of work per row.
   template <class Fn>
   void each(i64 cost, const Fn& fn) const {
@@ -197,6 +204,12 @@ template <class V>
 RNNKIT_INLINE V clip_and_mark(V v, V lim, std::uint8_t* mask) {
   store_mask_u8(mask, gt(abs(v), lim));
   return min(lim, max(-lim, v));
+}
+
+// Zoneout, z the mask row: z old + (1 - z) new.
+template <class V>
+RNNKIT_INLINE V zone(V z, V old, V nw) {
+  return fma(z, old, (V::set1(1) - z) * nw);
 }
 
 // Zeroes a gradient where the forward clipped the pre-activation.

@@ -60,13 +60,50 @@ def set_simd_target(name):
     _core.set_simd_target(name)
 
 
+def _kib(n):
+    return f"{n >> 20} MiB" if n >= 1 << 20 and n % (1 << 20) == 0 else f"{n >> 10} KiB"
+
+
+def cpu_info():
+    """The CPU as cpuid describes it: vendor, model name, family/model/stepping, cache sizes in
+    bytes (leaf 4 on Intel, 0x8000001D on AMD; one core's view, `*_shared_by` logical CPUs
+    share one), and the instruction-set extensions it reports."""
+    return dict(_core._cpu_info())
+
+
+def _cpu_lines(c):
+    name = c["model_name"] or "unknown model"
+    ident = f"{name} ({c['vendor']}, family {c['family']} model {c['model']} stepping {c['stepping']}"
+    ident += ", virtual machine)" if c["hypervisor"] else ")"
+    caches = (f"L1d {_kib(c['l1d_bytes'])}, L2 {_kib(c['l2_bytes'])}, L3 {_kib(c['l3_bytes'])} "
+              f"(L3 shared by {c['l3_shared_by']} logical CPUs)")
+    if not c["caches_from_cpuid"]:
+        caches += " [assumed: no cpuid cache leaf answered]"
+    return ident, caches, c["features"]
+
+
+def _gemm_line(target):
+    """The GEMM tile and blocking `target` uses, per dtype, and the CPU-family row chosen."""
+    parts = []
+    for dtype in ("float32", "float64"):
+        p = _core._gemm_params(target, dtype)
+        parts.append(f"{dtype} tile {p['mr']}x{p['nr']} kc {p['kc']} mc {p['mc']} nc {p['nc']}")
+    return f"{'; '.join(parts)} (family row '{p['family']}')"
+
+
 def info():
-    """A dict describing this build and runtime: version, SIMD target, threads, compiler, flags."""
+    """A dict describing this build and runtime: version, SIMD target, threads, compiler, flags,
+    and the detected CPU (`cpu`, `cpu_caches`, `cpu_features`; `cpu_info()` has the numbers)."""
     build = dict(_core.build_info)
+    cpu, caches, features = _cpu_lines(cpu_info())
     return {
         "version": __version__,
+        "cpu": cpu,
+        "cpu_caches": caches,
+        "cpu_features": features,
         "simd_target": get_simd_target(),
         "simd_targets": list(simd_targets()),
+        "gemm": _gemm_line(get_simd_target()),
         "compiled_targets": list(_core.compiled_targets()),
         "num_threads": get_num_threads(),
         "compiler": build.get("compiler", ""),

@@ -1,14 +1,19 @@
 """The benchmark harness behind `rnnkit bench` and bench/: rnnkit (each SIMD target), the
 NumPy reference, PyTorch and onnxruntime (when installed) on the same inputs, forward and
-forward+backward, interleaved and repeated, against the GEMM peak measured in the same run.
+forward+backward, interleaved and repeated, against the limits measured in the same run.
 
-Reported per cell and shape: median time, min-max spread, GFLOP/s, % of the GEMM peak of the
-same dtype and thread count, and speed-ups. FLOPs count the matrix products only:
-forward 2*T*B*G*H*(I+H), backward twice that (dx, dw_ih, dh, dw_hh).
+Reported per cell and shape: median time, min-max spread, GFLOP/s, % of the FMA peak of the
+same dtype, and speed-ups. FLOPs count the matrix products only: forward 2*T*B*G*H*(I+H),
+backward twice that (dx, dw_ih, dh, dw_hh).
 
-The GEMM peak is NumPy's matmul on a large square product, measured in a subprocess with
-OPENBLAS_NUM_THREADS / OMP_NUM_THREADS / MKL_NUM_THREADS set to the thread count, so it
-matches the threads rnnkit and PyTorch get (NumPy's BLAS reads them only at import).
+The limits, measured first:
+- the FMA peak: rnnkit's built-in loop of independent FMA chains on each SIMD target
+  (cpp/fma_peak.h), one core; "% of peak" is against the best target's, times the thread count;
+- NumPy's GEMM (OpenBLAS, usually) on a large square product, in a subprocess with
+  OPENBLAS_NUM_THREADS / OMP_NUM_THREADS / MKL_NUM_THREADS set to the thread count, so it
+  matches the threads rnnkit and PyTorch get (NumPy's BLAS reads them only at import);
+- PyTorch's GEMM (MKL in the x86 wheels) on the same product, when torch is installed;
+- rnnkit's own GEMM on the same product.
 """
 
 from __future__ import annotations
@@ -24,6 +29,9 @@ from typing import Callable, Dict, Optional
 import numpy as np
 
 from ._cells import CELLS, GATES
+
+CLOCK_NAMES = {"wall": "perf_counter", "thread": "thread_time"}
+CLOCKS = {k: getattr(time, v) for k, v in CLOCK_NAMES.items()}
 FULL_SHAPES = [(100, 1, 64), (100, 8, 64), (100, 64, 64), (100, 1, 256), (100, 8, 256), (100, 64, 256)]
 QUICK_SHAPES = [(50, 1, 64), (50, 8, 256), (50, 64, 256)]
 
@@ -34,15 +42,23 @@ def flops(cell, T, B, H, I=None):
     return fwd, 3.0 * fwd
 
 
-def gemm_peak(dtype="float32", threads=1, n=2048, repeat=5):
-    """NumPy's matmul GFLOP/s on an n x n product, in a subprocess with the BLAS thread count set."""
+def numpy_gemm(dtype="float32", threads=1, n=2048, repeat=5, clock="wall"):
+    """NumPy's matmul on an n x n product, in a subprocess with the BLAS thread count set:
+    {"gflops": ..., "kernel": the BLAS and its kernel when threadpoolctl can tell, else ""}."""
     code = (
         "import numpy as np, time\n"
         f"a = np.random.default_rng(0).random(({n}, {n})).astype('{dtype}'); b = a.copy(); a @ b\n"
         "ts = []\n"
         f"for _ in range({repeat}):\n"
-        "    t0 = time.perf_counter(); a @ b; ts.append(time.perf_counter() - t0)\n"
-        f"print(2 * {n}**3 / min(ts) / 1e9)\n")
+        f"    t0 = time.{CLOCK_NAMES[clock]}(); a @ b; ts.append(time.{CLOCK_NAMES[clock]}() - t0)\n"
+        "kernel = ''\n"
+        "try:\n"
+        "    import threadpoolctl\n"
+        "    libs = [d for d in threadpoolctl.threadpool_info() if d.get('user_api') == 'blas']\n"
+        "    kernel = ' '.join(f\"{d['internal_api']}-{d.get('architecture', '')}\" for d in libs)\n"
+        "except ImportError:\n"
+        "    pass\n"
+        f"print(2 * {n}**3 / min(ts) / 1e9, kernel)\n")
     env = dict(os.environ)
     for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         env[k] = str(threads)
@@ -50,7 +66,67 @@ def gemm_peak(dtype="float32", threads=1, n=2048, repeat=5):
                          timeout=300)
     if out.returncode != 0:
         raise RuntimeError(f"GEMM peak measurement failed: {out.stderr.strip()[-300:]}")
-    return float(out.stdout.strip().splitlines()[-1])
+    gflops, _, kernel = out.stdout.strip().splitlines()[-1].partition(" ")
+    return {"gflops": float(gflops), "kernel": kernel.strip()}
+
+
+def gemm_peak(dtype="float32", threads=1, n=2048, repeat=5):
+    """NumPy's matmul GFLOP/s on an n x n product (see numpy_gemm)."""
+    return numpy_gemm(dtype, threads, n, repeat)["gflops"]
+
+
+def fma_peaks(dtype="float32", seconds=0.03):
+    """{target: GFLOP/s} of one core's FMA loop on every usable SIMD target (a few ms each)."""
+    import rnnkit
+    from . import _core
+
+    return {t: _core._fma_peak(t, dtype, seconds) for t in rnnkit.simd_targets()}
+
+
+def _best_rate(fn, flop, repeat, clock="wall"):
+    now = CLOCKS[clock]
+    fn()
+    ts = []
+    for _ in range(repeat):
+        t0 = now()
+        fn()
+        ts.append(now() - t0)
+    return flop / min(ts) / 1e9
+
+
+def torch_gemm_peak(dtype="float32", threads=1, n=2048, repeat=5, clock="wall"):
+    """PyTorch's matmul GFLOP/s on an n x n product with `threads` threads, and the BLAS it was
+    built with; None when torch is not installed."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        a = torch.from_numpy(np.random.default_rng(0).random((n, n)).astype(dtype))
+        b = a.clone()
+        gflops = _best_rate(lambda: torch.mm(a, b), 2.0 * n ** 3, repeat, clock)
+    finally:
+        torch.set_num_threads(before)
+    blas = "mkl" if torch.backends.mkl.is_available() else "other"
+    return {"gflops": gflops, "blas": blas}
+
+
+def rnnkit_gemm_peak(dtype="float32", threads=1, n=2048, repeat=3, clock="wall"):
+    """rnnkit's own GEMM (best target, B packed inside the call) on an n x n product."""
+    import rnnkit
+    from . import _core
+
+    before_t, before_n = rnnkit.get_simd_target(), rnnkit.get_num_threads()
+    rnnkit.set_simd_target(rnnkit.simd_targets()[0])
+    rnnkit.set_num_threads(threads)
+    try:
+        a = np.random.default_rng(0).random((n, n)).astype(dtype)
+        return _best_rate(lambda: _core._gemm(a, a), 2.0 * n ** 3, repeat, clock)
+    finally:
+        rnnkit.set_simd_target(before_t)
+        rnnkit.set_num_threads(before_n)
 
 
 def _problem(cell, T, B, H, dtype, seed=0):
@@ -190,21 +266,40 @@ def _progress(total, enabled):
 
 
 def run(cells=("lstm", "gru", "rnn"), shapes=None, dtype="float32", threads=1, repeat=7,
-        targets=None, reference=True, torch=True, onnx=True, quick=False, progress=True) -> Dict:
-    """Runs the benchmark; returns a JSON-able dict (see `format_table`)."""
+        targets=None, reference=True, torch=True, onnx=True, quick=False, progress=True,
+        clock="wall") -> Dict:
+    """Runs the benchmark; returns a JSON-able dict (see `format_table`).
+
+    clock="thread" times the CPU time of the calling thread instead of wall time: with one
+    thread every implementation computes on the calling thread, and on a machine shared with
+    other work that leaves out the time the OS gave to other processes."""
     import rnnkit
+
+    if clock not in CLOCKS:
+        raise ValueError(f"clock: expected one of {sorted(CLOCKS)}, got {clock!r}")
+    if clock == "thread" and threads != 1:
+        raise ValueError(f"clock: 'thread' measures one thread only, got threads={threads}")
+    now = CLOCKS[clock]
 
     shapes = shapes or (QUICK_SHAPES if quick else FULL_SHAPES)
     dt = np.dtype(dtype)
     before_target, before_threads = rnnkit.get_simd_target(), rnnkit.get_num_threads()
     impls = available_impls(targets, threads, reference, torch, onnx, dtype)
-    peak = gemm_peak(dtype, threads)
+    fma = fma_peaks(dtype)
+    peak = max(fma.values()) * threads  # one core's loop: threads cores at most
     info = rnnkit.info()
-    result = {"machine": {"simd_targets": info["simd_targets"], "compiler": info["compiler"],
-                          "threads": threads, "dtype": dtype, "repeat": repeat,
-                          "numpy": np.__version__, "gemm_peak_gflops": peak,
+    torch_gemm = torch_gemm_peak(dtype, threads, clock=clock) if torch else None
+    result = {"machine": {"cpu": info["cpu"], "cpu_caches": info["cpu_caches"],
+                          "simd_targets": info["simd_targets"], "compiler": info["compiler"],
+                          "threads": threads, "dtype": dtype, "repeat": repeat, "clock": clock,
+                          "numpy": np.__version__,
+                          "fma_peak_gflops": fma, "peak_gflops": peak,
+                          "numpy_gemm": numpy_gemm(dtype, threads, clock=clock),
+                          "torch_gemm": torch_gemm,
+                          "rnnkit_gemm_gflops": rnnkit_gemm_peak(dtype, threads, clock=clock),
                           "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE", "")},
               "results": []}
+    result["machine"]["gemm_peak_gflops"] = result["machine"]["numpy_gemm"]["gflops"]
     bar = _progress(len(cells) * len(shapes) * repeat * len(impls), progress)
     try:
         for cell in cells:
@@ -238,14 +333,14 @@ def run(cells=("lstm", "gru", "rnn"), shapes=None, dtype="float32", threads=1, r
                             impl.before()
                         if warm:
                             fwd()
-                        t0 = time.perf_counter()
+                        t0 = now()
                         fwd()
-                        t1 = time.perf_counter()
+                        t1 = now()
                         times[impl.name]["fwd"].append(t1 - t0)
                         if fwd_bwd:
-                            t1 = time.perf_counter()
+                            t1 = now()
                             fwd_bwd()
-                            times[impl.name]["fwd_bwd"].append(time.perf_counter() - t1)
+                            times[impl.name]["fwd_bwd"].append(now() - t1)
                         if bar:
                             bar.update(1)
                 for name, tt in times.items():
@@ -256,7 +351,7 @@ def run(cells=("lstm", "gru", "rnn"), shapes=None, dtype="float32", threads=1, r
                             row[kind] = {"median_ms": med * 1e3, "min_ms": min(tt[kind]) * 1e3,
                                          "max_ms": max(tt[kind]) * 1e3,
                                          "gflops": fl / med / 1e9,
-                                         "pct_peak": 100 * fl / med / 1e9 / peak}
+                                         "pct_peak": 100 * fl / med / 1e9 / peak}  # FMA peak
                     result["results"].append(row)
     finally:
         if bar:
@@ -273,9 +368,20 @@ def best_rnnkit(rows):
 
 def format_table(res) -> str:
     m = res["machine"]
+    fma = ", ".join(f"{t} {g:.1f}" for t, g in m["fma_peak_gflops"].items())
+    tg = m.get("torch_gemm")
+    torch_txt = f", PyTorch ({tg['blas']}) {tg['gflops']:.1f}" if tg else ""
+    ng = m.get("numpy_gemm") or {}
+    blas_env = f" ({ng['kernel']})" if ng.get("kernel") else ""
+    if m["OPENBLAS_CORETYPE"]:
+        blas_env += f" [OPENBLAS_CORETYPE={m['OPENBLAS_CORETYPE']}]"
+    clock = "CPU time of the calling thread" if m.get("clock") == "thread" else "wall time"
     lines = [f"rnnkit bench: {m['dtype']}, {m['threads']} thread(s), median of {m['repeat']} "
-             f"interleaved runs; GEMM peak (NumPy matmul, same threads) {m['gemm_peak_gflops']:.1f} "
-             f"GFLOP/s; targets {', '.join(m['simd_targets'])}"]
+             f"interleaved runs ({clock}); CPU {m['cpu']}; {m['cpu_caches']}",
+             f"FMA peak, one core (GFLOP/s): {fma}; '%peak' is of {m['peak_gflops']:.1f} "
+             f"(best target x {m['threads']} thread(s))",
+             f"GEMM 2048^3, same threads (GFLOP/s): NumPy{blas_env} {m['gemm_peak_gflops']:.1f}"
+             f"{torch_txt}, rnnkit {m['rnnkit_gemm_gflops']:.1f}"]
     hdr = (f"{'cell':5} {'T':>4} {'B':>3} {'H':>4}  {'impl':16} {'fwd ms':>9} {'%peak':>6}  "
            f"{'fwd+bwd ms':>11} {'[min-max]':>17} {'GFLOP/s':>8} {'%peak':>6}  {'vs this':>8}")
     lines.append(hdr)
@@ -305,7 +411,7 @@ def format_table(res) -> str:
 
 
 def plot(res, path):
-    """PNG: fwd+bwd % of the GEMM peak by shape, one line per implementation."""
+    """PNG: fwd+bwd % of the FMA peak by shape, one line per implementation."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -325,7 +431,7 @@ def plot(res, path):
             ax.plot(range(len(shapes)), ys, marker="o", label=impl)
         ax.set_xticks(range(len(shapes)), [f"B={b}\nH={h}" for b, h in shapes])
         ax.set_title(f"{cell}: fwd+bwd (onnxruntime: fwd)")
-        ax.set_ylabel("% of GEMM peak")
+        ax.set_ylabel("% of FMA peak")
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=8)
     fig.tight_layout()
@@ -362,6 +468,10 @@ def main(args, argv=None) -> int:
         except ImportError:
             print("rnnkit bench: --plot needs matplotlib (pip install 'rnnkit[plot]')", file=sys.stderr)
             return 2
+    if args.clock == "thread" and args.threads != 1:
+        print(f"rnnkit bench: --clock thread measures one thread only, got --threads {args.threads}",
+              file=sys.stderr)
+        return 2
     _reexec_with_blas_threads(args.threads, argv)
     shapes = None
     if args.batch or args.hidden or args.T:
@@ -370,7 +480,7 @@ def main(args, argv=None) -> int:
     res = run(cells=args.cells, shapes=shapes, dtype=args.dtype, threads=args.threads,
               repeat=args.repeat or (3 if args.quick else 7), targets=args.targets,
               reference=not args.no_reference, torch=not args.no_torch, onnx=not args.no_onnx,
-              quick=args.quick, progress=not args.no_progress)
+              quick=args.quick, progress=not args.no_progress, clock=args.clock)
     print(format_table(res))
     if args.json:
         from ._files import atomic_write
@@ -394,6 +504,9 @@ def add_arguments(p):
     p.add_argument("--T", type=pos, help="sequence length (default 100, 50 with --quick)")
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     p.add_argument("--threads", type=pos, default=1)
+    p.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
+                   help="wall time, or the CPU time of the calling thread (one thread only; "
+                        "steadier on a busy machine)")
     p.add_argument("--repeat", type=pos)
     p.add_argument("--targets", nargs="+", help="rnnkit SIMD targets (default: all usable)")
     p.add_argument("--no-reference", action="store_true")

@@ -7,8 +7,8 @@ once by the validation (`np.ascontiguousarray`); arrays of the wrong dtype are a
 What differs between cells (their arrays, result and cache types) comes from the cell table
 (`rnnkit._cells`): `_forward` and `_backward` serve every cell.
 
-The options of API.md section 11: ``resets`` runs in the kernels. A call with any other
-option set (``ln_ih``, ``ln_hh``, ``ln_c``, ``zoneout``, ``zoneout_c``, ``recurrent_mask``)
+The options of API.md section 11: ``resets``, ``zoneout`` and ``zoneout_c`` run in the
+kernels. A call with any other option set (``ln_ih``, ``ln_hh``, ``ln_c``, ``recurrent_mask``)
 is computed by ``rnnkit.reference`` (the same results and cache, at NumPy speed) until the
 kernels have that option; so is the backward of its cache. `REFERENCE_OPTIONS` lists them.
 """
@@ -24,7 +24,7 @@ from . import reference as _reference
 from ._cells import CELLS
 
 # The options the kernels do not run yet: a call with one of them set runs on the reference.
-NATIVE_OPTIONS = ("resets",)
+NATIVE_OPTIONS = ("zoneout", "zoneout_c", "resets")
 REFERENCE_OPTIONS = tuple(n for n in _checks.OPTIONS if n not in NATIVE_OPTIONS)
 
 
@@ -54,7 +54,7 @@ def _pick(cls, names):
 # a cell without them.
 _OPTIONAL = (("w_peep", None), ("w_proj", None), ("c", None), ("hn", None),
              ("nonlinearity", "tanh"), ("input_forget", False), ("linear_before_reset", True),
-             ("resets", None))
+             ("resets", None), ("zoneout", None), ("zoneout_c", None))
 _GRADS = ("dx", "dh0", "dc0", "dw_ih", "dw_hh", "db_ih", "db_hh", "dw_peep", "dw_proj",
           "dln_ih", "dln_hh", "dln_c")
 
@@ -94,7 +94,8 @@ def _forward(cell, f):
         linear_before_reset=f.linear_before_reset, clip=f.clip or 0.0,
         y=y, h=h, c=c, gates=gates, hn=hn,
         clip_mask=None if clip_mask is None else clip_mask.view(np.uint8),
-        resets=None if f.resets is None else f.resets.view(np.uint8))
+        resets=None if f.resets is None else f.resets.view(np.uint8), zoneout=f.zoneout,
+        zoneout_c=f.zoneout_c)
     cache = make_cache(f + (h, c, gates, hn, clip_mask, None, None, None, None))
     return make_output((y, h[-1].copy(), None if c is None else c[-1].copy(), cache))
 
@@ -104,7 +105,8 @@ def _backward(cell, bw):
     spec = CELLS[cell]
     _, _, make_grads, optional = _MAKERS[cell]
     cache = bw.cache
-    w_peep, w_proj, c, hn, nonlinearity, input_forget, lbr, resets = optional(cache + _DEFAULTS)
+    (w_peep, w_proj, c, hn, nonlinearity, input_forget, lbr, resets, zoneout,
+     zoneout_c) = optional(cache + _DEFAULTS)
     T, B, I, H, P, GH = bw.T, bw.B, bw.I, bw.H, bw.P, bw.G * bw.H
     dt = bw.dtype
     mask = cache.clip_mask
@@ -127,7 +129,8 @@ def _backward(cell, bw):
         c=c, gates=cache.gates, hn=hn, clip_mask=None if mask is None else mask.view(np.uint8),
         dy=bw.dy, dh_n=bw.dh_n, dc_n=bw.dc_n, dx=grads[0], dh0=grads[1], dc0=grads[2],
         dw_ih=grads[3], dw_hh=grads[4], db_ih=grads[5], db_hh=grads[6], dw_peep=grads[7],
-        dw_proj=grads[8], resets=None if resets is None else resets.view(np.uint8))
+        dw_proj=grads[8], resets=None if resets is None else resets.view(np.uint8),
+        zoneout=zoneout, zoneout_c=zoneout_c)
     return make_grads(grads)
 
 
