@@ -18,7 +18,6 @@ import statistics
 import time
 
 import numpy as np
-
 from _checkout import prefer_checkout  # bench/ is on sys.path when this runs as a script
 
 prefer_checkout()
