@@ -83,3 +83,22 @@ def assert_close(actual, expected, dtype, what):
     rtol, atol = tolerance(dtype)
     scale = max(1.0, float(np.max(np.abs(expected[np.isfinite(expected)]), initial=0.0)))
     np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol * scale, err_msg=what)
+
+
+def assert_thread_count_free(cell, name, args, kw, seeds):
+    """Forward and backward on 1, 2 and 3 threads give bitwise identical arrays."""
+    import rnnkit
+
+    before = rnnkit.get_num_threads()
+    results = []
+    try:
+        for n in (1, 2, 3):
+            rnnkit.set_num_threads(n)
+            out = getattr(rnnkit, name)(*args, **kw)
+            g = getattr(rnnkit, f"{cell}_backward")(out.cache, **seeds)
+            results.append([a for a in (*out[:-1], *out.cache, *g) if isinstance(a, np.ndarray)])
+    finally:
+        rnnkit.set_num_threads(before)
+    for other in results[1:]:
+        for a, b in zip(results[0], other):
+            assert a.tobytes() == b.tobytes()

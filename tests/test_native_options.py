@@ -7,11 +7,11 @@ test pins down so that it cannot pass unnoticed as a kernel test."""
 
 import numpy as np
 import pytest
+from _cases import assert_thread_count_free, make_problem
+from test_native_vs_reference import compare
 
 import rnnkit
 import rnnkit.reference as ref
-from _cases import make_problem
-from test_native_vs_reference import compare
 
 pytestmark = pytest.mark.skipif(not hasattr(rnnkit, "lstm_forward"), reason="native not built")
 
@@ -118,19 +118,7 @@ def test_resets_bitwise_for_any_thread_count(cfg, simd_target):
                                          lengths=np.arange(24) % 6)
     kw = add_options(dict(kw, _dtype=np.dtype(np.float32)), cell, "all", 5, 24,
                      args[2].shape[1], 96, seed=2)
-    before = rnnkit.get_num_threads()
-    results = []
-    try:
-        for n in (1, 2, 3):
-            rnnkit.set_num_threads(n)
-            out = getattr(rnnkit, name)(*args, **kw)
-            g = getattr(rnnkit, f"{cell}_backward")(out.cache, **seeds)
-            results.append([a for a in (*out[:-1], *out.cache, *g) if isinstance(a, np.ndarray)])
-    finally:
-        rnnkit.set_num_threads(before)
-    for other in results[1:]:
-        for a, b in zip(results[0], other):
-            assert a.tobytes() == b.tobytes()
+    assert_thread_count_free(cell, name, args, kw, seeds)
 
 
 def test_neutral_options_are_the_plain_kernel_bit_for_bit():

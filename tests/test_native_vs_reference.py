@@ -7,7 +7,9 @@ import pytest
 
 import rnnkit
 import rnnkit.reference as ref
-from _cases import CONFIG_IDS, CONFIGS, assert_close, make_problem
+from _cases import (
+    CONFIG_IDS, CONFIGS, assert_close, assert_thread_count_free, make_problem,
+)
 
 pytestmark = pytest.mark.skipif(not hasattr(rnnkit, "lstm_forward"), reason="native not built")
 
@@ -138,19 +140,7 @@ def test_threads_give_bitwise_identical_results(cfg, simd_target):
     _, cell, opts = cfg
     name, args, kw, seeds = make_problem(cell, opts, 5, 24, 40, 96, np.float32,
                                          lengths=np.arange(24) % 6)
-    before = rnnkit.get_num_threads()
-    results = []
-    try:
-        for n in (1, 2, 3):
-            rnnkit.set_num_threads(n)
-            out = getattr(rnnkit, name)(*args, **kw)
-            g = getattr(rnnkit, f"{cell}_backward")(out.cache, **seeds)
-            results.append([a for a in (*out[:-1], *out.cache, *g) if isinstance(a, np.ndarray)])
-    finally:
-        rnnkit.set_num_threads(before)
-    for other in results[1:]:
-        for a, b in zip(results[0], other):
-            assert a.tobytes() == b.tobytes()
+    assert_thread_count_free(cell, name, args, kw, seeds)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
