@@ -10,6 +10,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <initializer_list>
 #include <memory>
@@ -25,6 +26,10 @@
 
 namespace py = pybind11;
 using rnnkit::i64;
+
+namespace rnnkit {
+void bind_stream(py::module_& m);  // stream.cpp: rnnkit._core.Stream
+}
 
 namespace {
 
@@ -221,12 +226,48 @@ auto with_dtype(const py::object& x, const char* name, F&& f) {
   return f(Tag<double>{});
 }
 
-// Sizes the workspace, then runs the kernel without the GIL.
+// Ctrl-C during a kernel: the driver polls between steps; at most every kPollEvery the poll
+// takes the GIL back and runs the signal handlers (PyErr_CheckSignals). An exception they
+// raise (KeyboardInterrupt) stops the kernel and is raised once it has returned, so the
+// caller never sees its half-written outputs. A step costs a clock read otherwise.
+constexpr auto kPollEvery = std::chrono::milliseconds(5);
+
+struct SignalPoll {
+  std::chrono::steady_clock::time_point next = std::chrono::steady_clock::now() + kPollEvery;
+  PyObject *type = nullptr, *value = nullptr, *traceback = nullptr;  // the pending exception
+  bool raised = false;
+
+  static bool poll(void* ctx) {
+    SignalPoll& s = *static_cast<SignalPoll*>(ctx);
+    if (s.raised) return true;
+    const auto now = std::chrono::steady_clock::now();
+    if (now < s.next) return false;
+    s.next = now + kPollEvery;
+    const PyGILState_STATE gil = PyGILState_Ensure();
+    if (PyErr_CheckSignals() != 0) {
+      PyErr_Fetch(&s.type, &s.value, &s.traceback);
+      s.raised = true;
+    }
+    PyGILState_Release(gil);
+    return s.raised;
+  }
+};
+
+// Sizes the workspace, then runs the kernel without the GIL; raises what a signal handler
+// raised while it ran.
 template <class T, class Args>
-void run_kernel(i64 (*measure)(const Args&), void (*run)(const Args&, T*), const Args& a) {
+void run_kernel(i64 (*measure)(const Args&), void (*run)(const Args&, T*), Args& a) {
   auto ws = alloc_workspace<T>(measure(a));
-  py::gil_scoped_release nogil;
-  run(a, static_cast<T*>(ws.get()));
+  SignalPoll signals;
+  a.interrupt = rnnkit::Interrupt{&SignalPoll::poll, &signals};
+  {
+    py::gil_scoped_release nogil;
+    run(a, static_cast<T*>(ws.get()));
+  }
+  if (signals.raised) {
+    PyErr_Restore(signals.type, signals.value, signals.traceback);
+    throw py::error_already_set();
+  }
 }
 
 // Keyword arguments, matched in one pass over the call's keyword names. pybind11's py::arg
@@ -555,6 +596,8 @@ PYBIND11_MODULE(_core, m) {
         "fn(x) elementwise with rnnkit's SIMD math (fn: a MathFn or its name).");
   m.def("_gemm", &gemm_py, py::arg("a"), py::arg("b"),
         "C = a @ b with rnnkit's GEMM (C-contiguous 2-D arrays of one dtype).");
+
+  rnnkit::bind_stream(m);
 
   m.def("simd_targets", &rnnkit::usable_targets, "Compiled SIMD targets this CPU runs, best first.");
   m.def("compiled_targets", &rnnkit::compiled_targets);

@@ -35,7 +35,7 @@ namespace rnnkit {
 using i64 = std::int64_t;
 
 // The letters of the API: T steps, B batch, I input, H hidden, P projection (= H without one),
-// G gates (RNN 1, GRU 3, LSTM 4).
+// G gates (RNN 1, MGU 2, GRU 3, LSTM 4).
 struct Dims {
   i64 T, B, I, H, P, G;
 };

@@ -12,6 +12,23 @@ namespace rnnkit {
 // The element-wise functions of simd/math.h, exposed for the accuracy tests.
 enum class MathFn : int { kExp = 0, kSigmoid = 1, kTanh = 2 };
 
+// Asked by the driver between steps, from the calling thread only, after about kWork
+// multiply-adds of work (a clock read per step cost 2.5 us per T=100 call): true = stop now.
+// The outputs are then incomplete, and the caller must discard them (the bindings raise).
+struct Interrupt {
+  static constexpr i64 kWork = i64(1) << 20;  // ~0.1 ms of one core
+  bool (*poll)(void* ctx) = nullptr;
+  void* ctx = nullptr;
+  i64 done = 0;  // work since the last poll
+  // Called once per step with that step's work.
+  bool requested(i64 work) {
+    done += work;
+    if (done < kWork) return false;
+    done = 0;
+    return poll && poll(ctx);
+  }
+};
+
 // Forward over one sequence batch. Optional pointers are null when absent; a cell reads only
 // the fields it has (kinds.h says which).
 template <class T>
@@ -43,6 +60,17 @@ struct FwdArgs {
   T* hn;                    // [T, B, H] (cells with hn_cache)
   std::uint8_t* clip_mask;  // [T, B, G*H] when clipping, else null (clipping is off)
   int n_threads;
+  Interrupt interrupt;
+  // The workspace already holds this call's packed weights and folded biases, left there by
+  // an earlier call on the same target with the same cell, options, weights, B, I, H, P and no
+  // more threads (T may differ; no lengths, no reverse: their row maps would move the layout).
+  // Streams (stream.cpp) pack once and then pass true on every step.
+  bool packed;
+  // bfloat16 panels (bf16.h layout, packed by KernelTable::pack_bf16) of w_ih [G*H, I] and of
+  // w_hh [G*H, P], read instead of w_ih and w_hh by the driver's two products; float32 only,
+  // no lengths, no reverse (streams with weight_dtype="bfloat16"). Null otherwise.
+  const std::uint16_t* w_ih16;
+  const std::uint16_t* w_hh16;
 };
 
 template <class T>
@@ -79,6 +107,7 @@ struct BwdArgs {
   T* dw_peep;  // [3, H]
   T* dw_proj;  // [P, H]
   int n_threads;
+  Interrupt interrupt;
 };
 
 // One target's entry points for one dtype. Workspace sizes are in elements of T; the
@@ -100,6 +129,10 @@ struct KernelTable {
   const char* name;
   Kernels<float> f32;
   Kernels<double> f64;
+  // bfloat16 weight panels of W [N, K] (row-major) for FwdArgs::w_ih16 / w_hh16: the size in
+  // elements, and the packing (each value rounded to the nearest bfloat16, ties to even).
+  i64 (*bf16_size)(i64 N, i64 K);
+  void (*pack_bf16)(std::uint16_t* dst, const float* W, i64 N, i64 K);
   template <class T>
   const Kernels<T>& of() const {
     if constexpr (sizeof(T) == sizeof(float)) return f32;

@@ -31,6 +31,7 @@
 // time-reversed copy of x is made.
 #pragma once
 
+#include "bf16.h"
 #include "cells/cells.h"
 #include "gemm.h"
 #include "kernel_api.h"
@@ -120,6 +121,28 @@ FwdPlan<T> plan_forward(const FwdArgs<T>& a, Cell& cell, Arena<T>& ar) {
   return p;
 }
 
+// The driver's two products on bfloat16 panels (bf16.h) when the call has them (float32
+// streams with weight_dtype="bfloat16"); false: use the float32 panels.
+template <class T>
+bool input_bf16(const FwdArgs<T>& a, i64 M, i64 N, i64 K, MatView<T> x, T* C) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (!a.w_ih16) return false;
+    bf16_matmul(M, N, K, x, a.w_ih16, C, N, false);
+    return true;
+  }
+  return false;
+}
+template <class T>
+bool recurrent_bf16(const FwdArgs<T>& a, i64 B, i64 R, i64 P, const T* h_prev,
+                    const RecOut<T>& rec) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (!a.w_hh16) return false;
+    bf16_matmul(B, R, P, MatView<float>{h_prev, P, 1}, a.w_hh16, rec.C, rec.ldc, rec.accumulate);
+    return true;
+  }
+  return false;
+}
+
 template <class T, class Cell>
 void run_forward(Cell& cell, const FwdArgs<T>& a, T* ws) {
   const Dims& d = a.d;
@@ -135,18 +158,23 @@ void run_forward(Cell& cell, const FwdArgs<T>& a, T* ws) {
   if (p.fmap) fill_row_maps(T_, B, a.lengths, a.reverse, p.fmap, nullptr, nullptr);
   if (a.lengths) zero_n(a.y, T_ * B * P);
 
-  // Weights packed once for all steps: B[k, n] = w[n, k].
-  if (I > 0) pack_b<T>(p.w_in, MatView<T>{a.w_ih, 1, I}, I, GH, nth);
-  pack_b<T>(p.w_rec, MatView<T>{a.w_hh, 1, P}, P, R, nth);
-  cell.prepare(cx);
+  // Weights packed once for all steps: B[k, n] = w[n, k] (or once per stream: a.packed).
+  if (!a.packed) {
+    if (I > 0) pack_b<T>(p.w_in, MatView<T>{a.w_ih, 1, I}, I, GH, nth);
+    pack_b<T>(p.w_rec, MatView<T>{a.w_hh, 1, P}, P, R, nth);
+    cell.prepare(cx);
+  }
 
   const i64 chunk = proj_chunk(T_, B);
+  Interrupt interrupt = a.interrupt;
   for (i64 k = 0; k < T_; ++k) {
+    if (interrupt.requested(B * GH * (I + P))) return;  // Ctrl-C: the caller drops the outputs
     if (k % chunk == 0) {  // 1. input projection of the next chunk of steps, into gates
       const i64 steps = T_ - k < chunk ? T_ - k : chunk;
       const MatView<T> xs = p.fmap ? MatView<T>{a.x, I, 1, p.fmap + k * B}
                                    : MatView<T>{a.x + k * B * I, I, 1};
-      gemm_packed<T>(steps * B, GH, I, xs, p.w_in, a.gates + k * B * GH, GH, false, p.gemm, nth);
+      if (!input_bf16(a, steps * B, GH, I, xs, a.gates + k * B * GH))
+        gemm_packed<T>(steps * B, GH, I, xs, p.w_in, a.gates + k * B * GH, GH, false, p.gemm, nth);
     }
     const Rows rows{a.lengths, B, k, nth, T_, a.reverse};
     const std::uint8_t* reset = a.resets ? a.resets + k * B : nullptr;  // no reverse: t = k
@@ -155,8 +183,9 @@ void run_forward(Cell& cell, const FwdArgs<T>& a, T* ws) {
     const FwdStep<T> s{k, h_prev, a.h + (k + 1) * B * P, a.gates + k * B * GH,
                        a.clip_mask ? a.clip_mask + k * B * GH : nullptr, rows, reset};
     const RecOut<T> rec = cell.rec_out(s);  // 2. the recurrent product, then the cell's step
-    gemm_packed<T>(B, R, P, MatView<T>{s.h_prev, P, 1}, p.w_rec, rec.C, rec.ldc, rec.accumulate,
-                   p.gemm, nth, k & 1);
+    if (!recurrent_bf16(a, B, R, P, s.h_prev, rec))
+      gemm_packed<T>(B, R, P, MatView<T>{s.h_prev, P, 1}, p.w_rec, rec.C, rec.ldc,
+                     rec.accumulate, p.gemm, nth, k & 1);
     cell.step(s, cx);
     if (a.zoneout) zone_rows(s.h_new, s.h_prev, a.zoneout, rows, P);
     if (a.lengths)
@@ -262,7 +291,9 @@ void run_backward(Cell& cell, const BwdArgs<T>& a, T* ws) {
   copy_n(dh_cur, a.dh_n, B * P);
   cell.init(cx);
 
+  Interrupt interrupt = a.interrupt;
   for (i64 k = T_ - 1; k >= 0; --k) {
+    if (interrupt.requested(B * GH * (I + 2 * P))) return;  // Ctrl-C: outputs dropped
     const Rows rows{a.lengths, B, k, nth, T_, a.reverse};
     const std::uint8_t* reset = a.resets ? a.resets + k * B : nullptr;  // no reverse: t = k
     const T* h_prev = a.h + k * B * P;

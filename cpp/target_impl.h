@@ -1,5 +1,6 @@
 // Instantiates every kernel for one SIMD target. Included once by each target_<isa>.cpp, which
 // first defines RNNKIT_NS (the target's namespace) and RNNKIT_TARGET_<ISA>.
+#include "bf16.h"
 #include "kernel_api.h"
 #include "sequence.h"
 #include "simd/math.h"
@@ -24,7 +25,8 @@ constexpr Kernels<T> kernels() {
           &math_apply<T>,          &gemm_plain<T>, &gemm_plain_workspace<T>};
 }
 
-const KernelTable kTable = {RNNKIT_TARGET_NAME, kernels<float>(), kernels<double>()};
+const KernelTable kTable = {RNNKIT_TARGET_NAME, kernels<float>(), kernels<double>(),
+                            &bf16_panels_size, &pack_bf16_panels};
 
 }  // namespace RNNKIT_NS
 

@@ -7,7 +7,6 @@ validation), so that nearly every pre-activation is clipped and the whole mask i
 
 import numpy as np
 import pytest
-
 import rnnkit
 import rnnkit.ops
 import rnnkit.reference as ref

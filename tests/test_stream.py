@@ -229,3 +229,139 @@ def test_bfloat16_sequence_error_is_small():
 
 def _parts(state):
     return state if isinstance(state, tuple) else (state,)
+
+
+# ---------------------------------------------------------------- native packing
+
+
+@pytest.mark.skipif("native" not in BACKENDS, reason="no native build")
+def test_native_stream_repacks_after_a_target_or_thread_change():
+    """The packed panels depend on the SIMD target (panel width) and the workspace on the
+    thread count: a stream made under one and stepped under another packs again."""
+    m = make("lstm_proj_peep", num_layers=2)
+    ref = make("lstm_proj_peep", num_layers=2, backend="reference")
+    x = rand((T, B, I), "float32")
+    want = ref.stream(B).run(x)
+    before, threads = rnnkit.get_simd_target(), rnnkit.get_num_threads()
+    s = m.stream(B)
+    try:
+        got = []
+        for t in range(T):
+            rnnkit.set_simd_target(rnnkit.simd_targets()[t % len(rnnkit.simd_targets())])
+            rnnkit.set_num_threads(1 + t % 3)
+            got.append(s.step(x[t]))
+    finally:
+        rnnkit.set_simd_target(before)
+        rnnkit.set_num_threads(threads)
+    np.testing.assert_allclose(np.stack(got), want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.skipif("native" not in BACKENDS, reason="no native build")
+def test_native_stream_bad_arguments_are_errors():
+    m = make("gru")
+    s = m.stream(B)
+    with pytest.raises(ValueError, match=r"out: expected a writeable float32 array of shape "
+                                         r"\(3, 6\), got a non-C-contiguous float32"):
+        s.step(np.zeros((B, I), np.float32), out=np.zeros((6, 3), np.float32).T)
+    ro = np.zeros((B, H), np.float32)
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match="got a read-only float32 array"):
+        s.step(np.zeros((B, I), np.float32), out=ro)
+    y = s.step(np.zeros((I, B), np.float32).T)  # a non-contiguous x_t is copied, not refused
+    assert y.shape == (B, H)
+    with pytest.raises(TypeError, match="layers"):
+        rnnkit._core.Stream(cell=rnnkit._core.Cell.GRU, layers=[1], batch_size=1,
+                            slow_check=None)
+    with pytest.raises(ValueError, match="w_hh: expected 6 columns without w_proj"):
+        w = np.zeros((3 * H, I), np.float32)
+        rnnkit._core.Stream(cell=rnnkit._core.Cell.GRU, batch_size=1, slow_check=None,
+                            layers=[(w, np.zeros((3 * H, H + 1), np.float32), None, None,
+                                     None, None)])
+
+
+@pytest.mark.parametrize("cell", sorted(CELLS))
+def test_bfloat16_native_equals_reference_every_cell(simd_target, cell):
+    m = make(cell, num_layers=2)
+    ref = make(cell, num_layers=2, backend="reference")
+    x = rand((T, B, I), "float32")
+    s = m.stream(B, weight_dtype="bfloat16")
+    want = ref.stream(B, weight_dtype="bfloat16").run(x)
+    np.testing.assert_allclose(s.run(x), want, rtol=1e-5, atol=1e-6)
+    s.reset()
+    steps = np.stack([s.step(x[t]) for t in range(T)])
+    np.testing.assert_allclose(steps, want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.skipif("native" not in BACKENDS, reason="no native build")
+def test_bfloat16_panels_round_like_round_to_bfloat16(simd_target):
+    """Weights given unrounded to the native stream: its bf16 panels (bf16.h) round them to
+    nearest-even themselves. Ties and NaN-free values near them are the hard cases; the result
+    must equal a float32 stream on round_to_bfloat16 weights (w_ih, w_hh are read from the
+    panels only, so a wrong rounding would move the output by ~2^-8)."""
+    from rnnkit import _core
+
+    rng = np.random.default_rng(4)
+    G, H2, I2 = 3, 40, 24  # sizes that leave partial panels on every target
+    ties = (1 + rng.integers(0, 255, (G * H2, I2 + H2)) * 2.0**-7 + 2.0**-8) * \
+        rng.choice([-0.1, 0.1], (G * H2, I2 + H2))
+    w = np.where(rng.random(ties.shape) < 0.5, ties, rng.standard_normal(ties.shape) * 0.2)
+    w_ih, w_hh = (np.ascontiguousarray(w[:, :I2], np.float32),
+                  np.ascontiguousarray(w[:, I2:], np.float32))
+    b = np.zeros(G * H2, np.float32)
+
+    def stream(wi, wh, bf16):
+        return _core.Stream(cell=_core.Cell.GRU, batch_size=2, bfloat16=bf16, slow_check=None,
+                            layers=[(wi, wh, b, b, None, None)])
+    x = rng.standard_normal((9, 2, I2)).astype(np.float32)
+    got = stream(w_ih, w_hh, True).run(x)
+    want = stream(round_to_bfloat16(w_ih), round_to_bfloat16(w_hh), False).run(x)
+    unrounded = stream(w_ih, w_hh, False).run(x)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    assert np.abs(unrounded - want).max() > 1e-4  # the test can tell the two apart
+
+
+@pytest.mark.skipif("native" not in BACKENDS, reason="no native build")
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_native_stream_runs_the_mgu_and_clipping(simd_target, dtype):
+    """The native stream serves every cell of the table, MGU and clipped LSTMs included (the
+    layers do not make them yet): steps and run equal the functional forward."""
+    from rnnkit import _core
+
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((T, B, I)).astype(dtype)
+    for cell, G, kw in (("MGU", 2, {}), ("LSTM", 4, {"clip": 0.5, "input_forget": True})):
+        w_ih = rng.standard_normal((G * H, I)).astype(dtype) * 0.4
+        w_hh = rng.standard_normal((G * H, H)).astype(dtype) * 0.4
+        b = rng.standard_normal(G * H).astype(dtype) * 0.1
+        s = _core.Stream(cell=getattr(_core.Cell, cell), batch_size=B, slow_check=None,
+                         layers=[(w_ih, w_hh, b, b, None, None)], **kw)
+        if cell == "MGU":
+            want = rnnkit.mgu_forward(x, w_ih, w_hh, b, b).y
+        else:
+            want = rnnkit.lstm_forward(x, w_ih, w_hh, b, b, **kw).y
+        np.testing.assert_allclose(s.run(x), want, **tol(dtype))
+        s.set_state(None, None)
+        np.testing.assert_allclose(np.stack([s.step(x[t]) for t in range(T)]), want, **tol(dtype))
+
+
+@pytest.mark.skipif("native" not in BACKENDS, reason="no native build")
+def test_native_stream_repacks_after_a_gemm_params_change(simd_target):
+    """The GEMM's tile and K blocking are run-time parameters (gemm_params.h): a stream whose
+    panels were packed for one setting and stepped under another packs again."""
+    from rnnkit import _core
+
+    m = make("lstm_proj_peep", num_layers=2)
+    x = rand((T, B, I), "float32")
+    want = make("lstm_proj_peep", num_layers=2, backend="reference").stream(B).run(x)
+    tiles = _core._gemm_params(simd_target, "float32")["tiles"]
+    s = m.stream(B)
+    got = []
+    try:
+        for t in range(T):
+            mr, nr = tiles[t % len(tiles)]
+            _core._set_gemm_params(simd_target, "float32", t % len(tiles), 8 * (1 + t % 2), mr,
+                                   nr)
+            got.append(s.step(x[t]))
+    finally:
+        _core._set_gemm_params(simd_target, "float32", None, 0, 0, 0)
+    np.testing.assert_allclose(np.stack(got), want, rtol=1e-5, atol=1e-6)

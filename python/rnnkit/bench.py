@@ -473,6 +473,10 @@ def main(args, argv=None) -> int:
               file=sys.stderr)
         return 2
     _reexec_with_blas_threads(args.threads, argv)
+    if args.stream:  # a table of its own: one step at batch 1 (rnnkit/bench_stream.py)
+        from .bench_stream import main as stream_main
+
+        return stream_main(args)
     shapes = None
     if args.batch or args.hidden or args.T:
         shapes = [(args.T or (50 if args.quick else 100), b, h)
@@ -515,6 +519,11 @@ def add_arguments(p):
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--json", metavar="FILE")
     p.add_argument("--plot", metavar="PNG")
+    p.add_argument("--stream", action="store_true",
+                   help="instead: per-step latency at batch 1 of streams vs onnxruntime, torch "
+                        "cells, NumPy, the functional API (rnnkit/bench_stream.py), then whole "
+                        "sequences of stream.run vs onnxruntime; --cells, --hidden, --repeat, "
+                        "--json, --plot apply")
     p.add_argument("--torch-modules", action="store_true",
                    help="instead: training steps of rnnkit.torch.X vs torch.nn.X in a small "
                         "model (needs torch; rnnkit/torch/bench.py)")

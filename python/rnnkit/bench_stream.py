@@ -12,6 +12,10 @@ Per cell (LSTM, GRU) and hidden size (I = H), float32, one thread, the time of o
   only w_hh per step: the input projection of all steps is one large GEMM).
 Each is timed over a run of steps, interleaved with the others, repeated; the median per step
 is reported with the ratio of each to the float32 stream (> 1: the stream is faster).
+
+A second table times whole sequences (T = 100, B = 1, 8, 64, H = 64, 256): ``s.run(x)`` of a
+stream (weights packed once, when the stream was made) against an onnxruntime session of the
+same one-layer model (intra-op threads 1). Then the issue-13 targets, each with its ratio.
 """
 
 from __future__ import annotations
@@ -208,6 +212,92 @@ def run(cells=CELLS, hidden=HIDDEN, steps=200, repeat=7, torch=True, onnx=True):
             "repeat": repeat, "simd": rnnkit.get_simd_target()}
 
 
+def _median_time(fns, repeat):
+    """{name: median seconds} of the functions, interleaved, after one warm-up call each."""
+    times = {name: [] for name, _ in fns}
+    for _, fn in fns:
+        fn()
+    for _ in range(repeat):
+        for name, fn in fns:
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def run_sequences(cells=CELLS, hidden=(64, 256), batches=(1, 8, 64), T=100, repeat=7):
+    """Whole-sequence forward: stream.run(x) vs an onnxruntime session; rows of median us."""
+    import onnxruntime as ort
+
+    import rnnkit
+
+    from .convert import to_onnx
+
+    threads = rnnkit.get_num_threads()
+    rnnkit.set_num_threads(1)
+    rows = []
+    try:
+        for cell in cells:
+            for H in hidden:
+                w = _weights(cell, H)
+                so = ort.SessionOptions()
+                so.intra_op_num_threads = so.inter_op_num_threads = 1
+                sess = ort.InferenceSession(to_onnx(cell, w, with_sequence_lens=False)
+                                            .SerializeToString(), so,
+                                            providers=["CPUExecutionProvider"])
+                for B in batches:
+                    x = np.random.default_rng(2).standard_normal((T, B, H)).astype(np.float32)
+                    s = _layer(cell, H, w).stream(B)
+
+                    def stream_run(s=s, x=x):
+                        s.reset()
+                        s.run(x)
+                    feeds = {"X": x, "initial_h": np.zeros((1, B, H), np.float32)}
+                    if cell == "lstm":
+                        feeds["initial_c"] = feeds["initial_h"]
+                    med = _median_time([("stream run", stream_run),
+                                        ("onnxruntime", lambda f=feeds, o=sess: o.run(["Y"], f))],
+                                       repeat)
+                    rows.append({"cell": cell, "H": H, "B": B,
+                                 "us": {k: v * 1e6 for k, v in med.items()}})
+    finally:
+        rnnkit.set_num_threads(threads)
+    return rows
+
+
+def targets(res):
+    """(figure, measured, target, met) of the issue-13 targets, from one run's results."""
+    out = []
+    rows = res["rows"]
+    for r in rows:
+        us, H, tag = r["us"], r["H"], f"{r['cell']} H={r['H']}"
+        s = us["stream"]
+        if "onnxruntime" in us and (H <= 128 or H == 512):
+            want = 2.0 if H <= 128 else 1.2
+            out.append((f"{tag}: onnxruntime step / stream step", us["onnxruntime"] / s,
+                        f">= {want}", us["onnxruntime"] / s >= want))
+        for peer in ("torch cell", "numpy"):
+            if peer in us:
+                out.append((f"{tag}: {peer} / stream step", us[peer] / s, "> 1", us[peer] > s))
+        if H <= 256:
+            bound = 2 * us["in T=200"] + 2
+            out.append((f"{tag}: stream step us (<= 2 x in-T=200 + 2 = {bound:.2f})", s,
+                        f"<= {bound:.2f}", s <= bound))
+        out.append((f"{tag}: numpy / functional T=1", us["numpy"] / us["functional T=1"], "> 1",
+                    us["numpy"] > us["functional T=1"]))
+        if r["cell"] == "lstm" and H == 64:
+            out.append((f"{tag}: functional T=1 us", us["functional T=1"], "<= 6",
+                        us["functional T=1"] <= 6))
+        if H == 1024:
+            out.append((f"{tag}: stream / stream bf16", s / us["stream bf16"], ">= 1.4",
+                        s / us["stream bf16"] >= 1.4))
+    for r in res.get("sequences", []):
+        ratio = r["us"]["onnxruntime"] / r["us"]["stream run"]
+        out.append((f"{r['cell']} H={r['H']} B={r['B']} T=100: onnxruntime / stream run", ratio,
+                    ">= 1.05", ratio >= 1.05))
+    return out
+
+
 def format_table(res) -> str:
     names = res["impls"]
     lines = [f"per-step latency, B=1, float32, 1 thread, I=H, SIMD {res['simd']}: median us "
@@ -224,6 +314,17 @@ def format_table(res) -> str:
         lines.append(f"{r['cell']:5} {r['H']:>5} " + " ".join(f"{c:>18}" for c in cells))
     for m in res["missing"]:
         lines.append(f"not measured: {m} is not installed")
+    if res.get("sequences"):
+        lines += ["", "whole sequence, T=100, float32, 1 thread: median us (x: onnxruntime / "
+                  "stream run)", f"{'cell':5} {'H':>5} {'B':>3} {'stream run':>12} "
+                  f"{'onnxruntime':>12} {'x':>6}"]
+        for r in res["sequences"]:
+            a, b = r["us"]["stream run"], r["us"]["onnxruntime"]
+            lines.append(f"{r['cell']:5} {r['H']:>5} {r['B']:>3} {a:12.1f} {b:12.1f} "
+                         f"{b / a:6.2f}")
+    lines += ["", "targets (issue 13):"]
+    for name, value, want, met in targets(res):
+        lines.append(f"  {'met ' if met else 'MISS'} {name}: {value:.2f} (target {want})")
     return "\n".join(lines)
 
 
@@ -254,9 +355,11 @@ def plot(res, path):
 
 
 def main(args) -> int:
-    res = run(cells=args.cells and [c for c in args.cells if c in CELLS] or CELLS,
-              hidden=args.hidden or HIDDEN, repeat=args.repeat or 7,
+    cells = args.cells and [c for c in args.cells if c in CELLS] or CELLS
+    res = run(cells=cells, hidden=args.hidden or HIDDEN, repeat=args.repeat or 7,
               torch=not args.no_torch, onnx=not args.no_onnx)
+    if "onnxruntime" in res["impls"]:
+        res["sequences"] = run_sequences(cells, repeat=args.repeat or 7)
     print(format_table(res))
     if args.json:
         import json

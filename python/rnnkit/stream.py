@@ -13,10 +13,15 @@ Eval semantics (no dropout, no recurrent dropout, zoneout by its expectation: th
 rate; layer-norm parameters are snapshotted with the weights). Unidirectional layers only: a
 reverse direction needs the future.
 ``weight_dtype="bfloat16"`` (float32 layers) rounds every weight matrix to the nearest
-bfloat16 (ties to even) once; the arithmetic stays float32. Both backends round the same way.
+bfloat16 (ties to even) once; the arithmetic stays float32. Both backends round the same way;
+the native stream then reads w_ih and w_hh as 16-bit panels (cpp/bf16.h), half the bytes.
 
-Every step goes through the layer's functional backend at ``T = 1`` and ``run`` through one
-whole-sequence call per layer, with the snapshot's weights and the carried state.
+The native backend holds a ``rnnkit._core.Stream`` (cpp/stream.cpp): the weights are packed
+once, when the stream is made, and every ``step`` and ``run`` reads those panels (a step is
+one pass over the weights, without the GIL; ``run`` is the whole-sequence driver on the same
+panels, so a stream is also rnnkit's session for repeated whole-sequence inference). The
+reference backend runs its functional API at ``T = 1`` per step and one whole-sequence call
+per layer for ``run``, with the snapshot's weights and the carried state.
 """
 
 from __future__ import annotations
@@ -89,13 +94,35 @@ class Stream:
         self._layer_state_shapes = layer._state_shapes
         self._check_state = layer._check_state
         self._busy = threading.Lock()
+        self._native = self._make_native(layer) if self.backend == "native" else None
         self.reset(state)
+
+    def _make_native(self, layer):
+        """The native stream over the snapshot's weights, or None for options it lacks."""
+        from . import ops
+        from ._core import Stream as NativeStream
+
+        opts = dict(self._options)
+        act = opts.pop("nonlinearity", "tanh")
+        lbr = opts.pop("linear_before_reset", True)
+        if opts or any(self._ln) or self._zoneout:
+            return None  # an option the native stream does not know yet: the functional path
+        cell = ops._NATIVE[self.cell, act]
+        layers = [(w_ih, w_hh, b_ih, b_hh, w_peep, w_hr)
+                  for w_ih, w_hh, b_ih, b_hh, w_hr, w_peep in self._weights]
+        return NativeStream(cell=cell, layers=layers, batch_size=self.batch_size,
+                            linear_before_reset=bool(lbr),
+                            bfloat16=self.weight_dtype == "bfloat16",
+                            slow_check=self._slow_check_step)
 
     # ------------------------------------------------------------ state
 
     @property
     def state(self):
         """A copy of the carried state, shaped like the layer's (``(h, c)`` for the LSTM)."""
+        if self._native is not None:
+            h, c = self._native.state()
+            return (h, c) if self.cell == "lstm" else h
         if self.cell == "lstm":
             return self._h.copy(), self._c.copy()
         return self._h.copy()
@@ -111,12 +138,17 @@ class Stream:
                 h[...] = parts[0]
             if c is not None and parts[1] is not None:
                 c[...] = parts[1]
-        self._h, self._c = h, c
+        if self._native is not None:
+            self._native.set_state(h, c)
+        else:
+            self._h, self._c = h, c
 
     # ------------------------------------------------------------ stepping
 
     def step(self, x_t, out=None):
         """One step: ``x_t[B, I]`` -> ``y_t[B, Hout]`` (written into ``out`` when given)."""
+        if self._native is not None:
+            return self._native.step(x_t, out)
         B, dt = self.batch_size, self.dtype
         if type(x_t) is not np.ndarray or x_t.dtype != dt or x_t.shape != (B, self.input_size):
             x_t = self._slow_check_step(x_t)
@@ -135,7 +167,10 @@ class Stream:
         """``T`` steps at once: ``x[T, B, I]`` (``[B, T, I]`` with batch_first) -> ``y`` likewise.
         Equal to calling ``step`` on each ``x[t]`` in turn."""
         xt = self._check_seq(x)
-        y = self._layers(xt)
+        if self._native is not None:
+            y = self._native.run(np.ascontiguousarray(xt))
+        else:
+            y = self._layers(xt)
         return np.ascontiguousarray(np.swapaxes(y, 0, 1)) if self.batch_first else y
 
     def _layers(self, x):
@@ -174,7 +209,7 @@ class Stream:
         if a.shape != want:
             raise ValueError(f"x_t: expected shape {_checks.fmt_shape(want)} (batch_size, "
                              f"input_size), got {_checks.fmt_shape(a.shape)}")
-        return a
+        return np.ascontiguousarray(a)
 
     def _check_seq(self, x):
         a = _checks.as_array("x", x)

@@ -4,7 +4,8 @@
 optionally restricted to the ``top_k`` most likely characters, or the argmax. ``generate``
 feeds a prime text through the model, then samples one character at a time, carrying the
 recurrent state, and yields each character as soon as it exists (for streaming output).
-The same seed gives the same text.
+The same seed gives the same text. After the prime, each character is one step of a stream
+of the recurrent layer (``layer.stream``: its weights packed once) and one head product.
 """
 
 from __future__ import annotations
@@ -44,6 +45,26 @@ def next_id(logits, rng: np.random.Generator, *, temperature: float = 1.0,
     return int(min(np.searchsorted(np.cumsum(p), u * p.sum(), side="right"), len(p) - 1))
 
 
+def _stepper(model, state):
+    """step(id) -> logits[V] after feeding one character, from ``state``: the model's layers
+    one step at a time (its embedding row or one-hot row, a stream step, the head)."""
+    stream = model.rnn.stream(1, state)
+    head_w, head_b = model.head.weight.T, model.head.bias
+    if model.embed is not None:
+        table = model.embed.weight
+    else:
+        table = np.eye(len(model.vocab), dtype=model.dtype)
+    y = np.empty((1, stream.output_size), model.dtype)
+
+    def step(i):
+        stream.step(table[i:i + 1], out=y)
+        logits = y @ head_w
+        if head_b is not None:
+            logits += head_b
+        return logits[0]
+    return step
+
+
 def generate(model, length: int, *, prime: str = "", temperature: float = 1.0,
              top_k: Optional[int] = None, argmax: bool = False, seed: Optional[int] = None,
              state=None) -> Iterator[str]:
@@ -61,11 +82,13 @@ def generate(model, length: int, *, prime: str = "", temperature: float = 1.0,
         ids = vocab.encode(prime if prime else "\n")
         logits, state = model.logits(ids, state)
         last = logits[-1]
+        if length <= 0:
+            return
+        step = _stepper(model, state)
         for _ in range(length):
             i = next_id(last, rng, temperature=temperature, top_k=top_k, argmax=argmax)
             yield vocab.chars[i]
-            logits, state = model.logits(np.array([i]), state)
-            last = logits[-1]
+            last = step(i)
     finally:
         if was_training:
             model.train()
