@@ -42,6 +42,21 @@ def _number_at_least(low):
     return parse
 
 
+def _rate(closed):
+    """An argparse type: a probability in [0, 1] (``closed``) or [0, 1)."""
+    want = "[0, 1]" if closed else "[0, 1)"
+
+    def parse(text):
+        try:
+            v = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number in {want}, got {text!r}") from None
+        if not (0.0 <= v <= 1.0 if closed else 0.0 <= v < 1.0):
+            raise argparse.ArgumentTypeError(f"expected a number in {want}, got {text}")
+        return v
+    return parse
+
+
 def _cmd_info(args) -> int:
     import rnnkit
 
@@ -110,6 +125,17 @@ def _add_train_arguments(t) -> None:
     g.add_argument("--embed", type=_int_at_least(0), default=d.embed_size, dest="embed_size",
                    help="embedding size; 0 = one-hot input (default %(default)s)")
     g.add_argument("--dropout", type=float, default=d.dropout)
+    g.add_argument("--layer-norm", action="store_true", dest="layer_norm",
+                   help="layer-normalised cells (Ba et al. 2016)")
+    g.add_argument("--zoneout", type=_rate(True), default=d.zoneout, metavar="P",
+                   help="zoneout rate of the states (Krueger et al. 2016; default %(default)s)")
+    g.add_argument("--recurrent-dropout", type=_rate(False), default=d.recurrent_dropout,
+                   metavar="P", dest="recurrent_dropout",
+                   help="variational dropout of the recurrent input (Gal & Ghahramani 2016; "
+                        "default %(default)s)")
+    g.add_argument("--doc-resets", action=argparse.BooleanOptionalAction, default=d.doc_resets,
+                   dest="doc_resets",
+                   help="reset the state where a file of the corpus starts (default: on)")
     g.add_argument("--dtype", choices=["float32", "float64"], default=d.dtype)
     g.add_argument("--backend", choices=["native", "reference"], default=d.backend)
     g = t.add_argument_group("optimisation")

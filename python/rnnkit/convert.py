@@ -15,6 +15,14 @@ Whole layers (``rnnkit.RNN`` / ``LSTM`` / ``GRU``, see ``rnnkit.layers``):
 
     layer = rnnkit.convert.from_torch(torch_module)    # configuration and weights
     module = rnnkit.convert.to_torch(layer)            # ValueError for peepholes, Cho GRUs
+    module = rnnkit.convert.to_torch(layer, target="rnnkit.torch")  # every option kept
+
+``from_torch`` also reads ``rnnkit.torch`` modules, with their extras (peepholes, the Cho GRU,
+layer norm, zoneout, recurrent dropout); ``to_torch(layer, target="rnnkit.torch")`` writes
+them. ONNX's RNN/GRU/LSTM operators and Keras' layers have no layer-norm parameters, zoneout
+or per-sequence recurrent mask (Keras' ``recurrent_dropout`` is a training setting, not a
+weight): ``from_onnx`` / ``from_keras`` never produce them and ``to_onnx`` takes no such
+weights; a layer with these options converts its plain weights only.
     layer = rnnkit.convert.from_keras("gru", kernel, recurrent_kernel, bias, reset_after=True)
 
 Keras stores transposed weights (``kernel[I, G*H]``) with gate orders LSTM i, f, c, o (as
@@ -380,9 +388,12 @@ def from_torch(module, *, dtype=None, backend="native"):
     for name in _TORCH_KINDS:
         if isinstance(module, getattr(torch.nn, name)):
             kind = name
+    extras = _rnnkit_torch_extras(module)
+    if extras is not None:
+        kind = {"LSTM": "LSTM", "GRU": "GRU"}.get(module.mode, "RNN")
     if kind is None:
-        raise TypeError(f"module: expected a torch.nn.RNN, LSTM or GRU, "
-                        f"got {type(module).__name__}")
+        raise TypeError(f"module: expected a torch.nn.RNN, LSTM or GRU (or an rnnkit.torch "
+                        f"one), got {type(module).__name__}")
     sd = {k: v.detach().cpu().numpy() for k, v in module.state_dict().items()}
     src = next(iter(sd.values())).dtype
     dt = np.dtype(src if dtype is None else dtype)
@@ -393,21 +404,49 @@ def from_torch(module, *, dtype=None, backend="native"):
         kw["nonlinearity"] = module.nonlinearity
     if kind == "LSTM":
         kw["proj_size"] = int(module.proj_size)
+    kw.update(extras or {})
     layer = getattr(layers, kind)(module.input_size, module.hidden_size, module.num_layers, **kw)
     layer.load_state_dict({k: v.astype(dt, copy=False) for k, v in sd.items()})
     layer.train(module.training)
     return layer
 
 
-def to_torch(layer):
-    """The ``torch.nn.RNN`` / ``LSTM`` / ``GRU`` equal to an rnnkit layer (same dtype,
-    weights and training mode). PyTorch has no peepholes and only ``linear_before_reset=True``
-    GRUs: those raise ValueError."""
+def _rnnkit_torch_extras(module):
+    """The rnnkit layer arguments of an ``rnnkit.torch`` module's extras, or None when
+    ``module`` is not one. Its ``clip`` has no layer equivalent: ValueError."""
+    if not type(module).__module__.startswith("rnnkit.torch"):
+        return None
+    if getattr(module, "clip", None) is not None:
+        raise ValueError(f"module: clip={module.clip} has no rnnkit layer equivalent (the "
+                         f"layers have no clip); expected clip=None")
+    extras = {"layer_norm": bool(module.layer_norm), "zoneout": float(module.zoneout),
+              "recurrent_dropout": float(module.recurrent_dropout)}
+    if module.mode == "LSTM":
+        extras["peephole"] = bool(module.peephole)
+    if module.mode == "GRU":
+        extras["linear_before_reset"] = bool(module.linear_before_reset)
+    return extras
+
+
+def to_torch(layer, *, target="torch.nn"):
+    """The ``torch.nn.RNN`` / ``LSTM`` / ``GRU`` (``target="rnnkit.torch"``: the
+    ``rnnkit.torch`` module) equal to an rnnkit layer (same dtype, weights and training mode).
+    ``torch.nn`` has no peepholes, only ``linear_before_reset=True`` GRUs and none of the
+    cell options (layer norm, zoneout, recurrent dropout): those raise ValueError for it;
+    ``rnnkit.torch`` takes them all."""
     import torch
 
     kind = type(layer).__name__
     if kind not in _TORCH_KINDS:
         raise TypeError(f"layer: expected an rnnkit RNN, LSTM or GRU, got {type(layer).__name__}")
+    if target not in ("torch.nn", "rnnkit.torch"):
+        raise ValueError(f"target: expected 'torch.nn' or 'rnnkit.torch', got {target!r}")
+    if target == "rnnkit.torch":
+        return _to_rnnkit_torch(layer, kind)
+    for opt, off in (("layer_norm", False), ("zoneout", 0.0), ("recurrent_dropout", 0.0)):
+        if getattr(layer, opt, off) != off:
+            raise ValueError(f"layer: {opt}={getattr(layer, opt)} cannot be expressed by "
+                             f"torch.nn.{kind}; use to_torch(layer, target='rnnkit.torch')")
     if getattr(layer, "peephole", False) and kind == "LSTM":
         raise ValueError("layer: peephole=True cannot be expressed by torch.nn.LSTM (no peepholes)")
     if kind == "GRU" and not layer.linear_before_reset:
@@ -421,6 +460,27 @@ def to_torch(layer):
     if kind == "LSTM":
         kw["proj_size"] = layer.proj_size
     module = getattr(torch.nn, kind)(layer.input_size, layer.hidden_size, layer.num_layers, **kw)
+    module.load_state_dict({k: torch.from_numpy(v) for k, v in layer.state_dict().items()})
+    module.train(layer.training)
+    return module
+
+
+def _to_rnnkit_torch(layer, kind):
+    import torch
+
+    from . import torch as rkt
+
+    dt = torch.float64 if layer.dtype == np.float64 else torch.float32
+    kw = dict(bias=layer.bias, batch_first=layer.batch_first, dropout=layer.dropout,
+              bidirectional=layer.bidirectional, dtype=dt, layer_norm=layer.layer_norm,
+              zoneout=layer.zoneout, recurrent_dropout=layer.recurrent_dropout)
+    if kind == "RNN":
+        kw["nonlinearity"] = layer.nonlinearity
+    if kind == "LSTM":
+        kw.update(proj_size=layer.proj_size, peephole=layer.peephole)
+    if kind == "GRU":
+        kw["linear_before_reset"] = layer.linear_before_reset
+    module = getattr(rkt, kind)(layer.input_size, layer.hidden_size, layer.num_layers, **kw)
     module.load_state_dict({k: torch.from_numpy(v) for k, v in layer.state_dict().items()})
     module.train(layer.training)
     return module

@@ -17,14 +17,28 @@ end and the reverse direction starts at each sequence's own last step (packed se
 Parameters are NumPy arrays named like PyTorch's (``weight_ih_l0``, ``bias_hh_l1_reverse``,
 ``weight_hr_l0``) plus ``weight_peep_l0`` ``[3, H]`` (rows p_i, p_f, p_o) for peephole LSTMs.
 Per layer and direction, in this order: weight_ih, weight_hh, bias_ih, bias_hh, weight_hr,
-weight_peep. ``named_parameters()`` returns the live arrays; ``grads`` holds arrays of the same
-names, accumulated in place by ``backward`` and zeroed in place by ``zero_grad``.
+weight_peep, ln_ih, ln_hh, ln_c. ``named_parameters()`` returns the live arrays; ``grads``
+holds arrays of the same names, accumulated in place by ``backward`` and zeroed in place by
+``zero_grad``.
 
-Randomness (reproducible from ``seed``): ``SeedSequence(seed).spawn(2)`` gives two
+Cell options (API.md section 11; the equations are in docs/guides/functions.md):
+``layer_norm=True`` adds ``ln_ih_l{k}``, ``ln_hh_l{k}`` ``[2, G*H]`` and, for the LSTM,
+``ln_c_l{k}`` ``[2, H]`` (rows: gain, bias; initialised to gain 1, bias 0); ``zoneout=p``
+zones h (and the LSTM's c, at the same rate) with a 0/1 mask that is 1 with probability p in
+training and the constant p (its expectation) in eval; ``recurrent_dropout=p`` multiplies the
+h read by every ``w_hh`` product by one mask per sequence, ``(random >= p) / (1 - p)``, the
+same at every step, in training only. ``resets[T, B]`` (bool, ``[B, T]`` with batch_first) on
+a call zeroes every layer's state of sequence b before step t; unidirectional layers only.
+
+Randomness (reproducible from ``seed``): ``SeedSequence(seed).spawn(3)`` gives three
 generators. The first initialises every parameter, in ``named_parameters()`` order, with
 ``uniform(-k, k, shape)`` (float64 draws, then cast), ``k = 1/sqrt(H)`` as in PyTorch
-(peepholes included). The second draws the dropout masks, one ``random(x_l.shape)`` per layer
-l >= 1 per training forward, in layer order. ``seed=None`` takes fresh OS entropy.
+(peepholes included; the layer-norm parameters draw nothing). The second draws the dropout
+masks, one ``random(x_l.shape)`` per layer l >= 1 per training forward, in layer order. The
+third draws the cell masks of a training forward, per layer and direction in order:
+``random((B, Hout))`` for recurrent dropout, ``random((T, B, Hout))`` for zoneout of h and
+(LSTM) ``random((T, B, H))`` for zoneout of c, each only when its rate is above 0.
+``seed=None`` takes fresh OS entropy.
 
 The tape holds references to the parameter arrays (not copies): update the parameters only
 after the backward of the forward that used them.
@@ -71,7 +85,7 @@ class LayerTape(NamedTuple):
 
 
 def param_shapes(cell, input_size, hidden_size, num_layers, *, bias=True, bidirectional=False,
-                 proj_size=0, peephole=False):
+                 proj_size=0, peephole=False, layer_norm=False):
     """Yields ``(name, shape)`` of every parameter, in ``named_parameters()`` order, without
     allocating anything (``rnnkit.load`` checks a file against it before building a layer)."""
     D, H, G = 2 if bidirectional else 1, hidden_size, CELLS[cell].gates
@@ -89,6 +103,11 @@ def param_shapes(cell, input_size, hidden_size, num_layers, *, bias=True, bidire
                 yield "weight_hr" + sfx, (proj_size, H)
             if peephole:
                 yield "weight_peep" + sfx, (3, H)
+            if layer_norm:
+                yield "ln_ih" + sfx, (2, G * H)
+                yield "ln_hh" + sfx, (2, G * H)
+                if CELLS[cell].cell_state:
+                    yield "ln_c" + sfx, (2, H)
 
 
 class _Recurrent(Module):
@@ -103,8 +122,9 @@ class _Recurrent(Module):
 
     def __init__(self, input_size, hidden_size, num_layers=1, *, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, proj_size=0, peephole=False,
-                 nonlinearity="tanh", linear_before_reset=True, dtype="float32",
-                 backend="native", seed=None):
+                 nonlinearity="tanh", linear_before_reset=True, layer_norm=False,
+                 zoneout=0.0, recurrent_dropout=0.0, dtype="float32", backend="native",
+                 seed=None):
         self.input_size = check_int("input_size", input_size, 1)
         self.hidden_size = check_int("hidden_size", hidden_size, 1)
         self.num_layers = check_int("num_layers", num_layers, 1)
@@ -124,14 +144,26 @@ class _Recurrent(Module):
         self.dropout = _checks.check_number("dropout", dropout, "a number in [0, 1)")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout: expected a number in [0, 1), got {dropout}")
+        self.layer_norm = _checks.check_flag("layer_norm", layer_norm)
+        self.zoneout = _checks.check_number("zoneout", zoneout, "a number in [0, 1]")
+        if not 0.0 <= self.zoneout <= 1.0:
+            raise ValueError(f"zoneout: expected a number in [0, 1], got {zoneout}")
+        self.recurrent_dropout = _checks.check_number("recurrent_dropout", recurrent_dropout,
+                                                      "a number in [0, 1)")
+        if not 0.0 <= self.recurrent_dropout < 1.0:
+            raise ValueError(f"recurrent_dropout: expected a number in [0, 1), "
+                             f"got {recurrent_dropout}")
         self.dtype = dt = check_dtype_arg(dtype)
         functional = functional_api(backend)
         self.backend = backend
         self._fwd = getattr(functional, f"{self._cell}_forward")
         self._bwd = getattr(functional, f"{self._cell}_backward")
         self.seed = seed
-        init_ss, drop_ss = np.random.SeedSequence(seed).spawn(2)
+        # spawn(3)'s first two children are spawn(2)'s: adding the mask generator changed
+        # neither the initialisation nor the dropout masks of a seeded layer.
+        init_ss, drop_ss, mask_ss = np.random.SeedSequence(seed).spawn(3)
         self._dropout_rng = np.random.default_rng(drop_ss)
+        self._mask_rng = np.random.default_rng(mask_ss)
         Module.__init__(self)
         self.parallel_directions = None  # None: automatic (see _parallel); True / False: forced
 
@@ -142,8 +174,13 @@ class _Recurrent(Module):
         for name, shape in param_shapes(self._cell, self.input_size, self.hidden_size,
                                         self.num_layers, bias=self.bias,
                                         bidirectional=self.bidirectional,
-                                        proj_size=self.proj_size, peephole=self.peephole):
-            self._params[name] = rng.uniform(-k, k, shape).astype(dt)
+                                        proj_size=self.proj_size, peephole=self.peephole,
+                                        layer_norm=self.layer_norm):
+            if name.startswith("ln_"):  # gain 1, bias 0: no draw
+                self._params[name] = np.zeros(shape, dt)
+                self._params[name][0] = 1
+            else:
+                self._params[name] = rng.uniform(-k, k, shape).astype(dt)
         self._init_grads()
 
     # ------------------------------------------------------------ properties and protocol
@@ -151,6 +188,11 @@ class _Recurrent(Module):
     @property
     def num_directions(self):
         return 2 if self.bidirectional else 1
+
+    @property
+    def _ln_names(self):
+        """The layer-norm parameters of one direction, without their suffix."""
+        return ("ln_ih", "ln_hh", "ln_c") if self._has_c else ("ln_ih", "ln_hh")
 
     @property
     def output_size(self):
@@ -162,7 +204,9 @@ class _Recurrent(Module):
         c = {"type": type(self).__name__, "input_size": self.input_size,
              "hidden_size": self.hidden_size, "num_layers": self.num_layers, "bias": self.bias,
              "batch_first": self.batch_first, "dropout": self.dropout,
-             "bidirectional": self.bidirectional, "dtype": self.dtype.name,
+             "bidirectional": self.bidirectional, "layer_norm": self.layer_norm,
+             "zoneout": self.zoneout, "recurrent_dropout": self.recurrent_dropout,
+             "dtype": self.dtype.name,
              "backend": self.backend,
              "seed": int(self.seed) if isinstance(self.seed, numbers.Integral) else None}
         c.update(self._extra_config())
@@ -245,6 +289,33 @@ class _Recurrent(Module):
         return (p["weight_ih" + sfx], p["weight_hh" + sfx], p.get("bias_ih" + sfx),
                 p.get("bias_hh" + sfx), p.get("weight_hr" + sfx), p.get("weight_peep" + sfx), sfx)
 
+    def _ln_weights(self, layer, d):
+        """The layer-norm keyword arguments of one direction's call ({} without layer_norm):
+        ``ln_ih``, ``ln_hh`` and, for the LSTM, ``ln_c``, the live parameter arrays."""
+        sfx = f"_l{layer}" + ("_reverse" if d else "")
+        return {base: self._params[base + sfx] for base in self._ln_names
+                if base + sfx in self._params}
+
+    def _cell_masks(self, T, B):
+        """The mask keyword arguments of one direction's call of this forward: in training
+        0/1 zoneout masks (1 with probability ``zoneout``) and the recurrent-dropout mask
+        scaled by 1/(1-p), drawn from the mask generator; in eval the zoneout expectation
+        (the constant p) and no recurrent mask. {} with both rates 0."""
+        dt, H, Hout = self.dtype, self.hidden_size, self.proj_size or self.hidden_size
+        kw = {}
+        p = self.recurrent_dropout
+        if self.training and p > 0:
+            keep = self._mask_rng.random((B, Hout)) >= p
+            kw["recurrent_mask"] = keep.astype(dt) * dt.type(1.0 / (1.0 - p))
+        if self.zoneout > 0:
+            if self.training:
+                kw["zoneout"] = (self._mask_rng.random((T, B, Hout)) < self.zoneout).astype(dt)
+                if self._has_c:
+                    kw["zoneout_c"] = (self._mask_rng.random((T, B, H)) < self.zoneout).astype(dt)
+            else:
+                kw.update(zoneout_expectation(self._cell, self.zoneout, T, B, Hout, H, dt))
+        return kw
+
     def _call_options(self):
         """The cell's keyword options of a functional forward call (beyond lengths, reverse)."""
         if self._cell == "gru":
@@ -253,9 +324,11 @@ class _Recurrent(Module):
             return {"nonlinearity": self.nonlinearity}
         return {}
 
-    def _run_forward(self, x, layer, d, h0, c0, lengths):
+    def _run_forward(self, x, layer, d, h0, c0, lengths, options):
+        """One direction's functional forward; ``options``: its keyword arguments of section
+        11 (layer norm, masks, resets), only those in use."""
         w_ih, w_hh, b_ih, b_hh, w_hr, w_peep, _ = self._weights(layer, d)
-        kw = {"lengths": lengths, "reverse": bool(d), **self._call_options()}
+        kw = {"lengths": lengths, "reverse": bool(d), **self._call_options(), **options}
         if self._cell == "lstm":
             out = self._fwd(x, w_ih, w_hh, b_ih, b_hh, h0, c0, w_peep=w_peep, w_proj=w_hr, **kw)
             return out.y, out.h_n, out.c_n, out.cache
@@ -292,23 +365,48 @@ class _Recurrent(Module):
 
     # ------------------------------------------------------------ forward and backward
 
-    def __call__(self, x, state=None, lengths=None):
-        """``y, state = m(x, state=None, lengths=None)``; keeps the tape for ``m.backward``."""
-        y, state, tape = self.forward(x, state, lengths)
+    def __call__(self, x, state=None, lengths=None, *, resets=None):
+        """``y, state = m(x, state=None, lengths=None, *, resets=None)``; keeps the tape for
+        ``m.backward``."""
+        y, state, tape = self.forward(x, state, lengths, resets=resets)
         self._tape = tape
         return y, state
 
-    def forward(self, x, state=None, lengths=None):
+    def _check_resets(self, resets, T, B):
+        """``resets``: None, or a bool array with x's first two axes, returned time-major
+        ``[T, B]``; a bidirectional layer takes none (the reverse direction would read them
+        backwards)."""
+        if resets is None:
+            return None
+        layout = "[B, T]" if self.batch_first else "[T, B]"
+        if self.bidirectional:
+            raise ValueError("resets: a bidirectional layer cannot reset its state (the reverse "
+                             "direction runs backwards through the boundary); expected None, "
+                             "got an array")
+        a = to_numpy("resets", resets)
+        if a.dtype != np.bool_:
+            raise TypeError(f"resets: expected a bool array {layout}, got dtype {a.dtype}")
+        want = (B, T) if self.batch_first else (T, B)
+        if a.shape != want:
+            raise ValueError(f"resets: expected shape {_checks.fmt_shape(want)} {layout} (the "
+                             f"first two axes of x), got {_checks.fmt_shape(a.shape)}")
+        return np.ascontiguousarray(a.T if self.batch_first else a)
+
+    def forward(self, x, state=None, lengths=None, *, resets=None):
         """``y, state, tape``: like calling the layer, but the tape is returned, not kept.
 
         ``x[T, B, I]`` (``[B, T, I]`` with batch_first) of the layer's dtype; ``state``: h
         (``(h, c)`` for the LSTM) ``[L*D, B, Hout]`` / ``[L*D, B, H]``, None: zeros (either
-        half of an LSTM state may be None); ``lengths[B]`` integers in [0, T] or None.
+        half of an LSTM state may be None); ``lengths[B]`` integers in [0, T] or None;
+        ``resets`` bool ``[T, B]`` (``[B, T]`` with batch_first) or None: True at ``[t, b]``
+        zeroes sequence b's state (every layer's h, and c) before step t, and no gradient
+        crosses that step.
         """
         xt = self._check_seq("x", x, self.input_size, "input_size")
         T, B = int(xt.shape[0]), int(xt.shape[1])
         parts = self._check_state("state", state, B)
         lengths = _checks.check_lengths(lengths, T, B)
+        resets = self._check_resets(resets, T, B)
         D = self.num_directions
         Hout = self.proj_size or self.hidden_size
         h_n = np.empty(self._state_shapes(B)[0], self.dtype)
@@ -328,7 +426,10 @@ class _Recurrent(Module):
                 c0 = None
                 if self._has_c and parts is not None and parts[1] is not None:
                     c0 = parts[1][i]
-                args.append((inp, layer, d, h0, c0, lengths))
+                options = {**self._ln_weights(layer, d), **self._cell_masks(T, B)}
+                if resets is not None:
+                    options["resets"] = resets
+                args.append((inp, layer, d, h0, c0, lengths, options))
             outs = run_directions(self._parallel(T, B, inp.shape[2]), self._run_forward, args)
             for d, (_, hn_d, cn_d, _) in enumerate(outs):
                 h_n[layer * D + d] = hn_d
@@ -401,6 +502,7 @@ class _Recurrent(Module):
                  ("bias_hh", g.db_hh)]
         if self._cell == "lstm":
             pairs += [("weight_hr", g.dw_proj), ("weight_peep", g.dw_peep)]
+        pairs += [(base, getattr(g, "d" + base, None)) for base in self._ln_names]
         for base, grad in pairs:
             if grad is not None:
                 self.grads[base + sfx] += grad
@@ -413,11 +515,14 @@ class RNN(_Recurrent):
     _cell = "rnn"
 
     def __init__(self, input_size, hidden_size, num_layers=1, *, nonlinearity="tanh", bias=True,
-                 batch_first=False, dropout=0.0, bidirectional=False, dtype="float32",
-                 backend="native", seed=None):
+                 batch_first=False, dropout=0.0, bidirectional=False, layer_norm=False,
+                 zoneout=0.0, recurrent_dropout=0.0, dtype="float32", backend="native",
+                 seed=None):
         super().__init__(input_size, hidden_size, num_layers, bias=bias, batch_first=batch_first,
                          dropout=dropout, bidirectional=bidirectional, nonlinearity=nonlinearity,
-                         dtype=dtype, backend=backend, seed=seed)
+                         layer_norm=layer_norm, zoneout=zoneout,
+                         recurrent_dropout=recurrent_dropout, dtype=dtype, backend=backend,
+                         seed=seed)
 
     def _extra_config(self):
         return {"nonlinearity": self.nonlinearity}
@@ -430,11 +535,14 @@ class LSTM(_Recurrent):
     _cell = "lstm"
 
     def __init__(self, input_size, hidden_size, num_layers=1, *, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, proj_size=0, peephole=False, dtype="float32",
+                 dropout=0.0, bidirectional=False, proj_size=0, peephole=False,
+                 layer_norm=False, zoneout=0.0, recurrent_dropout=0.0, dtype="float32",
                  backend="native", seed=None):
         super().__init__(input_size, hidden_size, num_layers, bias=bias, batch_first=batch_first,
                          dropout=dropout, bidirectional=bidirectional, proj_size=proj_size,
-                         peephole=peephole, dtype=dtype, backend=backend, seed=seed)
+                         peephole=peephole, layer_norm=layer_norm, zoneout=zoneout,
+                         recurrent_dropout=recurrent_dropout, dtype=dtype, backend=backend,
+                         seed=seed)
 
     def _extra_config(self):
         return {"proj_size": self.proj_size, "peephole": self.peephole}
@@ -447,18 +555,32 @@ class GRU(_Recurrent):
     _cell = "gru"
 
     def __init__(self, input_size, hidden_size, num_layers=1, *, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, linear_before_reset=True, dtype="float32",
-                 backend="native", seed=None):
+                 dropout=0.0, bidirectional=False, linear_before_reset=True, layer_norm=False,
+                 zoneout=0.0, recurrent_dropout=0.0, dtype="float32", backend="native",
+                 seed=None):
         super().__init__(input_size, hidden_size, num_layers, bias=bias, batch_first=batch_first,
                          dropout=dropout, bidirectional=bidirectional,
-                         linear_before_reset=linear_before_reset, dtype=dtype, backend=backend,
-                         seed=seed)
+                         linear_before_reset=linear_before_reset, layer_norm=layer_norm,
+                         zoneout=zoneout, recurrent_dropout=recurrent_dropout, dtype=dtype,
+                         backend=backend, seed=seed)
 
     def _extra_config(self):
         return {"linear_before_reset": self.linear_before_reset}
 
 
 _CLASSES = {"RNN": RNN, "LSTM": LSTM, "GRU": GRU}
+
+
+def zoneout_expectation(cell, p, T, B, Hout, H, dtype):
+    """The eval-mode zoneout keyword arguments of one call: the constant ``p`` (the
+    expectation of the training mask) as ``zoneout[T, B, Hout]`` and, for the LSTM,
+    ``zoneout_c[T, B, H]``; {} when ``p`` is 0. Streams use it too."""
+    if not p:
+        return {}
+    kw = {"zoneout": np.full((T, B, Hout), p, dtype)}
+    if CELLS[cell].cell_state:
+        kw["zoneout_c"] = np.full((T, B, H), p, dtype)
+    return kw
 
 
 def load(path, *, backend=None):
@@ -499,7 +621,8 @@ def _check_members(f, cls, config):
             ("proj_size", 0, 0))]
         dtype = check_dtype_arg(config.get("dtype", "float32"))
         flags = {n: _checks.check_flag(n, config.get(n, d)) for n, d in (
-            ("bias", True), ("bidirectional", False), ("peephole", False))}
+            ("bias", True), ("bidirectional", False), ("peephole", False),
+            ("layer_norm", False))}
     except (TypeError, ValueError) as e:
         raise f.error(f"invalid config ({e})") from None
     left = f.check_params(param_shapes(cls._cell, *sizes[:3], proj_size=sizes[3], **flags),

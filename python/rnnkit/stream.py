@@ -9,7 +9,9 @@ stream) and keeps the recurrent state between calls:
     s.state               # a copy: h [L, B, Hout] (LSTM: (h, c), c [L, B, H])
     s.reset(state=None)   # zeros, or the given state
 
-Eval semantics (no dropout). Unidirectional layers only: a reverse direction needs the future.
+Eval semantics (no dropout, no recurrent dropout, zoneout by its expectation: the constant
+rate; layer-norm parameters are snapshotted with the weights). Unidirectional layers only: a
+reverse direction needs the future.
 ``weight_dtype="bfloat16"`` (float32 layers) rounds every weight matrix to the nearest
 bfloat16 (ties to even) once; the arithmetic stays float32. Both backends round the same way;
 the native stream then reads w_ih and w_hh as 16-bit panels (cpp/bf16.h), half the bytes.
@@ -30,6 +32,7 @@ import numpy as np
 
 from . import _checks
 from ._module import check_int
+from .layers import zoneout_expectation
 
 __all__ = ["Stream", "round_to_bfloat16"]
 
@@ -83,6 +86,11 @@ class Stream:
             mat = round_to_bfloat16 if bf16 else np.array
             self._weights.append((mat(w_ih), mat(w_hh), _copy(b_ih), _copy(b_hh),
                                   None if w_hr is None else mat(w_hr), _copy(w_peep)))
+        # Section 11 options: copies of the layer-norm parameters, and the zoneout rate whose
+        # expectation (a constant array) each call passes.
+        self._ln = [{k: np.array(v) for k, v in layer._ln_weights(ell, 0).items()}
+                    for ell in range(self.num_layers)]
+        self._zoneout = layer.zoneout
         self._layer_state_shapes = layer._state_shapes
         self._check_state = layer._check_state
         self._busy = threading.Lock()
@@ -97,8 +105,8 @@ class Stream:
         opts = dict(self._options)
         act = opts.pop("nonlinearity", "tanh")
         lbr = opts.pop("linear_before_reset", True)
-        if opts:  # an option the native stream does not know yet: the functional path
-            return None
+        if opts or any(self._ln) or self._zoneout:
+            return None  # an option the native stream does not know yet: the functional path
         cell = ops._NATIVE[self.cell, act]
         layers = [(w_ih, w_hh, b_ih, b_hh, w_peep, w_hr)
                   for w_ih, w_hh, b_ih, b_hh, w_hr, w_peep in self._weights]
@@ -173,13 +181,16 @@ class Stream:
         try:
             h, c = self._h.copy(), None if self._c is None else self._c.copy()
             inp = x
+            zone = zoneout_expectation(self.cell, self._zoneout, x.shape[0], x.shape[1],
+                                       self.output_size, self.hidden_size, self.dtype)
             for ell, (w_ih, w_hh, b_ih, b_hh, w_hr, w_peep) in enumerate(self._weights):
+                kw = {**self._options, **self._ln[ell], **zone}
                 if self.cell == "lstm":
                     out = self._fwd(inp, w_ih, w_hh, b_ih, b_hh, h[ell], c[ell], w_peep=w_peep,
-                                    w_proj=w_hr, **self._options)
+                                    w_proj=w_hr, **kw)
                     c[ell] = out.c_n
                 else:
-                    out = self._fwd(inp, w_ih, w_hh, b_ih, b_hh, h[ell], **self._options)
+                    out = self._fwd(inp, w_ih, w_hh, b_ih, b_hh, h[ell], **kw)
                 h[ell] = out.h_n
                 inp = out.y
             self._h, self._c = h, c  # only after every layer ran: an error leaves the state

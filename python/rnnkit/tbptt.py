@@ -15,18 +15,27 @@ in the next window (exactly: the same steps from the same state). A final window
 than ``k1`` new steps also reaches ``k2 - k1`` steps back.
 
 Document boundaries (``resets``): a True at ``[t, b]`` zeroes sample b's state before step t,
-and no gradient crosses it. A window is split into segments at such steps; each segment is
-one ``model.forward`` from the previous segment's state with the reset samples zeroed, and
-the backward is chained through the segments with the state gradient of those samples zeroed.
+and no gradient crosses it. When the model's ``forward`` takes a ``resets`` keyword (rnnkit's
+layers and the char LM do: the kernels reset the state themselves, API.md section 11), the
+window's resets are passed to it and a window is at most two forward calls (split only where
+the next window starts, whose state it keeps). Otherwise the window is split into segments at
+such steps; each segment is one ``model.forward`` from the previous segment's state with the
+reset samples zeroed, and the backward is chained through the segments with the state
+gradient of those samples zeroed. Both give the same result; the first runs long windows of
+short documents as a few long kernel calls instead of many short ones
+(``bench/tbptt_resets.py``).
 
-The model only needs the layer protocol: ``y, state, tape = model.forward(x, state)``,
-``dx, dstate = model.backward(dy, dstate, tape)`` (accumulating into ``model.grads``) and
-``model.batch_first``. A state is an array or a tuple of arrays (LSTM ``(h, c)``) whose batch
-axis is the second to last (``[L*D, B, H]``, PyTorch's layout, also with ``batch_first``).
+The model only needs the layer protocol: ``y, state, tape = model.forward(x, state)``
+(optionally ``model.forward(x, state, resets=r)`` with ``r`` bool on x's first two axes,
+``[B, n]`` for batch_first models), ``dx, dstate = model.backward(dy, dstate, tape)``
+(accumulating into ``model.grads``) and ``model.batch_first``. A state is an array or a tuple
+of arrays (LSTM ``(h, c)``) whose batch axis is the second to last (``[L*D, B, H]``,
+PyTorch's layout, also with ``batch_first``).
 """
 
 from __future__ import annotations
 
+import inspect
 import warnings
 from typing import Any, Callable, Iterator, NamedTuple, Optional
 
@@ -34,7 +43,7 @@ import numpy as np
 
 from ._checks import check_number
 
-__all__ = ["Window", "TBPTT", "tbptt"]
+__all__ = ["Window", "TBPTT", "tbptt", "takes_resets"]
 
 
 class Window(NamedTuple):
@@ -72,6 +81,16 @@ def _zero_samples(tree, mask):
     product, so that a NaN or Inf in a finished document does not leak into the next one."""
     keep = ~mask[:, None]
     return _tree_map(lambda a: np.where(keep, a, np.zeros((), a.dtype)), tree)
+
+
+def takes_resets(model) -> bool:
+    """Whether ``model.forward`` accepts a ``resets`` keyword (or any keyword)."""
+    try:
+        params = inspect.signature(model.forward).parameters.values()
+    except (TypeError, ValueError, AttributeError):
+        return False
+    return any(p.name == "resets" and p.kind != p.POSITIONAL_ONLY or p.kind == p.VAR_KEYWORD
+               for p in params)
 
 
 # ---------------------------------------------------------------- validation
@@ -131,6 +150,9 @@ class TBPTT:
     ``k2 > k1``, the last ``k2 - k1`` inputs and resets with the state just before them:
     memory is O(k2) whatever the stream's length. ``tb.reset_state(state=None)`` starts a
     new stream (from zeros, or from ``state``).
+
+    ``tb.pass_resets`` (True when ``model.forward`` takes ``resets``) says whether resets go
+    to the model or split the window into segments; setting it False forces the segments.
     """
 
     def __init__(self, model, loss_fn: Callable, *, k1: int, k2: Optional[int] = None,
@@ -139,6 +161,8 @@ class TBPTT:
         self.loss_fn = loss_fn
         self.k1, self.k2 = _check_k(k1, k2)
         self._time_axis = 1 if getattr(model, "batch_first", False) else 0
+        # True: resets go to model.forward (the kernels); False: windows split at them.
+        self.pass_resets = takes_resets(model)
         self.reset_state(state)
 
     @property
@@ -190,10 +214,10 @@ class TBPTT:
         W = m + n
         cut = W - min(self.k2 - self.k1, W)  # where the next window will start
 
-        # Segments: split at document boundaries and at the next window's start, whose
-        # state the next window needs.
+        # Segments: split at the next window's start, whose state the next window needs,
+        # and (unless the model takes resets) at document boundaries.
         bounds = {0, cut, W}
-        if r_win is not None:
+        if r_win is not None and not self.pass_resets:
             bounds.update(int(t) for t in np.flatnonzero(r_win.any(axis=1)))
         bounds = sorted(bounds)
 
@@ -203,11 +227,15 @@ class TBPTT:
         segments = []  # (lo, hi, tape, reset mask at lo or None)
         ys = []
         for lo, hi in zip(bounds[:-1], bounds[1:]):
-            mask = None
-            if r_win is not None and r_win[lo].any():
+            mask, kw = None, {}
+            if r_win is not None and self.pass_resets:
+                seg = r_win[lo:hi]
+                if seg.any():
+                    kw["resets"] = seg if ax == 0 else np.ascontiguousarray(seg.T)
+            elif r_win is not None and r_win[lo].any():
                 mask = r_win[lo]
                 state = _zero_samples(state, mask)
-            y, state, tape = self.model.forward(self._slice(x_win, lo, hi), state)
+            y, state, tape = self.model.forward(self._slice(x_win, lo, hi), state, **kw)
             segments.append((lo, hi, tape, mask))
             ys.append(y)
             if hi == cut:

@@ -32,7 +32,7 @@ import numpy as np
 
 __all__ = [
     "UNK", "Vocab", "Corpus", "stdlib_files", "resolve_files", "read_text", "split_files",
-    "load_corpus", "make_streams", "windows", "unigram_baseline",
+    "load_corpus", "make_streams", "stream_resets", "windows", "unigram_baseline",
 ]
 
 UNK = "\ufffd"  # the unknown symbol: also what undecodable bytes become (errors="replace")
@@ -188,6 +188,10 @@ class Corpus:
     source: str = ""
     rare_chars: int = 0  # distinct training characters below min_count (mapped to UNK)
     unk_fraction: float = 0.0  # share of the training text they make up
+    # Offsets in train / val where a document (a file) starts, int64, sorted; the state of
+    # the language model is reset there (0 is included when a side starts with a file).
+    train_starts: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    val_starts: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
     def describe(self) -> str:
         where = (f"{len(self.train_files)} train / {len(self.val_files)} validation files"
@@ -212,14 +216,19 @@ def load_corpus(data: Optional[str] = None, *, val_fraction: float = 0.05, min_c
     tr_files, va_files = split_files(files, val_fraction, root=root)
 
     def join(fs):
-        parts = []
+        """The files' text joined, and the offset where each file starts."""
+        parts, starts, n = [], [], 0
         for f in fs:
             t = read_text(f)
-            parts.append(t if t.endswith("\n") or not t else t + "\n")
-        return "".join(parts)
+            t = t if t.endswith("\n") or not t else t + "\n"
+            if t:
+                starts.append(n)
+            parts.append(t)
+            n += len(t)
+        return "".join(parts), np.array(starts, np.int64)
 
     if not va_files or not tr_files:  # one file: split by position
-        text = join(files)
+        text, starts = join(files)
         if len(text) < MIN_CHARS:
             raise ValueError(f"--data: {data!r} holds too little text ({len(text)} characters "
                              f"with the newline added at its end; at least {MIN_CHARS} needed: "
@@ -227,11 +236,13 @@ def load_corpus(data: Optional[str] = None, *, val_fraction: float = 0.05, min_c
         n_val = min(len(text) - 2, max(2, int(round(len(text) * val_fraction))))
         cut = len(text) - n_val
         tr_text, va_text = text[:cut], text[cut:]
+        tr_starts, va_starts = starts[starts < cut], starts[starts >= cut] - cut
         tr_files, va_files = list(files), []
     else:
-        tr_text, va_text = join(tr_files), join(va_files)
+        (tr_text, tr_starts), (va_text, va_starts) = join(tr_files), join(va_files)
     if max_chars is not None:
         tr_text, va_text = tr_text[:max_chars], va_text[:max_chars]
+        tr_starts, va_starts = tr_starts[tr_starts < max_chars], va_starts[va_starts < max_chars]
     rare, unk_fraction = 0, 0.0
     if vocab is None:
         vocab = Vocab.from_text(tr_text, min_count=min_count)
@@ -240,7 +251,7 @@ def load_corpus(data: Optional[str] = None, *, val_fraction: float = 0.05, min_c
         rare = int(low.sum())
         unk_fraction = float(counts[low].sum() / max(1, len(tr_text)))
     return Corpus(vocab.encode(tr_text), vocab.encode(va_text), vocab, tr_files, va_files, source,
-                  rare, unk_fraction)
+                  rare, unk_fraction, tr_starts, va_starts)
 
 
 # ---------------------------------------------------------------- batching
@@ -256,6 +267,19 @@ def make_streams(ids: np.ndarray, B: int) -> np.ndarray:
     if n < 2:
         raise ValueError(f"ids: {len(ids)} characters are too few for {B} streams of 2 or more")
     return np.ascontiguousarray(ids[: n * B].reshape(B, n).T)
+
+
+def stream_resets(starts, N: int, B: int) -> np.ndarray:
+    """The document boundaries of ``make_streams(ids[N], B)``: ``resets[N // B, B]`` bool,
+    True at ``[t, b]`` when a document starts at ``ids[b*n + t]`` (``n = N // B``). A stream's
+    first row is never a reset: its state starts from zeros anyway."""
+    n = N // B
+    starts = np.asarray(starts, np.int64)
+    starts = starts[(starts >= 0) & (starts < n * B)]
+    resets = np.zeros((n, B), bool)
+    resets[starts % n, starts // n] = True
+    resets[0] = False
+    return resets
 
 
 def windows(streams: np.ndarray, T: int, start: int = 0) -> Iterator[Tuple[int, np.ndarray, np.ndarray]]:

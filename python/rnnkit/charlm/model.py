@@ -54,7 +54,9 @@ class CharLM(Module):
     def __init__(self, vocab: Vocab, *, cell: str = "lstm", hidden_size: int = 256,
                  num_layers: int = 1, embed_size: int = 64, dropout: float = 0.0,
                  backend: str = "native", dtype: str = "float32", seed: Optional[int] = 0,
-                 linear_before_reset: bool = True, nonlinearity: str = "tanh"):
+                 linear_before_reset: bool = True, nonlinearity: str = "tanh",
+                 layer_norm: bool = False, zoneout: float = 0.0,
+                 recurrent_dropout: float = 0.0):
         import rnnkit
 
         cell = cell.lower()
@@ -69,7 +71,8 @@ class CharLM(Module):
             cell=cell, hidden_size=int(hidden_size), num_layers=int(num_layers),
             embed_size=int(embed_size), dropout=float(dropout), backend=backend, dtype=dtype,
             seed=seed, linear_before_reset=bool(linear_before_reset),
-            nonlinearity=nonlinearity, vocab_size=V)
+            nonlinearity=nonlinearity, layer_norm=bool(layer_norm), zoneout=float(zoneout),
+            recurrent_dropout=float(recurrent_dropout), vocab_size=V)
         self.dtype = np.dtype(dtype)
         ss = np.random.SeedSequence(seed)
         s_embed, s_rnn, s_head, s_drop = (int(s.generate_state(1)[0]) for s in ss.spawn(4))
@@ -78,7 +81,8 @@ class CharLM(Module):
                       if embed_size > 0 else None)
         I = embed_size if embed_size > 0 else V
         kw = dict(num_layers=num_layers, dropout=dropout, dtype=dtype, backend=backend,
-                  seed=s_rnn)
+                  seed=s_rnn, layer_norm=layer_norm, zoneout=zoneout,
+                  recurrent_dropout=recurrent_dropout)
         if cell == "lstm":
             rnn = rnnkit.LSTM(I, hidden_size, **kw)
         elif cell == "gru":
@@ -112,10 +116,11 @@ class CharLM(Module):
             raise ValueError(f"ids: expected values in [0, {V}), got {bad}")
         return np.eye(V, dtype=self.dtype)[ids], None
 
-    def forward(self, ids, state=None, lengths=None):
-        """``ids[T, B]`` int -> ``(logits[T, B, V], state, tape)``."""
+    def forward(self, ids, state=None, lengths=None, *, resets=None):
+        """``ids[T, B]`` int -> ``(logits[T, B, V], state, tape)``; ``resets[T, B]`` bool
+        zeroes the state of stream b before step t (a document starts there)."""
         x, t_embed = self._inputs(ids)
-        y, state, t_rnn = self.rnn.forward(x, state, lengths)
+        y, state, t_rnn = self.rnn.forward(x, state, lengths, resets=resets)
         mask = None
         p = self.cfg["dropout"]
         if self.training and p > 0:
@@ -136,24 +141,28 @@ class CharLM(Module):
             self.embed.backward(dx, t_embed)
         return np.zeros(tuple(shape) + (0,), self.dtype), dstate
 
-    def __call__(self, ids, state=None):
-        logits, state, _ = self.forward(ids, state)
+    def __call__(self, ids, state=None, *, resets=None):
+        logits, state, _ = self.forward(ids, state, resets=resets)
         return logits, state
 
-    def logits(self, ids, state=None):
+    def logits(self, ids, state=None, *, resets=None):
         """Inference: ``ids[T]`` -> ``(logits[T, V], state)`` (batch of one), or
-        ``ids[T, B]`` -> ``(logits[T, B, V], state)``. Keeps no tape."""
+        ``ids[T, B]`` -> ``(logits[T, B, V], state)``. Keeps no tape. ``resets`` (bool,
+        ``ids``' shape) zeroes the state before the marked steps."""
         ids = np.asarray(ids)
         one = ids.ndim == 1
-        logits, state, _ = self.forward(ids[:, None] if one else ids, state)
+        if one and resets is not None:
+            resets = np.asarray(resets)[:, None]
+        logits, state, _ = self.forward(ids[:, None] if one else ids, state, resets=resets)
         return (logits[:, 0] if one else logits), state
 
     def evaluate(self, ids: np.ndarray, *, B: int = 32, T: int = 256,
-                 max_chars: Optional[int] = None) -> float:
+                 max_chars: Optional[int] = None, starts=None) -> float:
         """Mean cross-entropy (nats/char) of the model on ``ids`` read as ``B`` streams with
         carried state, in eval mode (no dropout). ``max_chars`` caps the work. NaN for fewer
-        than 2 characters (nothing to predict)."""
-        from .data import make_streams
+        than 2 characters (nothing to predict). ``starts``: the offsets in ``ids`` where
+        documents (files) start; the state is reset there."""
+        from .data import make_streams, stream_resets
         ids = np.asarray(ids)
         if max_chars is not None:
             ids = ids[:max_chars]
@@ -161,13 +170,16 @@ class CharLM(Module):
             return float("nan")
         B = max(1, min(B, len(ids) // 2))
         streams = make_streams(ids, B)
+        resets = None if starts is None else stream_resets(starts, len(ids), B)
         was = self.training
         self.eval()
         total, count, state = 0.0, 0, None
         try:
             for pos in range(0, streams.shape[0] - 1, T):
                 stop = min(pos + T, streams.shape[0] - 1)
-                logits, state = self.logits(streams[pos:stop], state)
+                r = None if resets is None else resets[pos:stop]
+                logits, state = self.logits(streams[pos:stop], state,
+                                            resets=r if r is not None and r.any() else None)
                 logp = log_softmax(logits.astype(np.float64))
                 tgt = streams[pos + 1: stop + 1]
                 total -= float(np.take_along_axis(logp, tgt[..., None], -1).sum())
@@ -298,7 +310,8 @@ def save_checkpoint(path: str, model: CharLM, *, extra: Optional[Dict[str, Any]]
 
 _CONFIG_DEFAULTS = dict(cell="lstm", hidden_size=256, num_layers=1, embed_size=64, dropout=0.0,
                         backend="native", dtype="float32", seed=0, linear_before_reset=True,
-                        nonlinearity="tanh", vocab_size=None)
+                        nonlinearity="tanh", layer_norm=False, zoneout=0.0,
+                        recurrent_dropout=0.0, vocab_size=None)
 _CHOICES = {"cell": _CELLS, "backend": ("native", "reference"), "dtype": ("float32", "float64"),
             "nonlinearity": ("tanh", "relu")}
 
@@ -317,14 +330,17 @@ def _check_config(cfg: Dict[str, Any], f) -> Dict[str, Any]:
             out[name] = check_int(name, out[name], low)
         if out["vocab_size"] is not None:
             out["vocab_size"] = check_int("vocab_size", out["vocab_size"], 1)
-        d = out["dropout"]
-        if isinstance(d, bool) or not isinstance(d, (int, float)) or not 0.0 <= d < 1.0:
-            raise ValueError(f"dropout: expected a number in [0, 1), got {d!r}")
+        for name, closed in (("dropout", False), ("zoneout", True), ("recurrent_dropout", False)):
+            d = out[name]
+            if (isinstance(d, bool) or not isinstance(d, (int, float))
+                    or not (0.0 <= d <= 1.0 if closed else 0.0 <= d < 1.0)):
+                raise ValueError(f"{name}: expected a number in [0, {'1]' if closed else '1)'}, "
+                                 f"got {d!r}")
         if out["seed"] is not None:
             out["seed"] = check_int("seed", out["seed"], 0)
-        if not isinstance(out["linear_before_reset"], bool):
-            raise TypeError(f"linear_before_reset: expected a bool, got "
-                            f"{out['linear_before_reset']!r}")
+        for name in ("linear_before_reset", "layer_norm"):
+            if not isinstance(out[name], bool):
+                raise TypeError(f"{name}: expected a bool, got {out[name]!r}")
     except (TypeError, ValueError) as e:
         raise f.error(f"config: {e}") from None
     return out
@@ -337,7 +353,8 @@ def param_shapes(cfg: Dict[str, Any], V: int):
     E, H = cfg["embed_size"], cfg["hidden_size"]
     if E > 0:
         yield "embed.weight", (V, E)
-    for n, shape in rnn_shapes(cfg["cell"], E if E > 0 else V, H, cfg["num_layers"]):
+    for n, shape in rnn_shapes(cfg["cell"], E if E > 0 else V, H, cfg["num_layers"],
+                               layer_norm=cfg.get("layer_norm", False)):
         yield "rnn." + n, shape
     yield "head.weight", (V, H)
     yield "head.bias", (V,)

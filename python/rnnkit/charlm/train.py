@@ -23,7 +23,7 @@ from typing import Any, Dict, Optional, Tuple
 
 
 from .._files import FileFormatError, defer_sigint
-from .data import load_corpus, make_streams, unigram_baseline
+from .data import load_corpus, make_streams, stream_resets, unigram_baseline
 from .model import CharLM, load_checkpoint
 
 __all__ = ["TrainConfig", "train", "make_optimizer"]
@@ -37,6 +37,10 @@ class TrainConfig:
     num_layers: int = 1
     embed_size: int = 64
     dropout: float = 0.0
+    layer_norm: bool = False
+    zoneout: float = 0.0
+    recurrent_dropout: float = 0.0
+    doc_resets: bool = True  # reset the state where a file of the corpus starts
     seq_len: int = 64
     batch_size: int = 32
     optimizer: str = "adam"
@@ -181,11 +185,16 @@ def train(cfg: TrainConfig, out=None) -> CharLM:
     if model is None:
         model = CharLM(corpus.vocab, cell=cfg.cell, hidden_size=cfg.hidden_size,
                        num_layers=cfg.num_layers, embed_size=cfg.embed_size,
-                       dropout=cfg.dropout, backend=cfg.backend, dtype=cfg.dtype, seed=cfg.seed)
+                       dropout=cfg.dropout, backend=cfg.backend, dtype=cfg.dtype, seed=cfg.seed,
+                       layer_norm=cfg.layer_norm, zoneout=cfg.zoneout,
+                       recurrent_dropout=cfg.recurrent_dropout)
     c = model.cfg
+    cell_opts = "".join(f", {name} {c[key]}" for key, name in (
+        ("layer_norm", "layer norm"), ("zoneout", "zoneout"),
+        ("recurrent_dropout", "recurrent dropout")) if c.get(key))
     print(f"model: {c['cell'].upper()} {c['num_layers']}x{c['hidden_size']}, "
           f"{'embedding ' + str(c['embed_size']) if c['embed_size'] else 'one-hot input'}, "
-          f"dropout {c['dropout']}, {model.num_parameters():,} parameters; "
+          f"dropout {c['dropout']}{cell_opts}, {model.num_parameters():,} parameters; "
           f"{cfg.optimizer} lr {cfg.lr}, clip {cfg.clip}, T={cfg.seq_len} B={cfg.batch_size}, "
           f"{rnnkit.get_num_threads()} thread(s), backend {c['backend']}", file=out)
 
@@ -204,8 +213,12 @@ def train(cfg: TrainConfig, out=None) -> CharLM:
                          f"few for --batch {cfg.batch_size} streams of 2 or more; pass --batch "
                          f"{max(1, len(corpus.train) // 2)} or less, or more --data")
     streams = make_streams(corpus.train, cfg.batch_size)
+    # Document boundaries (file starts): the state is reset there, in the kernels.
+    resets = (stream_resets(corpus.train_starts, len(corpus.train), cfg.batch_size)
+              if cfg.doc_resets else None)
     if group is not None:
         streams = streams[:, shard]
+        resets = None if resets is None else resets[:, shard]
         group.broadcast(model.parameters())
     n_rows = streams.shape[0]
 
@@ -265,7 +278,8 @@ def train(cfg: TrainConfig, out=None) -> CharLM:
         nonlocal val
         if group is not None and not group.is_main:
             return val
-        val = model.evaluate(corpus.val, B=32, T=256, max_chars=None if full else cfg.eval_chars)
+        val = model.evaluate(corpus.val, B=32, T=256, max_chars=None if full else cfg.eval_chars,
+                             starts=corpus.val_starts if cfg.doc_resets else None)
         model.loss_history["step"].append(step)
         model.loss_history["train_loss"].append(float(ema) if ema is not None else float("nan"))
         model.loss_history["val_loss"].append(val)
@@ -279,7 +293,8 @@ def train(cfg: TrainConfig, out=None) -> CharLM:
                 break
             stop = min(pos + cfg.seq_len, n_rows - 1)
             x, y = streams[pos:stop], streams[pos + 1: stop + 1]
-            w = runner.step(x, y)
+            r = None if resets is None else resets[pos:stop]
+            w = runner.step(x, y, r if r is not None and r.any() else None)
             loss = w.loss
             if group is not None:
                 group.all_reduce_mean(model.grads)

@@ -343,3 +343,153 @@ def gru(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, *, linear_before_reset=Tru
     out = torch.ops.rnnkit.gru_forward(x, w_ih, w_hh, b_ih, b_hh, h0, lengths, reverse,
                                        linear_before_reset, clip, need)
     return out[0], out[1]
+
+
+# ------------------------------------------------------------------------------ cell options
+#
+# The options of API.md section 11 (layer norm, zoneout, recurrent dropout, resets) go through
+# a second operator pair per cell, ``rnnkit::<cell>_forward_opts`` / ``<cell>_backward_opts``.
+# Their forward returns only the outputs and states; their backward takes the forward's inputs
+# again and recomputes the forward (one more forward's work) to get rnnkit's cache, so the
+# cache, whose fields grow with the options, never crosses the operator boundary and the
+# operators stay fixed. Calls without options keep using the operators above.
+
+# Inputs of <cell>_forward_opts, in order: (name, schema type). "w" marks a differentiable
+# input whose gradient the backward returns; the masks, resets and lengths have none.
+_OPT_INPUTS = {
+    "rnn": ["x", "w_ih", "w_hh", "b_ih?", "b_hh?", "h0?", "ln_ih?", "ln_hh?", "zoneout?",
+            "recurrent_mask?", "resets?", "lengths?"],
+    "lstm": ["x", "w_ih", "w_hh", "b_ih?", "b_hh?", "h0?", "c0?", "w_peep?", "w_proj?",
+             "ln_ih?", "ln_hh?", "ln_c?", "zoneout?", "zoneout_c?", "recurrent_mask?",
+             "resets?", "lengths?"],
+    "gru": ["x", "w_ih", "w_hh", "b_ih?", "b_hh?", "h0?", "ln_ih?", "ln_hh?", "zoneout?",
+            "recurrent_mask?", "resets?", "lengths?"],
+}
+# The non-tensor arguments after the tensors: (name, schema type).
+_OPT_FLAGS = {
+    "rnn": [("reverse", "bool"), ("nonlinearity", "str"), ("clip", "float?")],
+    "lstm": [("reverse", "bool"), ("clip", "float?")],
+    "gru": [("reverse", "bool"), ("linear_before_reset", "bool"), ("clip", "float?")],
+}
+# The functional API's grads fields, by the input each one is the gradient of.
+_GRAD_OF = {"dx": "x", "dh0": "h0", "dc0": "c0", "dw_ih": "w_ih", "dw_hh": "w_hh",
+            "db_ih": "b_ih", "db_hh": "b_hh", "dw_peep": "w_peep", "dw_proj": "w_proj",
+            "dln_ih": "ln_ih", "dln_hh": "ln_hh", "dln_c": "ln_c"}
+_POSITIONAL = {"rnn": ("x", "w_ih", "w_hh", "b_ih", "b_hh", "h0"),
+               "lstm": ("x", "w_ih", "w_hh", "b_ih", "b_hh", "h0", "c0"),
+               "gru": ("x", "w_ih", "w_hh", "b_ih", "b_hh", "h0")}
+_GRAD_FIELDS = {"rnn": ("dx", "dh0", "dw_ih", "dw_hh", "db_ih", "db_hh", "dln_ih", "dln_hh"),
+                "lstm": ("dx", "dh0", "dc0", "dw_ih", "dw_hh", "db_ih", "db_hh", "dw_peep",
+                         "dw_proj", "dln_ih", "dln_hh", "dln_c"),
+                "gru": ("dx", "dh0", "dw_ih", "dw_hh", "db_ih", "db_hh", "dln_ih", "dln_hh")}
+_STATE_OUTS = {"rnn": ("y", "h_n"), "lstm": ("y", "h_n", "c_n"), "gru": ("y", "h_n")}
+
+
+def _names(cell):
+    return [n.rstrip("?") for n in _OPT_INPUTS[cell]]
+
+
+def _schema_args(cell):
+    tensors = [f"Tensor{'?' if n.endswith('?') else ''} {n.rstrip('?')}"
+               for n in _OPT_INPUTS[cell]]
+    return tensors + [f"{t} {n}" for n, t in _OPT_FLAGS[cell]]
+
+
+def _call_forward(cell, args):
+    """rnnkit.<cell>_forward on the NumPy views of the operator's arguments."""
+    names = _names(cell) + [n for n, _ in _OPT_FLAGS[cell]]
+    kw = dict(zip(names, args))
+    arrays = {n: _np(kw[n]) for n in _names(cell)}
+    pos = [arrays.pop(n) for n in _POSITIONAL[cell]]
+    opts = {n: a for n, a in arrays.items() if a is not None}
+    opts.update((n, kw[n]) for n, _ in _OPT_FLAGS[cell])
+    if cell == "lstm":
+        opts["w_peep"], opts["w_proj"] = arrays.get("w_peep"), arrays.get("w_proj")
+    return getattr(rnnkit, f"{cell}_forward")(*pos, **opts)
+
+
+def _fake_states(cell, x, w_ih, w_hh):
+    G = {"rnn": 1, "lstm": 4, "gru": 3}[cell]
+    T, B, Hout, H = x.shape[0], x.shape[1], w_hh.shape[1], w_ih.shape[0] // G
+    outs = [_empty(x, T, B, Hout), _empty(x, B, Hout)]
+    return tuple(outs + ([_empty(x, B, H)] if cell == "lstm" else []))
+
+
+def _define_opts(cell):
+    """Registers rnnkit::<cell>_forward_opts and <cell>_backward_opts with their fake
+    implementations and the forward's autograd formula; returns the forward operator."""
+    outs = _STATE_OUTS[cell]
+    grads = _GRAD_FIELDS[cell]
+    args = _schema_args(cell)
+    fwd_schema = f"({', '.join(args)}) -> ({', '.join('Tensor' for _ in outs)})"
+    douts = [f"Tensor? d{o}" for o in outs]
+    bwd_schema = (f"({', '.join(args + douts)}) -> "
+                  f"({', '.join('Tensor' for _ in grads)})")
+    n_in = len(args)
+
+    def forward_impl(*a):
+        out = _call_forward(cell, a)
+        return tuple(torch.from_numpy(getattr(out, o)) for o in outs)
+
+    def forward_fake(*a):
+        return _fake_states(cell, a[0], a[1], a[2])
+
+    def backward_impl(*a):
+        out = _call_forward(cell, a[:n_in])
+        d = [_np(t) for t in a[n_in:]]
+        g = getattr(rnnkit, f"{cell}_backward")(out.cache, *d)
+        return tuple(_t(getattr(g, f, None), a[0]) for f in grads)
+
+    def backward_fake(*a):
+        kw = dict(zip(_names(cell), a))
+        res = []
+        for f in grads:
+            src = kw.get(_GRAD_OF[f])
+            if f == "dh0":
+                res.append(_empty(a[0], a[0].shape[1], a[2].shape[1]))
+            elif f == "dc0":
+                res.append(_empty(a[0], a[0].shape[1], a[1].shape[0] // 4))
+            elif src is None:
+                res.append(_empty(a[0], 0))
+            else:
+                res.append(torch.empty_like(src))
+        return tuple(res)
+
+    fwd = torch.library.custom_op(f"rnnkit::{cell}_forward_opts", forward_impl,
+                                  mutates_args=(), schema=fwd_schema)
+    fwd.register_fake(forward_fake)
+    bwd = torch.library.custom_op(f"rnnkit::{cell}_backward_opts", backward_impl,
+                                  mutates_args=(), schema=bwd_schema)
+    bwd.register_fake(backward_fake)
+    names = _names(cell)
+
+    def setup(ctx, inputs, output):
+        tensors = inputs[:len(names)]
+        ctx.save_for_backward(*tensors)
+        ctx.flags = inputs[len(names):]
+        ctx.present = [t is not None for t in tensors]
+
+    def grad(ctx, *douts_):
+        saved = ctx.saved_tensors
+        g = getattr(torch.ops.rnnkit, f"{cell}_backward_opts")(*saved, *ctx.flags, *douts_)
+        by_input = {_GRAD_OF[f]: t for f, t in zip(grads, g)}
+        return tuple(by_input[n] if n in by_input and present else None
+                     for n, present in zip(names, ctx.present)) + (None,) * len(ctx.flags)
+
+    fwd.register_autograd(grad, setup_context=setup)
+    return fwd
+
+
+rnn_forward_opts = _define_opts("rnn")
+lstm_forward_opts = _define_opts("lstm")
+gru_forward_opts = _define_opts("gru")
+
+
+def with_options(cell, x, weights, init, lengths, reverse, options, flags):
+    """The states of one layer direction through ``rnnkit::<cell>_forward_opts``:
+    ``weights``/``init``/``options`` map input names to tensors (absent: None or missing),
+    ``flags`` the non-tensor arguments after ``reverse``."""
+    kw = {**weights, **init, **options, "x": x, "lengths": lengths}
+    tensors = [kw.get(n) for n in _names(cell)]
+    op = getattr(torch.ops.rnnkit, f"{cell}_forward_opts")
+    return op(*tensors, reverse, *flags)

@@ -10,7 +10,17 @@ Extras, keyword-only (with their defaults the modules compute exactly what ``tor
 computes): ``peephole`` (LSTM; adds ``weight_peep_l{k}[_reverse]`` ``[3, H]``, rows
 ``p_i, p_f, p_o``, after torch's parameters, initialised like them), ``linear_before_reset``
 (GRU; False is the Cho et al. form) and ``clip`` (every gate pre-activation clipped to
-``[-clip, clip]``, ONNX's meaning).
+``[-clip, clip]``, ONNX's meaning), and the cell options of API.md section 11, which
+``torch.nn`` has no equivalent of (their parity is with ``rnnkit.LSTM`` & co.):
+``layer_norm`` (adds ``ln_ih_l{k}``, ``ln_hh_l{k}`` ``[2, G*H]`` and, LSTM, ``ln_c_l{k}``
+``[2, H]``, ``_reverse`` for the second direction, after the other parameters; gain 1, bias
+0), ``zoneout`` (rate in [0, 1]; the LSTM zones h and c) and ``recurrent_dropout`` (rate in
+[0, 1)). In training the masks are drawn from torch's generator (0/1 zoneout masks,
+recurrent masks scaled by 1/(1-p)); in eval zoneout is its expectation p and recurrent
+dropout is off. ``forward(input, hx, *, resets=None)`` takes bool ``resets`` on the input's
+first two axes (``[T]`` unbatched): the state is zeroed before the marked steps
+(unidirectional modules, padded input only). With any option in use a layer direction runs
+on ``rnnkit::<cell>_forward_opts``.
 
 ``forward(input, hx=None)`` takes what ``torch.nn`` takes: ``[T, B, I]`` (``[B, T, I]`` with
 ``batch_first``), unbatched ``[T, I]``, or a ``PackedSequence`` (sorted or not), and returns
@@ -61,6 +71,37 @@ def _check_tensor(name, t, dtype=None):
         raise TypeError(f"{name}: expected dtype {dtype} (the dtype of input), got {t.dtype}")
 
 
+def _check_rate(name, value, closed):
+    """A rate in [0, 1] (``closed``) or [0, 1), as a float."""
+    want = "[0, 1]" if closed else "[0, 1)"
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name}: expected a number in {want}, got {type(value).__name__}")
+    if not (0.0 <= value <= 1.0 if closed else 0.0 <= value < 1.0):
+        raise ValueError(f"{name}: expected a number in {want}, got {value}")
+    return float(value)
+
+
+def _check_resets(resets, T, B, batch_first, batched, bidirectional, packed):
+    """``resets`` as a time-major bool ``[T, B]`` tensor, or None."""
+    if resets is None:
+        return None
+    if bidirectional:
+        raise ValueError("resets: a bidirectional module cannot reset its state (the reverse "
+                         "direction runs backwards through the boundary); expected None")
+    if packed:
+        raise ValueError("resets: not supported with a PackedSequence input; pass the padded "
+                         "tensor and its lengths")
+    if not isinstance(resets, torch.Tensor):
+        raise TypeError(f"resets: expected a bool torch.Tensor, got {type(resets).__name__}")
+    if resets.dtype != torch.bool:
+        raise TypeError(f"resets: expected dtype torch.bool, got {resets.dtype}")
+    want = ((B, T) if batch_first else (T, B)) if batched else (T,)
+    _check_shape("resets", resets, want)
+    if not batched:
+        return resets.unsqueeze(1)
+    return resets.transpose(0, 1).contiguous() if batch_first else resets
+
+
 def _check_shape(name, t, shape):
     if tuple(t.shape) != tuple(shape):
         raise ValueError(f"{name}: expected shape {tuple(shape)}, got {tuple(t.shape)}")
@@ -73,7 +114,8 @@ class _RNNBase(nn.RNNBase):
     _lstm = False
 
     def __init__(self, mode, input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                 bidirectional, proj_size, device, dtype, clip):
+                 bidirectional, proj_size, device, dtype, clip, layer_norm=False, zoneout=0.0,
+                 recurrent_dropout=0.0):
         super().__init__(mode, input_size, hidden_size, num_layers, bias, batch_first, dropout,
                          bidirectional, proj_size, device=device, dtype=dtype)
         for name in self._flat_weights_names:
@@ -81,6 +123,49 @@ class _RNNBase(nn.RNNBase):
             if p.dtype not in _FLOATS:
                 raise TypeError(f"dtype: expected torch.float32 or torch.float64, got {p.dtype}")
         self.clip = _check_clip(clip)
+        if not isinstance(layer_norm, bool):
+            raise TypeError(f"layer_norm: expected a bool, got {type(layer_norm).__name__}")
+        self.layer_norm = layer_norm
+        self.zoneout = _check_rate("zoneout", zoneout, closed=True)
+        self.recurrent_dropout = _check_rate("recurrent_dropout", recurrent_dropout,
+                                             closed=False)
+
+    def _add_layer_norm(self):
+        """Registers the layer-norm parameters (gain 1, bias 0) after all the others."""
+        G = {"LSTM": 4, "GRU": 3}.get(self.mode, 1)
+        H = self.hidden_size
+        widths = [("ln_ih", G * H), ("ln_hh", G * H)] + ([("ln_c", H)] if self._lstm else [])
+        ref = self.weight_ih_l0
+        for layer in range(self.num_layers):
+            for d in range(2 if self.bidirectional else 1):
+                for base, width in widths:
+                    w = torch.zeros(2, width, device=ref.device, dtype=ref.dtype)
+                    w[0] = 1
+                    self.register_parameter(base + self._sfx(layer, d), nn.Parameter(w))
+
+    def _options(self, layer, d, T, B, like, resets):
+        """The section-11 inputs of one layer direction ({} when none is in use)."""
+        s = self._sfx(layer, d)
+        opts = {n: getattr(self, n + s) for n in ("ln_ih", "ln_hh", "ln_c")
+                if getattr(self, n + s, None) is not None}
+        H, Hout = self.hidden_size, self.proj_size or self.hidden_size
+        p = self.recurrent_dropout
+        if self.training and p > 0:
+            keep = torch.rand(B, Hout, dtype=like.dtype) >= p
+            opts["recurrent_mask"] = keep.to(like.dtype) / (1.0 - p)
+        if self.zoneout > 0:
+            if self.training:
+                opts["zoneout"] = (torch.rand(T, B, Hout, dtype=like.dtype)
+                                   < self.zoneout).to(like.dtype)
+            else:
+                opts["zoneout"] = like.new_full((T, B, Hout), self.zoneout)
+            if self._lstm:
+                opts["zoneout_c"] = ((torch.rand(T, B, H, dtype=like.dtype) < self.zoneout)
+                                     .to(like.dtype) if self.training
+                                     else like.new_full((T, B, H), self.zoneout))
+        if resets is not None:
+            opts["resets"] = resets
+        return opts
 
     # ------------------------------------------------------------------ helpers
 
@@ -117,7 +202,9 @@ class _RNNBase(nn.RNNBase):
 
     def extra_repr(self):
         s = super().extra_repr()
-        for name, default in (("peephole", False), ("linear_before_reset", True), ("clip", None)):
+        for name, default in (("peephole", False), ("linear_before_reset", True), ("clip", None),
+                              ("layer_norm", False), ("zoneout", 0.0),
+                              ("recurrent_dropout", 0.0)):
             v = getattr(self, name, default)
             if v != default:
                 s += f", {name}={v}"
@@ -125,8 +212,9 @@ class _RNNBase(nn.RNNBase):
 
     # ------------------------------------------------------------------ forward
 
-    def forward(self, input, hx=None):
-        """``output, h_n`` (LSTM: ``output, (h_n, c_n)``), shaped like ``torch.nn``'s."""
+    def forward(self, input, hx=None, *, resets=None):
+        """``output, h_n`` (LSTM: ``output, (h_n, c_n)``), shaped like ``torch.nn``'s;
+        ``resets``: see the module docstring."""
         packed = isinstance(input, PackedSequence)
         lengths = None
         if packed:
@@ -149,10 +237,12 @@ class _RNNBase(nn.RNNBase):
         self._check_parameters(dtype)
         B = x.shape[1]
         states = None if hx is None else self._check_hx(hx, B, dtype, batched)
+        resets = _check_resets(resets, x.shape[0], B, self.batch_first, batched,
+                               self.bidirectional, packed)
         if packed and states is not None and input.sorted_indices is not None:
             states = [s.index_select(1, input.sorted_indices) for s in states]
 
-        y, finals = self._layers(x, states, lengths)
+        y, finals = self._layers(x, states, lengths, resets)
 
         finals = [torch.stack(f) for f in finals]
         if packed:
@@ -168,7 +258,7 @@ class _RNNBase(nn.RNNBase):
             output = y.transpose(0, 1).contiguous() if self.batch_first else y
         return output, (tuple(finals) if self._lstm else finals[0])
 
-    def _layers(self, x, states, lengths):
+    def _layers(self, x, states, lengths, resets=None):
         """The stack: ``y[T, B, D*Hout]`` and, per state, the list of its ``L*D`` finals."""
         D = 2 if self.bidirectional else 1
         finals = [[] for _ in range(2 if self._lstm else 1)]
@@ -180,7 +270,12 @@ class _RNNBase(nn.RNNBase):
             for d in range(D):
                 k = layer * D + d
                 init = [None] * len(finals) if states is None else [s[k] for s in states]
-                out = self._run(inp, self._weights(layer, d), init, lengths, d == 1)
+                opts = self._options(layer, d, inp.shape[0], inp.shape[1], inp, resets)
+                if opts:
+                    out = self._run_opts(inp, self._weights(layer, d), init, lengths, d == 1,
+                                         opts)
+                else:
+                    out = self._run(inp, self._weights(layer, d), init, lengths, d == 1)
                 ys.append(out[0])
                 for f, s in zip(finals, out[1:]):
                     f.append(s)
@@ -188,18 +283,36 @@ class _RNNBase(nn.RNNBase):
         return inp, finals
 
 
+    def _run_opts(self, x, w, init, lengths, reverse, opts):
+        """One layer direction with section-11 options, on ``rnnkit::<cell>_forward_opts``."""
+        cell = {"LSTM": "lstm", "GRU": "gru"}.get(self.mode, "rnn")
+        weights = dict(zip(("w_ih", "w_hh", "b_ih", "b_hh", "w_proj", "w_peep"), w))
+        init = dict(zip(("h0", "c0"), init))
+        if cell == "lstm":
+            flags = (self.clip,)
+        elif cell == "gru":
+            flags = (self.linear_before_reset, self.clip)
+        else:
+            flags = (self.nonlinearity, self.clip)
+        return _ops.with_options(cell, x, weights, init, lengths, reverse, opts, flags)
+
+
 class RNN(_RNNBase):
     """Elman RNN on rnnkit's kernels, a drop-in for ``torch.nn.RNN`` (see the module doc)."""
 
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
                  batch_first=False, dropout=0.0, bidirectional=False, proj_size=0, device=None,
-                 dtype=None, *, clip=None):
+                 dtype=None, *, clip=None, layer_norm=False, zoneout=0.0,
+                 recurrent_dropout=0.0):
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"nonlinearity: expected 'tanh' or 'relu', got {nonlinearity!r}")
         self.nonlinearity = nonlinearity
         mode = "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU"
         super().__init__(mode, input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, proj_size, device, dtype, clip)
+                         bidirectional, proj_size, device, dtype, clip, layer_norm, zoneout,
+                         recurrent_dropout)
+        if layer_norm:
+            self._add_layer_norm()
 
     def _run(self, x, w, init, lengths, reverse):
         return _ops.rnn(x, w[0], w[1], w[2], w[3], init[0], nonlinearity=self.nonlinearity,
@@ -214,9 +327,11 @@ class LSTM(_RNNBase):
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, proj_size=0, device=None, dtype=None, *,
-                 peephole=False, clip=None):
+                 peephole=False, clip=None, layer_norm=False, zoneout=0.0,
+                 recurrent_dropout=0.0):
         super().__init__("LSTM", input_size, hidden_size, num_layers, bias, batch_first,
-                         dropout, bidirectional, proj_size, device, dtype, clip)
+                         dropout, bidirectional, proj_size, device, dtype, clip, layer_norm,
+                         zoneout, recurrent_dropout)
         if not isinstance(peephole, bool):
             raise TypeError(f"peephole: expected a bool, got {type(peephole).__name__}")
         self.peephole = peephole
@@ -228,6 +343,8 @@ class LSTM(_RNNBase):
                     w = torch.empty(3, hidden_size, device=ref.device, dtype=ref.dtype)
                     nn.init.uniform_(w, -k, k)
                     self.register_parameter("weight_peep" + self._sfx(layer, d), nn.Parameter(w))
+        if layer_norm:
+            self._add_layer_norm()
 
     def _run(self, x, w, init, lengths, reverse):
         return _ops.lstm(x, w[0], w[1], w[2], w[3], init[0], init[1], w_peep=w[5], w_proj=w[4],
@@ -240,13 +357,17 @@ class GRU(_RNNBase):
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, proj_size=0, device=None, dtype=None, *,
-                 linear_before_reset=True, clip=None):
+                 linear_before_reset=True, clip=None, layer_norm=False, zoneout=0.0,
+                 recurrent_dropout=0.0):
         super().__init__("GRU", input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, proj_size, device, dtype, clip)
+                         bidirectional, proj_size, device, dtype, clip, layer_norm, zoneout,
+                         recurrent_dropout)
         if not isinstance(linear_before_reset, bool):
             raise TypeError(f"linear_before_reset: expected a bool, got "
                             f"{type(linear_before_reset).__name__}")
         self.linear_before_reset = linear_before_reset
+        if layer_norm:
+            self._add_layer_norm()
 
     def _run(self, x, w, init, lengths, reverse):
         return _ops.gru(x, w[0], w[1], w[2], w[3], init[0],
