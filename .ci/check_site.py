@@ -82,15 +82,21 @@ def broken_links(site: pathlib.Path) -> list[str]:
                     continue
             if parts.fragment and target.suffix == ".html":
                 if urllib.parse.unquote(parts.fragment) not in page_of(target).ids:
-                    bad.append(f"{where}: {url} (no element with id "
-                               f"{parts.fragment!r} in {target.relative_to(site)})")
+                    bad.append(
+                        f"{where}: {url} (no element with id "
+                        f"{parts.fragment!r} in {target.relative_to(site)})"
+                    )
     return bad
 
 
 def count_links(site: pathlib.Path) -> int:
     """How many internal links the site's pages hold (to report what was checked)."""
-    return sum(1 for p in pathlib.Path(site).rglob("*.html")
-               for _, _, url in _parse(p).links if _is_internal(url))
+    return sum(
+        1
+        for p in pathlib.Path(site).rglob("*.html")
+        for _, _, url in _parse(p).links
+        if _is_internal(url)
+    )
 
 
 def main(argv=None) -> int:

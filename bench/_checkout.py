@@ -10,8 +10,7 @@ import glob
 import os
 import sys
 
-SOURCE = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
-                                       "python"))
+SOURCE = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
 
 
 def prefer_checkout():
@@ -21,5 +20,7 @@ def prefer_checkout():
     try:
         import rnnkit  # noqa: F401
     except ImportError as e:
-        sys.exit(f"{os.path.basename(sys.argv[0])}: cannot import rnnkit ({e}); install it "
-                 f"(pip install .) or build it in place (bash devbuild.sh)")
+        sys.exit(
+            f"{os.path.basename(sys.argv[0])}: cannot import rnnkit ({e}); install it "
+            f"(pip install .) or build it in place (bash devbuild.sh)"
+        )

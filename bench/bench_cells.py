@@ -20,9 +20,13 @@ GATES = {"rnn": 1, "gru": 3, "lstm": 4}
 def problem(cell, T, B, H, dtype=np.float32):
     rng = np.random.default_rng(0)
     G, s = GATES[cell], 1.0 / np.sqrt(H)
-    args = (rng.standard_normal((T, B, H)).astype(dtype),
-            rng.uniform(-s, s, (G * H, H)).astype(dtype), rng.uniform(-s, s, (G * H, H)).astype(dtype),
-            rng.uniform(-s, s, G * H).astype(dtype), rng.uniform(-s, s, G * H).astype(dtype))
+    args = (
+        rng.standard_normal((T, B, H)).astype(dtype),
+        rng.uniform(-s, s, (G * H, H)).astype(dtype),
+        rng.uniform(-s, s, (G * H, H)).astype(dtype),
+        rng.uniform(-s, s, G * H).astype(dtype),
+        rng.uniform(-s, s, G * H).astype(dtype),
+    )
     return args, rng.standard_normal((T, B, H)).astype(dtype)
 
 
@@ -40,6 +44,7 @@ def impls():
     out = [("reference", None)] + [(f"native-{t}", t) for t in rnnkit.simd_targets()]
     try:
         import torch  # noqa: F401
+
         out.append(("torch", None))
     except ImportError:
         pass
@@ -50,9 +55,16 @@ def torch_fwd_bwd(cell, args, dy):
     import torch
 
     x, w_ih, w_hh, b_ih, b_hh = (torch.from_numpy(a) for a in args)
-    mod = {"rnn": torch.nn.RNN, "gru": torch.nn.GRU, "lstm": torch.nn.LSTM}[cell](x.shape[2], w_hh.shape[1])
+    mod = {"rnn": torch.nn.RNN, "gru": torch.nn.GRU, "lstm": torch.nn.LSTM}[cell](
+        x.shape[2], w_hh.shape[1]
+    )
     with torch.no_grad():
-        for name, v in (("weight_ih_l0", w_ih), ("weight_hh_l0", w_hh), ("bias_ih_l0", b_ih), ("bias_hh_l0", b_hh)):
+        for name, v in (
+            ("weight_ih_l0", w_ih),
+            ("weight_hh_l0", w_hh),
+            ("bias_ih_l0", b_ih),
+            ("bias_hh_l0", b_hh),
+        ):
             getattr(mod, name).copy_(v)
     xt = x.clone().requires_grad_(True)
     y, _ = mod(xt)
@@ -82,5 +94,10 @@ def test_fwd_bwd(benchmark, cell, shape, impl):
         rnnkit.set_simd_target(before)
     expected = fwd_bwd(ref, cell, args, dy).dx
     np.testing.assert_allclose(dx, expected, rtol=1e-3, atol=1e-4)
-    benchmark.extra_info.update(impl=name, threads=threads, cell=cell, shape=shape,
-                                gflops=flops(cell, *shape) / benchmark.stats.stats.median / 1e9)
+    benchmark.extra_info.update(
+        impl=name,
+        threads=threads,
+        cell=cell,
+        shape=shape,
+        gflops=flops(cell, *shape) / benchmark.stats.stats.median / 1e9,
+    )

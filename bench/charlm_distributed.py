@@ -30,10 +30,29 @@ def train(procs, threads, args, out):
     cmd = [sys.executable]
     if procs > 1:
         cmd += ["-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={procs}"]
-    cmd += ["-m", "rnnkit", "train", "--steps", str(args.steps), "--time", "0", "--batch",
-            str(args.batch), "--hidden", str(args.hidden), "--cell", args.cell,
-            "--sample-length", "0", "--threads", str(threads), "--out", out,
-            "--max-chars", "2000000"]
+    cmd += [
+        "-m",
+        "rnnkit",
+        "train",
+        "--steps",
+        str(args.steps),
+        "--time",
+        "0",
+        "--batch",
+        str(args.batch),
+        "--hidden",
+        str(args.hidden),
+        "--cell",
+        args.cell,
+        "--sample-length",
+        "0",
+        "--threads",
+        str(threads),
+        "--out",
+        out,
+        "--max-chars",
+        "2000000",
+    ]
     if args.data:
         cmd += ["--data", args.data]
     env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "python"), GLOO_SOCKET_IFNAME="lo")
@@ -53,15 +72,20 @@ def main():
     ap.add_argument("--data", default=None)
     args = ap.parse_args()
     N = args.procs
-    setups = [("1 process, 1 thread", 1, 1), (f"1 process, {N} threads", 1, N),
-              (f"{N} processes, 1 thread each", N, 1)]
+    setups = [
+        ("1 process, 1 thread", 1, 1),
+        (f"1 process, {N} threads", 1, N),
+        (f"{N} processes, 1 thread each", N, 1),
+    ]
     cps = {name: [] for name, _, _ in setups}
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(args.repeat):
             for name, procs, threads in setups:
                 cps[name].append(train(procs, threads, args, os.path.join(tmp, "ck.npz")))
-    print(f"rnnkit train {args.cell.upper()} 1x{args.hidden}, --batch {args.batch}, "
-          f"{args.steps} steps, median of {args.repeat} (alternating runs)")
+    print(
+        f"rnnkit train {args.cell.upper()} 1x{args.hidden}, --batch {args.batch}, "
+        f"{args.steps} steps, median of {args.repeat} (alternating runs)"
+    )
     base = statistics.median(cps[setups[0][0]])
     for name, _, _ in setups:
         med = statistics.median(cps[name])

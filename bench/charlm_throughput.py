@@ -24,7 +24,6 @@ import sys
 import time
 
 import numpy as np
-
 from _checkout import prefer_checkout  # bench/ is on sys.path when this runs as a script
 
 prefer_checkout()
@@ -47,8 +46,12 @@ def torch_model(model, cell):
     import torch
     from torch import nn
 
-    V, E, H, L = (len(model.vocab), model.cfg["embed_size"], model.hidden_size,
-                  model.cfg["num_layers"])
+    V, E, H, L = (
+        len(model.vocab),
+        model.cfg["embed_size"],
+        model.hidden_size,
+        model.cfg["num_layers"],
+    )
 
     class TorchLM(nn.Module):
         def __init__(self):
@@ -73,7 +76,9 @@ def main(argv=None) -> int:
     p.add_argument("--hidden", type=int, default=256)
     p.add_argument("--layers", type=int, default=1)
     p.add_argument("--embed", type=int, default=64)
-    p.add_argument("--vocab", type=int, default=113, help="vocabulary size (the stdlib's, min-count 5)")
+    p.add_argument(
+        "--vocab", type=int, default=113, help="vocabulary size (the stdlib's, min-count 5)"
+    )
     p.add_argument("--T", type=int, default=64)
     p.add_argument("--B", type=int, default=32)
     p.add_argument("--repeat", type=int, default=5)
@@ -151,10 +156,12 @@ def main(argv=None) -> int:
                 times[name].append(time.perf_counter() - t0)
 
     chars = a.T * a.B
-    print(f"char-LM training step: {a.cell.upper()} {a.layers}x{a.hidden}, embedding {a.embed}, "
-          f"V={a.vocab}, T={a.T} B={a.B} ({chars} chars), Adam + clip; rnnkit "
-          f"{rnnkit.__version__} SIMD {rnnkit.get_simd_target()}, {threads} thread(s); "
-          f"median of {a.repeat}, interleaved")
+    print(
+        f"char-LM training step: {a.cell.upper()} {a.layers}x{a.hidden}, embedding {a.embed}, "
+        f"V={a.vocab}, T={a.T} B={a.B} ({chars} chars), Adam + clip; rnnkit "
+        f"{rnnkit.__version__} SIMD {rnnkit.get_simd_target()}, {threads} thread(s); "
+        f"median of {a.repeat}, interleaved"
+    )
     print("  first-step loss: " + ", ".join(f"{n} {v:.4f}" for n, v in first.items()))
     med = {n: statistics.median(v) for n, v in times.items()}
     base = med["rnnkit native"]

@@ -1,8 +1,9 @@
 """Which GEMM tile and blocking is fastest on this CPU: every tile the best SIMD target compiles
 (and a few blockings), forced in turn with rnnkit._core._set_gemm_params, interleaved in one
 process, on whole-sequence fwd+bwd, one thread, timed in CPU time of the calling thread
-(time.thread_time: on a shared machine wall time also counts the time other processes run). The winner belongs in the family table of
-cpp/gemm_params.cpp. Usage: PYTHONPATH=python python bench/gemm_tiles.py [--dtype float64]
+(time.thread_time: on a shared machine wall time also counts the time other processes run).
+The winner belongs in the family table of cpp/gemm_params.cpp.
+Usage: PYTHONPATH=python python bench/gemm_tiles.py [--dtype float64]
 """
 
 import argparse
@@ -10,6 +11,7 @@ import statistics
 import time
 
 import numpy as np
+
 import rnnkit
 from rnnkit import _core
 
@@ -18,9 +20,13 @@ def problem(cell, T, B, H, dtype):
     rng = np.random.default_rng(0)
     G = {"lstm": 4, "gru": 3, "rnn": 1}[cell]
     s = 1 / np.sqrt(H)
-    args = (rng.standard_normal((T, B, H)).astype(dtype),
-            rng.uniform(-s, s, (G * H, H)).astype(dtype), rng.uniform(-s, s, (G * H, H)).astype(dtype),
-            rng.uniform(-s, s, G * H).astype(dtype), rng.uniform(-s, s, G * H).astype(dtype))
+    args = (
+        rng.standard_normal((T, B, H)).astype(dtype),
+        rng.uniform(-s, s, (G * H, H)).astype(dtype),
+        rng.uniform(-s, s, (G * H, H)).astype(dtype),
+        rng.uniform(-s, s, G * H).astype(dtype),
+        rng.uniform(-s, s, G * H).astype(dtype),
+    )
     return args, rng.standard_normal((T, B, H)).astype(dtype), 6.0 * T * B * G * H * 2 * H
 
 

@@ -51,9 +51,11 @@ def main(argv=None):
     work = T * B * 4 * H * (I + H)
     for par in (False, True):
         med = np.median(wall[par])
-        print(f"T={T} B={B} I={I} H={H} work={work:.1e} parallel={par}: "
-              f"min {min(wall[par]) * 1e3:.2f} ms, median {med * 1e3:.2f} ms, "
-              f"cpu/wall {np.median(cpu[par]) / med:.2f}")
+        print(
+            f"T={T} B={B} I={I} H={H} work={work:.1e} parallel={par}: "
+            f"min {min(wall[par]) * 1e3:.2f} ms, median {med * 1e3:.2f} ms, "
+            f"cpu/wall {np.median(cpu[par]) / med:.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -47,8 +47,11 @@ def main(argv=None):
                 with np.errstate(over="ignore", invalid="ignore"):
                     err = ulp_error(_core._math_eval(fn, x), x, fn, dtype)
                 row.append(float(np.nanmax(err)))
-            print(f"{np.dtype(dtype).name:8}{fn:9}" + "".join(f"{e:9.2f}" for e in row)
-                  + f"    {BOUNDS[(fn, dtype)]}")
+            print(
+                f"{np.dtype(dtype).name:8}{fn:9}"
+                + "".join(f"{e:9.2f}" for e in row)
+                + f"    {BOUNDS[(fn, dtype)]}"
+            )
     return 0
 
 

@@ -26,11 +26,13 @@ import rnnkit
 def section11(cell):
     """The rows of the options of API.md section 11 for one cell."""
     zone = {"zoneout": 0.1} if cell != "lstm" else {"zoneout": 0.1, "zoneout_c": 0.1}
-    rows = [("resets (every 10 steps)", {"resets": 10}),
-            ("zoneout 0.1" + (" (h and c)" if cell == "lstm" else ""), zone),
-            ("resets + zoneout", {"resets": 10, **zone}),
-            ("layer norm [reference]", {"ln": True}),
-            ("recurrent_mask [reference]", {"rmask": 0.25})]
+    rows = [
+        ("resets (every 10 steps)", {"resets": 10}),
+        ("zoneout 0.1" + (" (h and c)" if cell == "lstm" else ""), zone),
+        ("resets + zoneout", {"resets": 10, **zone}),
+        ("layer norm [reference]", {"ln": True}),
+        ("recurrent_mask [reference]", {"rmask": 0.25}),
+    ]
     return rows
 
 
@@ -38,17 +40,43 @@ def configs(T, B, H):
     lengths = np.random.default_rng(1).integers(T // 2, T + 1, size=B)
     lengths[0] = T
     return {
-        "lstm": [("plain", {}), ("peephole", {"peep": True}), ("projection P=H/2", {"proj": H // 2}),
-                 ("clip", {"clip": 3.0}), ("input_forget", {"input_forget": True}),
-                 ("reverse", {"reverse": True}), ("lengths (T/2..T)", {"lengths": lengths}),
-                 ("all of the above", {"peep": True, "proj": H // 2, "clip": 3.0, "input_forget": True,
-                                       "reverse": True, "lengths": lengths})] + section11("lstm"),
-        "gru": [("plain (linear_before_reset)", {}), ("linear_before_reset=False", {"lbr": False}),
-                ("clip", {"clip": 3.0}), ("reverse", {"reverse": True}),
-                ("lengths (T/2..T)", {"lengths": lengths})] + section11("gru"),
-        "rnn": [("plain (tanh)", {}), ("relu", {"relu": True}), ("clip", {"clip": 3.0}),
-                ("reverse", {"reverse": True}), ("lengths (T/2..T)", {"lengths": lengths})]
-               + section11("rnn"),
+        "lstm": [
+            ("plain", {}),
+            ("peephole", {"peep": True}),
+            ("projection P=H/2", {"proj": H // 2}),
+            ("clip", {"clip": 3.0}),
+            ("input_forget", {"input_forget": True}),
+            ("reverse", {"reverse": True}),
+            ("lengths (T/2..T)", {"lengths": lengths}),
+            (
+                "all of the above",
+                {
+                    "peep": True,
+                    "proj": H // 2,
+                    "clip": 3.0,
+                    "input_forget": True,
+                    "reverse": True,
+                    "lengths": lengths,
+                },
+            ),
+        ]
+        + section11("lstm"),
+        "gru": [
+            ("plain (linear_before_reset)", {}),
+            ("linear_before_reset=False", {"lbr": False}),
+            ("clip", {"clip": 3.0}),
+            ("reverse", {"reverse": True}),
+            ("lengths (T/2..T)", {"lengths": lengths}),
+        ]
+        + section11("gru"),
+        "rnn": [
+            ("plain (tanh)", {}),
+            ("relu", {"relu": True}),
+            ("clip", {"clip": 3.0}),
+            ("reverse", {"reverse": True}),
+            ("lengths (T/2..T)", {"lengths": lengths}),
+        ]
+        + section11("rnn"),
     }
 
 
@@ -57,7 +85,13 @@ def make(cell, opt, T, B, H, rng):
     P = opt.get("proj", H)
     s = 1 / np.sqrt(H)
     u = lambda *shape: rng.uniform(-s, s, shape).astype(np.float32)  # noqa: E731
-    args = [rng.standard_normal((T, B, H)).astype(np.float32), u(G * H, H), u(G * H, P), u(G * H), u(G * H)]
+    args = [
+        rng.standard_normal((T, B, H)).astype(np.float32),
+        u(G * H, H),
+        u(G * H, P),
+        u(G * H),
+        u(G * H),
+    ]
     kw = {"lengths": opt.get("lengths"), "reverse": opt.get("reverse", False)}
     if "clip" in opt:
         kw["clip"] = opt["clip"]
@@ -103,13 +137,18 @@ def main(argv=None):
     p.add_argument("--H", type=int, default=256)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--repeat", type=int, default=7)
-    p.add_argument("--kernels-only", action="store_true",
-                   help="leave out the [reference] rows (slow: NumPy)")
+    p.add_argument(
+        "--kernels-only", action="store_true", help="leave out the [reference] rows (slow: NumPy)"
+    )
     a = p.parse_args(argv)
     rnnkit.set_num_threads(a.threads)
-    print(f"rnnkit {rnnkit.__version__}, {rnnkit.get_simd_target()}, {a.threads} thread(s), float32, "
-          f"T={a.T} B={a.B} I=H={a.H}; median of {a.repeat} interleaved runs")
-    print(f"{'cell':5} {'option':30} {'fwd ms':>8} {'x plain':>8} {'fwd+bwd ms':>11} {'x plain':>8}")
+    print(
+        f"rnnkit {rnnkit.__version__}, {rnnkit.get_simd_target()}, {a.threads} thread(s), float32, "
+        f"T={a.T} B={a.B} I=H={a.H}; median of {a.repeat} interleaved runs"
+    )
+    print(
+        f"{'cell':5} {'option':30} {'fwd ms':>8} {'x plain':>8} {'fwd+bwd ms':>11} {'x plain':>8}"
+    )
     rng = np.random.default_rng(0)
     for cell, opts in configs(a.T, a.B, a.H).items():
         if a.kernels_only:

@@ -10,6 +10,7 @@ import statistics
 import time
 
 import numpy as np
+
 import rnnkit
 
 
@@ -46,9 +47,12 @@ def main():
                         res[t][0].append(t1 - t0)
                         res[t][1].append(t2 - t0)
                 med = {t: [statistics.median(v) for v in r] for t, r in res.items()}
-                print(f"{cell} B={B} H={H}: forward avx2/avx512 {med['avx2'][0] / med['avx512'][0]:.2f}, "
-                      f"fwd+bwd {med['avx2'][1] / med['avx512'][1]:.2f} "
-                      f"(avx512 forward {med['avx512'][0] * 1e3:.3f} ms)")
+                print(
+                    f"{cell} B={B} H={H}: forward avx2/avx512 "
+                    f"{med['avx2'][0] / med['avx512'][0]:.2f}, "
+                    f"fwd+bwd {med['avx2'][1] / med['avx512'][1]:.2f} "
+                    f"(avx512 forward {med['avx512'][0] * 1e3:.3f} ms)"
+                )
 
 
 if __name__ == "__main__":

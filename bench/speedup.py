@@ -56,9 +56,11 @@ def main(argv=None):
     a = p.parse_args(argv)
     rnnkit.set_num_threads(a.threads)
     info = rnnkit.info()
-    print(f"rnnkit {info['version']}  simd={info['simd_target']}  threads={a.threads}  "
-          f"numpy {np.__version__}  OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '-')}  "
-          f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', '-')}")
+    print(
+        f"rnnkit {info['version']}  simd={info['simd_target']}  threads={a.threads}  "
+        f"numpy {np.__version__}  OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '-')}  "
+        f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', '-')}"
+    )
     print(f"LSTM forward+backward, T={a.T}, I=H, median of {a.repeat} interleaved runs")
     print(f"{'dtype':8} {'B':>4} {'H':>5} {'reference ms':>13} {'native ms':>10} {'speed-up':>9}")
     for dtype in a.dtypes:
@@ -71,10 +73,12 @@ def main(argv=None):
                 assert err < (1e-9 if dtype == "float64" else 1e-4), err
                 tn, tr = [], []
                 for _ in range(a.repeat):
-                    tr.append(time_once(lambda: fwd_bwd(ref, args, dy)))
-                    tn.append(time_once(lambda: fwd_bwd(rnnkit, args, dy)))
+                    tr.append(time_once(lambda args=args, dy=dy: fwd_bwd(ref, args, dy)))
+                    tn.append(time_once(lambda args=args, dy=dy: fwd_bwd(rnnkit, args, dy)))
                 mr, mn = statistics.median(tr), statistics.median(tn)
-                print(f"{dtype:8} {B:>4} {H:>5} {mr * 1e3:>13.2f} {mn * 1e3:>10.2f} {mr / mn:>8.1f}x")
+                print(
+                    f"{dtype:8} {B:>4} {H:>5} {mr * 1e3:>13.2f} {mn * 1e3:>10.2f} {mr / mn:>8.1f}x"
+                )
                 sys.stdout.flush()
     return 0
 

@@ -60,18 +60,21 @@ def main(argv=None):
     resets = rng.random((a.T, a.B)) < 1.0 / a.every
     cls = {"lstm": rnnkit.LSTM, "gru": rnnkit.GRU, "rnn": rnnkit.RNN}[a.cell]
     model = cls(a.I, a.H, seed=0, backend=a.backend)
-    segments = sum(len({0, a.k1} | {int(t) for t in np.flatnonzero(resets[lo:lo + a.k1]
-                                                                     .any(axis=1))}) - 1
-                   for lo in range(0, a.T, a.k1))
+    segments = sum(
+        len({0, a.k1} | {int(t) for t in np.flatnonzero(resets[lo : lo + a.k1].any(axis=1))}) - 1
+        for lo in range(0, a.T, a.k1)
+    )
     times = {True: [], False: []}
     for _ in range(a.repeat):  # interleaved, so both see the same machine load
         for passing in (True, False):
             times[passing].append(one_pass(model, x, target, resets, a.k1, passing))
     t_pass, t_split = statistics.median(times[True]), statistics.median(times[False])
-    print(f"{a.cell.upper()} I={a.I} H={a.H} B={a.B}, T={a.T} steps, k1={a.k1}, a reset every "
-          f"~{a.every:g} steps per stream ({int(resets.sum())} resets; {segments} segments when "
-          f"split vs {-(-a.T // a.k1)} windows), float32, {a.threads} thread(s), {a.backend}, "
-          f"median of {a.repeat}")
+    print(
+        f"{a.cell.upper()} I={a.I} H={a.H} B={a.B}, T={a.T} steps, k1={a.k1}, a reset every "
+        f"~{a.every:g} steps per stream ({int(resets.sum())} resets; {segments} segments when "
+        f"split vs {-(-a.T // a.k1)} windows), float32, {a.threads} thread(s), {a.backend}, "
+        f"median of {a.repeat}"
+    )
     print(f"  resets to the kernels : {t_pass * 1e3:9.1f} ms")
     print(f"  split into segments   : {t_split * 1e3:9.1f} ms")
     print(f"  speed-up              : {t_split / t_pass:9.2f}x")

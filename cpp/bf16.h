@@ -68,8 +68,8 @@ RNNKIT_INLINE VF load_bf16(const std::uint16_t* p) {
 // Rows r0 .. r0+MR of C (+)= A W^T over one panel j: MR * kBf16Vecs accumulators, k split
 // over KS interleaved sets when there are too few of them to hide the FMA latency.
 template <int MR>
-RNNKIT_INLINE void bf16_panel_rows(const float* const* a, const std::uint16_t* RESTRICT w,
-                                   i64 K, float* const* c, i64 n_eff, bool accumulate) {
+RNNKIT_INLINE void bf16_panel_rows(const float* const* a, const std::uint16_t* RESTRICT w, i64 K,
+                                   float* const* c, i64 n_eff, bool accumulate) {
   constexpr int NV = kBf16Vecs, L = VF::kLanes, NR = kBf16Cols;
   constexpr int KS = MR * NV >= 8 ? 1 : (MR * NV >= 4 ? 2 : 4);
   VF acc[KS][MR][NV];
@@ -90,7 +90,8 @@ RNNKIT_INLINE void bf16_panel_rows(const float* const* a, const std::uint16_t* R
   for (; k < K; ++k)
     for (int r = 0; r < MR; ++r) {
       const VF av = VF::set1(a[r][k]);
-      for (int v = 0; v < NV; ++v) acc[0][r][v] = fma(av, load_bf16(w + k * NR + v * L), acc[0][r][v]);
+      for (int v = 0; v < NV; ++v)
+        acc[0][r][v] = fma(av, load_bf16(w + k * NR + v * L), acc[0][r][v]);
     }
   for (int s = 1; s < KS; ++s)
     for (int r = 0; r < MR; ++r)

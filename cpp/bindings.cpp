@@ -159,7 +159,8 @@ class Workspace {
 
 template <class T>
 Workspace alloc_workspace(i64 n) {
-  if (n < 0 || static_cast<unsigned long long>(n) > (1ull << 60) / sizeof(T)) throw std::bad_alloc();
+  if (n < 0 || static_cast<unsigned long long>(n) > (1ull << 60) / sizeof(T))
+    throw std::bad_alloc();
   return Workspace(static_cast<size_t>(n) * sizeof(T));
 }
 
@@ -204,7 +205,8 @@ rnnkit::Dims dims_of(const rnnkit::CellInfo& cell, const py::object& x, const py
 }
 
 bool is_dtype(const py::object& x, const py::dtype& dt) {
-  return py::isinstance<py::array>(x) && same_dtype(py::reinterpret_borrow<py::array>(x).dtype(), dt);
+  return py::isinstance<py::array>(x) &&
+         same_dtype(py::reinterpret_borrow<py::array>(x).dtype(), dt);
 }
 
 template <class T>
@@ -337,17 +339,20 @@ PyObject* python_call(const Body& body) {
 }
 
 // The parameters of forward and backward: X(name, required).
-#define RNNKIT_FORWARD_PARAMS(X)                                                              \
-  X(cell, 1) X(x, 1) X(w_ih, 1) X(w_hh, 1) X(b_ih, 0) X(b_hh, 0) X(h0, 1) X(c0, 0)            \
-  X(w_peep, 0) X(w_proj, 0) X(lengths, 0) X(reverse, 0) X(input_forget, 0)                    \
-  X(linear_before_reset, 0) X(clip, 0) X(y, 1) X(h, 1) X(c, 0) X(gates, 1) X(hn, 0)          \
+// The formatter re-wraps these lists differently on every run: they keep this layout.
+// clang-format off
+#define RNNKIT_FORWARD_PARAMS(X)                                                       \
+  X(cell, 1) X(x, 1) X(w_ih, 1) X(w_hh, 1) X(b_ih, 0) X(b_hh, 0) X(h0, 1) X(c0, 0)     \
+  X(w_peep, 0) X(w_proj, 0) X(lengths, 0) X(reverse, 0) X(input_forget, 0)             \
+  X(linear_before_reset, 0) X(clip, 0) X(y, 1) X(h, 1) X(c, 0) X(gates, 1) X(hn, 0)    \
   X(clip_mask, 0) X(resets, 0) X(zoneout, 0) X(zoneout_c, 0)
-#define RNNKIT_BACKWARD_PARAMS(X)                                                             \
-  X(cell, 1) X(x, 1) X(w_ih, 1) X(w_hh, 1) X(w_peep, 0) X(w_proj, 0) X(lengths, 0)            \
-  X(reverse, 0) X(input_forget, 0) X(linear_before_reset, 0) X(clip, 0) X(h, 1) X(c, 0)       \
-  X(gates, 1) X(hn, 0) X(clip_mask, 0) X(dy, 1) X(dh_n, 1) X(dc_n, 0) X(dx, 1) X(dh0, 1)      \
-  X(dc0, 0) X(dw_ih, 1) X(dw_hh, 1) X(db_ih, 0) X(db_hh, 0) X(dw_peep, 0) X(dw_proj, 0)  \
-  X(resets, 0) X(zoneout, 0) X(zoneout_c, 0)
+#define RNNKIT_BACKWARD_PARAMS(X)                                                      \
+  X(cell, 1) X(x, 1) X(w_ih, 1) X(w_hh, 1) X(w_peep, 0) X(w_proj, 0) X(lengths, 0)     \
+  X(reverse, 0) X(input_forget, 0) X(linear_before_reset, 0) X(clip, 0) X(h, 1)        \
+  X(c, 0) X(gates, 1) X(hn, 0) X(clip_mask, 0) X(dy, 1) X(dh_n, 1) X(dc_n, 0) X(dx, 1) \
+  X(dh0, 1) X(dc0, 0) X(dw_ih, 1) X(dw_hh, 1) X(db_ih, 0) X(db_hh, 0) X(dw_peep, 0)    \
+  X(dw_proj, 0) X(resets, 0) X(zoneout, 0) X(zoneout_c, 0)
+// clang-format on
 #define RNNKIT_FIELD(name, req) py::object name;
 #define RNNKIT_NAME(name, req) {#name, req != 0},
 
@@ -435,8 +440,8 @@ void forward(PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
     a.hn = info.hn_cache ? arg_ptr<Real>(v.hn, "hn", {T, B, H}, true) : nullptr;
     // clip_mask decides whether the kernel clips, so it is written whenever clip > 0, also
     // when clip rounds to 0 in float32 (then everything is clipped to 0, as the reference does)
-    a.clip_mask =
-        clip > 0 ? arg_ptr<std::uint8_t>(v.clip_mask, "clip_mask", {T, B, GH}, true) : nullptr;
+    a.clip_mask = clip > 0 ? arg_ptr<std::uint8_t>(v.clip_mask, "clip_mask", {T, B, GH}, true)
+                           : nullptr;
     a.n_threads = rnnkit::get_num_threads();
     const auto& k = rnnkit::current_table().of<Real>();
     run_kernel<Real>(k.fwd_workspace, k.fwd, a);
@@ -475,9 +480,9 @@ void backward(PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
     a.c = st ? arg_ptr<Real>(v.c, "cache.c", {T + 1, B, H}, false) : nullptr;
     a.gates = arg_ptr<Real>(v.gates, "cache.gates", {T, B, GH}, false);
     a.hn = info.hn_cache ? arg_ptr<Real>(v.hn, "cache.hn", {T, B, H}, false) : nullptr;
-    a.clip_mask = clip > 0 ? arg_ptr<std::uint8_t>(v.clip_mask, "cache.clip_mask", {T, B, GH},
-                                                   false)
-                           : nullptr;
+    a.clip_mask = clip > 0
+                      ? arg_ptr<std::uint8_t>(v.clip_mask, "cache.clip_mask", {T, B, GH}, false)
+                      : nullptr;
     a.dy = arg_ptr<Real>(v.dy, "dy", {T, B, P}, false);
     a.dh_n = arg_ptr<Real>(v.dh_n, "dh_n", {B, P}, false);
     a.dc_n = st ? arg_ptr<Real>(v.dc_n, "dc_n", {B, H}, false) : nullptr;
@@ -591,7 +596,8 @@ PYBIND11_MODULE(_core, m) {
        "Keyword arguments only."},
   };
   for (PyMethodDef& def : kernel_defs)
-    m.add_object(def.ml_name, py::reinterpret_steal<py::object>(PyCFunction_NewEx(&def, nullptr, m.attr("__name__").ptr())));
+    m.add_object(def.ml_name, py::reinterpret_steal<py::object>(
+                                  PyCFunction_NewEx(&def, nullptr, m.attr("__name__").ptr())));
   m.def("_math_eval", &math_eval, py::arg("fn"), py::arg("x"),
         "fn(x) elementwise with rnnkit's SIMD math (fn: a MathFn or its name).");
   m.def("_gemm", &gemm_py, py::arg("a"), py::arg("b"),
@@ -599,7 +605,8 @@ PYBIND11_MODULE(_core, m) {
 
   rnnkit::bind_stream(m);
 
-  m.def("simd_targets", &rnnkit::usable_targets, "Compiled SIMD targets this CPU runs, best first.");
+  m.def("simd_targets", &rnnkit::usable_targets,
+        "Compiled SIMD targets this CPU runs, best first.");
   m.def("compiled_targets", &rnnkit::compiled_targets);
   m.def("get_simd_target", [] { return std::string(rnnkit::current_table().name); });
   m.def("set_simd_target", [](const std::string& name) {
@@ -617,37 +624,44 @@ PYBIND11_MODULE(_core, m) {
   m.def("default_num_threads", &rnnkit::default_num_threads);
 
   // --- CPU description and FMA peak (issue 15: rnnkit info / rnnkit bench) ---
-  m.def("_cpu_info", [] {
-    const rnnkit::CpuFeatures& f = rnnkit::cpu_features();
-    char names[512];
-    py::dict d;
-    d["vendor"] = std::string(f.vendor_id);
-    d["model_name"] = std::string(f.brand);
-    d["family"] = f.family;
-    d["model"] = f.model;
-    d["stepping"] = f.stepping;
-    d["l1d_bytes"] = f.l1d;
-    d["l2_bytes"] = f.l2;
-    d["l3_bytes"] = f.l3;
-    d["l2_shared_by"] = f.l2_shared;
-    d["l3_shared_by"] = f.l3_shared;
-    d["caches_from_cpuid"] = f.caches_from_cpuid;
-    d["hypervisor"] = f.hypervisor;
-    d["features"] = std::string(rnnkit::cpu_feature_names(f, names, sizeof(names)));
-    return d;
-  }, "The detected CPU: vendor, model, family/model, cache sizes (cpuid), features.");
-  m.def("_fma_peak", [](const std::string& target, const std::string& dtype, double seconds) {
-    if (dtype != "float32" && dtype != "float64")
-      throw py::value_error("dtype: expected 'float32' or 'float64', got '" + dtype + "'");
-    if (!(seconds > 0 && seconds <= 10))
-      throw py::value_error("seconds: expected a duration in (0, 10], got " + std::to_string(seconds));
-    try {
-      py::gil_scoped_release nogil;
-      return rnnkit::fma_peak_gflops(target, dtype == "float64" ? 8 : 4, seconds);
-    } catch (const std::invalid_argument& e) {
-      throw py::value_error(std::string("target: ") + e.what());
-    }
-  }, "GFLOP/s of one core's independent FMA chains on a SIMD target (the FMA peak).");
+  m.def(
+      "_cpu_info",
+      [] {
+        const rnnkit::CpuFeatures& f = rnnkit::cpu_features();
+        char names[512];
+        py::dict d;
+        d["vendor"] = std::string(f.vendor_id);
+        d["model_name"] = std::string(f.brand);
+        d["family"] = f.family;
+        d["model"] = f.model;
+        d["stepping"] = f.stepping;
+        d["l1d_bytes"] = f.l1d;
+        d["l2_bytes"] = f.l2;
+        d["l3_bytes"] = f.l3;
+        d["l2_shared_by"] = f.l2_shared;
+        d["l3_shared_by"] = f.l3_shared;
+        d["caches_from_cpuid"] = f.caches_from_cpuid;
+        d["hypervisor"] = f.hypervisor;
+        d["features"] = std::string(rnnkit::cpu_feature_names(f, names, sizeof(names)));
+        return d;
+      },
+      "The detected CPU: vendor, model, family/model, cache sizes (cpuid), features.");
+  m.def(
+      "_fma_peak",
+      [](const std::string& target, const std::string& dtype, double seconds) {
+        if (dtype != "float32" && dtype != "float64")
+          throw py::value_error("dtype: expected 'float32' or 'float64', got '" + dtype + "'");
+        if (!(seconds > 0 && seconds <= 10))
+          throw py::value_error("seconds: expected a duration in (0, 10], got " +
+                                std::to_string(seconds));
+        try {
+          py::gil_scoped_release nogil;
+          return rnnkit::fma_peak_gflops(target, dtype == "float64" ? 8 : 4, seconds);
+        } catch (const std::invalid_argument& e) {
+          throw py::value_error(std::string("target: ") + e.what());
+        }
+      },
+      "GFLOP/s of one core's independent FMA chains on a SIMD target (the FMA peak).");
   // The GEMM's tile and blocking per target and dtype (gemm_params.h); the setter is for
   // tests (forcing every tile and blocking) and must not run while another thread computes.
   const auto gemm_elem = [](const std::string& dtype) {
@@ -655,59 +669,66 @@ PYBIND11_MODULE(_core, m) {
       throw py::value_error("dtype: expected 'float32' or 'float64', got '" + dtype + "'");
     return dtype == "float64" ? 8 : 4;
   };
-  m.def("_gemm_params", [gemm_elem](const std::string& target, const std::string& dtype) {
-    const int elem = gemm_elem(dtype);
-    try {
-      const rnnkit::GemmTuning& t = rnnkit::gemm_tuning(target);
-      const rnnkit::GemmParams p = t.get(elem);
-      py::list tiles;
-      const int lanes = elem == 8 ? t.lanes_f64 : t.lanes_f32;
-      for (int i = 0; i < t.n_tiles; ++i)
-        tiles.append(py::make_tuple(t.tiles[i].mr, t.tiles[i].nv * lanes));
-      py::dict d;
-      d["tile"] = p.tile;
-      d["mr"] = t.tiles[p.tile].mr;
-      d["nr"] = t.tiles[p.tile].nv * lanes;
-      d["kc"] = p.kc;
-      d["mc"] = p.mc;
-      d["nc"] = p.nc;
-      d["tiles"] = tiles;
-      d["family"] = std::string(rnnkit::gemm_family_name(rnnkit::cpu_features()));
-      return d;
-    } catch (const std::invalid_argument& e) {
-      throw py::value_error(std::string("target: ") + e.what());
-    }
-  }, "The GEMM tile (mr x nr) and blocking (kc, mc, nc) a target uses for a dtype.");
-  m.def("_set_gemm_params", [gemm_elem](const std::string& target, const std::string& dtype,
-                                        py::object tile, i64 kc, i64 mc, i64 nc) {
-    const int elem = gemm_elem(dtype);
-    const rnnkit::GemmTuning* t = nullptr;
-    try {
-      t = &rnnkit::gemm_tuning(target);
-    } catch (const std::invalid_argument& e) {
-      throw py::value_error(std::string("target: ") + e.what());
-    }
-    if (tile.is_none()) {
-      t->set(elem, nullptr);
-      return;
-    }
-    const int ti = tile.cast<int>();
-    if (ti < 0 || ti >= t->n_tiles)
-      throw py::value_error("tile: expected 0.." + std::to_string(t->n_tiles - 1) + ", got " +
-                            std::to_string(ti));
-    const i64 mr = t->tiles[ti].mr;
-    const i64 nr = t->tiles[ti].nv * (elem == 8 ? t->lanes_f64 : t->lanes_f32);
-    if (kc < rnnkit::kMinKc || kc > rnnkit::kMaxKc || kc % 8)
-      throw py::value_error("kc: expected a multiple of 8 in [8, 1024], got " + std::to_string(kc));
-    if (mc < mr || mc > rnnkit::kMaxMc || mc % mr)
-      throw py::value_error("mc: expected a multiple of mr=" + std::to_string(mr) +
-                            " up to 1024, got " + std::to_string(mc));
-    if (nc < nr || nc % nr)
-      throw py::value_error("nc: expected a positive multiple of nr=" + std::to_string(nr) +
-                            ", got " + std::to_string(nc));
-    const rnnkit::GemmParams p{ti, kc, mc, nc};
-    t->set(elem, &p);
-  }, "Forces a GEMM tile and blocking (tests only); tile=None restores the detected choice.");
+  m.def(
+      "_gemm_params",
+      [gemm_elem](const std::string& target, const std::string& dtype) {
+        const int elem = gemm_elem(dtype);
+        try {
+          const rnnkit::GemmTuning& t = rnnkit::gemm_tuning(target);
+          const rnnkit::GemmParams p = t.get(elem);
+          py::list tiles;
+          const int lanes = elem == 8 ? t.lanes_f64 : t.lanes_f32;
+          for (int i = 0; i < t.n_tiles; ++i)
+            tiles.append(py::make_tuple(t.tiles[i].mr, t.tiles[i].nv * lanes));
+          py::dict d;
+          d["tile"] = p.tile;
+          d["mr"] = t.tiles[p.tile].mr;
+          d["nr"] = t.tiles[p.tile].nv * lanes;
+          d["kc"] = p.kc;
+          d["mc"] = p.mc;
+          d["nc"] = p.nc;
+          d["tiles"] = tiles;
+          d["family"] = std::string(rnnkit::gemm_family_name(rnnkit::cpu_features()));
+          return d;
+        } catch (const std::invalid_argument& e) {
+          throw py::value_error(std::string("target: ") + e.what());
+        }
+      },
+      "The GEMM tile (mr x nr) and blocking (kc, mc, nc) a target uses for a dtype.");
+  m.def(
+      "_set_gemm_params",
+      [gemm_elem](const std::string& target, const std::string& dtype, py::object tile, i64 kc,
+                  i64 mc, i64 nc) {
+        const int elem = gemm_elem(dtype);
+        const rnnkit::GemmTuning* t = nullptr;
+        try {
+          t = &rnnkit::gemm_tuning(target);
+        } catch (const std::invalid_argument& e) {
+          throw py::value_error(std::string("target: ") + e.what());
+        }
+        if (tile.is_none()) {
+          t->set(elem, nullptr);
+          return;
+        }
+        const int ti = tile.cast<int>();
+        if (ti < 0 || ti >= t->n_tiles)
+          throw py::value_error("tile: expected 0.." + std::to_string(t->n_tiles - 1) + ", got " +
+                                std::to_string(ti));
+        const i64 mr = t->tiles[ti].mr;
+        const i64 nr = t->tiles[ti].nv * (elem == 8 ? t->lanes_f64 : t->lanes_f32);
+        if (kc < rnnkit::kMinKc || kc > rnnkit::kMaxKc || kc % 8)
+          throw py::value_error("kc: expected a multiple of 8 in [8, 1024], got " +
+                                std::to_string(kc));
+        if (mc < mr || mc > rnnkit::kMaxMc || mc % mr)
+          throw py::value_error("mc: expected a multiple of mr=" + std::to_string(mr) +
+                                " up to 1024, got " + std::to_string(mc));
+        if (nc < nr || nc % nr)
+          throw py::value_error("nc: expected a positive multiple of nr=" + std::to_string(nr) +
+                                ", got " + std::to_string(nc));
+        const rnnkit::GemmParams p{ti, kc, mc, nc};
+        t->set(elem, &p);
+      },
+      "Forces a GEMM tile and blocking (tests only); tile=None restores the detected choice.");
   // --- end of issue 15 block ---
   py::dict build;
 #if defined(__clang__)

@@ -19,12 +19,12 @@
 #ifdef RNNKIT_DEBUG
 #include <cstdio>
 #include <cstdlib>
-#define RNNKIT_ASSERT(cond)                                                             \
-  do {                                                                                  \
-    if (!(cond)) {                                                                      \
+#define RNNKIT_ASSERT(cond)                                                                   \
+  do {                                                                                        \
+    if (!(cond)) {                                                                            \
       std::fprintf(stderr, "rnnkit internal error: %s (%s:%d)\n", #cond, __FILE__, __LINE__); \
-      std::abort();                                                                     \
-    }                                                                                   \
+      std::abort();                                                                           \
+    }                                                                                         \
   } while (0)
 #else
 #define RNNKIT_ASSERT(cond) ((void)0)

@@ -39,7 +39,8 @@ bool read_cache_leaf(unsigned int leaf, CpuFeatures& f) {
     if (type == 2) continue;
     const int level = (a >> 5) & 0x7;
     const int shared = static_cast<int>(((a >> 14) & 0xFFF) + 1);
-    const i64 line = (b & 0xFFF) + 1, parts = ((b >> 12) & 0x3FF) + 1, ways = ((b >> 22) & 0x3FF) + 1;
+    const i64 line = (b & 0xFFF) + 1, parts = ((b >> 12) & 0x3FF) + 1,
+              ways = ((b >> 22) & 0x3FF) + 1;
     const i64 size = line * parts * ways * (static_cast<i64>(c) + 1);
     if (level == 1) f.l1d = size, f.l1d_shared = shared;
     if (level == 2) f.l2 = size, f.l2_shared = shared;
@@ -70,26 +71,31 @@ void read_identity(CpuFeatures& f) {
   std::memcpy(f.vendor_id + 4, &d, 4);
   std::memcpy(f.vendor_id + 8, &c, 4);
   f.vendor_id[12] = '\0';
-  if (std::strcmp(f.vendor_id, "GenuineIntel") == 0) f.vendor = kVendorIntel;
-  else if (std::strcmp(f.vendor_id, "AuthenticAMD") == 0 || std::strcmp(f.vendor_id, "HygonGenuine") == 0)
+  if (std::strcmp(f.vendor_id, "GenuineIntel") == 0)
+    f.vendor = kVendorIntel;
+  else if (std::strcmp(f.vendor_id, "AuthenticAMD") == 0 ||
+           std::strcmp(f.vendor_id, "HygonGenuine") == 0)
     f.vendor = kVendorAmd;
   __cpuid(1, a, b, c, d);
   const int base_family = (a >> 8) & 0xF, base_model = (a >> 4) & 0xF;
   f.family = base_family == 0xF ? base_family + static_cast<int>((a >> 20) & 0xFF) : base_family;
-  f.model = (base_family == 0x6 || base_family == 0xF) ? base_model + static_cast<int>(((a >> 16) & 0xF) << 4)
-                                                       : base_model;
+  f.model = (base_family == 0x6 || base_family == 0xF)
+                ? base_model + static_cast<int>(((a >> 16) & 0xF) << 4)
+                : base_model;
   f.stepping = a & 0xF;
   f.hypervisor = bit(c, 31);
   if (__get_cpuid_max(0x80000000u, nullptr) >= 0x80000004u) {
     unsigned int r[12];
-    for (unsigned int i = 0; i < 3; ++i) __cpuid(0x80000002u + i, r[4 * i], r[4 * i + 1], r[4 * i + 2], r[4 * i + 3]);
+    for (unsigned int i = 0; i < 3; ++i)
+      __cpuid(0x80000002u + i, r[4 * i], r[4 * i + 1], r[4 * i + 2], r[4 * i + 3]);
     std::memcpy(f.brand, r, 48);
     f.brand[48] = '\0';
     // Trim the padding some CPUs put around the name.
     char* s = f.brand;
     while (*s == ' ') ++s;
     std::memmove(f.brand, s, std::strlen(s) + 1);
-    for (int n = static_cast<int>(std::strlen(f.brand)); n > 0 && f.brand[n - 1] == ' '; --n) f.brand[n - 1] = '\0';
+    for (int n = static_cast<int>(std::strlen(f.brand)); n > 0 && f.brand[n - 1] == ' '; --n)
+      f.brand[n - 1] = '\0';
   }
 }
 
@@ -124,7 +130,8 @@ CpuFeatures detect_cpu_features() {
     const bool os_zmm = (xcr0 & 0xE6) == 0xE6;  // + opmask, ZMM_Hi256, Hi16_ZMM
     if (__get_cpuid_count(7, 0, &a, &b, &c, &d)) {
       f.avx2 = bit(b, 5);
-      f.avx512f = bit(b, 16), f.avx512dq = bit(b, 17), f.avx512bw = bit(b, 30), f.avx512vl = bit(b, 31);
+      f.avx512f = bit(b, 16), f.avx512dq = bit(b, 17), f.avx512bw = bit(b, 30),
+      f.avx512vl = bit(b, 31);
       f.avx512_vnni = bit(c, 11);
       f.avx512_vp2intersect = bit(d, 8), f.avx512_fp16 = bit(d, 23);
       f.amx_bf16 = bit(d, 22), f.amx_tile = bit(d, 24), f.amx_int8 = bit(d, 25);
@@ -159,12 +166,22 @@ const char* cpu_feature_names(const CpuFeatures& f, char* out, int n) {
   const struct {
     bool on;
     const char* name;
-  } names[] = {{f.sse42, "sse4_2"}, {f.avx, "avx"}, {f.avx2, "avx2"}, {f.fma3, "fma"},
-               {f.avx512f, "avx512f"}, {f.avx512dq, "avx512dq"}, {f.avx512bw, "avx512bw"},
-               {f.avx512vl, "avx512vl"}, {f.avx512_vnni, "avx512_vnni"},
-               {f.avx512_bf16, "avx512_bf16"}, {f.avx512_fp16, "avx512_fp16"},
-               {f.avx512_vp2intersect, "avx512_vp2intersect"}, {f.avx_vnni, "avx_vnni"},
-               {f.amx_tile, "amx_tile"}, {f.amx_bf16, "amx_bf16"}, {f.amx_int8, "amx_int8"}};
+  } names[] = {{f.sse42, "sse4_2"},
+               {f.avx, "avx"},
+               {f.avx2, "avx2"},
+               {f.fma3, "fma"},
+               {f.avx512f, "avx512f"},
+               {f.avx512dq, "avx512dq"},
+               {f.avx512bw, "avx512bw"},
+               {f.avx512vl, "avx512vl"},
+               {f.avx512_vnni, "avx512_vnni"},
+               {f.avx512_bf16, "avx512_bf16"},
+               {f.avx512_fp16, "avx512_fp16"},
+               {f.avx512_vp2intersect, "avx512_vp2intersect"},
+               {f.avx_vnni, "avx_vnni"},
+               {f.amx_tile, "amx_tile"},
+               {f.amx_bf16, "amx_bf16"},
+               {f.amx_int8, "amx_int8"}};
   int used = 0;
   if (n > 0) out[0] = '\0';
   for (const auto& e : names) {

@@ -21,7 +21,8 @@ struct Entry {
   const GemmTuning* (*gemm_tuning)();
 };
 
-const Entry kEntries[] = {  // best first
+const Entry kEntries[] = {
+    // best first
     {"avx512", &table_avx512, [](const CpuFeatures& f) { return f.avx512; }, &fma_loop_avx512,
      &gemm_tuning_avx512},
     {"avx2", &table_avx2, [](const CpuFeatures& f) { return f.avx2_fma; }, &fma_loop_avx2,
@@ -42,7 +43,8 @@ const Entry& usable_entry(const std::string& name) {
   }
   std::string choices;
   for (const Entry& e : kEntries)
-    if (e.usable(features())) choices += (choices.empty() ? "'" : ", '") + std::string(e.name) + "'";
+    if (e.usable(features()))
+      choices += (choices.empty() ? "'" : ", '") + std::string(e.name) + "'";
   throw std::invalid_argument("unknown SIMD target '" + name + "': expected one of " + choices);
 }
 

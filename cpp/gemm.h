@@ -8,8 +8,9 @@
 //   template on the tile; one table of function pointers per dtype selects the instantiation.
 // - A is packed per (row block, K block) into micro-panels of MR rows in a per-thread scratch
 //   slot. A last, partial micro-panel is not padded: the micro-kernel is instantiated for its
-//   exact row count (1..MR) and never reads the rows it lacks, which matters at batch 1. The micro-kernel multiplies one MR x kc micro-panel of A by one
-//   kc x NR panel of B with MR x NR accumulators held in registers.
+//   exact row count (1..MR) and never reads the rows it lacks, which matters at batch 1. The
+//   micro-kernel multiplies one MR x kc micro-panel of A by one kc x NR panel of B with MR x NR
+//   accumulators held in registers.
 // - Operands are strided views (transposes cost nothing) with an optional row gather, used to
 //   read time steps in processing order (reverse, variable lengths) without copying.
 // - Work is split into tasks by output tiles (row blocks x panel ranges), each with an owner
@@ -262,7 +263,8 @@ RNNKIT_INLINE void micro_kernel(i64 kc, const T* RESTRICT a, const T* RESTRICT b
     for (int r = 0; r < MRE; ++r) {
       const V ar = V::set1(a[k * AS + r]);
 #pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) acc[0][r][v] = fma(ar, V::load(b + k * NR + v * L), acc[0][r][v]);
+      for (int v = 0; v < NV; ++v)
+        acc[0][r][v] = fma(ar, V::load(b + k * NR + v * L), acc[0][r][v]);
     }
   }
 #pragma GCC unroll 4
@@ -390,9 +392,9 @@ struct TileFns {
 };
 template <class T, std::size_t... I>
 const TileFns<T>* tile_fns_table(std::index_sequence<I...>) {
-  static const TileFns<T> fns[] = {
-      {&gemm_task<T, kTiles[I].mr, kTiles[I].nv>, &pack_b_task<T, kTiles[I].nv>, kTiles[I].mr,
-       kTiles[I].nv * Vec<T>::kLanes}...};
+  static const TileFns<T> fns[] = {{&gemm_task<T, kTiles[I].mr, kTiles[I].nv>,
+                                    &pack_b_task<T, kTiles[I].nv>, kTiles[I].mr,
+                                    kTiles[I].nv * Vec<T>::kLanes}...};
   return fns;
 }
 template <class T>
@@ -444,8 +446,9 @@ void gemm_packed(i64 M, i64 N, i64 K, MatView<T> A, const T* Bp, T* C, i64 ldc, 
   i64 n_chunks = ceil_div(N, prm.nc);  // NC: a task's slice of B stays in its share of L3
   if (m_blocks * n_chunks < nth) n_chunks = ceil_div(nth, m_blocks) * 2;
   if (n_chunks > n_panels) n_chunks = n_panels;
-  GemmJob<T> job{M, N, K, A, Bp, C, ldc, accumulate, scratch, k_block(K, prm.kc), mc,
-                 m_blocks, n_chunks, backwards};
+  GemmJob<T> job{M,  N,        K,          A,        Bp,
+                 C,  ldc,      accumulate, scratch,  k_block(K, prm.kc),
+                 mc, m_blocks, n_chunks,   backwards};
   // Owned tasks: a recurrence calls the same split every step, so each thread keeps reading the
   // same panels of B, which stay in its core's L2 (LSTM H=256: 1 MB of weights, 1 MB L2 each).
   parallel_for_owned(m_blocks * n_chunks, nth, fns.task, &job);
@@ -490,14 +493,16 @@ inline GemmParams gemm_tuning_get(int elem) {
 }
 inline void gemm_tuning_set(int elem, const GemmParams* p) {
   if (elem == 8)
-    gemm_params_slot<double>() = p ? *p : choose_gemm_params(cpu_features(), kTarget, kTiles, kNumTiles,
-                                                            Vec<double>::kLanes, 8);
+    gemm_params_slot<double>() = p ? *p
+                                   : choose_gemm_params(cpu_features(), kTarget, kTiles, kNumTiles,
+                                                        Vec<double>::kLanes, 8);
   else
-    gemm_params_slot<float>() = p ? *p : choose_gemm_params(cpu_features(), kTarget, kTiles, kNumTiles,
-                                                           Vec<float>::kLanes, 4);
+    gemm_params_slot<float>() = p ? *p
+                                  : choose_gemm_params(cpu_features(), kTarget, kTiles, kNumTiles,
+                                                       Vec<float>::kLanes, 4);
 }
-inline const GemmTuning kGemmTuning = {kTiles, kNumTiles, Vec<float>::kLanes, Vec<double>::kLanes,
-                                       &gemm_tuning_get, &gemm_tuning_set};
+inline const GemmTuning kGemmTuning = {
+    kTiles, kNumTiles, Vec<float>::kLanes, Vec<double>::kLanes, &gemm_tuning_get, &gemm_tuning_set};
 
 }  // namespace RNNKIT_NS
 }  // namespace rnnkit

@@ -135,8 +135,10 @@ struct KernelTable {
   void (*pack_bf16)(std::uint16_t* dst, const float* W, i64 N, i64 K);
   template <class T>
   const Kernels<T>& of() const {
-    if constexpr (sizeof(T) == sizeof(float)) return f32;
-    else return f64;
+    if constexpr (sizeof(T) == sizeof(float))
+      return f32;
+    else
+      return f64;
   }
 };
 

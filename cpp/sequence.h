@@ -74,8 +74,8 @@ void zone_rows(T* h_new, const T* h_prev, const T* zoneout, const Rows& rows, i6
     i64 j = 0;
     for (; j + V::kLanes <= n; j += V::kLanes)
       zone(V::load(z + j), V::load(hp + j), V::load(hn + j)).store(hn + j);
-    for (; j < n; ++j) zone(Scalar<T>::load(z + j), Scalar<T>::load(hp + j),
-                            Scalar<T>::load(hn + j)).store(hn + j);
+    for (; j < n; ++j)
+      zone(Scalar<T>::load(z + j), Scalar<T>::load(hp + j), Scalar<T>::load(hn + j)).store(hn + j);
   }
 }
 
@@ -180,12 +180,17 @@ void run_forward(Cell& cell, const FwdArgs<T>& a, T* ws) {
     const std::uint8_t* reset = a.resets ? a.resets + k * B : nullptr;  // no reverse: t = k
     const T* h_prev = a.h + k * B * P;
     if (reset) h_prev = reset_state(p.h_start, h_prev, reset, rows, P);
-    const FwdStep<T> s{k, h_prev, a.h + (k + 1) * B * P, a.gates + k * B * GH,
-                       a.clip_mask ? a.clip_mask + k * B * GH : nullptr, rows, reset};
+    const FwdStep<T> s{k,
+                       h_prev,
+                       a.h + (k + 1) * B * P,
+                       a.gates + k * B * GH,
+                       a.clip_mask ? a.clip_mask + k * B * GH : nullptr,
+                       rows,
+                       reset};
     const RecOut<T> rec = cell.rec_out(s);  // 2. the recurrent product, then the cell's step
     if (!recurrent_bf16(a, B, R, P, s.h_prev, rec))
-      gemm_packed<T>(B, R, P, MatView<T>{s.h_prev, P, 1}, p.w_rec, rec.C, rec.ldc,
-                     rec.accumulate, p.gemm, nth, k & 1);
+      gemm_packed<T>(B, R, P, MatView<T>{s.h_prev, P, 1}, p.w_rec, rec.C, rec.ldc, rec.accumulate,
+                     p.gemm, nth, k & 1);
     cell.step(s, cx);
     if (a.zoneout) zone_rows(s.h_new, s.h_prev, a.zoneout, rows, P);
     if (a.lengths)
@@ -278,8 +283,10 @@ void run_backward(Cell& cell, const BwdArgs<T>& a, T* ws) {
     cell.empty(cx);
     return;
   }
-  if (p.fmap) fill_row_maps(T_, B, a.lengths, a.reverse, p.fmap, p.imap, p.vmap);
-  else if (p.vmap) fill_row_maps(T_, B, a.lengths, a.reverse, nullptr, nullptr, p.vmap);
+  if (p.fmap)
+    fill_row_maps(T_, B, a.lengths, a.reverse, p.fmap, p.imap, p.vmap);
+  else if (p.vmap)
+    fill_row_maps(T_, B, a.lengths, a.reverse, nullptr, nullptr, p.vmap);
   if (a.resets)  // a reset row's h_prev is 0: it adds nothing to dw_hh
     for (i64 r = 0; r < TB; ++r)
       if (a.resets[r]) p.vmap[r] = -1;
@@ -298,9 +305,10 @@ void run_backward(Cell& cell, const BwdArgs<T>& a, T* ws) {
     const std::uint8_t* reset = a.resets ? a.resets + k * B : nullptr;  // no reverse: t = k
     const T* h_prev = a.h + k * B * P;
     if (reset) h_prev = reset_state(p.h_start, h_prev, reset, rows, P);
-    const BwdStep<T> s{k, a.gates + k * B * GH, h_prev,
-                       a.clip_mask ? a.clip_mask + k * B * GH : nullptr, dh_cur,
-                       p.dgx + k * B * GH, dh_next, rows, reset};
+    const BwdStep<T> s{
+        k,      a.gates + k * B * GH, h_prev,  a.clip_mask ? a.clip_mask + k * B * GH : nullptr,
+        dh_cur, p.dgx + k * B * GH,   dh_next, rows,
+        reset};
     for (i64 b = 0; b < B; ++b) {
       const i64 len = a.lengths ? a.lengths[b] : T_;
       if (k >= len) {  // past the end: the gradient passes through, nothing reaches the gates

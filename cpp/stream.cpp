@@ -121,15 +121,16 @@ class StreamBase {
 template <class T>
 class StreamImpl final : public StreamBase {
  public:
-  StreamImpl(Cell cell, const py::list& layers, i64 B, bool input_forget,
-             bool linear_before_reset, double clip, bool bf16, py::object slow_check)
+  StreamImpl(Cell cell, const py::list& layers, i64 B, bool input_forget, bool linear_before_reset,
+             double clip, bool bf16, py::object slow_check)
       : slow_check_(std::move(slow_check)), dtype_(py::dtype::of<T>()), bf16_(bf16) {
     if (bf16 && !std::is_same_v<T, float>)
       throw py::value_error("weight_dtype: 'bfloat16' needs float32 weights");
     const CellInfo* info = find_cell(cell);
     if (!info) throw py::value_error("cell: expected a value of rnnkit._core.Cell");
     info_ = info;
-    if (B < 1) throw py::value_error("batch_size: expected an integer >= 1, got " + std::to_string(B));
+    if (B < 1)
+      throw py::value_error("batch_size: expected an integer >= 1, got " + std::to_string(B));
     if (layers.size() < 1) throw py::value_error("layers: expected at least one layer");
     const int G = info->gates;
     i64 in = -1;
@@ -147,9 +148,9 @@ class StreamImpl final : public StreamBase {
       const i64 H = w_hh.shape(0) / G, P = w_hh.shape(1), I = w_ih.shape(1);
       if (in >= 0 && I != in)
         throw py::value_error("layers: w_ih: expected " + std::to_string(in) +
-                              " columns (the previous layer's output size), got " + std::to_string(I));
-      if (layers_.size() > 1 &&
-          (H != layers_.front().a.d.H || P != layers_.front().a.d.P))
+                              " columns (the previous layer's output size), got " +
+                              std::to_string(I));
+      if (layers_.size() > 1 && (H != layers_.front().a.d.H || P != layers_.front().a.d.P))
         throw py::value_error("layers: expected the same hidden and output sizes in every layer");
       FwdArgs<T>& a = L.a;
       a = FwdArgs<T>{};
@@ -161,7 +162,8 @@ class StreamImpl final : public StreamBase {
       a.b_hh = weight<T>(t[3], "b_hh", G * H, -1, true);
       a.w_peep = info->peep_proj ? weight<T>(t[4], "w_peep", 3, H, true) : nullptr;
       a.w_proj = info->peep_proj ? weight<T>(t[5], "w_proj", P, H, true) : nullptr;
-      if (!a.w_proj && P != H) throw py::value_error("w_hh: expected " + std::to_string(H) + " columns without w_proj");
+      if (!a.w_proj && P != H)
+        throw py::value_error("w_hh: expected " + std::to_string(H) + " columns without w_proj");
       a.input_forget = info->peep_proj && input_forget;
       a.linear_before_reset = linear_before_reset;
       a.clip = static_cast<T>(clip);
@@ -287,8 +289,9 @@ class StreamImpl final : public StreamBase {
     std::atomic<bool>& flag;
     explicit Busy(std::atomic<bool>& f) : flag(f) {
       if (flag.exchange(true))
-        throw std::runtime_error("stream: used from two threads at once; give each thread its "
-                                 "own stream (layer.stream())");
+        throw std::runtime_error(
+            "stream: used from two threads at once; give each thread its "
+            "own stream (layer.stream())");
     }
     ~Busy() { flag.store(false); }
   };
@@ -369,7 +372,11 @@ class StreamImpl final : public StreamBase {
       std::memset(dst, 0, sizeof(T) * n);
       return;
     }
-    if (!good(v, shape)) throw py::value_error(std::string(name) + ": expected a C-contiguous array of the stream's dtype and state shape, got " + describe(v));
+    if (!good(v, shape))
+      throw py::value_error(
+          std::string(name) +
+          ": expected a C-contiguous array of the stream's dtype and state shape, got " +
+          describe(v));
     std::memcpy(dst, py::reinterpret_borrow<py::array>(v).data(), sizeof(T) * n);
   }
 
@@ -396,10 +403,11 @@ class Stream {
         py::reinterpret_borrow<py::tuple>(layers[0]).size() < 1 ||
         !py::isinstance<py::array>(py::reinterpret_borrow<py::tuple>(layers[0])[0]))
       throw py::type_error("layers: expected a list of (w_ih, w_hh, b_ih, b_hh, w_peep, w_proj)");
-    py::array w = py::reinterpret_borrow<py::array>(py::reinterpret_borrow<py::tuple>(layers[0])[0]);
+    py::array w = py::reinterpret_borrow<py::array>(
+        py::reinterpret_borrow<py::tuple>(layers[0])[0]);
     if (w.dtype().equal(py::dtype::of<float>()))
-      impl_.reset(new StreamImpl<float>(cell, layers, batch_size, input_forget,
-                                        linear_before_reset, clip, bf16, std::move(slow_check)));
+      impl_.reset(new StreamImpl<float>(cell, layers, batch_size, input_forget, linear_before_reset,
+                                        clip, bf16, std::move(slow_check)));
     else if (w.dtype().equal(py::dtype::of<double>()))
       impl_.reset(new StreamImpl<double>(cell, layers, batch_size, input_forget,
                                          linear_before_reset, clip, bf16, std::move(slow_check)));
@@ -423,17 +431,23 @@ void bind_stream(py::module_& m) {
            py::arg("cell"), py::arg("layers"), py::arg("batch_size"),
            py::arg("input_forget") = false, py::arg("linear_before_reset") = true,
            py::arg("clip") = 0.0, py::arg("bfloat16") = false, py::arg("slow_check"))
-      .def("step", [](Stream& s, const py::object& x, const py::object& out) {
-             return s.impl().step(x, out);
-           }, py::arg("x_t"), py::arg("out") = py::none(),
-           "x_t [B, I] -> y_t [B, P] (into out when given); advances the state.")
-      .def("run", [](Stream& s, const py::object& x) { return s.impl().run(x); }, py::arg("x"),
-           "x [T, B, I] (C-contiguous) -> y [T, B, P]; advances the state.")
-      .def("state", [](const Stream& s) { return const_cast<Stream&>(s).impl().state(); },
-           "(h [L, B, P], c [L, B, H] or None): copies.")
-      .def("set_state", [](Stream& s, const py::object& h, const py::object& c) {
-             s.impl().set_state(h, c);
-           }, py::arg("h"), py::arg("c"), "Copies h (and c) in; None is zeros.");
+      .def(
+          "step",
+          [](Stream& s, const py::object& x, const py::object& out) {
+            return s.impl().step(x, out);
+          },
+          py::arg("x_t"), py::arg("out") = py::none(),
+          "x_t [B, I] -> y_t [B, P] (into out when given); advances the state.")
+      .def(
+          "run", [](Stream& s, const py::object& x) { return s.impl().run(x); }, py::arg("x"),
+          "x [T, B, I] (C-contiguous) -> y [T, B, P]; advances the state.")
+      .def(
+          "state", [](const Stream& s) { return const_cast<Stream&>(s).impl().state(); },
+          "(h [L, B, P], c [L, B, H] or None): copies.")
+      .def(
+          "set_state",
+          [](Stream& s, const py::object& h, const py::object& c) { s.impl().set_state(h, c); },
+          py::arg("h"), py::arg("c"), "Copies h (and c) in; None is zeros.");
 }
 
 }  // namespace rnnkit

@@ -21,8 +21,8 @@ i64 gemm_plain_workspace(i64, i64 N, i64 K, int nth) {
 
 template <class T>
 constexpr Kernels<T> kernels() {
-  return {&forward_workspace<T>, &forward<T>,       &backward_workspace<T>,  &backward<T>,
-          &math_apply<T>,          &gemm_plain<T>, &gemm_plain_workspace<T>};
+  return {&forward_workspace<T>, &forward<T>,    &backward_workspace<T>,  &backward<T>,
+          &math_apply<T>,        &gemm_plain<T>, &gemm_plain_workspace<T>};
 }
 
 const KernelTable kTable = {RNNKIT_TARGET_NAME, kernels<float>(), kernels<double>(),

@@ -25,8 +25,21 @@ CONFIG_IDS = [c[0] for c in CONFIGS]
 GATES = {"rnn": 1, "lstm": 4, "gru": 3, "mgu": 2}
 
 
-def make_problem(cell, opts, T, B, I, H, dtype, seed=0, bias=True, lengths=None, reverse=False,
-                 h0=True, scale=1.0):
+def make_problem(
+    cell,
+    opts,
+    T,
+    B,
+    I,
+    H,
+    dtype,
+    seed=0,
+    bias=True,
+    lengths=None,
+    reverse=False,
+    h0=True,
+    scale=1.0,
+):
     """Returns (forward function name, positional args, keyword args, grad seeds dict)."""
     rng = np.random.default_rng(seed)
     G = GATES[cell]

@@ -29,8 +29,10 @@ class Model(torch.nn.Module):
 
 def data():
     g = torch.Generator().manual_seed(3)
-    return (torch.randn(B, T, I, generator=g, dtype=torch.float64),
-            torch.randn(B, 2, generator=g, dtype=torch.float64))
+    return (
+        torch.randn(B, T, I, generator=g, dtype=torch.float64),
+        torch.randn(B, 2, generator=g, dtype=torch.float64),
+    )
 
 
 def train(cell, rank=0, world=1, wrap=lambda m: m):
@@ -41,7 +43,7 @@ def train(cell, rank=0, world=1, wrap=lambda m: m):
     opt = torch.optim.SGD(net.parameters(), lr=0.5)
     x, y = data()
     b = B // world
-    x, y = x[rank * b:(rank + 1) * b], y[rank * b:(rank + 1) * b]
+    x, y = x[rank * b : (rank + 1) * b], y[rank * b : (rank + 1) * b]
     for _ in range(STEPS):
         opt.zero_grad()
         torch.nn.functional.mse_loss(net(x), y).backward()
@@ -55,8 +57,13 @@ def main(rank, world, port, out):
     import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel
 
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
-                            world_size=world, timeout=datetime.timedelta(seconds=60))
+    dist.init_process_group(
+        "gloo",
+        init_method=f"tcp://127.0.0.1:{port}",
+        rank=rank,
+        world_size=world,
+        timeout=datetime.timedelta(seconds=60),
+    )
     params = {}
     for cell in ("lstm", "gru"):
         params.update(train(cell, rank, world, DistributedDataParallel))

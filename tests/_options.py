@@ -19,14 +19,17 @@ def has_options(backend):
     T, B, I, H = 2, 1, 2, 2
     z = np.zeros
     for cell, G in _G.items():
-        kw = dict(ln_ih=np.ones((2, G * H)), ln_hh=np.ones((2, G * H)),
-                  zoneout=z((T, B, H)), recurrent_mask=np.ones((B, H)),
-                  resets=z((T, B), bool))
+        kw = dict(
+            ln_ih=np.ones((2, G * H)),
+            ln_hh=np.ones((2, G * H)),
+            zoneout=z((T, B, H)),
+            recurrent_mask=np.ones((B, H)),
+            resets=z((T, B), bool),
+        )
         if cell == "lstm":
             kw.update(ln_c=np.ones((2, H)), zoneout_c=z((T, B, H)))
         try:
-            out = getattr(f, f"{cell}_forward")(z((T, B, I)), z((G * H, I)), z((G * H, H)),
-                                                **kw)
+            out = getattr(f, f"{cell}_forward")(z((T, B, I)), z((G * H, I)), z((G * H, H)), **kw)
             getattr(f, f"{cell}_backward")(out.cache, np.ones((T, B, H)))
         except (TypeError, NotImplementedError):
             return False

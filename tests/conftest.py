@@ -8,6 +8,7 @@ import rnnkit.reference
 
 try:  # the native backend exists once the extension is built
     from rnnkit import _core  # noqa: F401
+
     HAVE_NATIVE = True
 except ImportError:  # pragma: no cover - only while bootstrapping
     HAVE_NATIVE = False

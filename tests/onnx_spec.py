@@ -17,9 +17,24 @@ def _clip(a, clip):
     return a if clip is None else np.clip(a, -clip, clip)
 
 
-def run(op, X, W, R, B=None, sequence_lens=None, initial_h=None, initial_c=None, P=None, *,
-        direction="forward", layout=0, clip=None, input_forget=0, linear_before_reset=0,
-        activations=None):
+def run(
+    op,
+    X,
+    W,
+    R,
+    B=None,
+    sequence_lens=None,
+    initial_h=None,
+    initial_c=None,
+    P=None,
+    *,
+    direction="forward",
+    layout=0,
+    clip=None,
+    input_forget=0,
+    linear_before_reset=0,
+    activations=None,
+):
     if layout == 1:
         X = np.swapaxes(X, 0, 1)
         initial_h = None if initial_h is None else np.swapaxes(initial_h, 0, 1)
@@ -54,20 +69,22 @@ def run(op, X, W, R, B=None, sequence_lens=None, initial_h=None, initial_c=None,
                 elif op == "GRU":
                     xw, hr = x @ W[d].T + Wb, h @ R[d].T
                     z = _sig(_clip(xw[:H] + hr[:H] + Rb[:H], clip))
-                    r = _sig(_clip(xw[H:2 * H] + hr[H:2 * H] + Rb[H:2 * H], clip))
+                    r = _sig(_clip(xw[H : 2 * H] + hr[H : 2 * H] + Rb[H : 2 * H], clip))
                     if linear_before_reset:
-                        hh = np.tanh(_clip(xw[2 * H:] + r * (hr[2 * H:] + Rb[2 * H:]), clip))
+                        hh = np.tanh(_clip(xw[2 * H :] + r * (hr[2 * H :] + Rb[2 * H :]), clip))
                     else:
-                        hh = np.tanh(_clip(xw[2 * H:] + (r * h) @ R[d][2 * H:].T + Rb[2 * H:], clip))
+                        hh = np.tanh(
+                            _clip(xw[2 * H :] + (r * h) @ R[d][2 * H :].T + Rb[2 * H :], clip)
+                        )
                     h = (1 - z) * hh + z * h
                 else:
                     a = x @ W[d].T + Wb + h @ R[d].T + Rb  # blocks i, o, f, c
-                    pi, po, pf = Pm[d, :H], Pm[d, H:2 * H], Pm[d, 2 * H:]
+                    pi, po, pf = Pm[d, :H], Pm[d, H : 2 * H], Pm[d, 2 * H :]
                     i = _sig(_clip(a[:H] + pi * c, clip))
-                    f = 1 - i if input_forget else _sig(_clip(a[2 * H:3 * H] + pf * c, clip))
-                    g = np.tanh(_clip(a[3 * H:], clip))
+                    f = 1 - i if input_forget else _sig(_clip(a[2 * H : 3 * H] + pf * c, clip))
+                    g = np.tanh(_clip(a[3 * H :], clip))
                     c = f * c + i * g
-                    o = _sig(_clip(a[H:2 * H] + po * c, clip))
+                    o = _sig(_clip(a[H : 2 * H] + po * c, clip))
                     h = o * np.tanh(c)
                 Y[t, d, b] = h
             Yh[d, b], Yc[d, b] = h, c

@@ -34,7 +34,10 @@ def test_checkpoint_round_trip_identical_logits(tmp_path, cell):
     m = _model(cell, embed_size=0 if cell == "rnn" else 8)
     m.loss_history = {"step": [1, 2], "train_loss": [3.0, 2.5], "val_loss": [3.1, 2.7]}
     p = str(tmp_path / "m.npz")
-    m.save(p, extra={"optim": {"t": 3, "m": [np.ones(2), np.zeros(3)]}, "state": (np.ones((2, 1, 16)),)})
+    m.save(
+        p,
+        extra={"optim": {"t": 3, "m": [np.ones(2), np.zeros(3)]}, "state": (np.ones((2, 1, 16)),)},
+    )
     m2 = CharLM.load(p)
     ids = m.vocab.encode("def f(x):")
     a, _ = m.eval().logits(ids)
@@ -45,6 +48,7 @@ def test_checkpoint_round_trip_identical_logits(tmp_path, cell):
     with np.load(p, allow_pickle=False) as z:  # a plain .npz, no pickle
         assert "config" in z.files and "vocab" in z.files and "history/val_loss" in z.files
     from rnnkit.charlm.model import load_checkpoint
+
     _, extra = load_checkpoint(p)
     assert extra["optim"]["t"] == 3 and np.array_equal(extra["optim"]["m"][0], np.ones(2))
     assert isinstance(extra["state"], tuple)
@@ -108,9 +112,20 @@ def test_tiny_training_loss_goes_down(tmp_path):
 
     f = tmp_path / "t.txt"
     f.write_text(TEXT * 3)
-    cfg = TrainConfig(data=str(f), hidden_size=32, embed_size=16, seq_len=16, batch_size=4,
-                      steps=120, time=None, eval_every=60, out=str(tmp_path / "m.npz"),
-                      lr=1e-2, min_count=1, progress=False)
+    cfg = TrainConfig(
+        data=str(f),
+        hidden_size=32,
+        embed_size=16,
+        seq_len=16,
+        batch_size=4,
+        steps=120,
+        time=None,
+        eval_every=60,
+        out=str(tmp_path / "m.npz"),
+        lr=1e-2,
+        min_count=1,
+        progress=False,
+    )
     out = io.StringIO()
     m = train(cfg, out=out)
     h = m.loss_history
@@ -142,17 +157,74 @@ def test_cli_train_and_sample(tmp_path, capsys):
     f = tmp_path / "t.txt"
     f.write_text(TEXT * 2)
     ck = str(tmp_path / "c.npz")
-    assert main(["train", "--data", str(f), "--hidden", "16", "--embed", "8", "--seq-len", "8",
-                 "--batch", "2", "--steps", "5", "--time", "0", "--out", ck, "--min-count", "1",
-                 "--sample-length", "20", "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(f),
+                "--hidden",
+                "16",
+                "--embed",
+                "8",
+                "--seq-len",
+                "8",
+                "--batch",
+                "2",
+                "--steps",
+                "5",
+                "--time",
+                "0",
+                "--out",
+                ck,
+                "--min-count",
+                "1",
+                "--sample-length",
+                "20",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "unigram baseline" in out and "--- sample" in out and os.path.exists(ck)
-    assert main(["sample", ck, "--length", "25", "--seed", "3", "--prime", "def",
-                 "--temperature", "0.7", "--top-k", "5"]) == 0
+    assert (
+        main(
+            [
+                "sample",
+                ck,
+                "--length",
+                "25",
+                "--seed",
+                "3",
+                "--prime",
+                "def",
+                "--temperature",
+                "0.7",
+                "--top-k",
+                "5",
+            ]
+        )
+        == 0
+    )
     s1 = capsys.readouterr().out
     assert s1.startswith("def") and len(s1) == len("def") + 25 + 1
-    main(["sample", ck, "--length", "25", "--seed", "3", "--prime", "def", "--temperature",
-          "0.7", "--top-k", "5"])
+    main(
+        [
+            "sample",
+            ck,
+            "--length",
+            "25",
+            "--seed",
+            "3",
+            "--prime",
+            "def",
+            "--temperature",
+            "0.7",
+            "--top-k",
+            "5",
+        ]
+    )
     assert capsys.readouterr().out == s1
     assert main(["sample", ck, "--length", "10", "--argmax"]) == 0
     assert main(["sample", str(tmp_path / "missing.npz")]) == 2
@@ -183,10 +255,14 @@ def test_cli_bad_input_is_a_one_line_error(tmp_path, capsys):
         (["train", "--hidden", "0"], "argument --hidden: expected an integer >= 1, got 0"),
         (["train", "--lr", "-1"], "argument --lr: expected a finite number >= 0, got -1"),
         (["train", "--seq-len", "x"], "argument --seq-len: expected an integer, got 'x'"),
-        (["train", "--data", str(tmp_path / "none"), "--steps", "1", "--time", "0"],
-         "--data: no text file found"),
-        (["train", "--data", str(f), "--dropout", "1.5", "--steps", "1", "--time", "0"],
-         "dropout: expected a value in [0, 1), got 1.5"),
+        (
+            ["train", "--data", str(tmp_path / "none"), "--steps", "1", "--time", "0"],
+            "--data: no text file found",
+        ),
+        (
+            ["train", "--data", str(f), "--dropout", "1.5", "--steps", "1", "--time", "0"],
+            "dropout: expected a value in [0, 1), got 1.5",
+        ),
         (["sample", str(f)], "not a rnnkit char-LM checkpoint (not an .npz file)"),
         (["viz", str(bad_npz)], "not a rnnkit char-LM checkpoint (no config/vocab)"),
         (["viz", "--chars", "1"], "argument --chars: expected an integer >= 2, got 1"),

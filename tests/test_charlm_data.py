@@ -12,18 +12,18 @@ from rnnkit.charlm import data as D
 
 TEXT = "def f(x):\n    return x + 1\n\nclass A:\n    pass\n" * 20
 
+
 @pytest.fixture
 def corpus_dir(tmp_path):
     d = tmp_path / "corpus"
     (d / "sub").mkdir(parents=True)
     for i in range(12):
         (d / ("sub" if i % 2 else "") / f"f{i:02d}.py").write_text(
-            f"# file {i}\n" + TEXT[: 200 + 10 * i], encoding="utf-8")
+            f"# file {i}\n" + TEXT[: 200 + 10 * i], encoding="utf-8"
+        )
     (d / "binary.bin").write_bytes(b"\x00\x01\x02binary")
     (d / "latin1.txt").write_bytes("caf\xe9 cr\xe8me\r\n".encode("latin-1"))
     return d
-
-
 
 
 def test_stdlib_files_default_corpus():
@@ -61,7 +61,7 @@ def test_split_by_file_and_by_position(corpus_dir):
     c1 = D.load_corpus(str(corpus_dir / "f02.py"), val_fraction=0.1)
     text = D.read_text(str(corpus_dir / "f02.py")) + "\n"  # a final newline is added
     assert len(c1.train) + len(c1.val) == len(text)
-    assert c1.vocab.decode(c1.val) == text[len(c1.train):]
+    assert c1.vocab.decode(c1.val) == text[len(c1.train) :]
 
 
 def test_vocab_round_trip_and_unknown():
@@ -97,4 +97,6 @@ def test_unigram_baseline():
     train = np.array([1, 1, 2, 3] * 50)
     b = D.unigram_baseline(train, train, V)
     assert abs(b - D.entropy_nats(train, V)) < 0.02
-    assert abs(D.unigram_baseline(np.array([1] * 10), np.array([1] * 10), 2) - np.log(12 / 11)) < 1e-12
+    assert (
+        abs(D.unigram_baseline(np.array([1] * 10), np.array([1] * 10), 2) - np.log(12 / 11)) < 1e-12
+    )

@@ -12,8 +12,9 @@ from _options import NO_OPTIONS, has_options
 from rnnkit.charlm import data as D
 from rnnkit.charlm.model import CharLM
 
-needs_reference = pytest.mark.skipif(not has_options("reference"),
-                                     reason=NO_OPTIONS.format("reference"))
+needs_reference = pytest.mark.skipif(
+    not has_options("reference"), reason=NO_OPTIONS.format("reference")
+)
 needs_native = pytest.mark.skipif(not has_options("native"), reason=NO_OPTIONS.format("native"))
 
 
@@ -58,8 +59,17 @@ def test_stream_resets_mark_the_document_starts():
 @needs_reference
 def test_model_options_checkpoint_and_resets(tmp_path):
     vocab = D.Vocab.from_text("abcdef\n")
-    m = CharLM(vocab, cell="lstm", hidden_size=8, embed_size=4, backend="reference",
-               dtype="float64", layer_norm=True, zoneout=0.1, recurrent_dropout=0.2)
+    m = CharLM(
+        vocab,
+        cell="lstm",
+        hidden_size=8,
+        embed_size=4,
+        backend="reference",
+        dtype="float64",
+        layer_norm=True,
+        zoneout=0.1,
+        recurrent_dropout=0.2,
+    )
     assert m.rnn.layer_norm and m.rnn.zoneout == 0.1 and m.rnn.recurrent_dropout == 0.2
     assert "rnn.ln_c_l0" in dict(m.named_parameters())
     path = str(tmp_path / "lm.npz")
@@ -83,16 +93,25 @@ def test_cli_flags_parse_and_refuse_bad_rates(capsys):
     from rnnkit.cli import build_parser, main
 
     p = build_parser()
-    a = p.parse_args(["train", "--layer-norm", "--zoneout", "0.1", "--recurrent-dropout",
-                      "0.25", "--no-doc-resets"])
-    assert (a.layer_norm, a.zoneout, a.recurrent_dropout, a.doc_resets) == (True, 0.1, 0.25,
-                                                                             False)
+    a = p.parse_args(
+        [
+            "train",
+            "--layer-norm",
+            "--zoneout",
+            "0.1",
+            "--recurrent-dropout",
+            "0.25",
+            "--no-doc-resets",
+        ]
+    )
+    assert (a.layer_norm, a.zoneout, a.recurrent_dropout, a.doc_resets) == (True, 0.1, 0.25, False)
     a = p.parse_args(["train"])
-    assert (a.layer_norm, a.zoneout, a.recurrent_dropout, a.doc_resets) == (False, 0.0, 0.0,
-                                                                             True)
-    for argv, msg in ((["--zoneout", "1.5"], "expected a number in [0, 1], got 1.5"),
-                      (["--recurrent-dropout", "1"], "expected a number in [0, 1), got 1"),
-                      (["--zoneout", "x"], "expected a number in [0, 1], got 'x'")):
+    assert (a.layer_norm, a.zoneout, a.recurrent_dropout, a.doc_resets) == (False, 0.0, 0.0, True)
+    for argv, msg in (
+        (["--zoneout", "1.5"], "expected a number in [0, 1], got 1.5"),
+        (["--recurrent-dropout", "1"], "expected a number in [0, 1), got 1"),
+        (["--zoneout", "x"], "expected a number in [0, 1], got 'x'"),
+    ):
         with pytest.raises(SystemExit) as e:
             main(["train"] + argv)
         assert e.value.code == 2
@@ -106,10 +125,23 @@ def test_tiny_training_with_every_option_and_document_resets(three_files, tmp_pa
     d, _ = three_files
     for i in range(6):
         (d / f"g{i}.txt").write_text(f"def f{i}(x):\n    return x + {i}\n" * 4)
-    cfg = TrainConfig(data=str(d), cell="lstm", hidden_size=16, embed_size=8, seq_len=8,
-                      batch_size=2, steps=6, time=None, out=str(tmp_path / "m.npz"),
-                      min_count=1, progress=False, layer_norm=True, zoneout=0.1,
-                      recurrent_dropout=0.1, val_fraction=0.2)
+    cfg = TrainConfig(
+        data=str(d),
+        cell="lstm",
+        hidden_size=16,
+        embed_size=8,
+        seq_len=8,
+        batch_size=2,
+        steps=6,
+        time=None,
+        out=str(tmp_path / "m.npz"),
+        min_count=1,
+        progress=False,
+        layer_norm=True,
+        zoneout=0.1,
+        recurrent_dropout=0.1,
+        val_fraction=0.2,
+    )
     out = io.StringIO()
     m = train(cfg, out=out)
     text = out.getvalue()

@@ -57,8 +57,15 @@ def test_from_torch_to_torch_round_trip(kind, kw, dtype):
     for (n1, p1), (n2, p2) in zip(mod.state_dict().items(), back.state_dict().items()):
         assert n1 == n2 and p1.dtype == p2.dtype
         assert torch.equal(p1, p2)
-    for attr in ("input_size", "hidden_size", "num_layers", "bias", "batch_first", "dropout",
-                 "bidirectional"):
+    for attr in (
+        "input_size",
+        "hidden_size",
+        "num_layers",
+        "bias",
+        "batch_first",
+        "dropout",
+        "bidirectional",
+    ):
         assert getattr(back, attr) == getattr(mod, attr), attr
 
 
@@ -67,8 +74,9 @@ def test_from_torch_dtype_and_backend():
     mod = torch.nn.GRU(I, H)
     layer = convert.from_torch(mod, dtype="float64", backend="reference")
     assert layer.dtype == np.float64 and layer.backend == "reference" and layer.training
-    np.testing.assert_array_equal(layer.state_dict()["weight_hh_l0"],
-                                  mod.weight_hh_l0.detach().numpy().astype(np.float64))
+    np.testing.assert_array_equal(
+        layer.state_dict()["weight_hh_l0"], mod.weight_hh_l0.detach().numpy().astype(np.float64)
+    )
 
 
 def test_to_torch_rejects_what_torch_cannot_express():
@@ -115,8 +123,8 @@ def keras_gru(x, kernel, rec, bias, reset_after):
             hh = np.tanh(x_h + r * r_h)
         else:
             z = sigmoid(x_z + h @ rec[:, :Hk])
-            r = sigmoid(x_r + h @ rec[:, Hk:2 * Hk])
-            hh = np.tanh(x_h + (r * h) @ rec[:, 2 * Hk:])
+            r = sigmoid(x_r + h @ rec[:, Hk : 2 * Hk])
+            hh = np.tanh(x_h + (r * h) @ rec[:, 2 * Hk :])
         h = z * h + (1 - z) * hh
         ys.append(h)
     return np.stack(ys, axis=1), h
@@ -184,11 +192,13 @@ def test_from_keras_no_bias_dtype_and_errors():
     layer = convert.from_keras("lstm", k, r, None)
     assert not layer.bias and layer.dtype == np.float32
     assert convert.from_keras("lstm", k, r, None, dtype="float64").dtype == np.float64
-    with pytest.raises(ValueError,
-                       match=r"bias: expected shape \(2, 15\) \(GRU, reset_after=True\)"):
+    with pytest.raises(
+        ValueError, match=r"bias: expected shape \(2, 15\) \(GRU, reset_after=True\)"
+    ):
         convert.from_keras("gru", *keras_weights("gru", reset_after=False))
-    with pytest.raises(ValueError,
-                       match=r"bias: expected shape \(15,\) \(GRU, reset_after=False\)"):
+    with pytest.raises(
+        ValueError, match=r"bias: expected shape \(15,\) \(GRU, reset_after=False\)"
+    ):
         convert.from_keras("gru", *keras_weights("gru"), reset_after=False)
     with pytest.raises(ValueError, match=r"recurrent_kernel: expected shape \(5, 20\)"):
         convert.from_keras("lstm", k, r[:, :-1], None)
@@ -205,8 +215,9 @@ def keras():
     return pytest.importorskip("keras")
 
 
-@pytest.mark.parametrize("cell,reset_after", [("lstm", True), ("gru", True), ("gru", False),
-                                              ("rnn", True)])
+@pytest.mark.parametrize(
+    "cell,reset_after", [("lstm", True), ("gru", True), ("gru", False), ("rnn", True)]
+)
 def test_from_keras_matches_real_keras(keras, cell, reset_after):
     x = x_batch_major(np.float32)
     keras.utils.set_random_seed(0)

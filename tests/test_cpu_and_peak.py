@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 import rnnkit
 from rnnkit import _core
 from rnnkit._runtime import cpu_info

@@ -17,9 +17,30 @@ import pytest
 import rnnkit
 
 PKG = os.path.dirname(os.path.dirname(rnnkit.__file__))  # the folder that holds rnnkit
-ARGS = ["--hidden", "12", "--embed", "6", "--batch", "4", "--seq-len", "12", "--eval-every",
-        "3", "--time", "0", "--dtype", "float64", "--sample-length", "0", "--max-chars", "6000",
-        "--cell", "lstm", "--layers", "2"]
+ARGS = [
+    "--hidden",
+    "12",
+    "--embed",
+    "6",
+    "--batch",
+    "4",
+    "--seq-len",
+    "12",
+    "--eval-every",
+    "3",
+    "--time",
+    "0",
+    "--dtype",
+    "float64",
+    "--sample-length",
+    "0",
+    "--max-chars",
+    "6000",
+    "--cell",
+    "lstm",
+    "--layers",
+    "2",
+]
 
 
 def env(**extra):
@@ -42,16 +63,27 @@ def corpus(tmp_path_factory):
 
 
 def run(cmd, cwd, **extra):
-    p = subprocess.run([sys.executable] + cmd, cwd=cwd, env=env(**extra), capture_output=True,
-                       text=True, timeout=120)
+    p = subprocess.run(
+        [sys.executable] + cmd,
+        cwd=cwd,
+        env=env(**extra),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     return p
 
 
 def rnnkit_train(cwd, corpus, out, *more, procs=1):
-    launcher = (["-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={procs}"]
-                if procs > 1 else [])
-    p = run(launcher + ["-m", "rnnkit", "train", "--data", corpus, "--out", out] + ARGS
-            + list(more), cwd)
+    launcher = (
+        ["-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={procs}"]
+        if procs > 1
+        else []
+    )
+    p = run(
+        launcher + ["-m", "rnnkit", "train", "--data", corpus, "--out", out] + ARGS + list(more),
+        cwd,
+    )
     assert p.returncode == 0, p.stdout + p.stderr
     return p.stdout
 
@@ -84,10 +116,12 @@ def assert_same_checkpoint(a, b, rtol=1e-9):
 
 
 def test_import_rnnkit_never_imports_torch():
-    code = ("import sys, rnnkit, rnnkit.cli, rnnkit.distributed, rnnkit.charlm.train, "
-            "rnnkit.layers, rnnkit.convert; rnnkit.cli.build_parser(); "
-            "rnnkit.distributed.init_from_env(); "
-            "assert 'torch' not in sys.modules, sorted(m for m in sys.modules if 'torch' in m)")
+    code = (
+        "import sys, rnnkit, rnnkit.cli, rnnkit.distributed, rnnkit.charlm.train, "
+        "rnnkit.layers, rnnkit.convert; rnnkit.cli.build_parser(); "
+        "rnnkit.distributed.init_from_env(); "
+        "assert 'torch' not in sys.modules, sorted(m for m in sys.modules if 'torch' in m)"
+    )
     p = run(["-c", code], PKG)
     assert p.returncode == 0, p.stderr
 
@@ -95,8 +129,7 @@ def test_import_rnnkit_never_imports_torch():
 HIDE_TORCH = "import sys; sys.modules['torch'] = None; from rnnkit.cli import main; "
 
 
-def test_without_torch_train_works_and_a_distributed_launch_says_torch_is_needed(
-        tmp_path, corpus):
+def test_without_torch_train_works_and_a_distributed_launch_says_torch_is_needed(tmp_path, corpus):
     cmd = HIDE_TORCH + f"sys.exit(main(['train', '--data', {corpus!r}, '--steps', '2'] + {ARGS}))"
     p = run(["-c", cmd], str(tmp_path))
     assert p.returncode == 0 and "done: 2 steps" in p.stdout, p.stderr
@@ -143,8 +176,13 @@ def test_all_reduce_mean_buckets_small_arrays_and_writes_every_array_back():
     from rnnkit.distributed import Group
 
     rng = np.random.default_rng(0)
-    grads = {"a": rng.random((3, 4)), "b": rng.random(5), "c": rng.random((6, 2)).T,
-             "d": rng.random(7).astype(np.float32), "big": rng.random(1000)}
+    grads = {
+        "a": rng.random((3, 4)),
+        "b": rng.random(5),
+        "c": rng.random((6, 2)).T,
+        "d": rng.random(7).astype(np.float32),
+        "big": rng.random(1000),
+    }
     want = {k: (v + 1) / 2 for k, v in grads.items()}
     fake = _AddOneDist()
     Group(fake, rank=0, world_size=2, local_world_size=2).all_reduce_mean(grads, 2000)
@@ -161,13 +199,13 @@ def test_torchrun_two_processes_equal_one_process(tmp_path, corpus):
     for line in ("model: LSTM 2x12", "step      3", "step      6", "done: 6 steps"):
         assert one.count(line) == 1 and two.count(line) == 1, (line, two)
     # The printed losses are the whole batch's, as in the one-process run.
-    assert [ln.split("train")[1][:20] for ln in two.splitlines() if ln.startswith("step")] == \
-        [ln.split("train")[1][:20] for ln in one.splitlines() if ln.startswith("step")]
+    assert [ln.split("train")[1][:20] for ln in two.splitlines() if ln.startswith("step")] == [
+        ln.split("train")[1][:20] for ln in one.splitlines() if ln.startswith("step")
+    ]
     # --resume for the whole group (each rank takes its share of the saved state): 3 steps
     # in one process, then 3 more in two, equal 6 steps.
     rnnkit_train(str(tmp_path), corpus, "resumed.npz", "--steps", "3")
-    two = rnnkit_train(str(tmp_path), corpus, "resumed.npz", "--steps", "3", "--resume",
-                       procs=2)
+    two = rnnkit_train(str(tmp_path), corpus, "resumed.npz", "--steps", "3", "--resume", procs=2)
     assert two.count("resuming from resumed.npz: step 3") == 1, two
     a, b = arrays(tmp_path / "one.npz"), arrays(tmp_path / "resumed.npz")
     for k in a:

@@ -34,9 +34,14 @@ def site(tmp_path_factory):
         pytest.importorskip(mod, reason="the docs extra (pip install '.[docs]') is not installed")
     out = tmp_path_factory.mktemp("site")
     env = dict(os.environ, NO_MKDOCS_2_WARNING="1")
-    r = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir",
-                        str(out)], cwd=ROOT, env=env, capture_output=True, text=True,
-                       timeout=600)
+    r = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(out)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert r.returncode == 0, f"mkdocs build --strict failed:\n{r.stdout}\n{r.stderr}"
     return out
 
@@ -62,9 +67,12 @@ def test_the_checker_finds_a_broken_link(site, tmp_path):
     page = bad / "index.html"
     text = page.read_text(encoding="utf-8")
     assert 'href="guides/layers.html"' in text
-    page.write_text(text.replace('href="guides/layers.html"', 'href="guides/gone.html"', 1)
-                    .replace('href="guides/charlm.html"', 'href="guides/charlm.html#gone"', 1),
-                    encoding="utf-8")
+    page.write_text(
+        text.replace('href="guides/layers.html"', 'href="guides/gone.html"', 1).replace(
+            'href="guides/charlm.html"', 'href="guides/charlm.html#gone"', 1
+        ),
+        encoding="utf-8",
+    )
     found = check_site.broken_links(bad)
     assert "index.html: guides/gone.html (no such file)" in found
     assert any("#gone (no element with id 'gone'" in b for b in found), found
@@ -82,12 +90,24 @@ def test_front_page_in_a_browser(site, tmp_path):
     a screenshot has the indigo header bar and dark text on white (not a blank page)."""
     browser = _chromium()
     url = (site / "index.html").as_uri()
-    args = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-            "--window-size=1280,1000", "--virtual-time-budget=3000"]
-    dom = subprocess.run(args + ["--dump-dom", url], capture_output=True, text=True,
-                         timeout=120).stdout
-    for text in ("Swap one import", "Two commands", "The character-level language model",
-                 "API reference"):
+    args = [
+        browser,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--hide-scrollbars",
+        "--window-size=1280,1000",
+        "--virtual-time-budget=3000",
+    ]
+    dom = subprocess.run(
+        args + ["--dump-dom", url], capture_output=True, text=True, timeout=120
+    ).stdout
+    for text in (
+        "Swap one import",
+        "Two commands",
+        "The character-level language model",
+        "API reference",
+    ):
         assert text in dom, text
     png = tmp_path / "front.png"
     subprocess.run(args + [f"--screenshot={png}", url], capture_output=True, timeout=120)

@@ -19,11 +19,14 @@ def load(name):
     return module
 
 
-@pytest.mark.parametrize("name,steps,at_least", [
-    ("many_to_one", 150, 0.7),  # full run: 600 steps, >= 0.95 (chance: ~0.3)
-    ("one_to_many", 80, 0.8),  # full run: 400 steps, >= 0.95 (chance: ~0.17)
-    ("seq2seq", 250, 0.7),  # full run: 800 steps, >= 0.95 (chance: 0.1)
-])
+@pytest.mark.parametrize(
+    "name,steps,at_least",
+    [
+        ("many_to_one", 150, 0.7),  # full run: 600 steps, >= 0.95 (chance: ~0.3)
+        ("one_to_many", 80, 0.8),  # full run: 400 steps, >= 0.95 (chance: ~0.17)
+        ("seq2seq", 250, 0.7),  # full run: 800 steps, >= 0.95 (chance: 0.1)
+    ],
+)
 def test_example_learns(name, steps, at_least):
     acc = load(name).main(steps=steps, seed=0)
     assert at_least <= acc <= 1.0, f"{name}: accuracy {acc:.3f} after {steps} steps"

@@ -4,6 +4,7 @@ choice (cpp/gemm_params.cpp) is only one of these, so all of them must be right.
 
 import numpy as np
 import pytest
+
 import rnnkit
 import rnnkit.reference as ref
 from rnnkit import _core
@@ -17,7 +18,7 @@ def _configs(target, dtype):
     tiles = _core._gemm_params(target, dtype)["tiles"]
     out = []
     for i, (mr, nr) in enumerate(tiles):
-        out.append((i, 16, mr, nr))            # kc=16: K=37 runs 3 blocks; one panel per task
+        out.append((i, 16, mr, nr))  # kc=16: K=37 runs 3 blocks; one panel per task
         out.append((i, 512, 1008 // mr * mr, 64 * nr))
     return out
 
@@ -49,8 +50,9 @@ def test_detected_parameters_are_valid():
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("mnk", [(1, 37, 53), (5, 91, 37), (13, 200, 37), (16, 33, 300),
-                                 (61, 129, 70), (130, 47, 19)])
+@pytest.mark.parametrize(
+    "mnk", [(1, 37, 53), (5, 91, 37), (13, 200, 37), (16, 33, 300), (61, 129, 70), (130, 47, 19)]
+)
 def test_every_tile_and_blocking_matches_numpy(mnk, dtype, simd_target, forced):
     M, N, K = mnk
     rng = np.random.default_rng(M * 1000 + N)
@@ -84,8 +86,9 @@ def test_every_tile_whole_sequence_matches_reference(cell, dtype, simd_target, f
         g = bwd(out.cache, dy=dy)
         np.testing.assert_allclose(out.y, rf.y, rtol=tol, atol=tol, err_msg=str(cfg))
         for name in ("dx", "dw_ih", "dw_hh"):
-            np.testing.assert_allclose(getattr(g, name), getattr(rg, name), rtol=tol, atol=tol,
-                                       err_msg=f"{name} {cfg}")
+            np.testing.assert_allclose(
+                getattr(g, name), getattr(rg, name), rtol=tol, atol=tol, err_msg=f"{name} {cfg}"
+            )
 
 
 def test_one_tile_is_bitwise_identical_for_any_thread_count(forced):

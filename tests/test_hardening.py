@@ -35,9 +35,14 @@ TEXT = "def f(x):\n    return x + 1\n\nclass A:\n    pass\n" * 20
 def run_python(code, timeout=60, **env):
     """Runs ``code`` in a fresh interpreter with this checkout's rnnkit; returns the result."""
     full_env = dict(os.environ, PYTHONPATH=PYTHON, **env)
-    proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=full_env,
-                            start_new_session=True)  # its own group: a hung fork child too
+    proc = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=full_env,
+        start_new_session=True,
+    )  # its own group: a hung fork child too
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -54,7 +59,8 @@ def test_parallel_directions_and_cpp_pool_survive_fork():
     """A bidirectional layer with parallel directions (Python worker thread) and a call on
     the C++ pool, both used before fork, work in an os.fork() child and in a fork-started
     multiprocessing.Pool; before the fix the child blocked forever."""
-    r = run_python("""
+    r = run_python(
+        """
         import multiprocessing as mp, os
         import numpy as np, rnnkit
 
@@ -83,7 +89,9 @@ def test_parallel_directions_and_cpp_pool_survive_fork():
         with mp.get_context("fork").Pool(2) as pool:
             assert pool.map(child, range(4), chunksize=1) == [True] * 4
         print("ok")
-    """, timeout=120)
+    """,
+        timeout=120,
+    )
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-2000:]
 
 
@@ -104,12 +112,15 @@ def test_set_num_threads_is_bounded():
         rnnkit.set_num_threads(before)
 
 
-@pytest.mark.parametrize("var, value, message", [
-    ("RNNKIT_NUM_THREADS", "abc", "RNNKIT_NUM_THREADS: expected an integer from 1 to"),
-    ("RNNKIT_NUM_THREADS", "0", "RNNKIT_NUM_THREADS: expected a thread count >= 1, got 0"),
-    ("RNNKIT_NUM_THREADS", "100000", "RNNKIT_NUM_THREADS: expected a thread count <="),
-    ("RNNKIT_SIMD", "neon", "RNNKIT_SIMD: unknown SIMD target 'neon'"),
-])
+@pytest.mark.parametrize(
+    "var, value, message",
+    [
+        ("RNNKIT_NUM_THREADS", "abc", "RNNKIT_NUM_THREADS: expected an integer from 1 to"),
+        ("RNNKIT_NUM_THREADS", "0", "RNNKIT_NUM_THREADS: expected a thread count >= 1, got 0"),
+        ("RNNKIT_NUM_THREADS", "100000", "RNNKIT_NUM_THREADS: expected a thread count <="),
+        ("RNNKIT_SIMD", "neon", "RNNKIT_SIMD: unknown SIMD target 'neon'"),
+    ],
+)
 def test_bad_environment_is_an_error_at_import(var, value, message):
     r = run_python("import rnnkit", **{var: value})
     assert r.returncode != 0 and message in r.stderr, r.stderr[-1000:]
@@ -170,10 +181,10 @@ def test_killed_save_leaves_old_or_new_file_and_its_orphan_is_removed(tmp_path):
     """)
     assert r.returncode == -signal.SIGKILL and "saved" in r.stdout
     orphans = _temp_files(tmp_path)
-    assert len(orphans) == 1                   # what a killed save leaves
-    layer = rnnkit.load(str(path))             # the previous save, whole
+    assert len(orphans) == 1  # what a killed save leaves
+    layer = rnnkit.load(str(path))  # the previous save, whole
     assert layer.hidden_size == 256
-    layer.save(str(tmp_path / "other.npz"))    # the next save into the folder
+    layer.save(str(tmp_path / "other.npz"))  # the next save into the folder
     assert _temp_files(tmp_path) == []
 
 
@@ -208,9 +219,29 @@ def _train_args(tmp_path, *extra):
     f = tmp_path / "t.txt"
     if not f.exists():
         f.write_text(TEXT * 2)
-    return ["train", "--data", str(f), "--hidden", "8", "--embed", "4", "--seq-len", "8",
-            "--batch", "2", "--time", "0", "--min-count", "1", "--sample-length", "0",
-            "--no-progress", "--out", str(tmp_path / "c.npz"), *extra]
+    return [
+        "train",
+        "--data",
+        str(f),
+        "--hidden",
+        "8",
+        "--embed",
+        "4",
+        "--seq-len",
+        "8",
+        "--batch",
+        "2",
+        "--time",
+        "0",
+        "--min-count",
+        "1",
+        "--sample-length",
+        "0",
+        "--no-progress",
+        "--out",
+        str(tmp_path / "c.npz"),
+        *extra,
+    ]
 
 
 def _step(path):
@@ -248,9 +279,20 @@ def test_second_ctrl_c_during_the_save_loses_nothing(tmp_path, monkeypatch, caps
 
     monkeypatch.setattr(model_mod, "save_checkpoint", save_with_ctrl_c)
     (tmp_path / "t.txt").write_text(TEXT * 2)
-    cfg = TrainConfig(data=str(tmp_path / "t.txt"), hidden_size=8, embed_size=4, seq_len=8,
-                      batch_size=2, time=None, steps=1000, eval_every=2, min_count=1,
-                      out=str(tmp_path / "c.npz"), sample_length=0, progress=False)
+    cfg = TrainConfig(
+        data=str(tmp_path / "t.txt"),
+        hidden_size=8,
+        embed_size=4,
+        seq_len=8,
+        batch_size=2,
+        time=None,
+        steps=1000,
+        eval_every=2,
+        min_count=1,
+        out=str(tmp_path / "c.npz"),
+        sample_length=0,
+        progress=False,
+    )
     out = io.StringIO()
     train(cfg, out=out)
     assert calls[:2] == [2, 4] and _step(tmp_path / "c.npz") == 4, (calls, out.getvalue())
@@ -263,7 +305,7 @@ def test_resume_never_reads_a_path_from_the_checkpoint(tmp_path, capsys):
     capsys.readouterr()
     args = [a for a in _train_args(tmp_path, "--steps", "1", "--resume")]
     i = args.index("--data")
-    del args[i:i + 2]
+    del args[i : i + 2]
     assert main(args) == 2
     err = capsys.readouterr().err
     assert "--resume: pass --data" in err and "never read" in err
@@ -286,16 +328,19 @@ def _forge_train_state(path, edit):
     model.save(str(path), extra=extra)
 
 
-@pytest.mark.parametrize("edit, message", [
-    (lambda e: e["optim"]["hyper"].update(_slots=[]), "hyper: expected the keys"),
-    (lambda e: e["optim"]["hyper"].update(eps=-1.0), "eps: expected a number >= 0"),
-    (lambda e: e["optim"]["state"][0].update(step=-3), "expected an integer >= 0"),
-    (lambda e: e["optim"]["state"][0].update(evil=np.zeros(2)), "unexpected ['evil']"),
-    (lambda e: e["optim"].pop("state"), "missing keys ['state']"),
-    (lambda e: e.update(step="many"), "step = 'many'"),
-    (lambda e: e.update(surprise=1), "unknown fields ['surprise']"),
-    (lambda e: e.update(state=np.zeros((3, 3), np.float32)), "invalid recurrent state"),
-])
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda e: e["optim"]["hyper"].update(_slots=[]), "hyper: expected the keys"),
+        (lambda e: e["optim"]["hyper"].update(eps=-1.0), "eps: expected a number >= 0"),
+        (lambda e: e["optim"]["state"][0].update(step=-3), "expected an integer >= 0"),
+        (lambda e: e["optim"]["state"][0].update(evil=np.zeros(2)), "unexpected ['evil']"),
+        (lambda e: e["optim"].pop("state"), "missing keys ['state']"),
+        (lambda e: e.update(step="many"), "step = 'many'"),
+        (lambda e: e.update(surprise=1), "unknown fields ['surprise']"),
+        (lambda e: e.update(state=np.zeros((3, 3), np.float32)), "invalid recurrent state"),
+    ],
+)
 def test_resume_validates_the_train_state(tmp_path, capsys, edit, message):
     """A checkpoint could set any optimizer attribute ("_slots": [] trained nothing)."""
     assert main(_train_args(tmp_path, "--steps", "2")) == 0
@@ -356,30 +401,57 @@ def _corrupted_files(src, folder, config_key):
 
     member("no_config", lambda n, b: None if n == f"{config_key}.npy" else (n, b))
     member("bad_json", lambda n, b: (n, _npy("{not json")) if n == f"{config_key}.npy" else (n, b))
-    member("deep_json", lambda n, b: (n, _npy("[" * 100000 + "]" * 100000))
-           if n == f"{config_key}.npy" else (n, b))
+    member(
+        "deep_json",
+        lambda n, b: (n, _npy("[" * 100000 + "]" * 100000)) if n == f"{config_key}.npy" else (n, b),
+    )
     member("json_list", lambda n, b: (n, _npy("[1, 2]")) if n == f"{config_key}.npy" else (n, b))
-    member("object_member", lambda n, b: (n, b[:8] + b[8:].replace(b"'<f4'", b"'|O8'"))
-           if n.startswith("param/") or n.startswith("weight") else (n, b))
-    member("not_npy", lambda n, b: (n[:-4] + ".txt", b) if n.startswith(("param/", "weight"))
-           else (n, b))
-    member("wrong_shape", lambda n, b: (n, _npy(np.zeros((2, 2), np.float32)))
-           if n.startswith(("param/rnn.weight_hh", "weight_hh")) else (n, b))
+    member(
+        "object_member",
+        lambda n, b: (
+            (n, b[:8] + b[8:].replace(b"'<f4'", b"'|O8'"))
+            if n.startswith("param/") or n.startswith("weight")
+            else (n, b)
+        ),
+    )
+    member(
+        "not_npy",
+        lambda n, b: (n[:-4] + ".txt", b) if n.startswith(("param/", "weight")) else (n, b),
+    )
+    member(
+        "wrong_shape",
+        lambda n, b: (
+            (n, _npy(np.zeros((2, 2), np.float32)))
+            if n.startswith(("param/rnn.weight_hh", "weight_hh"))
+            else (n, b)
+        ),
+    )
     member("extra_member", lambda n, b: (n, b) if n != f"{config_key}.npy" else (n, b))
     with zipfile.ZipFile(folder / "extra_member.npz", "a") as z:
         z.writestr("surprise.npy", _npy(np.zeros(3)))
     # A header that declares a huge array over a few bytes of data.
-    member("declared_huge", lambda n, b: (n, b.replace(b"(16, 8)", b"(160000000, 8)", 1)
-                                          .replace(b"(24, 8)", b"(240000000, 8)", 1))
-           if n.startswith(("param/rnn.weight_hh", "weight_hh")) else (n, b))
+    member(
+        "declared_huge",
+        lambda n, b: (
+            (
+                n,
+                b.replace(b"(16, 8)", b"(160000000, 8)", 1).replace(
+                    b"(24, 8)", b"(240000000, 8)", 1
+                ),
+            )
+            if n.startswith(("param/rnn.weight_hh", "weight_hh"))
+            else (n, b)
+        ),
+    )
     # A zip bomb: 400 MB of zeros compressed to about 400 KB.
     bomb = folder / "zip_bomb.npz"
     with zipfile.ZipFile(src) as zin, zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as z:
         for info in zin.infolist():
             z.writestr(info.filename, zin.read(info))
         with z.open("zeros.npy", "w", force_zip64=True) as f:
-            np.lib.format.write_array_header_1_0(f, {"descr": "<f8", "fortran_order": False,
-                                                     "shape": (50_000_000,)})
+            np.lib.format.write_array_header_1_0(
+                f, {"descr": "<f8", "fortran_order": False, "shape": (50_000_000,)}
+            )
             chunk = bytes(1 << 20)
             for _ in range(400):
                 f.write(chunk)
@@ -394,6 +466,7 @@ def _forged_config(src, dst, config_key, change):
         cfg = json.loads(str(np.load(io.BytesIO(b))))
         change(cfg)
         return n, _npy(json.dumps(cfg))
+
     _rewrite(src, dst, edit)
     return dst
 
@@ -420,15 +493,26 @@ def test_corrupted_checkpoints_are_one_clear_error(tmp_path, capsys):
     for name, path in cases:
         msg = _assert_clean_error(CharLM.load, path)
         refused += msg is not None
-        if name in ("truncated0", "no_config", "bad_json", "deep_json", "zip_bomb",
-                    "wrong_shape", "declared_huge", "extra_member", "object_member", "not_npy"):
+        if name in (
+            "truncated0",
+            "no_config",
+            "bad_json",
+            "deep_json",
+            "zip_bomb",
+            "wrong_shape",
+            "declared_huge",
+            "extra_member",
+            "object_member",
+            "not_npy",
+        ):
             assert msg is not None, name
     assert refused >= 25, refused
     capsys.readouterr()
     for name, path in cases[::5] + cases[-6:]:
-        for argv in (["sample", str(path), "--length", "3"],
-                     ["viz", str(path), "--text", str(tmp_path / "t.txt"), "--out",
-                      str(tmp_path / "vz")]):
+        for argv in (
+            ["sample", str(path), "--length", "3"],
+            ["viz", str(path), "--text", str(tmp_path / "t.txt"), "--out", str(tmp_path / "vz")],
+        ):
             code = main(argv)
             err = capsys.readouterr().err
             assert code in (0, 2) and "Traceback" not in err, (name, argv, err)
@@ -443,20 +527,31 @@ def test_corrupted_layer_files_are_one_clear_error(tmp_path):
     folder.mkdir()
     for name, path in _corrupted_files(src, folder, "__config__"):
         msg = _assert_clean_error(rnnkit.load, path)
-        if name in ("truncated0", "no_config", "bad_json", "deep_json", "zip_bomb",
-                    "wrong_shape", "extra_member", "not_npy"):
+        if name in (
+            "truncated0",
+            "no_config",
+            "bad_json",
+            "deep_json",
+            "zip_bomb",
+            "wrong_shape",
+            "extra_member",
+            "not_npy",
+        ):
             assert msg is not None, name
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda c: c.update(hidden_size=12000), "expected shape (36000, 4)"),
-    (lambda c: c.update(num_layers=10**7), "needs parameter 'rnn.weight_ih_l1'"),
-    (lambda c: c.update(hidden_size="8"), "hidden_size: expected an integer"),
-    (lambda c: c.update(cell="mgu"), "cell: expected one of"),
-    (lambda c: c.update(dropout=2.0), "dropout: expected a number in [0, 1)"),
-    (lambda c: c.update(evil=1), "unknown keys ['evil']"),
-    (lambda c: c.update(vocab_size=3), "config says vocab_size 3"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda c: c.update(hidden_size=12000), "expected shape (36000, 4)"),
+        (lambda c: c.update(num_layers=10**7), "needs parameter 'rnn.weight_ih_l1'"),
+        (lambda c: c.update(hidden_size="8"), "hidden_size: expected an integer"),
+        (lambda c: c.update(cell="mgu"), "cell: expected one of"),
+        (lambda c: c.update(dropout=2.0), "dropout: expected a number in [0, 1)"),
+        (lambda c: c.update(evil=1), "unknown keys ['evil']"),
+        (lambda c: c.update(vocab_size=3), "config says vocab_size 3"),
+    ],
+)
 def test_forged_checkpoint_config_is_refused_before_allocating(tmp_path, change, message):
     """hidden_size: 12000 in a 143 KB file reached 5.1 GB RSS before a shape check."""
     src = _checkpoint(tmp_path)
@@ -471,12 +566,15 @@ def test_forged_checkpoint_config_is_refused_before_allocating(tmp_path, change,
     assert message in str(e.value) and peak < 20e6, (str(e.value), peak)
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda c: c.update(num_layers=10**7), "needs parameter 'weight_ih_l2'"),
-    (lambda c: c.update(hidden_size=12000), "expected shape (48000, 8) float32"),
-    (lambda c: c.update(type="Transformer"), "unknown layer type 'Transformer'"),
-    (lambda c: c.update(input_size=-1), "input_size: expected an integer >= 1"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda c: c.update(num_layers=10**7), "needs parameter 'weight_ih_l2'"),
+        (lambda c: c.update(hidden_size=12000), "expected shape (48000, 8) float32"),
+        (lambda c: c.update(type="Transformer"), "unknown layer type 'Transformer'"),
+        (lambda c: c.update(input_size=-1), "input_size: expected an integer >= 1"),
+    ],
+)
 def test_forged_layer_config_is_refused_before_allocating(tmp_path, change, message):
     """num_layers=10**7 in a 3.5 KB layer file reached 3.75 GB."""
     src = tmp_path / "layer.npz"
@@ -490,7 +588,9 @@ def test_forged_layer_config_is_refused_before_allocating(tmp_path, change, mess
     finally:
         tracemalloc.stop()
     assert message in str(e.value) and str(bad) in str(e.value) and peak < 20e6, (
-        str(e.value), peak)
+        str(e.value),
+        peak,
+    )
 
 
 def test_resume_from_a_corrupted_checkpoint_is_one_line(tmp_path, capsys):
@@ -517,18 +617,24 @@ def _onnx_model(**attrs):
     R = np.zeros((1, 3 * H, H), np.float32)
     node = helper.make_node("GRU", ["X", "W", "R"], ["Y"], **{"hidden_size": H, **attrs})
     graph = helper.make_graph(
-        [node], "g", [helper.make_tensor_value_info("X", TensorProto.FLOAT, [4, 1, I])],
+        [node],
+        "g",
+        [helper.make_tensor_value_info("X", TensorProto.FLOAT, [4, 1, I])],
         [helper.make_tensor_value_info("Y", TensorProto.FLOAT, None)],
-        [numpy_helper.from_array(W, "W"), numpy_helper.from_array(R, "R")])
+        [numpy_helper.from_array(W, "W"), numpy_helper.from_array(R, "R")],
+    )
     return onnx, helper.make_model(graph)
 
 
-@pytest.mark.parametrize("attrs, message", [
-    ({"layout": 2}, "layout: expected 0 or 1, got 2"),
-    ({"linear_before_reset": 7}, "linear_before_reset: expected 0 or 1, got 7"),
-    ({"hidden_size": 0}, "hidden_size: expected an integer >= 1"),
-    ({"clip": -1.0}, "clip: expected a finite number > 0"),
-])
+@pytest.mark.parametrize(
+    "attrs, message",
+    [
+        ({"layout": 2}, "layout: expected 0 or 1, got 2"),
+        ({"linear_before_reset": 7}, "linear_before_reset: expected 0 or 1, got 7"),
+        ({"hidden_size": 0}, "hidden_size: expected an integer >= 1"),
+        ({"clip": -1.0}, "clip: expected a finite number > 0"),
+    ],
+)
 def test_onnx_invalid_attributes_are_refused(attrs, message):
     from rnnkit import convert
 
@@ -547,20 +653,26 @@ def test_onnx_input_forget_must_be_0_or_1():
         convert.from_onnx(node, weights=w)
 
 
-@pytest.mark.parametrize("name, value, message", [
-    ("W", np.zeros((1, 6), np.float32), r"W, R: expected 3-D arrays"),
-    ("R", np.zeros((1, 6, 5), np.float32), r"R: expected shape \(1, 6, 2\), got \(1, 6, 5\)"),
-    ("W", np.zeros((1, 5, 3), np.float32), r"W: expected shape \(1, 6, 3\), got \(1, 5, 3\)"),
-    ("B", np.zeros((1, 7), np.float32), r"B: expected shape \(1, 12\), got \(1, 7\)"),
-    ("W", np.zeros((1, 6, 3), np.int32), "W: expected float32 or float64, got int32"),
-])
+@pytest.mark.parametrize(
+    "name, value, message",
+    [
+        ("W", np.zeros((1, 6), np.float32), r"W, R: expected 3-D arrays"),
+        ("R", np.zeros((1, 6, 5), np.float32), r"R: expected shape \(1, 6, 2\), got \(1, 6, 5\)"),
+        ("W", np.zeros((1, 5, 3), np.float32), r"W: expected shape \(1, 6, 3\), got \(1, 5, 3\)"),
+        ("B", np.zeros((1, 7), np.float32), r"B: expected shape \(1, 12\), got \(1, 7\)"),
+        ("W", np.zeros((1, 6, 3), np.int32), "W: expected float32 or float64, got int32"),
+    ],
+)
 def test_onnx_malformed_weights_name_the_weight(name, value, message):
     onnx = pytest.importorskip("onnx")
     from rnnkit import convert
 
     node = onnx.helper.make_node("GRU", ["X", "W", "R", "B"], ["Y"], hidden_size=2)
-    w = {"W": np.zeros((1, 6, 3), np.float32), "R": np.zeros((1, 6, 2), np.float32),
-         "B": np.zeros((1, 12), np.float32)}
+    w = {
+        "W": np.zeros((1, 6, 3), np.float32),
+        "R": np.zeros((1, 6, 2), np.float32),
+        "B": np.zeros((1, 12), np.float32),
+    }
     w[name] = value
     with pytest.raises((ValueError, TypeError), match=message):
         convert.from_onnx(node, weights=w)
@@ -574,8 +686,14 @@ def test_onnx_external_data_is_read_next_to_the_model(tmp_path, monkeypatch):
     folder = tmp_path / "model"
     folder.mkdir()
     path = folder / "gru.onnx"
-    onnx.save_model(model, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
-                    location="weights.bin", size_threshold=0)
+    onnx.save_model(
+        model,
+        str(path),
+        save_as_external_data=True,
+        all_tensors_to_one_file=True,
+        location="weights.bin",
+        size_threshold=0,
+    )
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
@@ -623,11 +741,14 @@ def test_softmax_cross_entropy_zero_classes_and_uint64_targets():
     assert loss == pytest.approx(np.log(5))
 
 
-@pytest.mark.parametrize("sd, error, message", [
-    ({"type": "Adam"}, ValueError, r"missing keys \['hyper', 'state'\]"),
-    ([], TypeError, "state_dict: expected a dict, got list"),
-    ({"type": "Adam", "hyper": {}, "state": [{}]}, ValueError, "hyper: expected the keys"),
-])
+@pytest.mark.parametrize(
+    "sd, error, message",
+    [
+        ({"type": "Adam"}, ValueError, r"missing keys \['hyper', 'state'\]"),
+        ([], TypeError, "state_dict: expected a dict, got list"),
+        ({"type": "Adam", "hyper": {}, "state": [{}]}, ValueError, "hyper: expected the keys"),
+    ],
+)
 def test_optimizer_load_state_dict_never_raises_keyerror(sd, error, message):
     opt = optim.Adam([(np.zeros(3), np.ones(3))])
     with pytest.raises(error, match=message):
@@ -635,20 +756,26 @@ def test_optimizer_load_state_dict_never_raises_keyerror(sd, error, message):
 
 
 def test_optim_public_import_paths():
-    from rnnkit.optim import (SGD, Adagrad, Adam, AdamW, GradNormHistory,  # noqa: F401
-                              Optimizer, clip_grad_norm, clip_grad_value, grad_norms)
+    from rnnkit.optim import (
+        Adam,
+        GradNormHistory,  # noqa: F401
+        clip_grad_norm,
+    )
     from rnnkit.optim.clipping import clip_grad_norm as c2
     from rnnkit.optim.optimizers import Adam as A2
 
     assert c2 is clip_grad_norm and A2 is Adam and rnnkit.optim.Adam is Adam
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["demo", "--T", "0"], "argument --T: expected an integer >= 1, got 0"),
-    (["demo", "--repeat", "x"], "argument --repeat: expected an integer, got 'x'"),
-    (["bench", "--threads", "0"], "argument --threads: expected an integer >= 1, got 0"),
-    (["bench", "--batch", "-2"], "argument --batch: expected an integer >= 1, got -2"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["demo", "--T", "0"], "argument --T: expected an integer >= 1, got 0"),
+        (["demo", "--repeat", "x"], "argument --repeat: expected an integer, got 'x'"),
+        (["bench", "--threads", "0"], "argument --threads: expected an integer >= 1, got 0"),
+        (["bench", "--batch", "-2"], "argument --batch: expected an integer >= 1, got -2"),
+    ],
+)
 def test_demo_and_bench_bad_options_are_one_line(argv, message, capsys):
     with pytest.raises(SystemExit) as e:
         main(argv)
@@ -658,9 +785,28 @@ def test_demo_and_bench_bad_options_are_one_line(argv, message, capsys):
 
 def test_bench_bad_threads_and_target_are_one_line(capsys, monkeypatch):
     monkeypatch.setenv("RNNKIT_BENCH_CHILD", "1")  # no re-exec (it would replace pytest)
-    code = main(["bench", "--quick", "--cells", "rnn", "--batch", "1", "--hidden", "4",
-                 "--T", "2", "--repeat", "1", "--no-reference", "--no-torch", "--no-onnx",
-                 "--no-progress", "--targets", "neon"])
+    code = main(
+        [
+            "bench",
+            "--quick",
+            "--cells",
+            "rnn",
+            "--batch",
+            "1",
+            "--hidden",
+            "4",
+            "--T",
+            "2",
+            "--repeat",
+            "1",
+            "--no-reference",
+            "--no-torch",
+            "--no-onnx",
+            "--no-progress",
+            "--targets",
+            "neon",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "unknown SIMD target 'neon'" in err and err.count("\n") == 1, err
 
@@ -668,9 +814,31 @@ def test_bench_bad_threads_and_target_are_one_line(capsys, monkeypatch):
 def test_bench_says_why_rows_are_dropped(capsys, monkeypatch):
     """rnnkit bench left out the torch and onnxruntime rows without a word."""
     monkeypatch.setenv("RNNKIT_BENCH_CHILD", "1")
-    assert main(["bench", "--cells", "rnn", "--batch", "1", "--hidden", "4", "--T", "2",
-                 "--repeat", "1", "--no-reference", "--no-torch", "--no-progress",
-                 "--dtype", "float64", "--targets", "scalar"]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "--cells",
+                "rnn",
+                "--batch",
+                "1",
+                "--hidden",
+                "4",
+                "--T",
+                "2",
+                "--repeat",
+                "1",
+                "--no-reference",
+                "--no-torch",
+                "--no-progress",
+                "--dtype",
+                "float64",
+                "--targets",
+                "scalar",
+            ]
+        )
+        == 0
+    )
     err = capsys.readouterr().err
     assert "no onnxruntime rows: its CPU RNN kernels are float32 only" in err, err
 
@@ -685,26 +853,47 @@ def test_bench_scripts_run_from_a_checkout_with_rnnkit_installed(tmp_path):
 
     checkout = tmp_path / "checkout"
     shutil.copytree(os.path.join(ROOT, "bench"), checkout / "bench")
-    shutil.copytree(os.path.join(PYTHON, "rnnkit"), checkout / "python" / "rnnkit",
-                    ignore=shutil.ignore_patterns("_core*.so", "__pycache__"))
+    shutil.copytree(
+        os.path.join(PYTHON, "rnnkit"),
+        checkout / "python" / "rnnkit",
+        ignore=shutil.ignore_patterns("_core*.so", "__pycache__"),
+    )
     installed = tmp_path / "site"  # stands for site-packages: the built package
-    shutil.copytree(os.path.join(PYTHON, "rnnkit"), installed / "rnnkit",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        os.path.join(PYTHON, "rnnkit"),
+        installed / "rnnkit",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
     env = dict(os.environ, PYTHONPATH=str(installed))
     for script in ("charlm_throughput.py", "layer_directions.py"):
-        r = subprocess.run([sys.executable, str(checkout / "bench" / script), "--help"],
-                           capture_output=True, text=True, timeout=60, env=env)
+        r = subprocess.run(
+            [sys.executable, str(checkout / "bench" / script), "--help"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+        )
         assert r.returncode == 0 and "usage:" in r.stdout, (script, r.stderr[-1500:])
 
 
 def test_layer_directions_runs_and_checks_its_arguments():
     script = os.path.join(ROOT, "bench", "layer_directions.py")
     env = dict(os.environ, PYTHONPATH=PYTHON)
-    r = subprocess.run([sys.executable, script, "4", "2", "3", "3", "--reps", "1"],
-                       capture_output=True, text=True, timeout=60, env=env)
+    r = subprocess.run(
+        [sys.executable, script, "4", "2", "3", "3", "--reps", "1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
     assert r.returncode == 0 and "parallel=True" in r.stdout, r.stderr
-    r = subprocess.run([sys.executable, script, "4", "0", "3", "3"], capture_output=True,
-                       text=True, timeout=60, env=env)
+    r = subprocess.run(
+        [sys.executable, script, "4", "0", "3", "3"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
     assert r.returncode == 2 and "expected an integer >= 1, got 0" in r.stderr
 
 
@@ -746,8 +935,10 @@ def test_viz_without_matplotlib_is_a_note(tmp_path, capsys, monkeypatch):
     src = _checkpoint(tmp_path)
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
     capsys.readouterr()
-    assert main(["viz", str(src), "--text", str(tmp_path / "t.txt"), "--out",
-                 str(tmp_path / "vz")]) == 0
+    assert (
+        main(["viz", str(src), "--text", str(tmp_path / "t.txt"), "--out", str(tmp_path / "vz")])
+        == 0
+    )
     captured = capsys.readouterr()
     assert "rnnkit viz: note: matplotlib is not installed" in captured.err, captured.err
     assert "UserWarning" not in captured.err and "MB)" in captured.out
@@ -770,8 +961,9 @@ def test_figures_are_saved_atomically_in_the_suffix_format(tmp_path):
     assert (tmp_path / "norms.svg").read_text().lstrip().startswith(("<?xml", "<svg"))
     from rnnkit.charlm import viz
 
-    viz.plot_loss(tmp_path / "loss.pdf", {"step": [1, 2], "train_loss": [2, 1],
-                                          "val_loss": [2.5, 1.5]})
+    viz.plot_loss(
+        tmp_path / "loss.pdf", {"step": [1, 2], "train_loss": [2, 1], "val_loss": [2.5, 1.5]}
+    )
     assert (tmp_path / "loss.pdf").read_bytes()[:4] == b"%PDF"
     assert _temp_files(tmp_path) == []
 

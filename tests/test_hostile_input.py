@@ -14,11 +14,32 @@ import rnnkit.reference as ref
 T, B, I, H = 4, 3, 5, 6
 G = {"rnn": 1, "lstm": 4, "gru": 3}
 ARRAY_ARGS = {  # forward arguments holding arrays, and their shapes
-    "rnn": {"x": (T, B, I), "w_ih": (H, I), "w_hh": (H, H), "b_ih": (H,), "b_hh": (H,), "h0": (B, H)},
-    "gru": {"x": (T, B, I), "w_ih": (3 * H, I), "w_hh": (3 * H, H), "b_ih": (3 * H,), "b_hh": (3 * H,),
-            "h0": (B, H)},
-    "lstm": {"x": (T, B, I), "w_ih": (4 * H, I), "w_hh": (4 * H, H), "b_ih": (4 * H,), "b_hh": (4 * H,),
-             "h0": (B, H), "c0": (B, H), "w_peep": (3, H)},
+    "rnn": {
+        "x": (T, B, I),
+        "w_ih": (H, I),
+        "w_hh": (H, H),
+        "b_ih": (H,),
+        "b_hh": (H,),
+        "h0": (B, H),
+    },
+    "gru": {
+        "x": (T, B, I),
+        "w_ih": (3 * H, I),
+        "w_hh": (3 * H, H),
+        "b_ih": (3 * H,),
+        "b_hh": (3 * H,),
+        "h0": (B, H),
+    },
+    "lstm": {
+        "x": (T, B, I),
+        "w_ih": (4 * H, I),
+        "w_hh": (4 * H, H),
+        "b_ih": (4 * H,),
+        "b_hh": (4 * H,),
+        "h0": (B, H),
+        "c0": (B, H),
+        "w_peep": (3, H),
+    },
 }
 BAD_DTYPES = [np.float16, np.int32, np.int64, np.complex64, np.bool_, object]
 
@@ -41,8 +62,15 @@ def hostile_rows():
     for cell, shapes in ARRAY_ARGS.items():
         for name, shape in shapes.items():
             for dt in BAD_DTYPES:
-                rows.append((cell, name, f"dtype {np.dtype(dt).name}",
-                             lambda s=shape, d=dt: np.zeros(s, dtype=d), "TypeError"))
+                rows.append(
+                    (
+                        cell,
+                        name,
+                        f"dtype {np.dtype(dt).name}",
+                        lambda s=shape, d=dt: np.zeros(s, dtype=d),
+                        "TypeError",
+                    )
+                )
             rows.append((cell, name, "rank +1", lambda s=shape: np.zeros(s + (1,)), "ValueError"))
             if len(shape) > 1:
                 rows.append((cell, name, "rank -1", lambda s=shape: np.zeros(s[1:]), "ValueError"))
@@ -51,26 +79,38 @@ def hostile_rows():
                 bad[ax] += 1
                 if name == "x" and ax in (0, 2):
                     continue  # a longer or wider x is a different, valid problem
-                rows.append((cell, name, f"axis {ax} + 1", lambda b=tuple(bad): np.zeros(b), "ValueError"))
+                rows.append(
+                    (cell, name, f"axis {ax} + 1", lambda b=tuple(bad): np.zeros(b), "ValueError")
+                )
             rows.append((cell, name, "python scalar", lambda: 1.5, "ValueError"))
             rows.append((cell, name, "string", lambda: "abc", "TypeError"))
             # rnnkit has no masked entries: a masked array is refused, never read as .data
-            rows.append((cell, name, "masked array",
-                         lambda s=shape: np.ma.masked_array(np.zeros(s), mask=True), "TypeError"))
+            rows.append(
+                (
+                    cell,
+                    name,
+                    "masked array",
+                    lambda s=shape: np.ma.masked_array(np.zeros(s), mask=True),
+                    "TypeError",
+                )
+            )
     return rows
 
 
 HOSTILE = hostile_rows()
 
 
-@pytest.mark.parametrize("cell,name,what,make,exc", HOSTILE,
-                         ids=[f"{r[0]}-{r[1]}-{r[2]}" for r in HOSTILE])
+@pytest.mark.parametrize(
+    "cell,name,what,make,exc", HOSTILE, ids=[f"{r[0]}-{r[1]}-{r[2]}" for r in HOSTILE]
+)
 def test_bad_array_raises_the_same_error_on_both_backends(cell, name, what, make, exc):
     kw = good_args(cell)
     kw[name] = make()
     results = [outcome(mod, cell, kw) for mod in (ref, rnnkit)]
     assert results[0][0] == exc, f"{what}: reference raised {results[0]}"
-    assert results[0] == results[1] or (results[0][0] == results[1][0] and results[0][1] == results[1][1])
+    assert results[0] == results[1] or (
+        results[0][0] == results[1][0] and results[0][1] == results[1][1]
+    )
     msg = results[0][1]
     # a batch mismatch between x and the initial state is reported on the state
     named = "h0" if (name == "x" and what == "axis 1 + 1") else name
@@ -151,12 +191,23 @@ def test_sizes_too_large_to_allocate_fail_cleanly(cell):
 
 
 def test_bad_option_values_on_both_backends():
-    rows = [("rnn", {"nonlinearity": "sigmoid"}), ("rnn", {"nonlinearity": 1}),
-            ("lstm", {"clip": 0.0}), ("lstm", {"clip": -1}), ("lstm", {"clip": float("nan")}),
-            ("gru", {"clip": float("inf")}), ("gru", {"clip": True}), ("gru", {"clip": "2"}),
-            ("lstm", {"lengths": np.array([1.0, 2.0, 3.0])}), ("lstm", {"lengths": np.array([5, 1, 1])}),
-            ("gru", {"lengths": np.array([-1, 1, 1])}), ("rnn", {"lengths": np.array([True, False, True])}),
-            ("rnn", {"lengths": [[1, 2, 3]]}), ("lstm", {"reverse": "yes"}), ("gru", {"reverse": 2})]
+    rows = [
+        ("rnn", {"nonlinearity": "sigmoid"}),
+        ("rnn", {"nonlinearity": 1}),
+        ("lstm", {"clip": 0.0}),
+        ("lstm", {"clip": -1}),
+        ("lstm", {"clip": float("nan")}),
+        ("gru", {"clip": float("inf")}),
+        ("gru", {"clip": True}),
+        ("gru", {"clip": "2"}),
+        ("lstm", {"lengths": np.array([1.0, 2.0, 3.0])}),
+        ("lstm", {"lengths": np.array([5, 1, 1])}),
+        ("gru", {"lengths": np.array([-1, 1, 1])}),
+        ("rnn", {"lengths": np.array([True, False, True])}),
+        ("rnn", {"lengths": [[1, 2, 3]]}),
+        ("lstm", {"reverse": "yes"}),
+        ("gru", {"reverse": 2}),
+    ]
     for cell, over in rows:
         kw = dict(good_args(cell), **over)
         a, b = outcome(ref, cell, kw), outcome(rnnkit, cell, kw)

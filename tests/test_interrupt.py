@@ -39,17 +39,25 @@ CHILD = textwrap.dedent("""
 def test_ctrl_c_stops_a_long_call(fn, tmp_path):
     script = tmp_path / "child.py"
     if fn == "lstm_backward":  # the forward first, then the long backward is interrupted
-        body = CHILD.replace("out = getattr(rnnkit, sys.argv[1])(x, w_ih, w_hh)",
-                             "out = rnnkit.lstm_backward(cache, dh_n=np.ones((B, H), np.float32))")
-        body = body.replace('print("started", flush=True)',
-                            'cache = rnnkit.lstm_forward(x, w_ih, w_hh).cache\n'
-                            'print("started", flush=True)')
+        body = CHILD.replace(
+            "out = getattr(rnnkit, sys.argv[1])(x, w_ih, w_hh)",
+            "out = rnnkit.lstm_backward(cache, dh_n=np.ones((B, H), np.float32))",
+        )
+        body = body.replace(
+            'print("started", flush=True)',
+            'cache = rnnkit.lstm_forward(x, w_ih, w_hh).cache\nprint("started", flush=True)',
+        )
     else:
         body = CHILD
     script.write_text(body)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
-    child = subprocess.Popen([sys.executable, str(script), fn], stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True, env=env)
+    child = subprocess.Popen(
+        [sys.executable, str(script), fn],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         assert child.stdout.readline().strip() == "started"
         time.sleep(0.3)  # inside the kernel by now

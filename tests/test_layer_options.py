@@ -55,8 +55,9 @@ def perturb_ln(m, seed=1):
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
 def test_layer_norm_parameters_names_shapes_order_init(cell):
-    m = CLASSES[cell](5, 4, num_layers=2, bidirectional=True, layer_norm=True, seed=0,
-                      backend="reference")
+    m = CLASSES[cell](
+        5, 4, num_layers=2, bidirectional=True, layer_norm=True, seed=0, backend="reference"
+    )
     plain = CLASSES[cell](5, 4, num_layers=2, bidirectional=True, seed=0, backend="reference")
     names = [n for n, _ in m.named_parameters()]
     GH = GATES[cell] * 4
@@ -66,7 +67,7 @@ def test_layer_norm_parameters_names_shapes_order_init(cell):
             ln = ["ln_ih" + s, "ln_hh" + s] + (["ln_c" + s] if cell == "lstm" else [])
             # right after the direction's other parameters, in this order
             i = names.index("bias_hh" + s)
-            assert names[i + 1:i + 1 + len(ln)] == ln
+            assert names[i + 1 : i + 1 + len(ln)] == ln
             for n in ln:
                 p = m._params[n]
                 assert p.shape == (2, 4 if n.startswith("ln_c") else GH)
@@ -79,8 +80,17 @@ def test_layer_norm_parameters_names_shapes_order_init(cell):
 
 
 def test_layer_norm_in_state_dict_save_and_load(tmp_path):
-    m = rnnkit.LSTM(5, 4, proj_size=2, peephole=True, layer_norm=True, zoneout=0.25,
-                    recurrent_dropout=0.5, seed=0, backend="reference")
+    m = rnnkit.LSTM(
+        5,
+        4,
+        proj_size=2,
+        peephole=True,
+        layer_norm=True,
+        zoneout=0.25,
+        recurrent_dropout=0.5,
+        seed=0,
+        backend="reference",
+    )
     perturb_ln(m)
     sd = m.state_dict()
     assert {"ln_ih_l0", "ln_hh_l0", "ln_c_l0"} <= set(sd)
@@ -92,7 +102,8 @@ def test_layer_norm_in_state_dict_save_and_load(tmp_path):
         np.testing.assert_array_equal(back._params[n], p)
     with pytest.raises(ValueError, match="missing keys.*ln_c_l0"):
         rnnkit.LSTM(5, 4, proj_size=2, peephole=True, layer_norm=True).load_state_dict(
-            {k: v for k, v in sd.items() if k != "ln_c_l0"})
+            {k: v for k, v in sd.items() if k != "ln_c_l0"}
+        )
 
 
 def test_options_off_are_the_old_layer():
@@ -112,10 +123,10 @@ def functional_call(m, x, layer=0, d=0, h0=None, c0=None, **opts):
     w_ih, w_hh, b_ih, b_hh, w_hr, w_peep, _ = m._weights(layer, d)
     kw = {**m._call_options(), **m._ln_weights(layer, d), **opts}
     if m._cell == "lstm":
-        return f.lstm_forward(x, w_ih, w_hh, b_ih, b_hh, h0, c0, w_peep=w_peep, w_proj=w_hr,
-                              reverse=bool(d), **kw)
-    return getattr(f, f"{m._cell}_forward")(x, w_ih, w_hh, b_ih, b_hh, h0, reverse=bool(d),
-                                            **kw)
+        return f.lstm_forward(
+            x, w_ih, w_hh, b_ih, b_hh, h0, c0, w_peep=w_peep, w_proj=w_hr, reverse=bool(d), **kw
+        )
+    return getattr(f, f"{m._cell}_forward")(x, w_ih, w_hh, b_ih, b_hh, h0, reverse=bool(d), **kw)
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
@@ -131,8 +142,9 @@ def test_layer_norm_forward_and_gradients_are_the_functional_ones(cell, bk):
     m.backward(dy)
     g = getattr(backend_module(bk), f"{cell}_backward")(out.cache, dy)
     for base in ("ln_ih", "ln_hh") + (("ln_c",) if cell == "lstm" else ()):
-        np.testing.assert_allclose(m.grads[base + "_l0"], getattr(g, "d" + base), rtol=1e-10,
-                                   atol=1e-12)
+        np.testing.assert_allclose(
+            m.grads[base + "_l0"], getattr(g, "d" + base), rtol=1e-10, atol=1e-12
+        )
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
@@ -140,8 +152,16 @@ def test_layer_norm_gradient_by_finite_differences(cell):
     """Two stacked bidirectional layers with dropout off: the accumulated ln gradients are
     those of the whole stack (float64, reference)."""
     need_options("reference")
-    m = CLASSES[cell](3, 3, num_layers=2, bidirectional=True, layer_norm=True, seed=2,
-                      dtype="float64", backend="reference")
+    m = CLASSES[cell](
+        3,
+        3,
+        num_layers=2,
+        bidirectional=True,
+        layer_norm=True,
+        seed=2,
+        dtype="float64",
+        backend="reference",
+    )
     perturb_ln(m)
     x = xs(T=4, B=2, I=3)
     w = np.random.default_rng(9).standard_normal((4, 2, 6))
@@ -185,8 +205,10 @@ def test_training_masks_come_from_the_seed_as_documented(cell, bk):
     T, B = x.shape[:2]
     y, _ = m(x)
     g = np.random.default_rng(np.random.SeedSequence(11).spawn(3)[2])
-    opts = {"recurrent_mask": (g.random((B, 4)) >= p_rec) / (1 - p_rec),
-            "zoneout": (g.random((T, B, 4)) < p_zone).astype(np.float64)}
+    opts = {
+        "recurrent_mask": (g.random((B, 4)) >= p_rec) / (1 - p_rec),
+        "zoneout": (g.random((T, B, 4)) < p_zone).astype(np.float64),
+    }
     if cell == "lstm":
         opts["zoneout_c"] = (g.random((T, B, 4)) < p_zone).astype(np.float64)
     np.testing.assert_allclose(y, functional_call(m, x, **opts).y, rtol=1e-12, atol=1e-12)
@@ -214,8 +236,16 @@ def test_zoneout_one_keeps_the_initial_state(cell, bk):
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_masked_layer_gradients_are_the_functional_ones(cell, bk):
-    m = make(cell, bk, zoneout=0.3, recurrent_dropout=0.4, layer_norm=True, num_layers=2,
-             dropout=0.2, seed=7)
+    m = make(
+        cell,
+        bk,
+        zoneout=0.3,
+        recurrent_dropout=0.4,
+        layer_norm=True,
+        num_layers=2,
+        dropout=0.2,
+        seed=7,
+    )
     x = xs()
     y, _ = m(x)
     dy = np.random.default_rng(6).standard_normal(y.shape)
@@ -223,8 +253,9 @@ def test_masked_layer_gradients_are_the_functional_ones(cell, bk):
     dx, _ = m.backward(dy)
     # the same tape's caches, backward by hand, layer 1 then 0
     g1 = getattr(backend_module(bk), f"{cell}_backward")(m._tape.caches[1][0], dy)
-    g0 = getattr(backend_module(bk), f"{cell}_backward")(m._tape.caches[0][0],
-                                                         g1.dx * m._tape.masks[1])
+    g0 = getattr(backend_module(bk), f"{cell}_backward")(
+        m._tape.caches[0][0], g1.dx * m._tape.masks[1]
+    )
     np.testing.assert_allclose(dx, g0.dx, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(m.grads["ln_hh_l1"], g1.dln_hh, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(m.grads["ln_ih_l0"], g0.dln_ih, rtol=1e-12, atol=1e-12)
@@ -251,10 +282,10 @@ def test_resets_equal_fresh_calls_from_zero(cell, batch_first, bk):
     y, _ = m(xin, resets=rin)
     y = np.swapaxes(y, 0, 1) if batch_first else y
     for b, t in ((0, 2), (1, 4)):
-        xb = x[t:, b:b + 1]
+        xb = x[t:, b : b + 1]
         yb, _ = m(np.swapaxes(xb, 0, 1).copy() if batch_first else xb)
         yb = np.swapaxes(yb, 0, 1) if batch_first else yb
-        np.testing.assert_allclose(y[t:, b:b + 1], yb, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(y[t:, b : b + 1], yb, rtol=1e-12, atol=1e-12)
     # no gradient crosses a reset: dx before it does not depend on dy after it
     m(xin, resets=rin)
     dy = np.zeros((T, B, 4))
@@ -283,32 +314,79 @@ def layer_error_cases():
     x = xs(T=4, B=2, dtype=np.float32)
     r_ok = np.zeros((4, 2), bool)
     return [
-        ("zoneout -0.1", lambda b: rnnkit.LSTM(5, 4, zoneout=-0.1, backend=b), ValueError,
-         r"zoneout: expected a number in \[0, 1\], got -0.1"),
-        ("zoneout 1.5", lambda b: rnnkit.GRU(5, 4, zoneout=1.5, backend=b), ValueError,
-         r"zoneout: expected a number in \[0, 1\], got 1.5"),
-        ("zoneout str", lambda b: rnnkit.RNN(5, 4, zoneout="0.1", backend=b), TypeError,
-         r"zoneout: expected a number in \[0, 1\], got str"),
-        ("zoneout nan", lambda b: rnnkit.RNN(5, 4, zoneout=float("nan"), backend=b), ValueError,
-         r"zoneout: expected a number in \[0, 1\], got nan"),
-        ("recurrent_dropout 1", lambda b: rnnkit.LSTM(5, 4, recurrent_dropout=1.0, backend=b),
-         ValueError, r"recurrent_dropout: expected a number in \[0, 1\), got 1.0"),
-        ("recurrent_dropout -1", lambda b: rnnkit.GRU(5, 4, recurrent_dropout=-1, backend=b),
-         ValueError, r"recurrent_dropout: expected a number in \[0, 1\), got -1"),
-        ("layer_norm 2", lambda b: rnnkit.GRU(5, 4, layer_norm=2, backend=b), TypeError,
-         r"layer_norm: expected a bool, got 2"),
-        ("resets int", lambda b: rnnkit.GRU(5, 4, backend=b)(x, resets=r_ok.astype(int)),
-         TypeError, r"resets: expected a bool array \[T, B\], got dtype int64"),
-        ("resets shape", lambda b: rnnkit.LSTM(5, 4, backend=b)(x, resets=r_ok[:3]),
-         ValueError, r"resets: expected shape \(4, 2\) \[T, B\] \(the first two axes of x\), "
-                     r"got \(3, 2\)"),
-        ("resets batch_first", lambda b: rnnkit.LSTM(5, 4, batch_first=True, backend=b)(
-            x, resets=r_ok.T), ValueError,
-         r"resets: expected shape \(4, 2\) \[B, T\] \(the first two axes of x\), got \(2, 4\)"),
-        ("resets 3-D", lambda b: rnnkit.RNN(5, 4, backend=b)(x, resets=r_ok[..., None]),
-         ValueError, r"resets: expected shape \(4, 2\)"),
-        ("resets bidirectional", lambda b: rnnkit.GRU(5, 4, bidirectional=True, backend=b)(
-            x, resets=r_ok), ValueError, r"resets: a bidirectional layer cannot reset"),
+        (
+            "zoneout -0.1",
+            lambda b: rnnkit.LSTM(5, 4, zoneout=-0.1, backend=b),
+            ValueError,
+            r"zoneout: expected a number in \[0, 1\], got -0.1",
+        ),
+        (
+            "zoneout 1.5",
+            lambda b: rnnkit.GRU(5, 4, zoneout=1.5, backend=b),
+            ValueError,
+            r"zoneout: expected a number in \[0, 1\], got 1.5",
+        ),
+        (
+            "zoneout str",
+            lambda b: rnnkit.RNN(5, 4, zoneout="0.1", backend=b),
+            TypeError,
+            r"zoneout: expected a number in \[0, 1\], got str",
+        ),
+        (
+            "zoneout nan",
+            lambda b: rnnkit.RNN(5, 4, zoneout=float("nan"), backend=b),
+            ValueError,
+            r"zoneout: expected a number in \[0, 1\], got nan",
+        ),
+        (
+            "recurrent_dropout 1",
+            lambda b: rnnkit.LSTM(5, 4, recurrent_dropout=1.0, backend=b),
+            ValueError,
+            r"recurrent_dropout: expected a number in \[0, 1\), got 1.0",
+        ),
+        (
+            "recurrent_dropout -1",
+            lambda b: rnnkit.GRU(5, 4, recurrent_dropout=-1, backend=b),
+            ValueError,
+            r"recurrent_dropout: expected a number in \[0, 1\), got -1",
+        ),
+        (
+            "layer_norm 2",
+            lambda b: rnnkit.GRU(5, 4, layer_norm=2, backend=b),
+            TypeError,
+            r"layer_norm: expected a bool, got 2",
+        ),
+        (
+            "resets int",
+            lambda b: rnnkit.GRU(5, 4, backend=b)(x, resets=r_ok.astype(int)),
+            TypeError,
+            r"resets: expected a bool array \[T, B\], got dtype int64",
+        ),
+        (
+            "resets shape",
+            lambda b: rnnkit.LSTM(5, 4, backend=b)(x, resets=r_ok[:3]),
+            ValueError,
+            r"resets: expected shape \(4, 2\) \[T, B\] \(the first two axes of x\), "
+            r"got \(3, 2\)",
+        ),
+        (
+            "resets batch_first",
+            lambda b: rnnkit.LSTM(5, 4, batch_first=True, backend=b)(x, resets=r_ok.T),
+            ValueError,
+            r"resets: expected shape \(4, 2\) \[B, T\] \(the first two axes of x\), got \(2, 4\)",
+        ),
+        (
+            "resets 3-D",
+            lambda b: rnnkit.RNN(5, 4, backend=b)(x, resets=r_ok[..., None]),
+            ValueError,
+            r"resets: expected shape \(4, 2\)",
+        ),
+        (
+            "resets bidirectional",
+            lambda b: rnnkit.GRU(5, 4, bidirectional=True, backend=b)(x, resets=r_ok),
+            ValueError,
+            r"resets: a bidirectional layer cannot reset",
+        ),
     ]
 
 
@@ -341,8 +419,9 @@ def test_layer_option_errors_identical_in_both_backends(case):
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_stream_carries_layer_norm_and_zoneout(cell, dtype, bk):
-    m = make(cell, bk, dtype=dtype, num_layers=2, layer_norm=True, zoneout=0.2,
-             recurrent_dropout=0.3)
+    m = make(
+        cell, bk, dtype=dtype, num_layers=2, layer_norm=True, zoneout=0.2, recurrent_dropout=0.3
+    )
     perturb_ln(m)
     x = xs(T=7, B=2, dtype=np.dtype(dtype))
     s = m.stream(batch_size=2)
@@ -424,23 +503,40 @@ def test_tbptt_batch_first_passes_resets_batch_major(bk):
         m = make("gru", bk, batch_first=bf)
         xin = np.swapaxes(x, 0, 1).copy() if bf else x
         got = []
-        for w in rnnkit.tbptt(m, xin, None, lambda y, t: (0.0, np.zeros_like(y)), k1=4,
-                              resets=r):
+        for w in rnnkit.tbptt(m, xin, None, lambda y, t: (0.0, np.zeros_like(y)), k1=4, resets=r):
             got.append(np.swapaxes(w.y, 0, 1) if bf else w.y)
         ys.append(np.concatenate(got))
     np.testing.assert_allclose(ys[0], ys[1], rtol=1e-12)
 
 
-@pytest.mark.skipif(not os.path.exists(os.path.join(os.path.dirname(__file__), "..", "bench",
-                                                    "tbptt_resets.py")), reason="no bench")
+@pytest.mark.skipif(
+    not os.path.exists(os.path.join(os.path.dirname(__file__), "..", "bench", "tbptt_resets.py")),
+    reason="no bench",
+)
 def test_tbptt_resets_bench_runs_small():
     import subprocess
     import sys
+
     need_options("native" if "native" in BACKENDS else "reference")
     root = os.path.join(os.path.dirname(__file__), "..")
     env = dict(os.environ)
-    out = subprocess.run([sys.executable, os.path.join(root, "bench", "tbptt_resets.py"),
-                          "--T", "64", "--H", "16", "--B", "2", "--repeat", "1"],
-                         capture_output=True, text=True, env=env, timeout=120)
+    out = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(root, "bench", "tbptt_resets.py"),
+            "--T",
+            "64",
+            "--H",
+            "16",
+            "--B",
+            "2",
+            "--repeat",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     assert "speed-up" in out.stdout

@@ -39,8 +39,12 @@ def rand(rng, shape, dtype, scale=0.5):
 def torch_run(torch, m, x, state, lengths, dy, dstate):
     """The same computation with torch.nn.<cls> (weights from m): y, state, dx, dstate, grads."""
     cls = getattr(torch.nn, type(m).__name__)
-    kw = dict(bias=m.bias, batch_first=m.batch_first, bidirectional=m.bidirectional,
-              dtype=torch.float64 if m.dtype == np.float64 else torch.float32)
+    kw = dict(
+        bias=m.bias,
+        batch_first=m.batch_first,
+        bidirectional=m.bidirectional,
+        dtype=torch.float64 if m.dtype == np.float64 else torch.float32,
+    )
     if type(m).__name__ == "RNN":
         kw["nonlinearity"] = m.nonlinearity
     if m.proj_size:
@@ -53,14 +57,15 @@ def torch_run(torch, m, x, state, lengths, dy, dstate):
     st = tuple(torch.from_numpy(s).requires_grad_(True) for s in (state if is_lstm else (state,)))
     inp = xt
     if lengths is not None:
-        inp = torch.nn.utils.rnn.pack_padded_sequence(xt, torch.from_numpy(lengths),
-                                                      batch_first=m.batch_first,
-                                                      enforce_sorted=False)
+        inp = torch.nn.utils.rnn.pack_padded_sequence(
+            xt, torch.from_numpy(lengths), batch_first=m.batch_first, enforce_sorted=False
+        )
     out, s_out = mod(inp, st if is_lstm else st[0])
     if lengths is not None:
         total = x.shape[1 if m.batch_first else 0]
-        out, _ = torch.nn.utils.rnn.pad_packed_sequence(out, batch_first=m.batch_first,
-                                                        total_length=total)
+        out, _ = torch.nn.utils.rnn.pad_packed_sequence(
+            out, batch_first=m.batch_first, total_length=total
+        )
     s_out = s_out if is_lstm else (s_out,)
     ds = dstate if is_lstm else (dstate,)
     loss = (out * torch.from_numpy(dy)).sum()
@@ -135,8 +140,15 @@ def test_matches_pytorch(backend, cell, num_layers, bidirectional, layout, dtype
     torch = pytest.importorskip("torch")
     torch.set_num_threads(1)
     batch_first, use_lengths = layout
-    m = make(cell, num_layers, bidirectional=bidirectional, batch_first=batch_first,
-             dtype=dtype, backend=backend, seed=num_layers)
+    m = make(
+        cell,
+        num_layers,
+        bidirectional=bidirectional,
+        batch_first=batch_first,
+        dtype=dtype,
+        backend=backend,
+        seed=num_layers,
+    )
     rng = np.random.default_rng(7)
     args = random_io(m, rng, use_lengths)
     compare(rnnkit_run(m, *args), torch_run(torch, m, *args), np.dtype(dtype))
@@ -245,15 +257,32 @@ def by_hand(cell, m, x, state, lengths, dy, dstate):
         for d in range(D):
             s = f"_l{layer}" + ("_reverse" if d else "")
             i = layer * D + d
-            a = (inp, p["weight_ih" + s], p["weight_hh" + s], p.get("bias_ih" + s),
-                 p.get("bias_hh" + s))
+            a = (
+                inp,
+                p["weight_ih" + s],
+                p["weight_hh" + s],
+                p.get("bias_ih" + s),
+                p.get("bias_hh" + s),
+            )
             if lstm:
-                out = fwd(*a, state[0][i], state[1][i], w_peep=p.get("weight_peep" + s),
-                          w_proj=p.get("weight_hr" + s), lengths=lengths, reverse=bool(d))
+                out = fwd(
+                    *a,
+                    state[0][i],
+                    state[1][i],
+                    w_peep=p.get("weight_peep" + s),
+                    w_proj=p.get("weight_hr" + s),
+                    lengths=lengths,
+                    reverse=bool(d),
+                )
                 cs.append(out.c_n)
             else:
-                out = fwd(*a, state[i], linear_before_reset=m.linear_before_reset,
-                          lengths=lengths, reverse=bool(d))
+                out = fwd(
+                    *a,
+                    state[i],
+                    linear_before_reset=m.linear_before_reset,
+                    lengths=lengths,
+                    reverse=bool(d),
+                )
             ys.append(out.y)
             hs.append(out.h_n)
             cl.append(out.cache)
@@ -269,7 +298,7 @@ def by_hand(cell, m, x, state, lengths, dy, dstate):
         for d in range(D):
             s = f"_l{layer}" + ("_reverse" if d else "")
             i = layer * D + d
-            dyd = np.ascontiguousarray(d_in[..., d * Hout:(d + 1) * Hout])
+            dyd = np.ascontiguousarray(d_in[..., d * Hout : (d + 1) * Hout])
             if lstm:
                 g = bwd(caches[layer][d], dyd, dstate[0][i], dstate[1][i])
                 dc0[i] = g.dc0
@@ -278,11 +307,16 @@ def by_hand(cell, m, x, state, lengths, dy, dstate):
                 g = bwd(caches[layer][d], dyd, dstate[i])
             dh0[i] = g.dh0
             dx = dx + g.dx
-            grads.update({"grad.weight_ih" + s: g.dw_ih, "grad.weight_hh" + s: g.dw_hh,
-                          "grad.bias_ih" + s: g.db_ih, "grad.bias_hh" + s: g.db_hh})
+            grads.update(
+                {
+                    "grad.weight_ih" + s: g.dw_ih,
+                    "grad.weight_hh" + s: g.dw_hh,
+                    "grad.bias_ih" + s: g.db_ih,
+                    "grad.bias_hh" + s: g.db_hh,
+                }
+            )
         d_in = dx
-    res.update(dx=d_in, dstate0=np.stack(dh0),
-               **{k: v for k, v in grads.items() if v is not None})
+    res.update(dx=d_in, dstate0=np.stack(dh0), **{k: v for k, v in grads.items() if v is not None})
     if lstm:
         res["dstate1"] = np.stack(dc0)
     return res
@@ -290,10 +324,16 @@ def by_hand(cell, m, x, state, lengths, dy, dstate):
 
 BEYOND_TORCH = {  # id: (cell, class, keywords)
     "peep_bi": ("lstm", rnnkit.LSTM, dict(num_layers=2, bidirectional=True, peephole=True)),
-    "peep_proj_nobias": ("lstm", rnnkit.LSTM, dict(num_layers=3, peephole=True, proj_size=2,
-                                                     bias=False)),
-    "cho_bi": ("gru", rnnkit.GRU, dict(num_layers=2, bidirectional=True,
-                                       linear_before_reset=False)),
+    "peep_proj_nobias": (
+        "lstm",
+        rnnkit.LSTM,
+        dict(num_layers=3, peephole=True, proj_size=2, bias=False),
+    ),
+    "cho_bi": (
+        "gru",
+        rnnkit.GRU,
+        dict(num_layers=2, bidirectional=True, linear_before_reset=False),
+    ),
     "cho_nobias": ("gru", rnnkit.GRU, dict(num_layers=3, bias=False, linear_before_reset=False)),
 }
 
@@ -386,7 +426,7 @@ def test_state_shapes_and_none_parts():
 
 def test_init_reproducible_and_in_range():
     a, b = make("gru", 2, seed=3), make("gru", 2, seed=3)
-    for (n, p), (_, q) in zip(a.named_parameters(), b.named_parameters()):
+    for (_, p), (_, q) in zip(a.named_parameters(), b.named_parameters()):
         np.testing.assert_array_equal(p, q)
         assert p.dtype == np.float32 and np.abs(p).max() <= 1 / np.sqrt(H)
     c = make("gru", 2, seed=4)
@@ -396,8 +436,9 @@ def test_init_reproducible_and_in_range():
 @pytest.mark.parametrize("cell", list(CELLS) + ["peep"])
 def test_save_load_round_trip(tmp_path, cell):
     if cell == "peep":
-        m = rnnkit.LSTM(I, H, 2, peephole=True, batch_first=True, dropout=0.25, seed=1,
-                        dtype="float64")
+        m = rnnkit.LSTM(
+            I, H, 2, peephole=True, batch_first=True, dropout=0.25, seed=1, dtype="float64"
+        )
     else:
         m = make(cell, 2, bidirectional=True, dtype="float64", seed=1, backend="reference")
     path = tmp_path / "layer.npz"
@@ -437,19 +478,29 @@ def test_errors_name_the_argument():
     with pytest.raises(TypeError, match=r"x: expected dtype float32 .*got float64"):
         m(x.astype(np.float64))
     # a 3-D x with a wrong last axis: the message names the axis, expected and actual
-    with pytest.raises(ValueError, match=re.escape(
-            "x: expected 4 (input_size) on the last axis of [T, B, 4], got 5 (shape (5, 3, 5))")):
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            "x: expected 4 (input_size) on the last axis of [T, B, 4], got 5 (shape (5, 3, 5))"
+        ),
+    ):
         m(np.zeros((T, B, I + 1), np.float32))
-    with pytest.raises(ValueError,
-                       match=r"x: expected a 3-D array \[T, B, 4\], got shape \(5, 3\)"):
+    with pytest.raises(
+        ValueError, match=r"x: expected a 3-D array \[T, B, 4\], got shape \(5, 3\)"
+    ):
         m(np.zeros((T, B), np.float32))
     # a list is made float64 by NumPy: the message says so
-    with pytest.raises(TypeError, match=re.escape(
+    with pytest.raises(
+        TypeError,
+        match=re.escape(
             "x: expected dtype float32 (the dtype of the layer), got float64 (list input: "
-            "NumPy makes it float64")):
+            "NumPy makes it float64"
+        ),
+    ):
         m(x.tolist())
-    with pytest.raises(ValueError,
-                       match=r"state\[0\]: expected shape \(4, 3, 3\), got \(2, 3, 3\)"):
+    with pytest.raises(
+        ValueError, match=r"state\[0\]: expected shape \(4, 3, 3\), got \(2, 3, 3\)"
+    ):
         m(x, (np.zeros((2, B, H), np.float32), None))
     with pytest.raises(TypeError, match=r"state\[1\]: expected dtype float32"):
         m(x, (None, np.zeros((4, B, H))))
@@ -460,8 +511,12 @@ def test_errors_name_the_argument():
     with pytest.raises(RuntimeError, match="backward: no tape"):
         make("gru").backward()
     m(x)
-    with pytest.raises(ValueError, match=re.escape(
-            "dy: expected 6 (the layer's output_size) on the last axis of [T, B, 6], got 3")):
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            "dy: expected 6 (the layer's output_size) on the last axis of [T, B, 6], got 3"
+        ),
+    ):
         m.backward(np.zeros((T, B, 3), np.float32))
     with pytest.raises(ValueError, match=r"dy: expected a 3-D array \[T, B, 6\]"):
         m.backward(np.zeros((T, B), np.float32))
@@ -482,14 +537,17 @@ def test_errors_name_the_argument():
         m.load_state_dict(dict(sd, bias_ih_l0=sd["bias_ih_l0"].astype(np.float64)))
 
 
-@pytest.mark.parametrize("kw,exc,msg", [
-    (dict(dtype="float16"), TypeError, "dtype: expected 'float32' or 'float64', got float16"),
-    (dict(backend="cuda"), ValueError, "backend: expected 'native' or 'reference'"),
-    (dict(dropout=1.0), ValueError, r"dropout: expected a number in \[0, 1\)"),
-    (dict(proj_size=3), ValueError, "proj_size: expected 0 or < hidden_size=3"),
-    (dict(num_layers=0), ValueError, "num_layers: expected an integer >= 1"),
-    (dict(bidirectional="yes"), TypeError, "bidirectional: expected a bool"),
-])
+@pytest.mark.parametrize(
+    "kw,exc,msg",
+    [
+        (dict(dtype="float16"), TypeError, "dtype: expected 'float32' or 'float64', got float16"),
+        (dict(backend="cuda"), ValueError, "backend: expected 'native' or 'reference'"),
+        (dict(dropout=1.0), ValueError, r"dropout: expected a number in \[0, 1\)"),
+        (dict(proj_size=3), ValueError, "proj_size: expected 0 or < hidden_size=3"),
+        (dict(num_layers=0), ValueError, "num_layers: expected an integer >= 1"),
+        (dict(bidirectional="yes"), TypeError, "bidirectional: expected a bool"),
+    ],
+)
 def test_constructor_errors(kw, exc, msg):
     kw = dict(kw)
     n = kw.pop("num_layers", 1)
@@ -531,7 +589,7 @@ def test_works_with_tbptt():
     x = rand(np.random.default_rng(0), (B, 7, I), np.float64)
 
     def loss_fn(y, tgt):
-        return float((y ** 2).sum()), 2 * y
+        return float((y**2).sum()), 2 * y
 
     windows = list(rnnkit.tbptt(m, x, np.zeros((B, 7)), loss_fn, k1=3))
     assert [w.stop for w in windows] == [3, 6, 7]

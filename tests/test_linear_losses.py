@@ -5,10 +5,10 @@ import math
 
 import numpy as np
 import pytest
+from conftest import numeric_grad
 
 import rnnkit
 from rnnkit.losses import log_softmax, softmax
-from conftest import numeric_grad
 
 
 @pytest.fixture
@@ -36,11 +36,13 @@ def test_linear_gradcheck(rng, shape, bias):
     assert y.shape == x.shape[:-1] + (O,) and y.dtype == np.float64
     dx = lin.backward(w_out)
     np.testing.assert_allclose(dx, numeric_grad(loss, x), rtol=1e-7, atol=1e-8)
-    np.testing.assert_allclose(lin.grads["weight"], numeric_grad(loss, lin.weight),
-                               rtol=1e-7, atol=1e-8)
+    np.testing.assert_allclose(
+        lin.grads["weight"], numeric_grad(loss, lin.weight), rtol=1e-7, atol=1e-8
+    )
     if bias:
-        np.testing.assert_allclose(lin.grads["bias"], numeric_grad(loss, lin.bias),
-                                   rtol=1e-7, atol=1e-8)
+        np.testing.assert_allclose(
+            lin.grads["bias"], numeric_grad(loss, lin.bias), rtol=1e-7, atol=1e-8
+        )
     else:
         assert lin.bias is None and list(lin.grads) == ["weight"]
 
@@ -112,8 +114,11 @@ def test_linear_state_dict_copies():
 
 def test_linear_errors():
     lin = rnnkit.Linear(3, 2, seed=0)
-    with pytest.raises(TypeError, match=r"x: expected dtype float32 \(the dtype of the layer\), "
-                                        r"got float64"):
+    with pytest.raises(
+        TypeError,
+        match=r"x: expected dtype float32 \(the dtype of the layer\), "
+        r"got float64",
+    ):
         lin(np.zeros((4, 3)))
     with pytest.raises(ValueError, match=r"x: expected shape \(\.\.\., 3\), got \(4, 2\)"):
         lin(np.zeros((4, 2), np.float32))
@@ -133,8 +138,11 @@ def test_linear_errors():
     with pytest.raises(TypeError, match=r"out_features: expected an integer, got float"):
         rnnkit.Linear(3, 2.0)
     f32 = np.float32
-    with pytest.raises(ValueError, match=r"state_dict\['weight'\]: expected shape \(2, 3\), "
-                                         r"got \(3, 2\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"state_dict\['weight'\]: expected shape \(2, 3\), "
+        r"got \(3, 2\)",
+    ):
         lin.load_state_dict({"weight": np.zeros((3, 2), f32), "bias": np.zeros(2, f32)})
     with pytest.raises(ValueError, match=r"missing keys \['bias'\]"):
         lin.load_state_dict({"weight": np.zeros((2, 3), f32)})
@@ -168,8 +176,9 @@ def test_embedding_matches_torch(torch, rng):
     ty.backward(torch.tensor(dy))
     np.testing.assert_array_equal(emb(ids), ty.detach().numpy())
     emb.backward(dy)
-    np.testing.assert_allclose(emb.grads["weight"], temb.weight.grad.numpy(), rtol=1e-12,
-                               atol=1e-12)
+    np.testing.assert_allclose(
+        emb.grads["weight"], temb.weight.grad.numpy(), rtol=1e-12, atol=1e-12
+    )
 
 
 def test_embedding_init_and_errors():
@@ -205,11 +214,15 @@ def test_cross_entropy_gradcheck(rng, reduction, ignore_index):
         targets[0, :2] = ignore_index
 
     def f():
-        return _loss_value(rnnkit.softmax_cross_entropy(
-            logits, targets, reduction=reduction, ignore_index=ignore_index)[0])
+        return _loss_value(
+            rnnkit.softmax_cross_entropy(
+                logits, targets, reduction=reduction, ignore_index=ignore_index
+            )[0]
+        )
 
-    loss, dlogits = rnnkit.softmax_cross_entropy(logits, targets, reduction=reduction,
-                                                 ignore_index=ignore_index)
+    loss, dlogits = rnnkit.softmax_cross_entropy(
+        logits, targets, reduction=reduction, ignore_index=ignore_index
+    )
     if reduction == "none":
         assert loss.shape == (3, 4)
     else:
@@ -227,16 +240,18 @@ def test_cross_entropy_known_answers():
     loss, d = rnnkit.softmax_cross_entropy(np.zeros((2, 4)), np.array([0, 3]))
     assert loss == pytest.approx(math.log(4), rel=1e-15)
     np.testing.assert_allclose(d, (np.full((2, 4), 0.25) - np.eye(4)[[0, 3]]) / 2)
-    loss, d = rnnkit.softmax_cross_entropy(np.zeros((2, 3)), np.array([-1, -1]),
-                                           ignore_index=-1)
+    loss, d = rnnkit.softmax_cross_entropy(np.zeros((2, 3)), np.array([-1, -1]), ignore_index=-1)
     assert math.isnan(loss) and not d.any()  # all ignored: 0/0 as in PyTorch
-    loss, d = rnnkit.softmax_cross_entropy(np.zeros((2, 3)), np.array([-1, -1]),
-                                           ignore_index=-1, reduction="sum")
+    loss, d = rnnkit.softmax_cross_entropy(
+        np.zeros((2, 3)), np.array([-1, -1]), ignore_index=-1, reduction="sum"
+    )
     assert loss == 0.0
 
 
 def test_softmax_helpers_stable():
-    z = np.array([[1e4, -1e4, 0.0], [-1e4, -1e4, -1e4], [1e308, 0.0, -1e300]])  # -1e308 - 1e308 is -inf: exact
+    z = np.array(
+        [[1e4, -1e4, 0.0], [-1e4, -1e4, -1e4], [1e308, 0.0, -1e300]]
+    )  # -1e308 - 1e308 is -inf: exact
     p, lp = softmax(z), log_softmax(z)
     assert np.isfinite(lp).all() and np.isfinite(p).all()
     np.testing.assert_allclose(p.sum(-1), 1.0)
@@ -256,13 +271,14 @@ def test_cross_entropy_matches_torch(torch, rng, reduction, ignore_index, scale)
         targets[1] = ignore_index
     t_logits = torch.tensor(logits.reshape(-1, 7), requires_grad=True)
     kw = {} if ignore_index is None else {"ignore_index": ignore_index}
-    tloss = F.cross_entropy(t_logits, torch.tensor(targets.reshape(-1)), reduction=reduction,
-                            **kw)
+    tloss = F.cross_entropy(t_logits, torch.tensor(targets.reshape(-1)), reduction=reduction, **kw)
     tloss.backward(torch.ones_like(tloss))
-    loss, d = rnnkit.softmax_cross_entropy(logits, targets, reduction=reduction,
-                                           ignore_index=ignore_index)
-    np.testing.assert_allclose(np.reshape(loss, -1), tloss.detach().numpy().reshape(-1),
-                               rtol=1e-12, atol=1e-12)
+    loss, d = rnnkit.softmax_cross_entropy(
+        logits, targets, reduction=reduction, ignore_index=ignore_index
+    )
+    np.testing.assert_allclose(
+        np.reshape(loss, -1), tloss.detach().numpy().reshape(-1), rtol=1e-12, atol=1e-12
+    )
     np.testing.assert_allclose(d.reshape(-1, 7), t_logits.grad.numpy(), rtol=1e-12, atol=1e-12)
 
 
@@ -284,8 +300,11 @@ def test_cross_entropy_errors():
         rnnkit.softmax_cross_entropy(z, np.array([0, 3]))
     with pytest.raises(ValueError, match=r"or ignore_index \(-100\), got -1"):
         rnnkit.softmax_cross_entropy(z, np.array([-1, -100]), ignore_index=-100)
-    with pytest.raises(ValueError, match=r"targets: expected shape \(2,\) \(logits without its "
-                                         r"last axis\), got \(3,\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"targets: expected shape \(2,\) \(logits without its "
+        r"last axis\), got \(3,\)",
+    ):
         rnnkit.softmax_cross_entropy(z, np.array([0, 1, 2]))
     with pytest.raises(TypeError, match=r"targets: expected an integer array, got dtype float64"):
         rnnkit.softmax_cross_entropy(z, np.array([0.0, 1.0]))

@@ -7,9 +7,9 @@ import sys
 
 import numpy as np
 import pytest
+from _cases import make_problem
 
 import rnnkit
-from _cases import make_problem
 
 
 def rss_mib():
@@ -21,11 +21,21 @@ def rss_mib():
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
-@pytest.mark.skipif("asan" in os.environ.get("LD_PRELOAD", ""),
-                    reason="AddressSanitizer's quarantine keeps freed memory on purpose")
+@pytest.mark.skipif(
+    "asan" in os.environ.get("LD_PRELOAD", ""),
+    reason="AddressSanitizer's quarantine keeps freed memory on purpose",
+)
 def test_ten_thousand_calls_keep_memory_flat():
-    _, args, kw, seeds = make_problem("lstm", {"peep": True, "proj": True, "clip": 1.0}, 5, 3, 8,
-                                      12, np.float32, lengths=np.array([5, 2, 4]))
+    _, args, kw, seeds = make_problem(
+        "lstm",
+        {"peep": True, "proj": True, "clip": 1.0},
+        5,
+        3,
+        8,
+        12,
+        np.float32,
+        lengths=np.array([5, 2, 4]),
+    )
     for _ in range(200):  # warm up: workspace cache, pool, allocator pools
         rnnkit.lstm_backward(rnnkit.lstm_forward(*args, **kw).cache, **seeds)
     before = rss_mib()
@@ -68,10 +78,20 @@ def test_peak_memory_matches_the_documented_formula():
     import subprocess
 
     T, B, I, H = 200, 64, 256, 256
-    elems = 2 * (T + 1) * B * H + 4 * T * B * H + T * B * H + T * B * I + 4 * T * B * H + T * B * max(I, H)
+    elems = (
+        2 * (T + 1) * B * H
+        + 4 * T * B * H
+        + T * B * H
+        + T * B * I
+        + 4 * T * B * H
+        + T * B * max(I, H)
+    )
     predicted = 4 * elems
-    r = subprocess.run([sys.executable, "-c", PEAK_SCRIPT], capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [sys.executable, "-c", PEAK_SCRIPT], capture_output=True, text=True, timeout=300
+    )
     assert r.returncode == 0, r.stderr
     grown = int(r.stdout.strip().splitlines()[-1])
     assert 0.85 * predicted <= grown <= 1.15 * predicted + (24 << 20), (
-        f"peak grew {grown / 2**20:.0f} MiB, formula says {predicted / 2**20:.0f} MiB")
+        f"peak grew {grown / 2**20:.0f} MiB, formula says {predicted / 2**20:.0f} MiB"
+    )

@@ -59,8 +59,9 @@ def add_options(kw, cell, which, T, B, P, H, seed, reverse=False):
 
 
 def run_both(cell, opts, T, B, I, H, dtype, lengths=None, seed=0, which="resets", reverse=False):
-    name, args, kw, seeds = make_problem(cell, opts, T, B, I, H, dtype, seed=seed,
-                                         lengths=lengths, reverse=reverse)
+    name, args, kw, seeds = make_problem(
+        cell, opts, T, B, I, H, dtype, seed=seed, lengths=lengths, reverse=reverse
+    )
     P = args[2].shape[1]
     kw = add_options(dict(kw, _dtype=np.dtype(dtype)), cell, which, T, B, P, H, seed, reverse)
     out_n = getattr(rnnkit, name)(*args, **kw)
@@ -88,18 +89,31 @@ def test_options_with_lengths_and_reverse(cfg, dtype, which, variant, simd_targe
     there too). Resets are left out of reversed runs (refused there)."""
     _, cell, opts = cfg
     lengths = np.array([6, 0, 3, 1, 5]) if "lengths" in variant else None
-    out = run_both(cell, opts, 6, 5, 7, 9, dtype, lengths=lengths, seed=3, which=which,
-                   reverse="reverse" in variant)
+    out = run_both(
+        cell,
+        opts,
+        6,
+        5,
+        7,
+        9,
+        dtype,
+        lengths=lengths,
+        seed=3,
+        which=which,
+        reverse="reverse" in variant,
+    )
     compare(*out, dtype)
 
 
 @pytest.mark.parametrize("cfg", CONFIGS, ids=IDS)
 def test_resets_cache_crosses_backends(cfg):
     _, cell, opts = cfg
-    name, args, kw, seeds = make_problem(cell, opts, 5, 3, 4, 6, np.float64,
-                                         lengths=np.array([5, 2, 4]))
-    kw = add_options(dict(kw, _dtype=np.dtype(np.float64)), cell, "all", 5, 3,
-                     args[2].shape[1], 6, seed=9)
+    name, args, kw, seeds = make_problem(
+        cell, opts, 5, 3, 4, 6, np.float64, lengths=np.array([5, 2, 4])
+    )
+    kw = add_options(
+        dict(kw, _dtype=np.dtype(np.float64)), cell, "all", 5, 3, args[2].shape[1], 6, seed=9
+    )
     bwd = f"{cell}_backward"
     for cache in (getattr(rnnkit, name)(*args, **kw).cache, getattr(ref, name)(*args, **kw).cache):
         g_native = getattr(rnnkit, bwd)(cache, **seeds)
@@ -114,10 +128,12 @@ def test_resets_cache_crosses_backends(cfg):
 @pytest.mark.parametrize("cfg", [CONFIGS[0], CONFIGS[5], CONFIGS[7]], ids=[IDS[0], IDS[5], IDS[7]])
 def test_resets_bitwise_for_any_thread_count(cfg, simd_target):
     _, cell, opts = cfg
-    name, args, kw, seeds = make_problem(cell, opts, 5, 24, 40, 96, np.float32,
-                                         lengths=np.arange(24) % 6)
-    kw = add_options(dict(kw, _dtype=np.dtype(np.float32)), cell, "all", 5, 24,
-                     args[2].shape[1], 96, seed=2)
+    name, args, kw, seeds = make_problem(
+        cell, opts, 5, 24, 40, 96, np.float32, lengths=np.arange(24) % 6
+    )
+    kw = add_options(
+        dict(kw, _dtype=np.dtype(np.float32)), cell, "all", 5, 24, args[2].shape[1], 96, seed=2
+    )
     assert_thread_count_free(cell, name, args, kw, seeds)
 
 
@@ -129,9 +145,11 @@ def test_neutral_options_are_the_plain_kernel_bit_for_bit():
     name, args, kw, seeds = make_problem("lstm", {"peep": True}, 4, 3, 5, 7, np.float32)
     plain = rnnkit.lstm_forward(*args, **kw)
     g0 = rnnkit.lstm_backward(plain.cache, **seeds)
-    for extra, exact in ((dict(resets=np.zeros((4, 3), bool)), True),
-                         (dict(zoneout=np.zeros((4, 3, 7), np.float32)), True),
-                         (dict(zoneout_c=np.zeros((4, 3, 7), np.float32)), False)):
+    for extra, exact in (
+        (dict(resets=np.zeros((4, 3), bool)), True),
+        (dict(zoneout=np.zeros((4, 3, 7), np.float32)), True),
+        (dict(zoneout_c=np.zeros((4, 3, 7), np.float32)), False),
+    ):
         out = rnnkit.lstm_forward(*args, **kw, **extra)
         np.testing.assert_array_equal(out.y, plain.y)
         np.testing.assert_array_equal(out.cache.c, plain.cache.c)
@@ -148,11 +166,13 @@ def test_neutral_options_are_the_plain_kernel_bit_for_bit():
 def test_reference_options_are_listed():
     """What the kernels do not run yet: these calls give the reference's results exactly."""
     assert rnnkit.ops.REFERENCE_OPTIONS == ("ln_ih", "ln_hh", "ln_c", "recurrent_mask")
-    name, args, kw, seeds = make_problem("gru", {"linear_before_reset": True}, 4, 3, 5, 6,
-                                         np.float64)
+    name, args, kw, seeds = make_problem(
+        "gru", {"linear_before_reset": True}, 4, 3, 5, 6, np.float64
+    )
     kw["recurrent_mask"] = np.full((3, 6), 0.5)
     out = rnnkit.gru_forward(*args, **kw)
     want = ref.gru_forward(*args, **kw)
     np.testing.assert_array_equal(out.y, want.y)
-    np.testing.assert_array_equal(rnnkit.gru_backward(out.cache, **seeds).dx,
-                                  ref.gru_backward(want.cache, **seeds).dx)
+    np.testing.assert_array_equal(
+        rnnkit.gru_backward(out.cache, **seeds).dx, ref.gru_backward(want.cache, **seeds).dx
+    )

@@ -4,12 +4,16 @@ sizes, T = 0 and B = 0."""
 
 import numpy as np
 import pytest
+from _cases import (
+    CONFIG_IDS,
+    CONFIGS,
+    assert_close,
+    assert_thread_count_free,
+    make_problem,
+)
 
 import rnnkit
 import rnnkit.reference as ref
-from _cases import (
-    CONFIG_IDS, CONFIGS, assert_close, assert_thread_count_free, make_problem,
-)
 
 pytestmark = pytest.mark.skipif(not hasattr(rnnkit, "lstm_forward"), reason="native not built")
 
@@ -73,8 +77,11 @@ def test_without_biases_and_initial_state(cfg, simd_target):
     compare(*run_both(cell, opts, 5, 3, 4, 6, np.float64, bias=False, h0=False), np.float64)
 
 
-@pytest.mark.parametrize("shape", [(0, 3, 4, 5), (4, 0, 4, 5), (0, 0, 4, 5), (3, 2, 0, 5)],
-                         ids=["T0", "B0", "T0B0", "I0"])
+@pytest.mark.parametrize(
+    "shape",
+    [(0, 3, 4, 5), (4, 0, 4, 5), (0, 0, 4, 5), (3, 2, 0, 5)],
+    ids=["T0", "B0", "T0B0", "I0"],
+)
 @pytest.mark.parametrize("cfg", CONFIGS, ids=CONFIG_IDS)
 def test_empty(cfg, shape):
     _, cell, opts = cfg
@@ -85,8 +92,9 @@ def test_empty(cfg, shape):
 def test_cache_crosses_backends(cfg):
     """A cache made by either backend is accepted by the other's backward."""
     _, cell, opts = cfg
-    name, args, kw, seeds = make_problem(cell, opts, 5, 3, 4, 6, np.float64,
-                                         lengths=np.array([5, 2, 4]), reverse=True)
+    name, args, kw, seeds = make_problem(
+        cell, opts, 5, 3, 4, 6, np.float64, lengths=np.array([5, 2, 4]), reverse=True
+    )
     bwd = f"{cell}_backward"
     c_n = getattr(rnnkit, name)(*args, **kw).cache
     c_r = getattr(ref, name)(*args, **kw).cache
@@ -100,8 +108,9 @@ def test_cache_crosses_backends(cfg):
 @pytest.mark.parametrize("cfg", CONFIGS, ids=CONFIG_IDS)
 def test_backward_twice_leaves_cache_alone(cfg):
     _, cell, opts = cfg
-    name, args, kw, seeds = make_problem(cell, opts, 4, 3, 5, 7, np.float32,
-                                         lengths=np.array([4, 1, 3]))
+    name, args, kw, seeds = make_problem(
+        cell, opts, 4, 3, 5, 7, np.float32, lengths=np.array([4, 1, 3])
+    )
     cache = getattr(rnnkit, name)(*args, **kw).cache
     before = [np.copy(v) if isinstance(v, np.ndarray) else v for v in cache]
     g1 = getattr(rnnkit, f"{cell}_backward")(cache, **seeds)
@@ -133,21 +142,26 @@ def test_chunks_with_carried_state_equal_one_run(cfg, simd_target):
     assert_close(state[0], full.h_n, np.float64, "h_n")
 
 
-@pytest.mark.parametrize("cfg", [CONFIGS[0], CONFIGS[3], CONFIGS[8], CONFIGS[9], CONFIGS[10],
-                                 CONFIGS[14]],
-                         ids=["rnn", "lstm", "lstm_all", "gru", "gru_textbook", "mgu_clip"])
+@pytest.mark.parametrize(
+    "cfg",
+    [CONFIGS[0], CONFIGS[3], CONFIGS[8], CONFIGS[9], CONFIGS[10], CONFIGS[14]],
+    ids=["rnn", "lstm", "lstm_all", "gru", "gru_textbook", "mgu_clip"],
+)
 def test_threads_give_bitwise_identical_results(cfg, simd_target):
     _, cell, opts = cfg
-    name, args, kw, seeds = make_problem(cell, opts, 5, 24, 40, 96, np.float32,
-                                         lengths=np.arange(24) % 6)
+    name, args, kw, seeds = make_problem(
+        cell, opts, 5, 24, 40, 96, np.float32, lengths=np.arange(24) % 6
+    )
     assert_thread_count_free(cell, name, args, kw, seeds)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("mnk", [(1, 1, 1), (1, 70, 300), (5, 7, 3), (13, 33, 17), (100, 130, 300),
-                                 (97, 65, 513)])  # M = 1 and a last row block of 1: rows read in place
+@pytest.mark.parametrize(
+    "mnk", [(1, 1, 1), (1, 70, 300), (5, 7, 3), (13, 33, 17), (100, 130, 300), (97, 65, 513)]
+)  # M = 1 and a last row block of 1: rows read in place
 def test_gemm(mnk, dtype, simd_target):
     from rnnkit import _core
+
     M, N, K = mnk
     rng = np.random.default_rng(1)
     a = rng.standard_normal((M, K)).astype(dtype)

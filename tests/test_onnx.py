@@ -16,13 +16,12 @@ import numpy as np
 import pytest
 
 onnx = pytest.importorskip("onnx")
+import onnx_spec  # noqa: E402
 from onnx import numpy_helper  # noqa: E402
 
 import rnnkit  # noqa: E402
 import rnnkit.reference  # noqa: E402
 from rnnkit import convert  # noqa: E402
-
-import onnx_spec  # noqa: E402
 
 try:
     import onnxruntime as ort
@@ -76,9 +75,14 @@ def run_node(node, inputs, backend):
     def at(i):
         return named.get(slot[i]) if slot[i] else None
 
-    Y, Y_h, Y_c = convert.onnx_forward(layer, at(0), sequence_lens=at(4), initial_h=at(5),
-                                       initial_c=at(6) if layer.cell == "lstm" else None,
-                                       backend=backend)
+    Y, Y_h, Y_c = convert.onnx_forward(
+        layer,
+        at(0),
+        sequence_lens=at(4),
+        initial_h=at(5),
+        initial_c=at(6) if layer.cell == "lstm" else None,
+        backend=backend,
+    )
     return dict(zip(["Y", "Y_h", "Y_c"], [Y, Y_h, Y_c]))
 
 
@@ -93,7 +97,9 @@ def test_onnx_node_case(case, backend):
     checked = 0
     for (pos, _), expected in zip(present, outputs):
         key = {0: "Y", 1: "Y_h", 2: "Y_c"}[pos]
-        np.testing.assert_allclose(got[key], expected, rtol=1e-5, atol=1e-6, err_msg=f"{name} {key}")
+        np.testing.assert_allclose(
+            got[key], expected, rtol=1e-5, atol=1e-6, err_msg=f"{name} {key}"
+        )
         checked += 1
     assert checked >= 1
 
@@ -109,9 +115,12 @@ def random_config(i):
         "cell": cell,
         "direction": ["forward", "reverse", "bidirectional"][(i // 3) % 3],
         "layout": int(rng.integers(2)),
-        "T": int(rng.integers(1, 7)), "B": int(rng.integers(1, 5)),
-        "I": int(rng.integers(1, 9)), "H": int(rng.integers(1, 9)),
-        "seq_lens": bool(rng.integers(2)), "bias": bool(rng.integers(4) > 0),
+        "T": int(rng.integers(1, 7)),
+        "B": int(rng.integers(1, 5)),
+        "I": int(rng.integers(1, 9)),
+        "H": int(rng.integers(1, 9)),
+        "seq_lens": bool(rng.integers(2)),
+        "bias": bool(rng.integers(4) > 0),
         "clip": float(rng.uniform(0.3, 2.0)) if rng.integers(3) == 0 else None,
         "dtype": [np.float32, np.float64][int(rng.integers(2))],
     }
@@ -145,13 +154,21 @@ def build(c, seed):
     r = lambda *s: (rng.standard_normal(s) * 0.6).astype(dt)  # noqa: E731
     dirs = []
     for _ in range(D):
-        w = {"w_ih": r(G * H, I), "w_hh": r(G * H, H),
-             "b_ih": r(G * H) if c["bias"] else None, "b_hh": r(G * H) if c["bias"] else None}
+        w = {
+            "w_ih": r(G * H, I),
+            "w_hh": r(G * H, H),
+            "b_ih": r(G * H) if c["bias"] else None,
+            "b_hh": r(G * H) if c["bias"] else None,
+        }
         if c["cell"] == "lstm":
             w["w_peep"] = r(3, H) if c["peep"] else None
         dirs.append(w)
-    kw = {"direction": c["direction"], "layout": c["layout"], "clip": c["clip"],
-          "with_sequence_lens": c["seq_lens"]}
+    kw = {
+        "direction": c["direction"],
+        "layout": c["layout"],
+        "clip": c["clip"],
+        "with_sequence_lens": c["seq_lens"],
+    }
     for k in ("nonlinearity", "linear_before_reset", "input_forget"):
         if k in c:
             kw[k] = c[k]
@@ -176,13 +193,23 @@ def spec_outputs(model, feeds, c):
     if c["cell"] == "rnn":
         acts = [{"tanh": "Tanh", "relu": "Relu"}[c["nonlinearity"]]]
     clip = convert.from_onnx(model).options.get("clip")  # as stored: ONNX floats are float32
-    return onnx_spec.run({"rnn": "RNN", "gru": "GRU", "lstm": "LSTM"}[c["cell"]], feeds["X"],
-                         inits["W"], inits["R"], inits.get("B"), feeds.get("sequence_lens"),
-                         feeds["initial_h"], feeds.get("initial_c"), inits.get("P"),
-                         direction=c["direction"], layout=c["layout"], clip=clip,
-                         input_forget=int(c.get("input_forget", False)),
-                         linear_before_reset=int(c.get("linear_before_reset", False)),
-                         activations=acts)
+    return onnx_spec.run(
+        {"rnn": "RNN", "gru": "GRU", "lstm": "LSTM"}[c["cell"]],
+        feeds["X"],
+        inits["W"],
+        inits["R"],
+        inits.get("B"),
+        feeds.get("sequence_lens"),
+        feeds["initial_h"],
+        feeds.get("initial_c"),
+        inits.get("P"),
+        direction=c["direction"],
+        layout=c["layout"],
+        clip=clip,
+        input_forget=int(c.get("input_forget", False)),
+        linear_before_reset=int(c.get("linear_before_reset", False)),
+        activations=acts,
+    )
 
 
 def tol(c):
@@ -190,19 +217,36 @@ def tol(c):
 
 
 def describe(c):
-    keys = ["cell", "direction", "layout", "seq_lens", "clip", "peep", "input_forget",
-            "linear_before_reset", "nonlinearity"]
+    keys = [
+        "cell",
+        "direction",
+        "layout",
+        "seq_lens",
+        "clip",
+        "peep",
+        "input_forget",
+        "linear_before_reset",
+        "nonlinearity",
+    ]
     return "-".join(f"{k}={c[k]}" for k in keys if k in c and c[k] not in (None, False))
 
 
 @pytest.mark.parametrize("backend", list(BACKENDS))
-@pytest.mark.parametrize("i", range(N_RANDOM), ids=[f"{i}:{describe(c)}" for i, c in enumerate(RANDOM)])
+@pytest.mark.parametrize(
+    "i", range(N_RANDOM), ids=[f"{i}:{describe(c)}" for i, c in enumerate(RANDOM)]
+)
 def test_random_model_matches_spec(i, backend):
     c = RANDOM[i]
     model, feeds = build(c, seed=i)
     layer = convert.from_onnx(model)
-    got = convert.onnx_forward(layer, feeds["X"], feeds.get("sequence_lens"), feeds["initial_h"],
-                               feeds.get("initial_c"), backend=BACKENDS[backend])
+    got = convert.onnx_forward(
+        layer,
+        feeds["X"],
+        feeds.get("sequence_lens"),
+        feeds["initial_h"],
+        feeds.get("initial_c"),
+        backend=BACKENDS[backend],
+    )
     want = spec_outputs(model, feeds, c)
     rtol, atol = tol(c)
     for k, name in enumerate(["Y", "Y_h", "Y_c"]):
@@ -217,16 +261,19 @@ def ort_outputs(model, feeds):
 
 
 @pytest.mark.skipif(ort is None, reason="onnxruntime not installed")
-@pytest.mark.parametrize("i", range(N_RANDOM), ids=[f"{i}:{describe(c)}" for i, c in enumerate(RANDOM)])
+@pytest.mark.parametrize(
+    "i", range(N_RANDOM), ids=[f"{i}:{describe(c)}" for i, c in enumerate(RANDOM)]
+)
 def test_random_model_matches_onnxruntime(i):
     c = for_onnxruntime(RANDOM[i])
     model, feeds = build(c, seed=i)
     want = ort_outputs(model, feeds)  # every attribute here is one onnxruntime implements
     layer = convert.from_onnx(model)
-    got = convert.onnx_forward(layer, feeds["X"], feeds.get("sequence_lens"), feeds["initial_h"],
-                               feeds.get("initial_c"))
+    got = convert.onnx_forward(
+        layer, feeds["X"], feeds.get("sequence_lens"), feeds["initial_h"], feeds.get("initial_c")
+    )
     assert len(want) == (3 if c["cell"] == "lstm" else 2)
-    for k, name in enumerate(["Y", "Y_h", "Y_c"][:len(want)]):
+    for k, name in enumerate(["Y", "Y_h", "Y_c"][: len(want)]):
         np.testing.assert_allclose(got[k], want[k], rtol=1e-4, atol=1e-5, err_msg=name)
 
 
@@ -239,9 +286,15 @@ def test_round_trip_is_exact(i):
     c = RANDOM[i]
     model, _ = build(c, seed=i)
     layer = convert.from_onnx(model)
-    again = convert.from_onnx(convert.to_onnx(
-        c["cell"], list(layer.weights) if len(layer.weights) == 2 else layer.weights[0],
-        direction=layer.direction, layout=layer.layout, **{k: v for k, v in layer.options.items()}))
+    again = convert.from_onnx(
+        convert.to_onnx(
+            c["cell"],
+            list(layer.weights) if len(layer.weights) == 2 else layer.weights[0],
+            direction=layer.direction,
+            layout=layer.layout,
+            **{k: v for k, v in layer.options.items()},
+        )
+    )
     assert again.options == layer.options and again.direction == layer.direction
     for a, b in zip(layer.weights, again.weights):
         assert a.keys() == b.keys()
@@ -255,27 +308,41 @@ def test_round_trip_is_exact(i):
 def test_gate_orders_by_hand():
     """An LSTM whose rnnkit gate blocks are 0, 1, 2, 3 lands in ONNX order i, o, f, c."""
     H = 2
-    w = {"w_ih": np.repeat(np.arange(4.0), H)[:, None], "w_hh": np.zeros((4 * H, H)),
-         "b_ih": np.repeat(np.arange(4.0), H), "b_hh": np.repeat(np.arange(4.0) + 10, H),
-         "w_peep": np.array([[0.0, 0.0], [1.0, 1.0], [2.0, 2.0]])}
+    w = {
+        "w_ih": np.repeat(np.arange(4.0), H)[:, None],
+        "w_hh": np.zeros((4 * H, H)),
+        "b_ih": np.repeat(np.arange(4.0), H),
+        "b_hh": np.repeat(np.arange(4.0) + 10, H),
+        "w_peep": np.array([[0.0, 0.0], [1.0, 1.0], [2.0, 2.0]]),
+    }
     m = convert.to_onnx("lstm", w)
     inits = {t.name: numpy_helper.to_array(t) for t in m.graph.initializer}
     assert inits["W"][0, :, 0].tolist() == [0, 0, 3, 3, 1, 1, 2, 2]
     assert inits["B"][0].tolist() == [0, 0, 3, 3, 1, 1, 2, 2, 10, 10, 13, 13, 11, 11, 12, 12]
     assert inits["P"][0].tolist() == [0, 0, 2, 2, 1, 1]
-    g = convert.to_onnx("gru", {"w_ih": np.repeat(np.arange(3.0), H)[:, None],
-                                "w_hh": np.zeros((3 * H, H)), "b_ih": None, "b_hh": None})
+    g = convert.to_onnx(
+        "gru",
+        {
+            "w_ih": np.repeat(np.arange(3.0), H)[:, None],
+            "w_hh": np.zeros((3 * H, H)),
+            "b_ih": None,
+            "b_hh": None,
+        },
+    )
     assert numpy_helper.to_array(g.graph.initializer[0])[0, :, 0].tolist() == [1, 1, 0, 0, 2, 2]
 
 
 def test_from_onnx_errors():
     with pytest.raises(TypeError, match="node_or_model: expected an onnx ModelProto or NodeProto"):
         convert.from_onnx(42)  # (a path is read: tests/test_hardening.py)
-    node = onnx.helper.make_node("LSTM", ["X", "W", "R"], ["Y"], hidden_size=2,
-                                 activations=["Sigmoid", "Relu", "Tanh"])
+    node = onnx.helper.make_node(
+        "LSTM", ["X", "W", "R"], ["Y"], hidden_size=2, activations=["Sigmoid", "Relu", "Tanh"]
+    )
     w = {"W": np.zeros((1, 8, 3), np.float32), "R": np.zeros((1, 8, 2), np.float32)}
     with pytest.raises(NotImplementedError, match="activations"):
         convert.from_onnx(node, w)
     with pytest.raises(ValueError, match="weights: expected an array for R"):
-        convert.from_onnx(onnx.helper.make_node("GRU", ["X", "W", "R"], ["Y"], hidden_size=2),
-                          {"W": np.zeros((1, 6, 3), np.float32)})
+        convert.from_onnx(
+            onnx.helper.make_node("GRU", ["X", "W", "R"], ["Y"], hidden_size=2),
+            {"W": np.zeros((1, 6, 3), np.float32)},
+        )

@@ -64,12 +64,15 @@ def test_weights_from_constant_subgraphs():
         helper.make_node("Cast", ["B64"], ["B"], to=TensorProto.FLOAT),
         helper.make_node("LSTM", ["X", "W", "R", "B"], ["Y"], hidden_size=H),
     ]
-    g = helper.make_graph(nodes, "g", [x_info()], [y_info()],
-                          initializer=[numpy_helper.from_array(R, "R_init")])
+    g = helper.make_graph(
+        nodes, "g", [x_info()], [y_info()], initializer=[numpy_helper.from_array(R, "R_init")]
+    )
     m = model(g)
     layer = convert.from_onnx(m)
-    want = convert.from_onnx(helper.make_node("LSTM", ["X", "W", "R", "B"], ["Y"],
-                                              hidden_size=H), weights={"W": W, "R": R, "B": Bias})
+    want = convert.from_onnx(
+        helper.make_node("LSTM", ["X", "W", "R", "B"], ["Y"], hidden_size=H),
+        weights={"W": W, "R": R, "B": Bias},
+    )
     for k, v in want.weights[0].items():
         np.testing.assert_array_equal(layer.weights[0][k], v)
     x = rand((T, B, I), 9)
@@ -87,8 +90,8 @@ def test_reshape_transpose_concat_and_opset11_unsqueeze():
         const("Rflat", R.reshape(-1)),
         const("Rshape", np.array([1, 4 * H, -1], np.int64)),
         helper.make_node("Reshape", ["Rflat", "Rshape"], ["R"]),
-        const("Bw", Bias[:, :4 * H]),
-        const("Br", Bias[:, 4 * H:]),
+        const("Bw", Bias[:, : 4 * H]),
+        const("Br", Bias[:, 4 * H :]),
         helper.make_node("Concat", ["Bw", "Br"], ["B"], axis=1),
         helper.make_node("LSTM", ["X", "W", "R", "B"], ["Y"], hidden_size=H),
     ]
@@ -105,35 +108,60 @@ def nested_if_model():
     W, R, Bias = lstm_weights(10)
     Wg, Rg = rand((1, 3 * H, I), 20), rand((1, 3 * H, H), 21)
     lstm_branch = helper.make_graph(
-        [helper.make_node("Identity", ["W_init"], ["W_l"]),
-         helper.make_node("LSTM", ["X", "W_l", "R_init", "B_init"], ["Y_l"], hidden_size=H,
-                          name="speech_lstm")],
-        "lstm_branch", [], [y_info("Y_l")])
+        [
+            helper.make_node("Identity", ["W_init"], ["W_l"]),
+            helper.make_node(
+                "LSTM", ["X", "W_l", "R_init", "B_init"], ["Y_l"], hidden_size=H, name="speech_lstm"
+            ),
+        ],
+        "lstm_branch",
+        [],
+        [y_info("Y_l")],
+    )
     gru_branch = helper.make_graph(
-        [const("W_g", Wg), const("R_g", Rg),
-         helper.make_node("GRU", ["X", "W_g", "R_g"], ["Y_g"], hidden_size=H)],
-        "gru_branch", [], [y_info("Y_g")])
+        [
+            const("W_g", Wg),
+            const("R_g", Rg),
+            helper.make_node("GRU", ["X", "W_g", "R_g"], ["Y_g"], hidden_size=H),
+        ],
+        "gru_branch",
+        [],
+        [y_info("Y_g")],
+    )
     inner = helper.make_graph(
-        [helper.make_node("If", ["c2"], ["Y_in"], then_branch=lstm_branch,
-                          else_branch=gru_branch)],
-        "inner", [], [y_info("Y_in")])
-    other = helper.make_graph([helper.make_node("Unsqueeze", ["X"], ["Y_x"], axes=[1])],
-                              "other", [], [y_info("Y_x")])
+        [helper.make_node("If", ["c2"], ["Y_in"], then_branch=lstm_branch, else_branch=gru_branch)],
+        "inner",
+        [],
+        [y_info("Y_in")],
+    )
+    other = helper.make_graph(
+        [helper.make_node("Unsqueeze", ["X"], ["Y_x"], axes=[1])], "other", [], [y_info("Y_x")]
+    )
     g = helper.make_graph(
-        [helper.make_node("If", ["c1"], ["Y"], then_branch=inner, else_branch=other)], "g",
-        [x_info(), helper.make_tensor_value_info("c1", TensorProto.BOOL, []),
-         helper.make_tensor_value_info("c2", TensorProto.BOOL, [])],
+        [helper.make_node("If", ["c1"], ["Y"], then_branch=inner, else_branch=other)],
+        "g",
+        [
+            x_info(),
+            helper.make_tensor_value_info("c1", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("c2", TensorProto.BOOL, []),
+        ],
         [y_info()],
-        initializer=[numpy_helper.from_array(a, n) for a, n in
-                     ((W, "W_init"), (R, "R_init"), (Bias, "B_init"))])
+        initializer=[
+            numpy_helper.from_array(a, n)
+            for a, n in ((W, "W_init"), (R, "R_init"), (Bias, "B_init"))
+        ],
+    )
     return model(g, opset=11)
 
 
 def test_recurrent_nodes_inside_if_branches():
     m = nested_if_model()
-    with pytest.raises(ValueError, match=r"found 2: 'If_0.then_branch/If_0.else_branch/GRU_2' "
-                                         r"\(GRU\), 'If_0.then_branch/If_0.then_branch/"
-                                         r"speech_lstm' \(LSTM\); choose one with name="):
+    with pytest.raises(
+        ValueError,
+        match=r"found 2: 'If_0.then_branch/If_0.else_branch/GRU_2' "
+        r"\(GRU\), 'If_0.then_branch/If_0.then_branch/"
+        r"speech_lstm' \(LSTM\); choose one with name=",
+    ):
         convert.from_onnx(m)
     with pytest.raises(ValueError, match="name: no RNN, GRU or LSTM node called 'nope'"):
         convert.from_onnx(m, name="nope")
@@ -149,17 +177,23 @@ def test_recurrent_nodes_inside_if_branches():
 
 
 def test_no_recurrent_node_and_unfoldable_input():
-    g = helper.make_graph([helper.make_node("Unsqueeze", ["X"], ["Y"], axes=[1])], "g",
-                          [x_info()], [y_info()])
+    g = helper.make_graph(
+        [helper.make_node("Unsqueeze", ["X"], ["Y"], axes=[1])], "g", [x_info()], [y_info()]
+    )
     with pytest.raises(ValueError, match="expected one RNN, GRU or LSTM node, found 0$"):
         convert.from_onnx(model(g, opset=11))
     # W computed from the graph's input: not a constant, so it must come from `weights`.
     _, R, _ = lstm_weights(0)
     g = helper.make_graph(
-        [helper.make_node("Identity", ["Wx"], ["W"]),
-         helper.make_node("LSTM", ["X", "W", "R"], ["Y"], hidden_size=H)], "g",
+        [
+            helper.make_node("Identity", ["Wx"], ["W"]),
+            helper.make_node("LSTM", ["X", "W", "R"], ["Y"], hidden_size=H),
+        ],
+        "g",
         [x_info(), helper.make_tensor_value_info("Wx", TensorProto.FLOAT, [1, 4 * H, I])],
-        [y_info()], initializer=[numpy_helper.from_array(R, "R")])
+        [y_info()],
+        initializer=[numpy_helper.from_array(R, "R")],
+    )
     with pytest.raises(ValueError, match=r"expected an array for W \('W'\), none given"):
         convert.from_onnx(model(g))
     W = lstm_weights(0)[0]

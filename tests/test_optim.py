@@ -28,18 +28,40 @@ def _combos(**options):
     return [dict(zip(keys, values)) for values in itertools.product(*options.values())]
 
 
-SGD_CASES = [c for c in _combos(lr=[0.05], momentum=[0.0, 0.9], dampening=[0.0, 0.3],
-                                 weight_decay=[0.0, 0.1], nesterov=[False, True],
-                                 maximize=[False, True])
-             if not (c["nesterov"] and (c["momentum"] == 0 or c["dampening"] != 0))]
-ADAGRAD_CASES = _combos(lr=[0.1], lr_decay=[0.0, 0.01], weight_decay=[0.0, 0.1],
-                        initial_accumulator_value=[0.0, 0.5], eps=[1e-10, 1e-3],
-                        maximize=[False, True])
-ADAM_CASES = _combos(lr=[0.01], betas=[(0.9, 0.999), (0.5, 0.9), (0.0, 0.0)],
-                     eps=[1e-8, 0.1], weight_decay=[0.0, 0.1], amsgrad=[False, True],
-                     maximize=[False, True])
-CASES = ([("SGD", c) for c in SGD_CASES] + [("Adagrad", c) for c in ADAGRAD_CASES]
-         + [("Adam", c) for c in ADAM_CASES] + [("AdamW", c) for c in ADAM_CASES])
+SGD_CASES = [
+    c
+    for c in _combos(
+        lr=[0.05],
+        momentum=[0.0, 0.9],
+        dampening=[0.0, 0.3],
+        weight_decay=[0.0, 0.1],
+        nesterov=[False, True],
+        maximize=[False, True],
+    )
+    if not (c["nesterov"] and (c["momentum"] == 0 or c["dampening"] != 0))
+]
+ADAGRAD_CASES = _combos(
+    lr=[0.1],
+    lr_decay=[0.0, 0.01],
+    weight_decay=[0.0, 0.1],
+    initial_accumulator_value=[0.0, 0.5],
+    eps=[1e-10, 1e-3],
+    maximize=[False, True],
+)
+ADAM_CASES = _combos(
+    lr=[0.01],
+    betas=[(0.9, 0.999), (0.5, 0.9), (0.0, 0.0)],
+    eps=[1e-8, 0.1],
+    weight_decay=[0.0, 0.1],
+    amsgrad=[False, True],
+    maximize=[False, True],
+)
+CASES = (
+    [("SGD", c) for c in SGD_CASES]
+    + [("Adagrad", c) for c in ADAGRAD_CASES]
+    + [("Adam", c) for c in ADAM_CASES]
+    + [("AdamW", c) for c in ADAM_CASES]
+)
 
 
 def _case_id(case):
@@ -88,8 +110,9 @@ def test_matches_torch_step_by_step(torch, case):
         opt.step()
         topt.step()
         for p, tp in zip(ours, tparams):
-            np.testing.assert_allclose(p, tp.detach().numpy(), rtol=1e-12, atol=1e-12,
-                                       err_msg=f"step {i}")
+            np.testing.assert_allclose(
+                p, tp.detach().numpy(), rtol=1e-12, atol=1e-12, err_msg=f"step {i}"
+            )
 
 
 @pytest.mark.parametrize("name", ["SGD", "Adagrad", "Adam", "AdamW"])
@@ -144,8 +167,10 @@ def test_sgd_second_step_uses_dampening():
 
 def test_adagrad_first_step_known_answer():
     lr, init, eps, wd = 0.1, 0.5, 1e-3, 0.1
-    p0, g, p = _first_step("Adagrad", dict(lr=lr, initial_accumulator_value=init, eps=eps,
-                                           weight_decay=wd, lr_decay=0.5))
+    p0, g, p = _first_step(
+        "Adagrad",
+        dict(lr=lr, initial_accumulator_value=init, eps=eps, weight_decay=wd, lr_decay=0.5),
+    )
     d = g + wd * p0
     expected = p0 - lr * d / (np.sqrt(init + d * d) + eps)  # lr_decay acts from step 2 on
     np.testing.assert_allclose(p, expected, rtol=1e-14)
@@ -154,8 +179,9 @@ def test_adagrad_first_step_known_answer():
 @pytest.mark.parametrize("amsgrad", [False, True])
 def test_adam_first_step_known_answer(amsgrad):
     lr, (b1, b2), eps, wd = 0.01, (0.8, 0.99), 1e-3, 0.1
-    p0, g, p = _first_step("Adam", dict(lr=lr, betas=(b1, b2), eps=eps, weight_decay=wd,
-                                        amsgrad=amsgrad))
+    p0, g, p = _first_step(
+        "Adam", dict(lr=lr, betas=(b1, b2), eps=eps, weight_decay=wd, amsgrad=amsgrad)
+    )
     d = g + wd * p0
     m, v = (1 - b1) * d, (1 - b2) * d * d
     expected = p0 - lr / (1 - b1) * m / (np.sqrt(v) / np.sqrt(1 - b2) + eps)
@@ -213,10 +239,15 @@ def test_pair_grad_none_is_skipped():
     assert opt.state[0] == {} and opt.state[1]["step"] == 1
 
 
-@pytest.mark.parametrize("name,kw", [("SGD", dict(lr=0.1, momentum=0.9, nesterov=True)),
-                                     ("Adagrad", dict(lr=0.1, lr_decay=0.1)),
-                                     ("Adam", dict(lr=0.01, amsgrad=True)),
-                                     ("AdamW", dict(lr=0.01))])
+@pytest.mark.parametrize(
+    "name,kw",
+    [
+        ("SGD", dict(lr=0.1, momentum=0.9, nesterov=True)),
+        ("Adagrad", dict(lr=0.1, lr_decay=0.1)),
+        ("Adam", dict(lr=0.01, amsgrad=True)),
+        ("AdamW", dict(lr=0.01)),
+    ],
+)
 def test_state_dict_resume_equals_uninterrupted(name, kw):
     params0, grads = _random_run(seed=5)
     full, _ = _run_pairs(name, kw, params0, grads)
@@ -261,42 +292,57 @@ def test_load_state_dict_checks():
 P = [(np.zeros(2), np.zeros(2))]
 
 
-@pytest.mark.parametrize("make,match", [
-    (lambda: optim.SGD(P, lr=-0.1), r"lr: expected a number >= 0, got -0.1"),
-    (lambda: optim.SGD(P, lr=float("nan")), r"lr: expected a number >= 0"),
-    (lambda: optim.SGD(P, momentum=-1), r"momentum: expected a number >= 0"),
-    (lambda: optim.SGD(P, weight_decay=-1), r"weight_decay: expected a number >= 0"),
-    (lambda: optim.SGD(P, nesterov=True), r"nesterov: requires momentum > 0 and dampening"),
-    (lambda: optim.SGD(P, momentum=0.9, dampening=0.1, nesterov=True), r"nesterov: requires"),
-    (lambda: optim.Adam(P, betas=(1.0, 0.9)), r"betas\[0\]: expected a number in \[0, 1\)"),
-    (lambda: optim.Adam(P, betas=(0.9, -0.1)), r"betas\[1\]: expected a number in \[0, 1\)"),
-    (lambda: optim.AdamW(P, eps=-1e-8), r"eps: expected a number >= 0"),
-    (lambda: optim.Adagrad(P, eps=-1), r"eps: expected a number >= 0"),
-    (lambda: optim.Adagrad(P, lr_decay=-1), r"lr_decay: expected a number >= 0"),
-    (lambda: optim.Adagrad(P, initial_accumulator_value=-1), r"initial_accumulator_value"),
-    (lambda: optim.SGD([], lr=0.1), r"params: expected at least one parameter"),
-    (lambda: optim.SGD([(np.zeros(2), np.zeros(3))]), r"params\[0\]\[1\]: expected shape \(2,\)"),
-    (lambda: optim.SGD([P[0], P[0]]), r"appears more than once"),
-    (lambda: optim.clip_grad_norm([np.ones(2)], -1.0), r"max_norm: expected a number >= 0"),
-    (lambda: optim.clip_grad_norm([np.ones(2)], 1.0, norm_type=0), r"norm_type"),
-    (lambda: optim.clip_grad_value([np.ones(2)], -1.0), r"clip_value: expected a number >= 0"),
-])
+@pytest.mark.parametrize(
+    "make,match",
+    [
+        (lambda: optim.SGD(P, lr=-0.1), r"lr: expected a number >= 0, got -0.1"),
+        (lambda: optim.SGD(P, lr=float("nan")), r"lr: expected a number >= 0"),
+        (lambda: optim.SGD(P, momentum=-1), r"momentum: expected a number >= 0"),
+        (lambda: optim.SGD(P, weight_decay=-1), r"weight_decay: expected a number >= 0"),
+        (lambda: optim.SGD(P, nesterov=True), r"nesterov: requires momentum > 0 and dampening"),
+        (lambda: optim.SGD(P, momentum=0.9, dampening=0.1, nesterov=True), r"nesterov: requires"),
+        (lambda: optim.Adam(P, betas=(1.0, 0.9)), r"betas\[0\]: expected a number in \[0, 1\)"),
+        (lambda: optim.Adam(P, betas=(0.9, -0.1)), r"betas\[1\]: expected a number in \[0, 1\)"),
+        (lambda: optim.AdamW(P, eps=-1e-8), r"eps: expected a number >= 0"),
+        (lambda: optim.Adagrad(P, eps=-1), r"eps: expected a number >= 0"),
+        (lambda: optim.Adagrad(P, lr_decay=-1), r"lr_decay: expected a number >= 0"),
+        (lambda: optim.Adagrad(P, initial_accumulator_value=-1), r"initial_accumulator_value"),
+        (lambda: optim.SGD([], lr=0.1), r"params: expected at least one parameter"),
+        (
+            lambda: optim.SGD([(np.zeros(2), np.zeros(3))]),
+            r"params\[0\]\[1\]: expected shape \(2,\)",
+        ),
+        (lambda: optim.SGD([P[0], P[0]]), r"appears more than once"),
+        (lambda: optim.clip_grad_norm([np.ones(2)], -1.0), r"max_norm: expected a number >= 0"),
+        (lambda: optim.clip_grad_norm([np.ones(2)], 1.0, norm_type=0), r"norm_type"),
+        (lambda: optim.clip_grad_value([np.ones(2)], -1.0), r"clip_value: expected a number >= 0"),
+    ],
+)
 def test_value_errors(make, match):
     with pytest.raises(ValueError, match=match):
         make()
 
 
-@pytest.mark.parametrize("make,match", [
-    (lambda: optim.SGD(np.zeros(3)), r"params: expected a model"),
-    (lambda: optim.SGD([np.zeros(3)]), r"params\[0\]: an array that is not a parameter of a live"),
-    (lambda: optim.SGD([3.0]), r"params\[0\]: expected a model or a \(param, grad\)"),
-    (lambda: optim.SGD([(np.zeros(3, np.int64), np.zeros(3))]), r"params\[0\]\[0\]: expected "
-                                                                 r"dtype float32 or float64"),
-    (lambda: optim.SGD([([0.0], np.zeros(1))]), r"params\[0\]\[0\]: expected a NumPy array"),
-    (lambda: optim.SGD(P, lr="0.1"), r"lr: expected a number, got str"),
-    (lambda: optim.Adam(P, betas=0.9), r"betas: expected a pair"),
-    (lambda: optim.clip_grad_norm(3.0, 1.0), r"grads: expected a model"),
-])
+@pytest.mark.parametrize(
+    "make,match",
+    [
+        (lambda: optim.SGD(np.zeros(3)), r"params: expected a model"),
+        (
+            lambda: optim.SGD([np.zeros(3)]),
+            r"params\[0\]: an array that is not a parameter of a live",
+        ),
+        (lambda: optim.SGD([3.0]), r"params\[0\]: expected a model or a \(param, grad\)"),
+        (
+            lambda: optim.SGD([(np.zeros(3, np.int64), np.zeros(3))]),
+            r"params\[0\]\[0\]: expected "
+            r"dtype float32 or float64",
+        ),
+        (lambda: optim.SGD([([0.0], np.zeros(1))]), r"params\[0\]\[0\]: expected a NumPy array"),
+        (lambda: optim.SGD(P, lr="0.1"), r"lr: expected a number, got str"),
+        (lambda: optim.Adam(P, betas=0.9), r"betas: expected a pair"),
+        (lambda: optim.clip_grad_norm(3.0, 1.0), r"grads: expected a model"),
+    ],
+)
 def test_type_errors(make, match):
     with pytest.raises(TypeError, match=match):
         make()
@@ -419,7 +465,7 @@ def test_grad_norm_history_flags_planted_steps():
         for g in lin.grads.values():
             g += scale * rng.standard_normal(g.shape) / 4
         total = hist.record(lin)
-        assert total == pytest.approx(math.sqrt(sum((g ** 2).sum() for g in lin.grads.values())))
+        assert total == pytest.approx(math.sqrt(sum((g**2).sum() for g in lin.grads.values())))
     assert len(hist) == 20 and hist.total.shape == (20,)
     assert set(hist.per_param) == {"weight", "bias"}
     assert hist.per_param["weight"].shape == (20,)

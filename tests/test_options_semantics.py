@@ -14,9 +14,14 @@ GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 def args(cell, seed=0, lbr=True):
     rng = np.random.default_rng(seed)
     G = GATES[cell]
-    kw = {"x": rng.standard_normal((T, B, I)), "w_ih": rng.standard_normal((G * H, I)) * 0.5,
-          "w_hh": rng.standard_normal((G * H, H)) * 0.4, "b_ih": rng.standard_normal(G * H) * 0.3,
-          "b_hh": rng.standard_normal(G * H) * 0.3, "h0": rng.standard_normal((B, H)) * 0.5}
+    kw = {
+        "x": rng.standard_normal((T, B, I)),
+        "w_ih": rng.standard_normal((G * H, I)) * 0.5,
+        "w_hh": rng.standard_normal((G * H, H)) * 0.4,
+        "b_ih": rng.standard_normal(G * H) * 0.3,
+        "b_hh": rng.standard_normal(G * H) * 0.3,
+        "h0": rng.standard_normal((B, H)) * 0.5,
+    }
     if cell == "lstm":
         kw["c0"] = rng.standard_normal((B, H)) * 0.5
     if cell == "gru":
@@ -71,15 +76,15 @@ def test_layer_norm_step_matches_torch(cell, lbr):
         elif lbr:
             ah = ln(h @ t["w_hh"].T, t["ln_hh"]) + t["b_hh"]
             r = torch.sigmoid(ax[:, :H] + ah[:, :H])
-            z = torch.sigmoid(ax[:, H:2 * H] + ah[:, H:2 * H])
-            n = torch.tanh(ax[:, 2 * H:] + r * ah[:, 2 * H:])
+            z = torch.sigmoid(ax[:, H : 2 * H] + ah[:, H : 2 * H])
+            n = torch.tanh(ax[:, 2 * H :] + r * ah[:, 2 * H :])
             h = (1 - z) * n + z * h
         else:
-            ah = ln(h @ t["w_hh"][:2 * H].T, t["ln_hh"], slice(0, 2 * H)) + t["b_hh"][:2 * H]
+            ah = ln(h @ t["w_hh"][: 2 * H].T, t["ln_hh"], slice(0, 2 * H)) + t["b_hh"][: 2 * H]
             r = torch.sigmoid(ax[:, :H] + ah[:, :H])
-            z = torch.sigmoid(ax[:, H:2 * H] + ah[:, H:])
-            hn = ln((r * h) @ t["w_hh"][2 * H:].T, t["ln_hh"], slice(2 * H, 3 * H))
-            n = torch.tanh(ax[:, 2 * H:] + hn + t["b_hh"][2 * H:])
+            z = torch.sigmoid(ax[:, H : 2 * H] + ah[:, H:])
+            hn = ln((r * h) @ t["w_hh"][2 * H :].T, t["ln_hh"], slice(2 * H, 3 * H))
+            n = torch.tanh(ax[:, 2 * H :] + hn + t["b_hh"][2 * H :])
             h = (1 - z) * n + z * h
         np.testing.assert_allclose(out.y[k], h.numpy(), rtol=1e-12, atol=1e-12)
 
@@ -89,8 +94,11 @@ def test_neutral_options_change_nothing(cell, lbr):
     """Zoneout 0 and a recurrent mask of ones give the plain cell's results bit for bit."""
     kw = args(cell, lbr=lbr)
     plain = run(cell, **kw)
-    opts = {"zoneout": np.zeros((T, B, H)), "recurrent_mask": np.ones((B, H)),
-            "resets": np.zeros((T, B), bool)}
+    opts = {
+        "zoneout": np.zeros((T, B, H)),
+        "recurrent_mask": np.ones((B, H)),
+        "resets": np.zeros((T, B), bool),
+    }
     if cell == "lstm":
         opts["zoneout_c"] = np.zeros((T, B, H))
     out = run(cell, **kw, **opts)
@@ -137,12 +145,15 @@ def test_resets_are_separate_runs(cell, lbr):
     first = run(cell, **dict(kw, x=kw["x"][:s]))
     zeros = {"h0": np.zeros((B, H))} | ({"c0": np.zeros((B, H))} if cell == "lstm" else {})
     second = run(cell, **dict(kw, x=kw["x"][s:], **zeros))
-    np.testing.assert_allclose(out.y, np.concatenate([first.y, second.y]), rtol=1e-13,
-                               atol=1e-14)
+    np.testing.assert_allclose(out.y, np.concatenate([first.y, second.y]), rtol=1e-13, atol=1e-14)
     g, seeds = grads(cell, out)
     g1 = getattr(ref, f"{cell}_backward")(first.cache, dy=seeds["dy"][:s])
-    g2 = getattr(ref, f"{cell}_backward")(second.cache, dy=seeds["dy"][s:], dh_n=seeds["dh_n"],
-                                          **({"dc_n": seeds["dc_n"]} if cell == "lstm" else {}))
+    g2 = getattr(ref, f"{cell}_backward")(
+        second.cache,
+        dy=seeds["dy"][s:],
+        dh_n=seeds["dh_n"],
+        **({"dc_n": seeds["dc_n"]} if cell == "lstm" else {}),
+    )
     np.testing.assert_allclose(g.dx, np.concatenate([g1.dx, g2.dx]), rtol=1e-12, atol=1e-13)
     np.testing.assert_allclose(g.dh0, g1.dh0, rtol=1e-12, atol=1e-13)
     np.testing.assert_allclose(g.dw_hh, g1.dw_hh + g2.dw_hh, rtol=1e-12, atol=1e-13)
@@ -175,6 +186,7 @@ def test_masks_follow_x_time_and_ignore_the_padding(reverse):
     again = run("gru", **kw, lengths=lengths, reverse=reverse, zoneout=z2)
     np.testing.assert_array_equal(out.y, again.y)
     # the row-1 sequence alone, as a batch of one with T = 3, sees z[:3, 1]
-    one = run("gru", **dict(kw, x=kw["x"][:3, 1:2], h0=kw["h0"][1:2]), reverse=reverse,
-              zoneout=z[:3, 1:2])
+    one = run(
+        "gru", **dict(kw, x=kw["x"][:3, 1:2], h0=kw["h0"][1:2]), reverse=reverse, zoneout=z[:3, 1:2]
+    )
     np.testing.assert_allclose(out.y[:3, 1:2], one.y, rtol=1e-14)

@@ -7,10 +7,11 @@ validation), so that nearly every pre-activation is clipped and the whole mask i
 
 import numpy as np
 import pytest
+from _cases import CONFIG_IDS, CONFIGS, assert_close, make_problem
+
 import rnnkit
 import rnnkit.ops
 import rnnkit.reference as ref
-from _cases import CONFIG_IDS, CONFIGS, assert_close, make_problem
 
 
 class _Poisoned:

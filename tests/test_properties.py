@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 
 hypothesis = pytest.importorskip("hypothesis")
+from _cases import CONFIGS, assert_close, make_problem  # noqa: E402
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 import rnnkit  # noqa: E402
 import rnnkit.reference as ref  # noqa: E402
-from _cases import CONFIGS, assert_close, make_problem  # noqa: E402
 
 SETTINGS = settings(max_examples=40, deadline=None, derandomize=True)
 
@@ -29,7 +29,9 @@ def problems(draw):
     H = draw(st.integers(1, 20))
     dtype = draw(st.sampled_from([np.float32, np.float64]))
     use_lengths = draw(st.booleans())
-    lengths = np.array(draw(st.lists(st.integers(0, T), min_size=B, max_size=B))) if use_lengths else None
+    lengths = (
+        np.array(draw(st.lists(st.integers(0, T), min_size=B, max_size=B))) if use_lengths else None
+    )
     reverse = draw(st.booleans())
     seed = draw(st.integers(0, 2**16))
     target = draw(st.sampled_from(list(rnnkit.simd_targets())))
@@ -54,8 +56,9 @@ def with_target(target, fn):
 @given(problems())
 def test_native_equals_reference(p):
     cell, opts, T, B, I, H, dtype, lengths, reverse, seed, target = p
-    _, args, kw, seeds = make_problem(cell, opts, T, B, I, H, dtype, seed=seed, lengths=lengths,
-                                      reverse=reverse)
+    _, args, kw, seeds = make_problem(
+        cell, opts, T, B, I, H, dtype, seed=seed, lengths=lengths, reverse=reverse
+    )
     on, gn = with_target(target, lambda: run(rnnkit, cell, args, kw, seeds))
     orf, gr = run(ref, cell, args, kw, seeds)
     for f in orf._fields[:-1]:
@@ -68,8 +71,9 @@ def test_native_equals_reference(p):
 @given(problems(), st.randoms(use_true_random=False))
 def test_batch_permutation_permutes_everything(p, rnd):
     cell, opts, T, B, I, H, dtype, lengths, reverse, seed, target = p
-    _, args, kw, seeds = make_problem(cell, opts, T, B, I, H, dtype, seed=seed, lengths=lengths,
-                                      reverse=reverse)
+    _, args, kw, seeds = make_problem(
+        cell, opts, T, B, I, H, dtype, seed=seed, lengths=lengths, reverse=reverse
+    )
     perm = list(range(B))
     rnd.shuffle(perm)
     perm = np.array(perm)
@@ -97,14 +101,17 @@ def test_reverse_is_forward_on_flipped_sequences(p):
     n = np.full(B, T) if lengths is None else lengths
     flipped = np.zeros_like(args[0])
     for b in range(B):  # flip each sequence within its own length
-        flipped[:n[b], b] = args[0][:n[b], b][::-1]
-    rev = with_target(target, lambda: getattr(rnnkit, f"{cell}_forward")(
-        *args, **dict(kw, reverse=True)))
-    fwd = with_target(target, lambda: getattr(rnnkit, f"{cell}_forward")(
-        flipped, *args[1:], **dict(kw, reverse=False)))
+        flipped[: n[b], b] = args[0][: n[b], b][::-1]
+    rev = with_target(
+        target, lambda: getattr(rnnkit, f"{cell}_forward")(*args, **dict(kw, reverse=True))
+    )
+    fwd = with_target(
+        target,
+        lambda: getattr(rnnkit, f"{cell}_forward")(flipped, *args[1:], **dict(kw, reverse=False)),
+    )
     assert_close(rev.h_n, fwd.h_n, dtype, "h_n")
     for b in range(B):
-        assert_close(rev.y[:n[b], b], fwd.y[:n[b], b][::-1], dtype, "y")
+        assert_close(rev.y[: n[b], b], fwd.y[: n[b], b][::-1], dtype, "y")
 
 
 @SETTINGS

@@ -41,7 +41,7 @@ def _blocks(path):
     out = []
     for m in FENCE.finditer(text):
         line = text.count("\n", 0, m.start()) + 1
-        before = text[:m.start()].rstrip("\n").rsplit("\n", 1)[-1]
+        before = text[: m.start()].rstrip("\n").rsplit("\n", 1)[-1]
         reason = NOT_RUN.search(before)
         out.append((m.group(1), m.group(2), line, reason.group(1) if reason else None))
     return out
@@ -69,8 +69,7 @@ def _doc_blocks():
     out = []
     for page in _doc_pages():
         for lang, code, line, reason in _blocks(page):
-            out.append(pytest.param(lang, code, reason,
-                                    id=f"{page.relative_to(DOCS)}:{line}"))
+            out.append(pytest.param(lang, code, reason, id=f"{page.relative_to(DOCS)}:{line}"))
     return out
 
 
@@ -90,8 +89,14 @@ def _skip_without_optional_imports(code):
 
 def _run_python(code, cwd):
     _skip_without_optional_imports(code)
-    r = subprocess.run([sys.executable, "-c", code], cwd=cwd, env=_env(),
-                       capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=cwd,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, f"stdout:\n{r.stdout}\nstderr:\n{r.stderr}"
 
 
@@ -105,6 +110,7 @@ def test_readme_example_runs(code, tmp_path):
 
 
 # --- the documentation pages -----------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
@@ -159,7 +165,14 @@ def test_docs_block_runs(lang, code, reason, checkpoint, tmp_path):
     for words in cmds:
         assert words[0] == "rnnkit", (
             f"{' '.join(words)!r}: only rnnkit commands run here; mark the block "
-            "<!-- not run: reason -->")
-        r = subprocess.run([sys.executable, "-m", "rnnkit", *words[1:]], cwd=tmp_path,
-                           env=_env(), capture_output=True, text=True, timeout=300)
+            "<!-- not run: reason -->"
+        )
+        r = subprocess.run(
+            [sys.executable, "-m", "rnnkit", *words[1:]],
+            cwd=tmp_path,
+            env=_env(),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert r.returncode == 0, f"{words}\nstdout:\n{r.stdout}\nstderr:\n{r.stderr}"

@@ -14,9 +14,9 @@ says so instead of failing on a bad number).
 
 import numpy as np
 import pytest
+from conftest import numeric_grad
 
 import rnnkit.reference as ref
-from conftest import numeric_grad
 
 RTOL = 1e-6
 ATOL = 1e-8
@@ -65,12 +65,16 @@ def make(cell, opts, T, B, I, H, P, lengths, reverse, biases, seed):
     def r(*shape, s=1.0):
         return rng.standard_normal(shape) * s
 
-    kw = {"x": r(T, B, I), "w_ih": r(G * H, I, s=1.2 / np.sqrt(I)),
-          "w_hh": r(G * H, P, s=1.2 / np.sqrt(P)),
-          "b_ih": r(G * H, s=0.5) if biases else None, "b_hh": r(G * H, s=0.5) if biases else None,
-          "h0": r(B, P, s=0.7),
-          "lengths": None if lengths is None else np.array(lengths, dtype=np.int64),
-          "reverse": reverse}
+    kw = {
+        "x": r(T, B, I),
+        "w_ih": r(G * H, I, s=1.2 / np.sqrt(I)),
+        "w_hh": r(G * H, P, s=1.2 / np.sqrt(P)),
+        "b_ih": r(G * H, s=0.5) if biases else None,
+        "b_hh": r(G * H, s=0.5) if biases else None,
+        "h0": r(B, P, s=0.7),
+        "lengths": None if lengths is None else np.array(lengths, dtype=np.int64),
+        "reverse": reverse,
+    }
     if cell == "rnn":
         kw["nonlinearity"] = opts["nonlinearity"]
     if cell == "gru":
@@ -115,14 +119,41 @@ def valid_steps(T, B, lengths):
 
 # (gradient field, forward argument); which apply depends on the cell
 TARGETS = {
-    "rnn": [("dx", "x"), ("dh0", "h0"), ("dw_ih", "w_ih"), ("dw_hh", "w_hh"),
-            ("db_ih", "b_ih"), ("db_hh", "b_hh")],
-    "gru": [("dx", "x"), ("dh0", "h0"), ("dw_ih", "w_ih"), ("dw_hh", "w_hh"),
-            ("db_ih", "b_ih"), ("db_hh", "b_hh")],
-    "mgu": [("dx", "x"), ("dh0", "h0"), ("dw_ih", "w_ih"), ("dw_hh", "w_hh"),
-            ("db_ih", "b_ih"), ("db_hh", "b_hh")],
-    "lstm": [("dx", "x"), ("dh0", "h0"), ("dc0", "c0"), ("dw_ih", "w_ih"), ("dw_hh", "w_hh"),
-             ("db_ih", "b_ih"), ("db_hh", "b_hh"), ("dw_peep", "w_peep"), ("dw_proj", "w_proj")],
+    "rnn": [
+        ("dx", "x"),
+        ("dh0", "h0"),
+        ("dw_ih", "w_ih"),
+        ("dw_hh", "w_hh"),
+        ("db_ih", "b_ih"),
+        ("db_hh", "b_hh"),
+    ],
+    "gru": [
+        ("dx", "x"),
+        ("dh0", "h0"),
+        ("dw_ih", "w_ih"),
+        ("dw_hh", "w_hh"),
+        ("db_ih", "b_ih"),
+        ("db_hh", "b_hh"),
+    ],
+    "mgu": [
+        ("dx", "x"),
+        ("dh0", "h0"),
+        ("dw_ih", "w_ih"),
+        ("dw_hh", "w_hh"),
+        ("db_ih", "b_ih"),
+        ("db_hh", "b_hh"),
+    ],
+    "lstm": [
+        ("dx", "x"),
+        ("dh0", "h0"),
+        ("dc0", "c0"),
+        ("dw_ih", "w_ih"),
+        ("dw_hh", "w_hh"),
+        ("db_ih", "b_ih"),
+        ("db_hh", "b_hh"),
+        ("dw_peep", "w_peep"),
+        ("dw_proj", "w_proj"),
+    ],
 }
 
 
@@ -165,8 +196,19 @@ def test_gradients_match_finite_differences(cfg, variant):
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru", "mgu"])
 def test_gradcheck_detects_a_wrong_gradient(cell):
     """The criterion above is tight enough to see a 1e-4 relative error in one element."""
-    kw, seeds = make(cell, {"nonlinearity": "tanh", "linear_before_reset": True},
-                     3, 2, 3, 3, 3, None, False, True, seed=3)
+    kw, seeds = make(
+        cell,
+        {"nonlinearity": "tanh", "linear_before_reset": True},
+        3,
+        2,
+        3,
+        3,
+        3,
+        None,
+        False,
+        True,
+        seed=3,
+    )
     out = getattr(ref, f"{cell}_forward")(**kw)
     g = getattr(ref, f"{cell}_backward")(out.cache, **seeds)
     numeric = numeric_grad(lambda: loss(getattr(ref, f"{cell}_forward")(**kw), seeds), kw["w_hh"])
@@ -205,10 +247,16 @@ def add_options(kw, cell, names, seed):
         z.flat[0], z.flat[-1] = 0.0, 1.0
         return z
 
-    makers = {"ln_ih": lambda: ln(GH), "ln_hh": lambda: ln(GH), "ln_c": lambda: ln(H),
-              "zoneout": lambda: rate(T, B, Hout), "zoneout_c": lambda: rate(T, B, H),
-              "recurrent_mask": lambda: np.where(rng.uniform(size=(B, Hout)) < 0.15, 0.0,
-                                                 rng.uniform(0.5, 2, (B, Hout)))}
+    makers = {
+        "ln_ih": lambda: ln(GH),
+        "ln_hh": lambda: ln(GH),
+        "ln_c": lambda: ln(H),
+        "zoneout": lambda: rate(T, B, Hout),
+        "zoneout_c": lambda: rate(T, B, H),
+        "recurrent_mask": lambda: np.where(
+            rng.uniform(size=(B, Hout)) < 0.15, 0.0, rng.uniform(0.5, 2, (B, Hout))
+        ),
+    }
     for name in names:
         if name == "resets":
             resets = np.zeros((T, B), bool)
@@ -227,10 +275,11 @@ def option_configs():
     """(id, cell, base options, option names): each option alone on the plain cell, and all
     of them together with clip, peepholes, projection, CIFG, relu, both GRU placements."""
     out = []
-    bases = {"rnn": [("tanh", {"nonlinearity": "tanh"})],
-             "lstm": [("", {})],
-             "gru": [("", {"linear_before_reset": True}),
-                     ("textbook", {"linear_before_reset": False})]}
+    bases = {
+        "rnn": [("tanh", {"nonlinearity": "tanh"})],
+        "lstm": [("", {})],
+        "gru": [("", {"linear_before_reset": True}), ("textbook", {"linear_before_reset": False})],
+    }
     for cell, options in CELL_OPTIONS.items():
         for tag, base in bases[cell]:
             for name in options:
@@ -238,26 +287,39 @@ def option_configs():
     out += [
         ("rnn_all_clip", "rnn", {"nonlinearity": "tanh", "clip": 0.6}, CELL_OPTIONS["rnn"]),
         ("rnn_relu_all", "rnn", {"nonlinearity": "relu"}, CELL_OPTIONS["rnn"]),
-        ("lstm_all_peep_proj_clip", "lstm", {"peep": True, "proj": True, "clip": 0.8},
-         CELL_OPTIONS["lstm"]),
+        (
+            "lstm_all_peep_proj_clip",
+            "lstm",
+            {"peep": True, "proj": True, "clip": 0.8},
+            CELL_OPTIONS["lstm"],
+        ),
         ("lstm_all_cifg", "lstm", {"input_forget": True, "peep": True}, CELL_OPTIONS["lstm"]),
         ("lstm_ln_zoneout_proj", "lstm", {"proj": True}, ("ln_ih", "ln_c", "zoneout_c")),
         ("gru_all_clip", "gru", {"linear_before_reset": True, "clip": 0.7}, CELL_OPTIONS["gru"]),
-        ("gru_textbook_all_clip", "gru", {"linear_before_reset": False, "clip": 0.7},
-         CELL_OPTIONS["gru"]),
+        (
+            "gru_textbook_all_clip",
+            "gru",
+            {"linear_before_reset": False, "clip": 0.7},
+            CELL_OPTIONS["gru"],
+        ),
     ]
     return out
 
 
 OPTION_CONFIGS = option_configs()
-OPTION_VARIANTS = [v for v in VARIANTS if v[0] in ("plain", "lengths", "reverse",
-                                                    "lengths_reverse_no_bias")]
+OPTION_VARIANTS = [
+    v for v in VARIANTS if v[0] in ("plain", "lengths", "reverse", "lengths_reverse_no_bias")
+]
 
 
 # resets are not defined with reverse=True (a ValueError, see test_errors): all the other
 # options of a combination still run reversed
-OPTION_CASES = [pytest.param(cfg, v, id=f"{cfg[0]}-{v[0]}") for cfg in OPTION_CONFIGS
-                for v in OPTION_VARIANTS if not (v[7] and cfg[3] == ("resets",))]
+OPTION_CASES = [
+    pytest.param(cfg, v, id=f"{cfg[0]}-{v[0]}")
+    for cfg in OPTION_CONFIGS
+    for v in OPTION_VARIANTS
+    if not (v[7] and cfg[3] == ("resets",))
+]
 
 
 @pytest.mark.parametrize("cfg,variant", OPTION_CASES)

@@ -14,9 +14,9 @@ import copy
 
 import numpy as np
 import pytest
+from test_reference_gradcheck import CONFIGS, make
 
 import rnnkit.reference as ref
-from test_reference_gradcheck import CONFIGS, make
 
 CFG_IDS = [c[0] for c in CONFIGS]
 ALL_LAYOUTS = [(None, False), (None, True), ([7, 0, 3, 1], False), ([2, 7, 0, 5], True)]
@@ -61,6 +61,7 @@ def assert_same(a, b, what="", exact=False, tol=1e-12):
 
 # --- the equations, written out again --------------------------------------------------------
 
+
 def sig(v):
     return 1.0 / (1.0 + np.exp(-v))
 
@@ -84,7 +85,7 @@ def equations(cell, kw):
     b_hh = kw["b_hh"] if kw["b_hh"] is not None else np.zeros(G * H)
 
     def rows(w, j):  # the rows of gate j (in gate order) of a stacked weight or bias
-        return w[j * H:(j + 1) * H]
+        return w[j * H : (j + 1) * H]
 
     def lin_x(j, t):  # x_t w_i?^T + b_i?
         return x[t] @ rows(kw["w_ih"], j).T + rows(b_ih, j)
@@ -98,8 +99,11 @@ def equations(cell, kw):
     for t in range(T):
         if cell == "rnn":
             a = lin_x(0, t) + lin_h(0, h)
-            h = np.tanh(clipped(a, clip)) if kw["nonlinearity"] == "tanh" else \
-                np.maximum(clipped(a, clip), 0.0)
+            h = (
+                np.tanh(clipped(a, clip))
+                if kw["nonlinearity"] == "tanh"
+                else np.maximum(clipped(a, clip), 0.0)
+            )
             res["gates"].append(h)
             res["mask"].append(outside(a, clip))
         elif cell == "lstm":
@@ -118,8 +122,11 @@ def equations(cell, kw):
             h = m if kw.get("w_proj") is None else m @ kw["w_proj"].T
             res["gates"].append(np.concatenate([i, f, g, o], 1))
             mask_f = np.zeros_like(pre_f, bool) if kw["input_forget"] else outside(pre_f, clip)
-            res["mask"].append(np.concatenate(
-                [outside(pre_i, clip), mask_f, outside(pre_g, clip), outside(pre_o, clip)], 1))
+            res["mask"].append(
+                np.concatenate(
+                    [outside(pre_i, clip), mask_f, outside(pre_g, clip), outside(pre_o, clip)], 1
+                )
+            )
         elif cell == "mgu":  # API.md section 12
             pre_f = lin_x(0, t) + lin_h(0, h)
             f = sig(clipped(pre_f, clip))
@@ -142,8 +149,11 @@ def equations(cell, kw):
             n = np.tanh(clipped(pre_n, clip))
             h = (1.0 - z) * n + z * h
             res["gates"].append(np.concatenate([r, z, n], 1))
-            res["mask"].append(np.concatenate(
-                [outside(pre_r, clip), outside(pre_z, clip), outside(pre_n, clip)], 1))
+            res["mask"].append(
+                np.concatenate(
+                    [outside(pre_r, clip), outside(pre_z, clip), outside(pre_n, clip)], 1
+                )
+            )
             res["hn"].append(hn)
         res["h"].append(h)
         res["c"].append(c)
@@ -194,6 +204,7 @@ def test_cache_holds_the_arguments(cfg):
 
 # --- variable lengths and reverse ------------------------------------------------------------
 
+
 @pytest.mark.parametrize("reverse", [False, True], ids=["forward", "reverse"])
 @pytest.mark.parametrize("cfg", CONFIGS, ids=CFG_IDS)
 def test_padding_and_final_state(cfg, reverse):
@@ -220,7 +231,7 @@ def test_padding_and_final_state(cfg, reverse):
             np.testing.assert_array_equal(out.c_n[b], C.c[L, b])
         if L:  # y stays aligned with x: y[t] is the state after reading x[t]
             order = np.arange(L)[::-1] if reverse else np.arange(L)
-            np.testing.assert_array_equal(out.y[order, b], C.h[1:L + 1, b])
+            np.testing.assert_array_equal(out.y[order, b], C.h[1 : L + 1, b])
     # sequence 1 has length 0: its gradients are the seeds, passed straight through
     np.testing.assert_array_equal(g.dh0[1], seeds["dh_n"][1])
     if cell == "lstm":
@@ -232,10 +243,10 @@ def one_sequence(kw, b, L):
     mode its rows are flipped within its length."""
     one = dict(kw, lengths=None, reverse=False)
     rows = np.arange(L)[::-1] if kw["reverse"] else np.arange(L)
-    one["x"] = kw["x"][rows, b:b + 1]
-    one["h0"] = kw["h0"][b:b + 1]
+    one["x"] = kw["x"][rows, b : b + 1]
+    one["h0"] = kw["h0"][b : b + 1]
     if "c0" in kw:
-        one["c0"] = kw["c0"][b:b + 1]
+        one["c0"] = kw["c0"][b : b + 1]
     return one, rows
 
 
@@ -247,19 +258,23 @@ def test_lengths_equal_each_sequence_alone(cfg, reverse):
     lengths = [2, 7, 0, 5]
     cell, kw, seeds = problem(cfg, lengths=lengths, reverse=reverse)
     out, g = run(cell, kw, seeds)
-    total = {k: np.zeros_like(v) for k, v in g._asdict().items()
-             if k.startswith(("dw", "db")) and v is not None}
+    total = {
+        k: np.zeros_like(v)
+        for k, v in g._asdict().items()
+        if k.startswith(("dw", "db")) and v is not None
+    }
     for b, L in enumerate(lengths):
         one, rows = one_sequence(kw, b, L)
-        one_seeds = {"dy": seeds["dy"][rows, b:b + 1], "dh_n": seeds["dh_n"][b:b + 1]}
+        one_seeds = {"dy": seeds["dy"][rows, b : b + 1], "dh_n": seeds["dh_n"][b : b + 1]}
         if cell == "lstm":
-            one_seeds["dc_n"] = seeds["dc_n"][b:b + 1]
+            one_seeds["dc_n"] = seeds["dc_n"][b : b + 1]
         o, gb = run(cell, one, one_seeds)
         np.testing.assert_allclose(out.y[rows, b], o.y[:, 0], rtol=1e-13, atol=1e-13)
         np.testing.assert_allclose(out.h_n[b], o.h_n[0], rtol=1e-13, atol=1e-13)
-        np.testing.assert_allclose(out.cache.h[:L + 1, b], o.cache.h[:, 0], rtol=1e-13, atol=1e-13)
-        np.testing.assert_allclose(out.cache.gates[:L, b], o.cache.gates[:, 0], rtol=1e-13,
-                                   atol=1e-13)
+        np.testing.assert_allclose(out.cache.h[: L + 1, b], o.cache.h[:, 0], rtol=1e-13, atol=1e-13)
+        np.testing.assert_allclose(
+            out.cache.gates[:L, b], o.cache.gates[:, 0], rtol=1e-13, atol=1e-13
+        )
         if cell == "lstm":
             np.testing.assert_allclose(out.c_n[b], o.c_n[0], rtol=1e-13, atol=1e-13)
             np.testing.assert_allclose(g.dc0[b], gb.dc0[0], rtol=1e-12, atol=1e-12)
@@ -278,8 +293,9 @@ def test_full_lengths_equal_no_lengths(cfg, reverse):
     a = run(cell, kw, seeds)
     b = run(cell, dict(kw, lengths=np.full(4, 7, np.int32)), seeds)
     assert_same(a[0]._replace(cache=None), b[0]._replace(cache=None), "out", exact=True)
-    assert_same(a[0].cache._replace(lengths=None), b[0].cache._replace(lengths=None), "cache",
-                exact=True)
+    assert_same(
+        a[0].cache._replace(lengths=None), b[0].cache._replace(lengths=None), "cache", exact=True
+    )
     assert_same(a[1], b[1], "grads", exact=True)
 
 
@@ -288,8 +304,9 @@ def test_reverse_equals_flipped_time(cfg):
     """Without lengths, reverse=True is the forward run on x[::-1], with y flipped back."""
     cell, kw, seeds = problem(cfg, reverse=True)
     out, g = run(cell, kw, seeds)
-    flipped, fg = run(cell, dict(kw, x=kw["x"][::-1], reverse=False),
-                      dict(seeds, dy=seeds["dy"][::-1]))
+    flipped, fg = run(
+        cell, dict(kw, x=kw["x"][::-1], reverse=False), dict(seeds, dy=seeds["dy"][::-1])
+    )
     np.testing.assert_allclose(out.y, flipped.y[::-1], rtol=1e-13, atol=1e-13)
     np.testing.assert_allclose(out.cache.h, flipped.cache.h, rtol=1e-13, atol=1e-13)
     np.testing.assert_allclose(g.dx, fg.dx[::-1], rtol=1e-12, atol=1e-12)
@@ -344,18 +361,21 @@ def test_chunks_with_carried_state_equal_one_run(cfg, layout):
         for k, v in gc._asdict().items():
             if k.startswith(("dw", "db")) and v is not None:
                 sums[k] = sums.get(k, 0) + v
-    np.testing.assert_allclose(np.concatenate([dx[t0] for t0, _ in CHUNKS]), g.dx,
-                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        np.concatenate([dx[t0] for t0, _ in CHUNKS]), g.dx, rtol=1e-12, atol=1e-12
+    )
     np.testing.assert_allclose(d_state["dh_n"], g.dh0, rtol=1e-12, atol=1e-12)
     if cell == "lstm":
         np.testing.assert_allclose(d_state["dc_n"], g.dc0, rtol=1e-12, atol=1e-12)
-    assert set(sums) == {k for k, v in g._asdict().items() if k.startswith(("dw", "db"))
-                         and v is not None}
+    assert set(sums) == {
+        k for k, v in g._asdict().items() if k.startswith(("dw", "db")) and v is not None
+    }
     for k, v in sums.items():
         np.testing.assert_allclose(v, getattr(g, k), rtol=1e-12, atol=1e-12, err_msg=k)
 
 
 # --- options ---------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("peep", [False, True], ids=["", "peep"])
 def test_cifg_ignores_the_forget_rows(peep):
@@ -365,14 +385,14 @@ def test_cifg_ignores_the_forget_rows(peep):
     cell, kw, seeds = problem(cfg, lengths=[7, 0, 3, 1])
     out, g = run(cell, kw, seeds)
     H = 4
-    i, f = out.cache.gates[..., :H], out.cache.gates[..., H:2 * H]
+    i, f = out.cache.gates[..., :H], out.cache.gates[..., H : 2 * H]
     valid = np.arange(7)[:, None] < np.array([7, 0, 3, 1])[None, :]
     np.testing.assert_array_equal(f[valid], 1 - i[valid])
     changed = dict(kw)
     for name in ("w_ih", "w_hh", "b_ih", "b_hh"):
         changed[name] = kw[name].copy()
-        changed[name][H:2 * H] += 3.0
-        np.testing.assert_array_equal(getattr(g, "d" + name)[H:2 * H], 0)
+        changed[name][H : 2 * H] += 3.0
+        np.testing.assert_array_equal(getattr(g, "d" + name)[H : 2 * H], 0)
     if peep:
         changed["w_peep"] = kw["w_peep"].copy()
         changed["w_peep"][1] += 3.0
@@ -382,8 +402,9 @@ def test_cifg_ignores_the_forget_rows(peep):
     assert not np.array_equal(run(cell, dict(kw, input_forget=False))[0].y, out.y)
 
 
-@pytest.mark.parametrize("cfg", [c for c in CONFIGS if "clip" in c[2]],
-                         ids=[c[0] for c in CONFIGS if "clip" in c[2]])
+@pytest.mark.parametrize(
+    "cfg", [c for c in CONFIGS if "clip" in c[2]], ids=[c[0] for c in CONFIGS if "clip" in c[2]]
+)
 def test_clip(cfg):
     """A clip no pre-activation reaches changes nothing (and masks nothing); the configured
     clip does change the results."""
@@ -423,6 +444,7 @@ def test_clip_boundary_passes_the_gradient():
 
 # --- defaults, purity, empty, float32 --------------------------------------------------------
 
+
 @pytest.mark.parametrize("cfg", CONFIGS, ids=CFG_IDS)
 def test_defaults(cfg):
     """Absent h0/c0, biases and output gradients are zeros; absent biases have None grads."""
@@ -453,8 +475,11 @@ def test_defaults(cfg):
     zero_seeds = {k: np.zeros_like(v) for k, v in seeds.items()}
     assert_same(bwd(out.cache), bwd(out.cache, **zero_seeds), exact=True)
     for k in seeds:  # each one alone defaults to zeros
-        assert_same(bwd(out.cache, **{k: seeds[k]}),
-                    bwd(out.cache, **dict(zero_seeds, **{k: seeds[k]})), exact=True)
+        assert_same(
+            bwd(out.cache, **{k: seeds[k]}),
+            bwd(out.cache, **dict(zero_seeds, **{k: seeds[k]})),
+            exact=True,
+        )
 
 
 @pytest.mark.parametrize("cfg", CONFIGS, ids=CFG_IDS)
@@ -506,8 +531,9 @@ def test_zero_sized_features():
     """I = 0 (no input: the recurrence alone) and H = 0 are valid, too."""
     rng = np.random.default_rng(0)
     w_hh = rng.standard_normal((12, 3))
-    out = ref.lstm_forward(np.zeros((4, 2, 0)), np.zeros((12, 0)), w_hh, np.ones(12),
-                           h0=rng.standard_normal((2, 3)))
+    out = ref.lstm_forward(
+        np.zeros((4, 2, 0)), np.zeros((12, 0)), w_hh, np.ones(12), h0=rng.standard_normal((2, 3))
+    )
     g = ref.lstm_backward(out.cache, dh_n=np.ones((2, 3)))
     assert g.dx.shape == (4, 2, 0) and g.dw_ih.shape == (12, 0) and np.abs(g.dw_hh).max() > 0
     out = ref.gru_forward(rng.standard_normal((4, 2, 3)), np.zeros((0, 3)), np.zeros((0, 0)))
@@ -522,13 +548,17 @@ def test_float32(cfg, layout):
     """float32 in, float32 out (every output, cache array and gradient), close to float64."""
     cell, kw, seeds = problem(cfg, lengths=layout[0], reverse=layout[1])
     out64, g64 = run(cell, kw, seeds)
-    kw32 = {k: v.astype(np.float32) if isinstance(v, np.ndarray) and v.dtype == np.float64
-            else v for k, v in kw.items()}
+    kw32 = {
+        k: v.astype(np.float32) if isinstance(v, np.ndarray) and v.dtype == np.float64 else v
+        for k, v in kw.items()
+    }
     seeds32 = {k: v.astype(np.float32) for k, v in seeds.items()}
     out32, g32 = run(cell, kw32, seeds32)
-    for name, a, b in [*zip(out32._fields[:-1], out32[:-1], out64[:-1]),
-                       *zip(out32.cache._fields, out32.cache, out64.cache),
-                       *zip(g32._fields, g32, g64)]:
+    for name, a, b in [
+        *zip(out32._fields[:-1], out32[:-1], out64[:-1]),
+        *zip(out32.cache._fields, out32.cache, out64.cache),
+        *zip(g32._fields, g32, g64),
+    ]:
         if not isinstance(a, np.ndarray):
             assert a == b, name
             continue
@@ -565,10 +595,16 @@ def torch_reference(torch, cell, opts, kw, seeds, P, reverse):
     if P:
         extra["proj_size"] = P
     layer = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[cell](
-        I, H, bias=bias, bidirectional=reverse, dtype=torch.float64, **extra)
+        I, H, bias=bias, bidirectional=reverse, dtype=torch.float64, **extra
+    )
     sfx = "_reverse" if reverse else ""
-    names = {"w_ih": "weight_ih_l0", "w_hh": "weight_hh_l0", "b_ih": "bias_ih_l0",
-             "b_hh": "bias_hh_l0", "w_proj": "weight_hr_l0"}
+    names = {
+        "w_ih": "weight_ih_l0",
+        "w_hh": "weight_hh_l0",
+        "b_ih": "bias_ih_l0",
+        "b_hh": "bias_hh_l0",
+        "w_proj": "weight_hr_l0",
+    }
     params = {k: getattr(layer, v + sfx) for k, v in names.items() if kw.get(k) is not None}
     with torch.no_grad():
         for k, p in params.items():
@@ -587,11 +623,12 @@ def torch_reference(torch, cell, opts, kw, seeds, P, reverse):
     inp = x
     if kw["lengths"] is not None:
         inp = torch.nn.utils.rnn.pack_padded_sequence(
-            x, torch.as_tensor(kw["lengths"]), enforce_sorted=False)
+            x, torch.as_tensor(kw["lengths"]), enforce_sorted=False
+        )
     y, final = layer(inp, state)
     if kw["lengths"] is not None:
         y, _ = torch.nn.utils.rnn.pad_packed_sequence(y, total_length=T)
-    y = y[..., (P or H):] if reverse else y
+    y = y[..., (P or H) :] if reverse else y
     h_n = (final[0] if cell == "lstm" else final)[D - 1]
     L = (y * torch.from_numpy(seeds["dy"])).sum() + (h_n * torch.from_numpy(seeds["dh_n"])).sum()
     res = {"y": y, "h_n": h_n}
@@ -620,8 +657,10 @@ def test_matches_pytorch(case, layout, biases):
     kw, seeds = make(cell, opts, 6, 4, 3, H, P, lengths, reverse, biases, seed=21)
     want = torch_reference(torch, cell, opts, kw, seeds, P, reverse)
     out, g = run(cell, kw, seeds)
-    got = {**{k: v for k, v in out._asdict().items() if k != "cache"},
-           **{k: v for k, v in g._asdict().items() if v is not None}}
+    got = {
+        **{k: v for k, v in out._asdict().items() if k != "cache"},
+        **{k: v for k, v in g._asdict().items() if v is not None},
+    }
     assert set(got) == set(want)
     for k, v in want.items():
         assert np.abs(v).max() > 0, k

@@ -16,8 +16,9 @@ pytestmark = pytest.mark.skipif(not hasattr(rnnkit, "simd_targets"), reason="nat
 def run_python(code, **env):
     full_env = dict(os.environ)
     full_env.update(env)
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env=full_env, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=full_env, timeout=120
+    )
 
 
 def test_simd_targets_include_scalar_and_current():
@@ -75,8 +76,12 @@ def test_version_is_pep440():
 
 
 def test_env_selects_target_and_threads():
-    r = run_python("import rnnkit, json; print(json.dumps([rnnkit.get_simd_target(), "
-                   "rnnkit.get_num_threads()]))", RNNKIT_SIMD="scalar", RNNKIT_NUM_THREADS="3")
+    r = run_python(
+        "import rnnkit, json; print(json.dumps([rnnkit.get_simd_target(), "
+        "rnnkit.get_num_threads()]))",
+        RNNKIT_SIMD="scalar",
+        RNNKIT_NUM_THREADS="3",
+    )
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout) == ["scalar", 3]
 
@@ -110,22 +115,61 @@ def test_targets_agree_within_rounding(dtype):
 
 
 def test_cli_info_and_demo():
-    r = subprocess.run([sys.executable, "-m", "rnnkit", "info", "--json"], capture_output=True,
-                       text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "rnnkit", "info", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["version"] == rnnkit.__version__
-    r = subprocess.run([sys.executable, "-m", "rnnkit", "demo", "--T", "5", "--B", "2", "--H", "8",
-                        "--repeat", "1"], capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rnnkit",
+            "demo",
+            "--T",
+            "5",
+            "--B",
+            "2",
+            "--H",
+            "8",
+            "--repeat",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
     assert "speed-up" in r.stdout
 
 
 def test_cli_bench_runs_and_writes_json_and_plot(tmp_path):
     out_json, out_png = tmp_path / "b.json", tmp_path / "b.png"
-    args = [sys.executable, "-m", "rnnkit", "bench", "--cells", "gru", "--T", "4", "--batch", "2",
-            "--hidden", "8", "--repeat", "1", "--no-progress", "--json", str(out_json)]
+    args = [
+        sys.executable,
+        "-m",
+        "rnnkit",
+        "bench",
+        "--cells",
+        "gru",
+        "--T",
+        "4",
+        "--batch",
+        "2",
+        "--hidden",
+        "8",
+        "--repeat",
+        "1",
+        "--no-progress",
+        "--json",
+        str(out_json),
+    ]
     try:
         import matplotlib  # noqa: F401
+
         args += ["--plot", str(out_png)]
     except ImportError:
         out_png = None
@@ -149,12 +193,24 @@ def test_cli_bench_runs_and_writes_json_and_plot(tmp_path):
 def test_bench_thread_clock_one_thread_only():
     from rnnkit import bench
 
-    res = bench.run(cells=("rnn",), shapes=[(3, 2, 8)], repeat=1, reference=False, torch=False,
-                    onnx=False, progress=False, clock="thread")
+    res = bench.run(
+        cells=("rnn",),
+        shapes=[(3, 2, 8)],
+        repeat=1,
+        reference=False,
+        torch=False,
+        onnx=False,
+        progress=False,
+        clock="thread",
+    )
     assert res["machine"]["clock"] == "thread"
     assert all(r["fwd"]["median_ms"] >= 0 for r in res["results"])
     with pytest.raises(ValueError, match="clock"):
         bench.run(cells=("rnn",), shapes=[(3, 2, 8)], threads=2, clock="thread", progress=False)
-    r = subprocess.run([sys.executable, "-m", "rnnkit", "bench", "--clock", "thread", "--threads",
-                        "2"], capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "rnnkit", "bench", "--clock", "thread", "--threads", "2"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 2 and "--clock thread" in r.stderr

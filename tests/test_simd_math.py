@@ -10,15 +10,23 @@ import rnnkit
 _core = pytest.importorskip("rnnkit._core")
 
 # Stated in cpp/simd/math.h (ulp of the result's dtype).
-BOUNDS = {("exp", np.float32): 1, ("sigmoid", np.float32): 3, ("tanh", np.float32): 3,
-          ("exp", np.float64): 1, ("sigmoid", np.float64): 2, ("tanh", np.float64): 2}
+BOUNDS = {
+    ("exp", np.float32): 1,
+    ("sigmoid", np.float32): 3,
+    ("tanh", np.float32): 3,
+    ("exp", np.float64): 1,
+    ("sigmoid", np.float64): 2,
+    ("tanh", np.float64): 2,
+}
 EXACT = {"exp": np.exp, "sigmoid": lambda x: 1 / (1 + np.exp(-x)), "tanh": np.tanh}
 
 
 def ulp_error(got, x, fn, dtype):
     exact = EXACT[fn](x.astype(np.longdouble))
-    spacing = np.maximum(np.spacing(np.abs(exact).astype(dtype)).astype(np.longdouble),
-                         np.finfo(dtype).smallest_subnormal)
+    spacing = np.maximum(
+        np.spacing(np.abs(exact).astype(dtype)).astype(np.longdouble),
+        np.finfo(dtype).smallest_subnormal,
+    )
     err = np.abs(got.astype(np.longdouble) - exact) / spacing
     err[got == exact.astype(dtype)] = 0
     return err
@@ -26,9 +34,15 @@ def ulp_error(got, x, fn, dtype):
 
 def grid(dtype):
     top = 88.0 if dtype == np.float32 else 700.0
-    return np.concatenate([np.linspace(-30, 30, 60001), np.linspace(-1e-3, 1e-3, 2001),
-                           np.geomspace(1e-30, 1, 2001), -np.geomspace(1e-30, 1, 2001),
-                           np.linspace(-top, top, 20001)]).astype(dtype)
+    return np.concatenate(
+        [
+            np.linspace(-30, 30, 60001),
+            np.linspace(-1e-3, 1e-3, 2001),
+            np.geomspace(1e-30, 1, 2001),
+            -np.geomspace(1e-30, 1, 2001),
+            np.linspace(-top, top, 20001),
+        ]
+    ).astype(dtype)
 
 
 @pytest.mark.parametrize("fn", ["exp", "sigmoid", "tanh"])

@@ -6,11 +6,10 @@ import threading
 
 import numpy as np
 import pytest
+from conftest import BACKENDS
 
 import rnnkit
 from rnnkit.stream import round_to_bfloat16
-
-from conftest import BACKENDS
 
 CELLS = {  # id: (class, constructor keywords)
     "rnn_tanh": ("RNN", {"nonlinearity": "tanh"}),
@@ -25,8 +24,9 @@ T, B, I, H = 7, 3, 5, 6
 
 def make(cell, num_layers=2, dtype="float32", backend="native", **kw):
     cls, opts = CELLS[cell]
-    return getattr(rnnkit, cls)(I, H, num_layers, **opts, dtype=dtype, backend=backend,
-                                seed=3, **kw)
+    return getattr(rnnkit, cls)(
+        I, H, num_layers, **opts, dtype=dtype, backend=backend, seed=3, **kw
+    )
 
 
 def rand(shape, dtype, seed=0):
@@ -104,8 +104,11 @@ def test_out_argument():
     out = np.empty((B, 3), np.float32)
     assert s1.step(x, out=out) is out
     np.testing.assert_array_equal(out, s2.step(x))
-    with pytest.raises(ValueError, match=r"out: expected a writeable float32 array of shape "
-                                         r"\(3, 3\), got a float64 array"):
+    with pytest.raises(
+        ValueError,
+        match=r"out: expected a writeable float32 array of shape "
+        r"\(3, 3\), got a float64 array",
+    ):
         s1.step(x, out=np.empty((B, 3)))
 
 
@@ -131,8 +134,11 @@ def test_streams_in_threads_equal_sequential():
 def test_bad_input():
     m = make("gru")
     s = m.stream(B)
-    with pytest.raises(ValueError, match=r"x_t: expected shape \(3, 5\) \(batch_size, "
-                                         r"input_size\), got \(2, 5\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"x_t: expected shape \(3, 5\) \(batch_size, "
+        r"input_size\), got \(2, 5\)",
+    ):
         s.step(np.zeros((2, I), np.float32))
     with pytest.raises(TypeError, match="x_t: expected dtype float32"):
         s.step(np.zeros((B, I), np.float64))
@@ -154,8 +160,21 @@ def test_bad_input():
 
 
 def test_round_to_bfloat16_is_nearest_ties_to_even():
-    vals = np.array([1.0, 1 + 2**-8, 1 + 3 * 2**-8, 1 + 2**-8 + 2**-20, -2.5e-3, 3.0e38,
-                     np.inf, -np.inf, 1e-40, 0.0], np.float32)
+    vals = np.array(
+        [
+            1.0,
+            1 + 2**-8,
+            1 + 3 * 2**-8,
+            1 + 2**-8 + 2**-20,
+            -2.5e-3,
+            3.0e38,
+            np.inf,
+            -np.inf,
+            1e-40,
+            0.0,
+        ],
+        np.float32,
+    )
     got = round_to_bfloat16(vals)
     # An independent oracle: nearest of the two bfloat16 neighbours, ties to the even one.
     for v, g in zip(vals.astype(np.float64), got.astype(np.float64)):
@@ -208,7 +227,7 @@ def test_bfloat16_one_step_error_bound(cell):
         if cell == "lstm":
             K = 2 + np.abs(state[1]).max() / 4
         elif cell == "gru":
-            hn = h @ w_hh[2 * H2:].T + b_hh[2 * H2:]
+            hn = h @ w_hh[2 * H2 :].T + b_hh[2 * H2 :]
             K = 2 + np.abs(hn).max() / 4
         else:
             K = 1.0
@@ -260,8 +279,11 @@ def test_native_stream_repacks_after_a_target_or_thread_change():
 def test_native_stream_bad_arguments_are_errors():
     m = make("gru")
     s = m.stream(B)
-    with pytest.raises(ValueError, match=r"out: expected a writeable float32 array of shape "
-                                         r"\(3, 6\), got a non-C-contiguous float32"):
+    with pytest.raises(
+        ValueError,
+        match=r"out: expected a writeable float32 array of shape "
+        r"\(3, 6\), got a non-C-contiguous float32",
+    ):
         s.step(np.zeros((B, I), np.float32), out=np.zeros((6, 3), np.float32).T)
     ro = np.zeros((B, H), np.float32)
     ro.flags.writeable = False
@@ -270,13 +292,15 @@ def test_native_stream_bad_arguments_are_errors():
     y = s.step(np.zeros((I, B), np.float32).T)  # a non-contiguous x_t is copied, not refused
     assert y.shape == (B, H)
     with pytest.raises(TypeError, match="layers"):
-        rnnkit._core.Stream(cell=rnnkit._core.Cell.GRU, layers=[1], batch_size=1,
-                            slow_check=None)
+        rnnkit._core.Stream(cell=rnnkit._core.Cell.GRU, layers=[1], batch_size=1, slow_check=None)
     with pytest.raises(ValueError, match="w_hh: expected 6 columns without w_proj"):
         w = np.zeros((3 * H, I), np.float32)
-        rnnkit._core.Stream(cell=rnnkit._core.Cell.GRU, batch_size=1, slow_check=None,
-                            layers=[(w, np.zeros((3 * H, H + 1), np.float32), None, None,
-                                     None, None)])
+        rnnkit._core.Stream(
+            cell=rnnkit._core.Cell.GRU,
+            batch_size=1,
+            slow_check=None,
+            layers=[(w, np.zeros((3 * H, H + 1), np.float32), None, None, None, None)],
+        )
 
 
 @pytest.mark.parametrize("cell", sorted(CELLS))
@@ -302,16 +326,25 @@ def test_bfloat16_panels_round_like_round_to_bfloat16(simd_target):
 
     rng = np.random.default_rng(4)
     G, H2, I2 = 3, 40, 24  # sizes that leave partial panels on every target
-    ties = (1 + rng.integers(0, 255, (G * H2, I2 + H2)) * 2.0**-7 + 2.0**-8) * \
-        rng.choice([-0.1, 0.1], (G * H2, I2 + H2))
+    ties = (1 + rng.integers(0, 255, (G * H2, I2 + H2)) * 2.0**-7 + 2.0**-8) * rng.choice(
+        [-0.1, 0.1], (G * H2, I2 + H2)
+    )
     w = np.where(rng.random(ties.shape) < 0.5, ties, rng.standard_normal(ties.shape) * 0.2)
-    w_ih, w_hh = (np.ascontiguousarray(w[:, :I2], np.float32),
-                  np.ascontiguousarray(w[:, I2:], np.float32))
+    w_ih, w_hh = (
+        np.ascontiguousarray(w[:, :I2], np.float32),
+        np.ascontiguousarray(w[:, I2:], np.float32),
+    )
     b = np.zeros(G * H2, np.float32)
 
     def stream(wi, wh, bf16):
-        return _core.Stream(cell=_core.Cell.GRU, batch_size=2, bfloat16=bf16, slow_check=None,
-                            layers=[(wi, wh, b, b, None, None)])
+        return _core.Stream(
+            cell=_core.Cell.GRU,
+            batch_size=2,
+            bfloat16=bf16,
+            slow_check=None,
+            layers=[(wi, wh, b, b, None, None)],
+        )
+
     x = rng.standard_normal((9, 2, I2)).astype(np.float32)
     got = stream(w_ih, w_hh, True).run(x)
     want = stream(round_to_bfloat16(w_ih), round_to_bfloat16(w_hh), False).run(x)
@@ -333,8 +366,13 @@ def test_native_stream_runs_the_mgu_and_clipping(simd_target, dtype):
         w_ih = rng.standard_normal((G * H, I)).astype(dtype) * 0.4
         w_hh = rng.standard_normal((G * H, H)).astype(dtype) * 0.4
         b = rng.standard_normal(G * H).astype(dtype) * 0.1
-        s = _core.Stream(cell=getattr(_core.Cell, cell), batch_size=B, slow_check=None,
-                         layers=[(w_ih, w_hh, b, b, None, None)], **kw)
+        s = _core.Stream(
+            cell=getattr(_core.Cell, cell),
+            batch_size=B,
+            slow_check=None,
+            layers=[(w_ih, w_hh, b, b, None, None)],
+            **kw,
+        )
         if cell == "MGU":
             want = rnnkit.mgu_forward(x, w_ih, w_hh, b, b).y
         else:
@@ -359,8 +397,7 @@ def test_native_stream_repacks_after_a_gemm_params_change(simd_target):
     try:
         for t in range(T):
             mr, nr = tiles[t % len(tiles)]
-            _core._set_gemm_params(simd_target, "float32", t % len(tiles), 8 * (1 + t % 2), mr,
-                                   nr)
+            _core._set_gemm_params(simd_target, "float32", t % len(tiles), 8 * (1 + t % 2), mr, nr)
             got.append(s.step(x[t]))
     finally:
         _core._set_gemm_params(simd_target, "float32", None, 0, 0, 0)

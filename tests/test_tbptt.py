@@ -13,10 +13,10 @@ compared with use only the functional API and PyTorch.
 
 import numpy as np
 import pytest
+from conftest import BACKENDS, backend_module
 
 import rnnkit
 import rnnkit.reference
-from conftest import BACKENDS, backend_module
 
 KINDS = ["lstm", "gru"]
 DTYPES = [np.float64, np.float32]
@@ -32,8 +32,9 @@ def tol(dtype):
 def make_model(kind, I, H, *, dtype, backend, batch_first=False, seed=0):
     """The model under test: a one-layer rnnkit.LSTM / rnnkit.GRU."""
     cls = {"lstm": rnnkit.LSTM, "gru": rnnkit.GRU}[kind]
-    return cls(I, H, dtype=np.dtype(dtype).name, backend=backend, batch_first=batch_first,
-               seed=seed)
+    return cls(
+        I, H, dtype=np.dtype(dtype).name, backend=backend, batch_first=batch_first, seed=seed
+    )
 
 
 # ---------------------------------------------------------------- data and loss
@@ -41,10 +42,12 @@ def make_model(kind, I, H, *, dtype, backend, batch_first=False, seed=0):
 
 def mse_loss(V, reduction="mean"):
     """loss = 0.5 * sum((y V - t)^2) [/ (steps * B)], with dy by hand. Layout-agnostic."""
+
     def loss_fn(y, t):
         e = y @ V - t
         scale = 1.0 / (e.size // e.shape[-1]) if reduction == "mean" else 1.0
         return 0.5 * scale * float((e * e).sum()), (scale * e @ V.T).astype(y.dtype)
+
     return loss_fn
 
 
@@ -91,8 +94,9 @@ def numpy_windows(kind, ops, sd, x, tgt, loss_fn, chunks, k1, k2, state):
     w = (sd["weight_ih_l0"], sd["weight_hh_l0"], sd["bias_ih_l0"], sd["bias_hh_l0"])
     st = as_tuple(state) if state is not None else None
     if kind == "lstm":
-        full = ops.lstm_forward(x, *w, None if st is None else st[0][0],
-                                None if st is None else st[1][0])
+        full = ops.lstm_forward(
+            x, *w, None if st is None else st[0][0], None if st is None else st[1][0]
+        )
         states = (full.cache.h, full.cache.c)
     else:
         full = ops.gru_forward(x, *w, None if st is None else st[0][0])
@@ -102,14 +106,28 @@ def numpy_windows(kind, ops, sd, x, tgt, loss_fn, chunks, k1, k2, state):
         s = max(0, a - (k2 - k1))
         init = [h[s] for h in states]
         fwd = (ops.lstm_forward if kind == "lstm" else ops.gru_forward)(x[s:b], *w, *init)
-        loss, dy_new = loss_fn(fwd.y[a - s:], tgt[a:b])
+        loss, dy_new = loss_fn(fwd.y[a - s :], tgt[a:b])
         dy = np.zeros_like(fwd.y)
-        dy[a - s:] = dy_new
+        dy[a - s :] = dy_new
         g = (ops.lstm_backward if kind == "lstm" else ops.gru_backward)(fwd.cache, dy)
-        grads = dict(zip(["weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"],
-                         [g.dw_ih, g.dw_hh, g.db_ih, g.db_hh]))
-        out.append(dict(start=s, stop=b, loss_start=a, loss=loss, dx=g.dx,
-                        y=fwd.y[a - s:], state=[h[b] for h in states], grads=grads))
+        grads = dict(
+            zip(
+                ["weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"],
+                [g.dw_ih, g.dw_hh, g.db_ih, g.db_hh],
+            )
+        )
+        out.append(
+            dict(
+                start=s,
+                stop=b,
+                loss_start=a,
+                loss=loss,
+                dx=g.dx,
+                y=fwd.y[a - s :],
+                state=[h[b] for h in states],
+                grads=grads,
+            )
+        )
     return out
 
 
@@ -156,8 +174,10 @@ def test_one_window_is_full_bptt(kind, dtype, backend, k):
     np.testing.assert_allclose(w.loss, loss, **t)
     np.testing.assert_allclose(w.dx, g.dx, **t)
     np.testing.assert_allclose(as_tuple(w.state)[0][0], fwd.h_n, **t)
-    for n, d in zip(["weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"],
-                    [g.dw_ih, g.dw_hh, g.db_ih, g.db_hh]):
+    for n, d in zip(
+        ["weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"],
+        [g.dw_ih, g.dw_hh, g.db_ih, g.db_hh],
+    ):
         np.testing.assert_allclose(grads[n], d, **t, err_msg=n)
 
 
@@ -175,8 +195,18 @@ def test_windows_match_numpy(kind, dtype, backend, k1, k2):
     x, tgt, V = make_data(T, B, I, H, C, dtype)
     s0 = init_state(kind, B, H, dtype)
     got = collect(rnnkit.tbptt(model, x, tgt, mse_loss(V), k1=k1, k2=k2, state=s0), model)
-    want = numpy_windows(kind, backend_module(backend), model.state_dict(), x, tgt, mse_loss(V),
-                         chunks_of(T, k1), k1, k2, s0)
+    want = numpy_windows(
+        kind,
+        backend_module(backend),
+        model.state_dict(),
+        x,
+        tgt,
+        mse_loss(V),
+        chunks_of(T, k1),
+        k1,
+        k2,
+        s0,
+    )
     assert_windows(got, want, dtype)
 
 
@@ -186,8 +216,9 @@ def test_batch_first(kind):
     x, tgt, V = make_data(T, B, I, H, C, np.float64)
     xb, tb = x.transpose(1, 0, 2), tgt.transpose(1, 0, 2)  # non-contiguous views on purpose
     got = collect(rnnkit.tbptt(model, xb, tb, mse_loss(V), k1=3, k2=5), model)
-    want = numpy_windows(kind, rnnkit, model.state_dict(), x, tgt, mse_loss(V),
-                         chunks_of(T, 3), 3, 5, None)
+    want = numpy_windows(
+        kind, rnnkit, model.state_dict(), x, tgt, mse_loss(V), chunks_of(T, 3), 3, 5, None
+    )
     assert_windows(got, want, np.float64, batch_first=True)
 
 
@@ -209,11 +240,16 @@ def torch_windows(torch, kind, sd, x, tgt, V, chunks, k1, k2, state):
         xw = X[s:b].clone().requires_grad_(True)
         mod.zero_grad()
         y, _ = mod(xw, carried)
-        e = y[a - s:] @ Vt - TG[a:b]
+        e = y[a - s :] @ Vt - TG[a:b]
         loss = 0.5 * (e * e).sum() / (e.shape[0] * e.shape[1])
         loss.backward()
-        out.append(dict(loss=loss.item(), dx=xw.grad.numpy(),
-                        grads={n: getattr(mod, n).grad.numpy().copy() for n in sd}))
+        out.append(
+            dict(
+                loss=loss.item(),
+                dx=xw.grad.numpy(),
+                grads={n: getattr(mod, n).grad.numpy().copy() for n in sd},
+            )
+        )
     return out
 
 
@@ -227,8 +263,7 @@ def test_windows_match_pytorch_detach(kind, dtype, backend, k1, k2):
     x, tgt, V = make_data(T, B, I, H, C, dtype)
     s0 = init_state(kind, B, H, dtype)
     got = collect(rnnkit.tbptt(model, x, tgt, mse_loss(V), k1=k1, k2=k2, state=s0), model)
-    want = torch_windows(torch, kind, model.state_dict(), x, tgt, V, chunks_of(T, k1), k1, k2,
-                         s0)
+    want = torch_windows(torch, kind, model.state_dict(), x, tgt, V, chunks_of(T, k1), k1, k2, s0)
     assert len(got) == len(want)
     t = tol(dtype)
     for (w, grads), e in zip(got, want):
@@ -262,12 +297,11 @@ def numpy_documents(kind, ops, sd, x, tgt, loss_fn, resets, chunks, k1, k2, stat
         for k in range(nst):
             sj[k][0] = st[k][0, j]
         for d0, d1 in zip(bounds(j)[:-1], bounds(j)[1:]):
-            init = [np.zeros((1, H), x.dtype) if resets[d0, j] else sj[k][d0]
-                    for k in range(nst)]
-            f = fwd_fn(x[d0:d1, j:j + 1], *w, *init)
-            sj[0][d0 + 1:d1 + 1] = f.cache.h[1:]
+            init = [np.zeros((1, H), x.dtype) if resets[d0, j] else sj[k][d0] for k in range(nst)]
+            f = fwd_fn(x[d0:d1, j : j + 1], *w, *init)
+            sj[0][d0 + 1 : d1 + 1] = f.cache.h[1:]
             if kind == "lstm":
-                sj[1][d0 + 1:d1 + 1] = f.cache.c[1:]
+                sj[1][d0 + 1 : d1 + 1] = f.cache.c[1:]
         states.append(sj)
 
     out = []
@@ -279,22 +313,27 @@ def numpy_documents(kind, ops, sd, x, tgt, loss_fn, resets, chunks, k1, k2, stat
         for j in range(Bn):
             cuts = sorted({s, b} | {t for t in bounds(j) if s < t < b})
             for p, q in zip(cuts[:-1], cuts[1:]):
-                init = [np.zeros((1, H), x.dtype) if resets[p, j] else states[j][k][p]
-                        for k in range(nst)]
-                f = fwd_fn(x[p:q, j:j + 1], *w, *init)
+                init = [
+                    np.zeros((1, H), x.dtype) if resets[p, j] else states[j][k][p]
+                    for k in range(nst)
+                ]
+                f = fwd_fn(x[p:q, j : j + 1], *w, *init)
                 dy = np.zeros_like(f.y)
                 lo = max(a, p)
                 if lo < q:
-                    piece_loss, dy[lo - p:] = loss_fn(f.y[lo - p:], tgt[lo:q, j:j + 1])
+                    piece_loss, dy[lo - p :] = loss_fn(f.y[lo - p :], tgt[lo:q, j : j + 1])
                     loss += piece_loss
                 g = bwd_fn(f.cache, dy)
-                dx[p - s:q - s, j:j + 1] = g.dx
-                for n, d in zip(["weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"],
-                                [g.dw_ih, g.dw_hh, g.db_ih, g.db_hh]):
+                dx[p - s : q - s, j : j + 1] = g.dx
+                for n, d in zip(
+                    ["weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"],
+                    [g.dw_ih, g.dw_hh, g.db_ih, g.db_hh],
+                ):
                     grads[n] += d
         state_b = [np.stack([states[j][k][b, 0] for j in range(Bn)]) for k in range(nst)]
-        out.append(dict(start=s, stop=b, loss_start=a, loss=loss, dx=dx, grads=grads,
-                        state=state_b))
+        out.append(
+            dict(start=s, stop=b, loss_start=a, loss=loss, dx=dx, grads=grads, state=state_b)
+        )
     return out
 
 
@@ -316,11 +355,23 @@ def test_resets_equal_separate_documents(kind, dtype, backend, k1, k2):
     s0 = init_state(kind, B, H, dtype)
     resets = make_resets(T, B)
     loss_fn = mse_loss(V, reduction="sum")  # a sum splits exactly over documents
-    got = collect(rnnkit.tbptt(model, x, tgt, loss_fn, k1=k1, k2=k2, state=s0, resets=resets),
-                  model)
-    want = numpy_documents(kind, backend_module(backend), model.state_dict(), x, tgt, loss_fn,
-                           resets, chunks_of(T, k1), k1, k2, s0)
-    for (w, grads), e in zip(got, want):
+    got = collect(
+        rnnkit.tbptt(model, x, tgt, loss_fn, k1=k1, k2=k2, state=s0, resets=resets), model
+    )
+    want = numpy_documents(
+        kind,
+        backend_module(backend),
+        model.state_dict(),
+        x,
+        tgt,
+        loss_fn,
+        resets,
+        chunks_of(T, k1),
+        k1,
+        k2,
+        s0,
+    )
+    for (w, _grads), e in zip(got, want):
         e["y"] = w.y  # the per-document run does not assemble y; state and dx cover it
     assert_windows(got, want, dtype)
 
@@ -347,15 +398,24 @@ def test_class_equals_generator(kind, backend):
     resets = make_resets(T, B)
     s0 = init_state(kind, B, H, np.float64)
     model = make_model(kind, I, H, dtype=np.float64, backend=backend)
-    gen = collect(rnnkit.tbptt(model, x, tgt, mse_loss(V), k1=3, k2=7, state=s0,
-                               resets=resets), model)
+    gen = collect(
+        rnnkit.tbptt(model, x, tgt, mse_loss(V), k1=3, k2=7, state=s0, resets=resets), model
+    )
     tb = rnnkit.TBPTT(model, mse_loss(V), k1=3, k2=7, state=s0)
     cls = collect((tb.step(x[a:b], tgt[a:b], resets[a:b]) for a, b in chunks_of(T, 3)), model)
     for (wg, gg), (wc, gc) in zip(gen, cls):
-        assert (wg.start, wg.stop, wg.loss_start, wg.loss) == (wc.start, wc.stop,
-                                                               wc.loss_start, wc.loss)
-        for a, b in [(wg.dx, wc.dx), (wg.y, wc.y), *zip(as_tuple(wg.state), as_tuple(wc.state)),
-                     *((gg[n], gc[n]) for n in gg)]:
+        assert (wg.start, wg.stop, wg.loss_start, wg.loss) == (
+            wc.start,
+            wc.stop,
+            wc.loss_start,
+            wc.loss,
+        )
+        for a, b in [
+            (wg.dx, wc.dx),
+            (wg.y, wc.y),
+            *zip(as_tuple(wg.state), as_tuple(wc.state)),
+            *((gg[n], gc[n]) for n in gg),
+        ]:
             np.testing.assert_array_equal(a, b)
     assert len(gen) == len(cls) == 5
     np.testing.assert_array_equal(as_tuple(tb.state)[0], as_tuple(gen[-1][0].state)[0])
@@ -371,8 +431,9 @@ def test_class_uneven_chunks_and_reset_state(kind):
     tb = rnnkit.TBPTT(model, mse_loss(V), k1=4, k2=6)
     for _ in range(2):  # the second pass starts over after reset_state()
         got = collect((tb.step(x[a:b], tgt[a:b]) for a, b in chunks), model)
-        want = numpy_windows(kind, rnnkit.reference, model.state_dict(), x, tgt, mse_loss(V),
-                             chunks, 4, 6, None)
+        want = numpy_windows(
+            kind, rnnkit.reference, model.state_dict(), x, tgt, mse_loss(V), chunks, 4, 6, None
+        )
         assert_windows(got, want, np.float64)
         tb.reset_state()
         assert tb.state is None and tb.position == 0
@@ -434,8 +495,11 @@ def test_errors():
         rnnkit.TBPTT(model, loss_fn, k1=-2)
     with pytest.raises(TypeError, match=r"k1: expected an integer, got float"):
         rnnkit.TBPTT(model, loss_fn, k1=2.0)
-    with pytest.raises(ValueError, match=r"targets: expected 13 steps along axis 0 \(as x\), "
-                                         r"got shape \(12, 3, 2\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"targets: expected 13 steps along axis 0 \(as x\), "
+        r"got shape \(12, 3, 2\)",
+    ):
         rnnkit.tbptt(model, x, tgt[:12], loss_fn, k1=4)
     with pytest.raises(ValueError, match=r"resets: expected shape \(13, 3\) \[T, B\]"):
         rnnkit.tbptt(model, x, tgt, loss_fn, k1=4, resets=np.zeros((3, 13), bool))
@@ -444,15 +508,21 @@ def test_errors():
     with pytest.raises(ValueError, match=r"x: expected an array \[T, B, \.\.\.\], got shape"):
         rnnkit.tbptt(model, x[:, 0, 0], tgt, loss_fn, k1=4)
     tb = rnnkit.TBPTT(model, loss_fn, k1=4, k2=6)
-    with pytest.raises(ValueError, match=r"x_chunk: expected 1 to k1=4 steps along axis 0, "
-                                         r"got 5"):
+    with pytest.raises(
+        ValueError,
+        match=r"x_chunk: expected 1 to k1=4 steps along axis 0, "
+        r"got 5",
+    ):
         tb.step(x[:5], tgt[:5])
     with pytest.raises(ValueError, match=r"targets_chunk: expected 3 steps along axis 0"):
         tb.step(x[:3], tgt[:2])
     assert tb.position == 0 and tb.state is None  # a rejected chunk changes nothing
     bad = rnnkit.TBPTT(model, lambda y, t: (0.0, y[:1]), k1=4)
-    with pytest.raises(ValueError, match=r"loss_fn: expected dy of shape \(3, 3, 5\) "
-                                         r"\(that of y\), got \(1, 3, 5\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"loss_fn: expected dy of shape \(3, 3, 5\) "
+        r"\(that of y\), got \(1, 3, 5\)",
+    ):
         bad.step(x[:3], tgt[:3])
     assert bad.position == 0 and bad.state is None
 

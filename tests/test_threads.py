@@ -9,9 +9,9 @@ import threading
 
 import numpy as np
 import pytest
+from _cases import CONFIGS, make_problem
 
 import rnnkit
-from _cases import CONFIGS, make_problem
 
 pytestmark = pytest.mark.skipif(not hasattr(rnnkit, "set_num_threads"), reason="native not built")
 
@@ -25,8 +25,9 @@ def fwd_bwd(cell, args, kw, seeds):
 def problems():
     out = []
     for i, (_, cell, opts) in enumerate(CONFIGS[::3]):
-        name, args, kw, seeds = make_problem(cell, opts, 6, 16, 24, 40, np.float32, seed=i,
-                                             lengths=np.arange(16) % 7)
+        name, args, kw, seeds = make_problem(
+            cell, opts, 6, 16, 24, 40, np.float32, seed=i, lengths=np.arange(16) % 7
+        )
         out.append((cell, args, kw, seeds))
     return out
 

@@ -36,9 +36,16 @@ def test_ddp_two_processes_equal_one_process(tmp_path):
 
     port = free_port()
     outs = [str(tmp_path / f"rank{r}.npz") for r in range(2)]
-    procs = [subprocess.Popen([sys.executable, os.path.join(HERE, "_ddp_worker.py"), str(r), "2",
-                               str(port), outs[r]], env=child_env(), stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True) for r in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, os.path.join(HERE, "_ddp_worker.py"), str(r), "2", str(port), outs[r]],
+            env=child_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for r in range(2)
+    ]
     try:
         logs = [p.communicate(timeout=60)[0] for p in procs]
     finally:
@@ -53,8 +60,12 @@ def test_ddp_two_processes_equal_one_process(tmp_path):
     start = {}
     for cell in ("lstm", "gru"):
         torch.manual_seed(0)
-        start.update({f"{cell}.{n}": p.detach().numpy()
-                      for n, p in _ddp_worker.Model(cell).named_parameters()})
+        start.update(
+            {
+                f"{cell}.{n}": p.detach().numpy()
+                for n, p in _ddp_worker.Model(cell).named_parameters()
+            }
+        )
     for name, w in whole.items():
         assert np.array_equal(ranks[0][name], ranks[1][name]), name
         np.testing.assert_allclose(ranks[0][name], w, rtol=1e-10, atol=1e-12, err_msg=name)

@@ -14,10 +14,24 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence  # noqa: E40
 
 import rnnkit.torch as rkt  # noqa: E402
 
-PAIRS = {"rnn": (rkt.RNN, torch.nn.RNN), "lstm": (rkt.LSTM, torch.nn.LSTM),
-         "gru": (rkt.GRU, torch.nn.GRU)}
-ATTRS = ("mode", "input_size", "hidden_size", "num_layers", "bias", "batch_first", "dropout",
-         "bidirectional", "proj_size", "_flat_weights_names", "training")
+PAIRS = {
+    "rnn": (rkt.RNN, torch.nn.RNN),
+    "lstm": (rkt.LSTM, torch.nn.LSTM),
+    "gru": (rkt.GRU, torch.nn.GRU),
+}
+ATTRS = (
+    "mode",
+    "input_size",
+    "hidden_size",
+    "num_layers",
+    "bias",
+    "batch_first",
+    "dropout",
+    "bidirectional",
+    "proj_size",
+    "_flat_weights_names",
+    "training",
+)
 
 
 def pair(cell, *args, seed=0, **kw):
@@ -30,11 +44,14 @@ def pair(cell, *args, seed=0, **kw):
     return a, b
 
 
-@pytest.mark.parametrize("cell,args", [
-    ("rnn", (3, 5, 2, "relu", False, True, 0.0, True)),
-    ("lstm", (3, 5, 2, False, True, 0.0, True, 2)),
-    ("gru", (3, 5, 1, True, False, 0.0, True)),
-])
+@pytest.mark.parametrize(
+    "cell,args",
+    [
+        ("rnn", (3, 5, 2, "relu", False, True, 0.0, True)),
+        ("lstm", (3, 5, 2, False, True, 0.0, True, 2)),
+        ("gru", (3, 5, 1, True, False, 0.0, True)),
+    ],
+)
 def test_constructor_parameters_attributes_and_init_are_torch_s(cell, args):
     a, b = pair(cell, *args, dtype=torch.float64)
     for attr in ATTRS:
@@ -68,9 +85,13 @@ def test_peephole_parameters_follow_torch_s_and_load_back():
     m = rkt.LSTM(3, 4, 2, bidirectional=True, peephole=True)
     names = [n for n, _ in m.named_parameters()]
     t = torch.nn.LSTM(3, 4, 2, bidirectional=True)
-    assert names[:len(list(t.parameters()))] == [n for n, _ in t.named_parameters()]
-    assert names[-4:] == ["weight_peep_l0", "weight_peep_l0_reverse", "weight_peep_l1",
-                          "weight_peep_l1_reverse"]
+    assert names[: len(list(t.parameters()))] == [n for n, _ in t.named_parameters()]
+    assert names[-4:] == [
+        "weight_peep_l0",
+        "weight_peep_l0_reverse",
+        "weight_peep_l1",
+        "weight_peep_l1_reverse",
+    ]
     assert m.weight_peep_l1.shape == (3, 4) and float(m.weight_peep_l1.detach().abs().max()) <= 0.5
     m2 = rkt.LSTM(3, 4, 2, bidirectional=True, peephole=True)
     m2.load_state_dict(m.state_dict(), strict=True)
@@ -111,17 +132,29 @@ def _config(i):
     rng = np.random.default_rng(1000 + i)
     cell = ["rnn", "lstm", "gru"][i % 3]
     H = int(rng.integers(1, 12))
-    kw = dict(num_layers=int(rng.integers(1, 3)), bidirectional=bool(rng.integers(2)),
-              batch_first=bool(rng.integers(2)), bias=bool(rng.integers(4) > 0),
-              dtype=[torch.float64, torch.float32][int(rng.integers(2))])
+    kw = dict(
+        num_layers=int(rng.integers(1, 3)),
+        bidirectional=bool(rng.integers(2)),
+        batch_first=bool(rng.integers(2)),
+        bias=bool(rng.integers(4) > 0),
+        dtype=[torch.float64, torch.float32][int(rng.integers(2))],
+    )
     if cell == "lstm" and H > 1 and rng.integers(2):
         kw["proj_size"] = int(rng.integers(1, H))
     if cell == "rnn":
         kw["nonlinearity"] = ["tanh", "relu"][int(rng.integers(2))]
     layout = ["tensor", "unbatched", "packed_sorted", "packed_unsorted"][int(rng.integers(4))]
-    return dict(cell=cell, I=int(rng.integers(1, 9)), H=H, T=int(rng.integers(1, 8)),
-                B=int(rng.integers(1, 6)), kw=kw, layout=layout, hx=bool(rng.integers(3) > 0),
-                seed=i)
+    return dict(
+        cell=cell,
+        I=int(rng.integers(1, 9)),
+        H=H,
+        T=int(rng.integers(1, 8)),
+        B=int(rng.integers(1, 6)),
+        kw=kw,
+        layout=layout,
+        hx=bool(rng.integers(3) > 0),
+        seed=i,
+    )
 
 
 CONFIGS = [_config(i) for i in range(48)]
@@ -130,9 +163,11 @@ CONFIGS = [_config(i) for i in range(48)]
 def _describe(c):
     kw = c["kw"]
     flags = ("-bidir" if kw["bidirectional"] else "") + ("-bfirst" if kw["batch_first"] else "")
-    return (f"{c['cell']}-L{kw['num_layers']}{flags}-{'' if kw['bias'] else 'nobias-'}"
-            f"P{kw.get('proj_size', 0)}-{str(kw['dtype'])[6:]}-{c['layout']}"
-            f"{'-hx' if c['hx'] else ''}")
+    return (
+        f"{c['cell']}-L{kw['num_layers']}{flags}-{'' if kw['bias'] else 'nobias-'}"
+        f"P{kw.get('proj_size', 0)}-{str(kw['dtype'])[6:]}-{c['layout']}"
+        f"{'-hx' if c['hx'] else ''}"
+    )
 
 
 def _run(model, c, x, lengths, hx):
@@ -141,8 +176,12 @@ def _run(model, c, x, lengths, hx):
     hx = None if hx is None else tuple(h.clone().requires_grad_(True) for h in hx)
     inp = x
     if lengths is not None:
-        inp = pack_padded_sequence(x, lengths, batch_first=c["kw"]["batch_first"],
-                                   enforce_sorted=c["layout"] == "packed_sorted")
+        inp = pack_padded_sequence(
+            x,
+            lengths,
+            batch_first=c["kw"]["batch_first"],
+            enforce_sorted=c["layout"] == "packed_sorted",
+        )
     state_in = None if hx is None else (hx if c["cell"] == "lstm" else hx[0])
     out, state = model(inp, state_in)
     states = state if c["cell"] == "lstm" else (state,)
@@ -154,8 +193,10 @@ def _run(model, c, x, lengths, hx):
             assert (a is None and b is None) or torch.equal(a, b)
         out = out.data
     gen = torch.Generator().manual_seed(c["seed"])
-    loss = sum((o * torch.randn(o.shape, generator=gen, dtype=o.dtype)).sum()
-               for o in (out,) + tuple(states))
+    loss = sum(
+        (o * torch.randn(o.shape, generator=gen, dtype=o.dtype)).sum()
+        for o in (out,) + tuple(states)
+    )
     loss.backward()
     grads = {"input": x.grad}
     if hx is not None:
@@ -172,8 +213,11 @@ def test_random_configuration_matches_torch_nn(c):
     gen = torch.Generator().manual_seed(c["seed"])
     L = kw["num_layers"] * (2 if kw["bidirectional"] else 1)
     hout = kw.get("proj_size") or c["H"]
-    shape = (T, c["I"]) if c["layout"] == "unbatched" else (
-        (B, T, c["I"]) if kw["batch_first"] else (T, B, c["I"]))
+    shape = (
+        (T, c["I"])
+        if c["layout"] == "unbatched"
+        else ((B, T, c["I"]) if kw["batch_first"] else (T, B, c["I"]))
+    )
     x = torch.randn(shape, generator=gen, dtype=dt)
     lengths = None
     if c["layout"].startswith("packed"):
@@ -196,8 +240,9 @@ def test_random_configuration_matches_torch_nn(c):
     assert list(got[2]) == list(want[2])
     for name, g in want[2].items():
         scale = max(1.0, float(g.abs().max()))
-        torch.testing.assert_close(got[2][name], g, rtol=tol["rtol"], atol=tol["atol"] * scale,
-                                   msg=name)
+        torch.testing.assert_close(
+            got[2][name], g, rtol=tol["rtol"], atol=tol["atol"] * scale, msg=name
+        )
 
 
 @pytest.mark.parametrize("i", [1, 10, 20, 31])
@@ -219,8 +264,26 @@ def keep_threads():
 def test_bench_torch_modules_flag_prints_the_table(capsys, keep_threads):
     from rnnkit.cli import main
 
-    assert main(["bench", "--torch-modules", "--cells", "gru", "rnn", "--batch", "2",
-                 "--hidden", "8", "--T", "3", "--repeat", "1"]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "--torch-modules",
+                "--cells",
+                "gru",
+                "rnn",
+                "--batch",
+                "2",
+                "--hidden",
+                "8",
+                "--T",
+                "3",
+                "--repeat",
+                "1",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     rows = [ln.split() for ln in out.splitlines() if ln.startswith(("gru ", "rnn "))]
     assert [r[:3] for r in rows] == [["gru", "8", "2"], ["rnn", "8", "2"]]

@@ -26,13 +26,21 @@ CASES = {
     "lstm_proj": ("lstm", {"w_proj": True}, True, True),
     "lstm_clip": ("lstm", {"clip": 0.5}, True, False),
     "lstm_lengths": ("lstm", {"lengths": True}, True, True),
-    "lstm_reverse_lengths_all": ("lstm", {"lengths": True, "reverse": True, "w_peep": True,
-                                          "w_proj": True}, False, True),
+    "lstm_reverse_lengths_all": (
+        "lstm",
+        {"lengths": True, "reverse": True, "w_peep": True, "w_proj": True},
+        False,
+        True,
+    ),
     "lstm_reverse": ("lstm", {"reverse": True}, True, True),
     "gru": ("gru", {}, True, True),
     "gru_before_reset_false": ("gru", {"linear_before_reset": False}, True, True),
-    "gru_clip_lengths_reverse": ("gru", {"clip": 0.6, "lengths": True, "reverse": True}, True,
-                                 True),
+    "gru_clip_lengths_reverse": (
+        "gru",
+        {"clip": 0.6, "lengths": True, "reverse": True},
+        True,
+        True,
+    ),
     "gru_nobias_noh0": ("gru", {}, False, False),
 }
 G = {"rnn": 1, "lstm": 4, "gru": 3}
@@ -89,21 +97,64 @@ def forward_args(cell, t, kw, need_cache=True):
     b_ih, b_hh, h0 = t.get("b_ih"), t.get("b_hh"), t.get("h0")
     lengths, reverse, clip = kw.get("lengths"), kw.get("reverse", False), kw.get("clip")
     if cell == "lstm":
-        return (x, w_ih, w_hh, b_ih, b_hh, h0, t.get("c0"), t.get("w_peep"), t.get("w_proj"),
-                lengths, reverse, clip, need_cache)
+        return (
+            x,
+            w_ih,
+            w_hh,
+            b_ih,
+            b_hh,
+            h0,
+            t.get("c0"),
+            t.get("w_peep"),
+            t.get("w_proj"),
+            lengths,
+            reverse,
+            clip,
+            need_cache,
+        )
     if cell == "gru":
-        return (x, w_ih, w_hh, b_ih, b_hh, h0, lengths, reverse,
-                kw.get("linear_before_reset", True), clip, need_cache)
-    return (x, w_ih, w_hh, b_ih, b_hh, h0, lengths, reverse, kw.get("nonlinearity", "tanh"),
-            clip, need_cache)
+        return (
+            x,
+            w_ih,
+            w_hh,
+            b_ih,
+            b_hh,
+            h0,
+            lengths,
+            reverse,
+            kw.get("linear_before_reset", True),
+            clip,
+            need_cache,
+        )
+    return (
+        x,
+        w_ih,
+        w_hh,
+        b_ih,
+        b_hh,
+        h0,
+        lengths,
+        reverse,
+        kw.get("nonlinearity", "tanh"),
+        clip,
+        need_cache,
+    )
 
 
 # ---------------------------------------------------------------- opcheck
 
 
-@pytest.mark.parametrize("name", ["rnn_clip_nobias", "rnn_relu", "lstm_reverse_lengths_all",
-                                  "lstm_clip", "gru_clip_lengths_reverse",
-                                  "gru_before_reset_false"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "rnn_clip_nobias",
+        "rnn_relu",
+        "lstm_reverse_lengths_all",
+        "lstm_clip",
+        "gru_clip_lengths_reverse",
+        "gru_before_reset_false",
+    ],
+)
 def test_opcheck_forward_and_backward(name):
     fn, tensors, cell, t, kw = make_args(name, dtype=torch.float32)
     fwd = getattr(torch.ops.rnnkit, f"{cell}_forward").default
@@ -137,12 +188,15 @@ def test_gradcheck_float64(name):
 @pytest.mark.parametrize("name", ["rnn_tanh", "lstm_clip", "gru"])
 def test_no_backward_cache_without_grad(name):
     fn, tensors, cell, t, kw = make_args(name)
-    for ctx, want in ((torch.no_grad, False), (torch.inference_mode, False),
-                      (torch.enable_grad, True)):
+    for ctx, want in (
+        (torch.no_grad, False),
+        (torch.inference_mode, False),
+        (torch.enable_grad, True),
+    ):
         rec = Recorder()
         with ctx(), rec:
             out = fn(*tensors)
-        (_, args), = rec.calls
+        ((_, args),) = rec.calls
         assert args[-1] is want, ctx.__name__  # need_cache
     # The operator itself returns empty cache tensors without need_cache ...
     fwd = getattr(torch.ops.rnnkit, f"{cell}_forward")

@@ -24,8 +24,9 @@ TORCH = {"rnn": rkt.RNN, "lstm": rkt.LSTM, "gru": rkt.GRU}
 LAYERS = {"rnn": rnnkit.RNN, "lstm": rnnkit.LSTM, "gru": rnnkit.GRU}
 
 
-def op_inputs(cell, *, ln=True, zone=True, rec=True, resets=True, lengths=False, grad=True,
-              dtype=D64, seed=0):
+def op_inputs(
+    cell, *, ln=True, zone=True, rec=True, resets=True, lengths=False, grad=True, dtype=D64, seed=0
+):
     """Positional inputs of rnnkit::<cell>_forward_opts (tensors, then the flags)."""
     gen = torch.Generator().manual_seed(seed)
 
@@ -33,16 +34,26 @@ def op_inputs(cell, *, ln=True, zone=True, rec=True, resets=True, lengths=False,
         return (scale * torch.randn(*shape, generator=gen, dtype=dtype)).requires_grad_(grad)
 
     g = G[cell]
-    t = {"x": r(T, B, I), "w_ih": r(g * H, I), "w_hh": r(g * H, H), "b_ih": r(g * H),
-         "b_hh": r(g * H), "h0": r(B, H)}
+    t = {
+        "x": r(T, B, I),
+        "w_ih": r(g * H, I),
+        "w_hh": r(g * H, H),
+        "b_ih": r(g * H),
+        "b_hh": r(g * H),
+        "h0": r(B, H),
+    }
     if cell == "lstm":
         t.update(c0=r(B, H), w_peep=r(3, H))
     if ln:
-        for n, w in (("ln_ih", g * H), ("ln_hh", g * H)) + ((("ln_c", H),) if cell == "lstm"
-                                                             else ()):
-            t[n] = (torch.stack([1 + 0.3 * torch.randn(w, generator=gen, dtype=dtype),
-                                 0.3 * torch.randn(w, generator=gen, dtype=dtype)])
-                    .requires_grad_(grad))
+        for n, w in (("ln_ih", g * H), ("ln_hh", g * H)) + (
+            (("ln_c", H),) if cell == "lstm" else ()
+        ):
+            t[n] = torch.stack(
+                [
+                    1 + 0.3 * torch.randn(w, generator=gen, dtype=dtype),
+                    0.3 * torch.randn(w, generator=gen, dtype=dtype),
+                ]
+            ).requires_grad_(grad)
     if zone:
         t["zoneout"] = (torch.rand(T, B, H, generator=gen, dtype=dtype) < 0.3).to(dtype)
         if cell == "lstm":
@@ -56,6 +67,7 @@ def op_inputs(cell, *, ln=True, zone=True, rec=True, resets=True, lengths=False,
     if lengths:
         t["lengths"] = torch.tensor([5, 2, 4])
     from rnnkit.torch._ops import _names
+
     names = _names(cell)
     flags = {"rnn": (False, "tanh", None), "lstm": (False, None), "gru": (False, True, None)}
     return [t.get(n) for n in names] + list(flags[cell]), names
@@ -70,8 +82,7 @@ def test_opcheck_options_operators(cell):
     plain = [a.detach() if isinstance(a, torch.Tensor) else a for a in args]
     outs = fwd(*plain)
     douts = [torch.ones_like(o) for o in outs]
-    torch.library.opcheck(getattr(torch.ops.rnnkit, f"{cell}_backward_opts").default,
-                          plain + douts)
+    torch.library.opcheck(getattr(torch.ops.rnnkit, f"{cell}_backward_opts").default, plain + douts)
 
 
 @needs_native
@@ -89,8 +100,7 @@ def test_gradcheck_options_float64(cell, which):
             full[i] = t
         return op(*full)
 
-    assert torch.autograd.gradcheck(fn, [args[i] for i in diff], eps=1e-6, atol=1e-7,
-                                    rtol=1e-5)
+    assert torch.autograd.gradcheck(fn, [args[i] for i in diff], eps=1e-6, atol=1e-7, rtol=1e-5)
 
 
 def copy_params(module, layer):
@@ -109,8 +119,9 @@ def test_module_parameters_and_parity_with_the_layer_eval(cell):
         for n, p in m.named_parameters():
             if n.startswith("ln_"):
                 p.add_(0.3 * torch.randn_like(p))
-    layer = LAYERS[cell](I, H, 2, dtype="float64", layer_norm=True, zoneout=0.2,
-                         recurrent_dropout=0.3)
+    layer = LAYERS[cell](
+        I, H, 2, dtype="float64", layer_norm=True, zoneout=0.2, recurrent_dropout=0.3
+    )
     copy_params(m, layer)
     x = torch.randn(T, B, I, dtype=D64)
     m.eval()
@@ -141,8 +152,7 @@ def test_module_training_gradients_match_the_layer(cell):
     dx, _ = layer.backward(w.numpy())
     np.testing.assert_allclose(x.grad.numpy(), dx, rtol=1e-9, atol=1e-12)
     for n, p in m.named_parameters():
-        np.testing.assert_allclose(p.grad.numpy(), layer.grads[n], rtol=1e-9, atol=1e-12,
-                                   err_msg=n)
+        np.testing.assert_allclose(p.grad.numpy(), layer.grads[n], rtol=1e-9, atol=1e-12, err_msg=n)
 
 
 @needs_native

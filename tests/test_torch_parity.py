@@ -18,8 +18,12 @@ CASES = [  # cell, options, T, B, I, H, P
     ("gru", {}, 8, 5, 9, 17, 0),
 ]
 CASE_IDS = ["rnn_tanh", "rnn_relu", "lstm", "lstm_odd", "lstm_proj", "gru", "gru_odd"]
-LAYOUTS = {"plain": (None, False), "lengths": ("lengths", False), "reverse": (None, True),
-           "lengths_reverse": ("lengths", True)}
+LAYOUTS = {
+    "plain": (None, False),
+    "lengths": ("lengths", False),
+    "reverse": (None, True),
+    "lengths_reverse": ("lengths", True),
+}
 
 
 def run_torch(cell, opts, x, w, h0, c0, lengths, reverse, seeds, P):
@@ -32,8 +36,13 @@ def run_torch(cell, opts, x, w, h0, c0, lengths, reverse, seeds, P):
     cls = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[cell]
     mod = cls(I, H, bidirectional=reverse, dtype=dt, **kw)
     sfx = "_reverse" if reverse else ""
-    names = {"w_ih": "weight_ih_l0", "w_hh": "weight_hh_l0", "b_ih": "bias_ih_l0",
-             "b_hh": "bias_hh_l0", "w_proj": "weight_hr_l0"}
+    names = {
+        "w_ih": "weight_ih_l0",
+        "w_hh": "weight_hh_l0",
+        "b_ih": "bias_ih_l0",
+        "b_hh": "bias_hh_l0",
+        "w_proj": "weight_hr_l0",
+    }
     with torch.no_grad():
         for k, v in w.items():
             getattr(mod, names[k] + sfx).copy_(torch.from_numpy(v))
@@ -49,8 +58,9 @@ def run_torch(cell, opts, x, w, h0, c0, lengths, reverse, seeds, P):
     c0t.requires_grad_(True)
     inp = xt
     if lengths is not None:
-        inp = torch.nn.utils.rnn.pack_padded_sequence(xt, torch.from_numpy(lengths),
-                                                      enforce_sorted=False)
+        inp = torch.nn.utils.rnn.pack_padded_sequence(
+            xt, torch.from_numpy(lengths), enforce_sorted=False
+        )
     out, state = mod(inp, (h0t, c0t) if cell == "lstm" else h0t)
     if lengths is not None:
         out, _ = torch.nn.utils.rnn.pad_packed_sequence(out, total_length=T)
@@ -61,8 +71,12 @@ def run_torch(cell, opts, x, w, h0, c0, lengths, reverse, seeds, P):
         c_n = state[1][nd - 1]
         loss = loss + (c_n * torch.from_numpy(seeds["dc_n"])).sum()
     loss.backward()
-    res = {"y": y.detach().numpy(), "h_n": h_n.detach().numpy(), "dx": xt.grad.numpy(),
-           "dh0": h0t.grad[nd - 1].numpy()}
+    res = {
+        "y": y.detach().numpy(),
+        "h_n": h_n.detach().numpy(),
+        "dx": xt.grad.numpy(),
+        "dh0": h0t.grad[nd - 1].numpy(),
+    }
     if cell == "lstm":
         res["c_n"] = c_n.detach().numpy()
         res["dc0"] = c0t.grad[nd - 1].numpy()
@@ -100,12 +114,22 @@ def test_matches_pytorch(backend, case, layout, dtype):
     if cell == "rnn":
         kw["nonlinearity"] = opts["nonlinearity"]
     if cell == "lstm":
-        out = fwd(x, w["w_ih"], w["w_hh"], w["b_ih"], w["b_hh"], h0, c0, w_proj=w.get("w_proj"), **kw)
+        out = fwd(
+            x, w["w_ih"], w["w_hh"], w["b_ih"], w["b_hh"], h0, c0, w_proj=w.get("w_proj"), **kw
+        )
     else:
         out = fwd(x, w["w_ih"], w["w_hh"], w["b_ih"], w["b_hh"], h0, **kw)
     g = getattr(backend, f"{cell}_backward")(out.cache, **seeds)
-    got = {"y": out.y, "h_n": out.h_n, "dx": g.dx, "dh0": g.dh0, "dw_ih": g.dw_ih,
-           "dw_hh": g.dw_hh, "db_ih": g.db_ih, "db_hh": g.db_hh}
+    got = {
+        "y": out.y,
+        "h_n": out.h_n,
+        "dx": g.dx,
+        "dh0": g.dh0,
+        "dw_ih": g.dw_ih,
+        "dw_hh": g.dw_hh,
+        "db_ih": g.db_ih,
+        "db_hh": g.db_hh,
+    }
     if cell == "lstm":
         got.update(c_n=out.c_n, dc0=g.dc0)
         if P:
@@ -124,16 +148,33 @@ def random_case(i):
     P = int(rng.integers(1, H + 1)) if cell == "lstm" and H > 1 and rng.integers(2) else 0
     P = P if P < H else 0  # torch requires proj_size < hidden_size
     opts = {"nonlinearity": ["tanh", "relu"][int(rng.integers(2))]} if cell == "rnn" else {}
-    return (cell, opts, int(rng.integers(1, 12)), int(rng.integers(1, 9)), int(rng.integers(1, 40)),
-            H, P), list(LAYOUTS)[int(rng.integers(4))], [np.float64, np.float32][int(rng.integers(2))]
+    return (
+        (
+            cell,
+            opts,
+            int(rng.integers(1, 12)),
+            int(rng.integers(1, 9)),
+            int(rng.integers(1, 40)),
+            H,
+            P,
+        ),
+        list(LAYOUTS)[int(rng.integers(4))],
+        [np.float64, np.float32][int(rng.integers(2))],
+    )
 
 
 RANDOM_CASES = [random_case(i) for i in range(40)]
 
 
-@pytest.mark.parametrize("i", range(len(RANDOM_CASES)),
-                         ids=[f"{i}:{c[0][0]}-T{c[0][2]}B{c[0][3]}I{c[0][4]}H{c[0][5]}P{c[0][6]}-{c[1]}-"
-                              f"{np.dtype(c[2]).name}" for i, c in enumerate(RANDOM_CASES)])
+@pytest.mark.parametrize(
+    "i",
+    range(len(RANDOM_CASES)),
+    ids=[
+        f"{i}:{c[0][0]}-T{c[0][2]}B{c[0][3]}I{c[0][4]}H{c[0][5]}P{c[0][6]}-{c[1]}-"
+        f"{np.dtype(c[2]).name}"
+        for i, c in enumerate(RANDOM_CASES)
+    ],
+)
 def test_random_configurations_match_pytorch(backend, i):
     case, layout, dtype = RANDOM_CASES[i]
     test_matches_pytorch(backend, case, layout, dtype)

@@ -35,7 +35,7 @@ def test_features_quotes_with_escapes():
     text = r'x = "a\"b(" + ' + "'c\\'d' # end"
     f = viz.text_features(text)
     assert marks(text, f["in_quotes"]) == r'"a\"b("' + "'c\\'d'"
-    assert not f["in_parens"].any()          # a bracket inside a literal does not count
+    assert not f["in_parens"].any()  # a bracket inside a literal does not count
 
 
 def test_features_escaped_backslash_closes_the_literal():
@@ -56,7 +56,7 @@ def test_features_apostrophes_and_line_ends():
 def test_features_nested_brackets():
     text = "a(b[c{d}e]f)g ) h (i"
     p = viz.text_features(text)["in_parens"]
-    assert marks(text, p) == "(b[c{d}e]f)(i"   # unmatched ")" ignored, brackets included
+    assert marks(text, p) == "(b[c{d}e]f)(i"  # unmatched ")" ignored, brackets included
 
 
 def test_features_indentation_columns_and_newlines():
@@ -83,7 +83,7 @@ def fake_code(n_chars=5000, seed=0):
     """Python-looking text with quotes, nested brackets and indentation."""
     rng = np.random.default_rng(seed)
     names = ["x", "total", "count", "name", "value", "items", "self.data", "result"]
-    words = ["hello", "world", "spam", "eggs", "a b c", "it\\'s", "say \\\"hi\\\"", "(x)"]
+    words = ["hello", "world", "spam", "eggs", "a b c", "it\\'s", 'say \\"hi\\"', "(x)"]
     lines = []
     while sum(len(s) + 1 for s in lines) < n_chars:
         indent = "    " * int(rng.integers(0, 4))
@@ -124,20 +124,20 @@ def test_find_interpretable_finds_the_planted_quote_cell():
     assert 0.2 < feats["in_quotes"].mean() < 0.6 and feats["in_parens"].mean() > 0.2
     acts = planted_acts(text)
     with warnings.catch_warnings():
-        warnings.simplefilter("error")        # constant units and features: no warnings
+        warnings.simplefilter("error")  # constant units and features: no warnings
         found = viz.find_interpretable(text, acts, top=10)
     assert len(found) == 10
     feature, key, unit, r = found[0]
     assert (feature, key, unit) == ("in_quotes", "l0.c", 7) and r > 0.9
-    assert abs(found[1][3]) < 0.2             # everything else is noise
+    assert abs(found[1][3]) < 0.2  # everything else is noise
     rs = [abs(row[3]) for row in found]
     assert rs == sorted(rs, reverse=True)
-    assert all(not (k == "l1.h" and u == 2) for _, k, u, _ in viz.find_interpretable(
-        text, acts, top=None))                # the constant unit is skipped
+    assert all(
+        not (k == "l1.h" and u == 2) for _, k, u, _ in viz.find_interpretable(text, acts, top=None)
+    )  # the constant unit is skipped
     # the vectorised correlation is Pearson's
     for feature, key, unit, r in found[:4]:
-        assert r == pytest.approx(np.corrcoef(feats[feature], acts[key][:, unit])[0, 1],
-                                  abs=1e-12)
+        assert r == pytest.approx(np.corrcoef(feats[feature], acts[key][:, unit])[0, 1], abs=1e-12)
 
 
 def test_find_interpretable_custom_features_and_errors():
@@ -166,11 +166,14 @@ def page_acts(page):
     import base64
     import json
 
-    data = json.loads(re.search(r'<script type="application/json" id="data">(.*?)</script>',
-                                page, re.S).group(1))
+    data = json.loads(
+        re.search(r'<script type="application/json" id="data">(.*?)</script>', page, re.S).group(1)
+    )
     n = len(data["meta"]["text"])
-    return {k: np.frombuffer(base64.b64decode(v), np.uint8).reshape(-1, n)
-            for k, v in data["acts"].items()}
+    return {
+        k: np.frombuffer(base64.b64decode(v), np.uint8).reshape(-1, n)
+        for k, v in data["acts"].items()
+    }
 
 
 def test_html_is_self_contained_and_escapes_the_text(tmp_path):
@@ -180,11 +183,11 @@ def test_html_is_self_contained_and_escapes_the_text(tmp_path):
     acts["l0.h"][:2, 0] = [-1.0, -0.77777]
     path = viz.write_html(tmp_path / "p.html", text, acts, title="<i>t</i>")
     page = read(path)
-    assert page.count("<script") == 2 and page.count("</script>") == 2   # only the page's own
+    assert page.count("<script") == 2 and page.count("</script>") == 2  # only the page's own
     assert "alert" in page and "<b>" not in page and "<!--" not in page
     assert "<title>&lt;i&gt;t&lt;/i&gt;</title>" in page
-    assert not re.search(r"(src|href)=\"(https?:)?//", page)           # no network
-    h = page_acts(page)["l0.h"]                                         # bytes, unit-major
+    assert not re.search(r"(src|href)=\"(https?:)?//", page)  # no network
+    h = page_acts(page)["l0.h"]  # bytes, unit-major
     assert h[0, :2].tolist() == [0, viz.quantised(np.array(-0.77777), "h")] == [0, 28]
 
 
@@ -209,9 +212,10 @@ def assert_png(path, min_bytes=3000):
         data = fh.read()
     assert data[:8] == PNG_MAGIC and len(data) > min_bytes
     from matplotlib.image import imread
+
     img = imread(path)
     assert img.ndim == 3 and img.shape[0] > 100 and img.shape[1] > 100
-    assert img[..., :3].std() > 0.05                       # not a blank image
+    assert img[..., :3].std() > 0.05  # not a blank image
 
 
 def test_plots_and_report(tmp_path):
@@ -222,14 +226,24 @@ def test_plots_and_report(tmp_path):
     assert_png(viz.plot_heatmap(tmp_path / "h.png", text, acts, "l0.c", max_chars=120))
     assert_png(viz.plot_heatmap(tmp_path / "g.png", text, acts, "l0.i", units=[1, 7]))
     steps = np.arange(0, 1000, 10)
-    history = {"step": steps, "train_loss": 3.0 * np.exp(-steps / 300) + 1.2,
-               "val_loss": np.where(steps % 100 == 0, 3.0 * np.exp(-steps / 300) + 1.3, np.nan)}
+    history = {
+        "step": steps,
+        "train_loss": 3.0 * np.exp(-steps / 300) + 1.2,
+        "val_loss": np.where(steps % 100 == 0, 3.0 * np.exp(-steps / 300) + 1.3, np.nan),
+    }
     assert_png(viz.plot_loss(tmp_path / "loss.png", history))
     assert_png(viz.plot_loss(tmp_path / "empty.png", {}), min_bytes=1000)
 
     paths = viz.write_report(tmp_path / "out", text, acts, history, title="report")
-    assert set(paths) == {"index.html", "interpretable.txt", "loss.png", "heatmap_l0.h.png",
-                          "heatmap_l0.c.png", "heatmap_l1.h.png", "heatmap_l1.c.png"}
+    assert set(paths) == {
+        "index.html",
+        "interpretable.txt",
+        "loss.png",
+        "heatmap_l0.h.png",
+        "heatmap_l0.c.png",
+        "heatmap_l1.h.png",
+        "heatmap_l1.c.png",
+    }
     for name, path in paths.items():
         assert os.path.dirname(path) == str(tmp_path / "out") and os.path.getsize(path) > 500
         if name.endswith(".png"):
@@ -245,15 +259,26 @@ def test_plots_and_report(tmp_path):
 # ------------------------------------------------------------------------------------------
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed "
-                                    "(Debian: apt-get install chromium)")
+needs_chromium = pytest.mark.skipif(
+    CHROMIUM is None, reason="chromium is not installed (Debian: apt-get install chromium)"
+)
 
 
 def chromium(tmp_path, url, *args):
     """Run headless chromium on url; returns stdout (the DOM with --dump-dom)."""
-    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-           "--no-first-run", "--disable-extensions", "--force-device-scale-factor=1",
-           f"--user-data-dir={tmp_path / 'profile'}", *args, url]
+    cmd = [
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--hide-scrollbars",
+        "--no-first-run",
+        "--disable-extensions",
+        "--force-device-scale-factor=1",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        *args,
+        url,
+    ]
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     except subprocess.TimeoutExpired:
@@ -267,13 +292,18 @@ def screenshot(tmp_path, url, name):
     chromium(tmp_path, url, f"--screenshot={png}", "--window-size=800,600")
     assert png.exists(), f"chromium wrote no screenshot {png}"
     from matplotlib.image import imread
+
     return np.round(imread(str(png))[..., :3] * 255).astype(int)
 
 
 def dom_spans(dom):
     """(style, text) of every character span of the page, in order."""
-    return [(style, html.unescape(inner)) for style, inner in
-            re.findall(r'<span class="c[^"]*" style="([^"]*)">(.*?)</span>', dom, re.S)]
+    return [
+        (style, html.unescape(inner))
+        for style, inner in re.findall(
+            r'<span class="c[^"]*" style="([^"]*)">(.*?)</span>', dom, re.S
+        )
+    ]
 
 
 def background(style):
@@ -287,7 +317,7 @@ def browser_page(tmp_path_factory):
     """A page where l0.c/7 is +5 on the first half of the text and -5 on the second half,
     l0.c/3 is 0, l0.i/2 holds known gate values; the text has HTML specials and tabs."""
     tmp = tmp_path_factory.mktemp("page")
-    line = 'if (a < b && c > "d") {\treturn \'</script>\';}  // x\n'
+    line = "if (a < b && c > \"d\") {\treturn '</script>';}  // x\n"
     text = line * 30
     n = len(text)
     rng = np.random.default_rng(0)
@@ -304,22 +334,24 @@ def browser_page(tmp_path_factory):
 def test_browser_dom_colours_every_character(browser_page, tmp_path):
     _, url, text, acts = browser_page
     spans = dom_spans(chromium(tmp_path, url + "#l0.c/7", "--dump-dom"))
-    assert len(spans) == len(text)                          # one span per character
+    assert len(spans) == len(text)  # one span per character
     shown = "".join(t for _, t in spans).replace("\u21b5\n", "\n").replace("\u2192\t", "\t")
-    assert shown == text                                    # specials render as text
+    assert shown == text  # specials render as text
     n = len(text)
     for i in (0, n // 2 - 1, n // 2, n - 1):
-        assert background(spans[i][0]) == viz._rgb(viz.page_value(acts["l0.c"][i, 7], "cell"),
-                                                    "cell")
+        assert background(spans[i][0]) == viz._rgb(
+            viz.page_value(acts["l0.c"][i, 7], "cell"), "cell"
+        )
     assert background(spans[0][0]) == (220, 50, 47) and background(spans[-1][0]) == (38, 110, 200)
 
     dom = chromium(tmp_path, url + "#l0.i/2", "--dump-dom")
     spans = dom_spans(dom)
     assert [background(s) for s, _ in spans[:5]] == [
-        viz._rgb(viz.page_value(v, "gate"), "gate") for v in (0.0, 0.25, 0.8, 1.0, 0.5)]
-    assert background(spans[4][0]) == (255, 255, 255)       # a gate at 0.5 is white
-    assert "<title>l0.i/2" in dom                           # the fragment chose the cell
-    assert '<option value="l1">l1</option>' in dom          # layer selector filled
+        viz._rgb(viz.page_value(v, "gate"), "gate") for v in (0.0, 0.25, 0.8, 1.0, 0.5)
+    ]
+    assert background(spans[4][0]) == (255, 255, 255)  # a gate at 0.5 is white
+    assert "<title>l0.i/2" in dom  # the fragment chose the cell
+    assert '<option value="l1">l1</option>' in dom  # layer selector filled
 
 
 @needs_chromium
@@ -336,7 +368,6 @@ def test_browser_screenshot_shows_the_selected_cell(browser_page, tmp_path):
     strong = np.mean(((r > 190) & (g < 90) & (b < 90)) | ((b > 170) & (r < 80) & (g < 140)))
     white = np.mean((r > 240) & (g > 240) & (b > 240))
     assert strong < 0.005 and white > 0.6, (strong, white)
-
 
 
 CONTROLS = """<!DOCTYPE html><html><body><pre id="out">not run</pre>
@@ -375,20 +406,25 @@ def test_browser_controls_read_and_write_the_fragment(browser_page, tmp_path):
     tmp, _, text, acts = browser_page
     wrapper = tmp / "controls.html"
     wrapper.write_text(CONTROLS)
-    dom = chromium(tmp_path, "file://" + str(wrapper), "--allow-file-access-from-files",
-                   "--virtual-time-budget=5000", "--dump-dom")
+    dom = chromium(
+        tmp_path,
+        "file://" + str(wrapper),
+        "--allow-file-access-from-files",
+        "--virtual-time-budget=5000",
+        "--dump-dom",
+    )
     log = html.unescape(re.search(r'<pre id="out">(.*?)</pre>', dom, re.S).group(1)).split("|")
     _, key, unit, _ = viz.find_interpretable(text, acts, top=1)[0]
     assert log == [
-        f"#{key}/{unit}",                   # no fragment: the top interpretable cell
-        "#l0.c/6 6 c",                      # a new fragment selects its cell
-        "#l0.c/7 rgb(220, 50, 47)",         # next
-        "#l0.c/3 rgb(255, 255, 255)",       # unit typed in
-        "#l1.c/3",                          # layer: the quantity and unit are kept
-        "#l1.h/3",                          # quantity
-        "#l1.h/2",                          # previous
-        "#l0.i/7 7 rgb(255, 255, 255)",     # an out-of-range unit is clamped, fragment fixed
-        "char 1 'f'   l0.i/7 \u2248 0.50",   # hovering a character shows its value
+        f"#{key}/{unit}",  # no fragment: the top interpretable cell
+        "#l0.c/6 6 c",  # a new fragment selects its cell
+        "#l0.c/7 rgb(220, 50, 47)",  # next
+        "#l0.c/3 rgb(255, 255, 255)",  # unit typed in
+        "#l1.c/3",  # layer: the quantity and unit are kept
+        "#l1.h/3",  # quantity
+        "#l1.h/2",  # previous
+        "#l0.i/7 7 rgb(255, 255, 255)",  # an out-of-range unit is clamped, fragment fixed
+        "char 1 'f'   l0.i/7 \u2248 0.50",  # hovering a character shows its value
     ]
 
 
@@ -402,9 +438,11 @@ def test_degenerate_inputs(tmp_path):
         assert set(paths) == {"index.html", "interpretable.txt", "heatmap_l0.c.png", "loss.png"}
         acts = {"l0.c": np.array([[np.nan, 1.0], [0.5, np.inf]])}
         page = read(viz.write_html(tmp_path / "nan.html", "ab", acts))
-        c = page_acts(page)["l0.c"]                            # non-finite values: byte 255
-        assert c.tolist() == [[255, round((np.tanh(0.5) + 1) * 127)],   # unit 0, unit 1
-                              [round((np.tanh(1.0) + 1) * 127), 255]]
+        c = page_acts(page)["l0.c"]  # non-finite values: byte 255
+        assert c.tolist() == [
+            [255, round((np.tanh(0.5) + 1) * 127)],  # unit 0, unit 1
+            [round((np.tanh(1.0) + 1) * 127), 255],
+        ]
         assert_png(viz.plot_heatmap(tmp_path / "nan.png", "ab", acts, "l0.c"), min_bytes=1000)
 
 
@@ -414,8 +452,8 @@ def test_report_page_size_budget(tmp_path):
     paths = viz.write_report(tmp_path, text, acts, max_page_bytes=2e6)
     page = read(paths["index.html"])
     assert '"total":6000' in page and len(page) < 3e6
-    shown = int(2e6 // (viz.BYTES_PER_VALUE * 200))            # 7500 characters: all 6000
+    shown = int(2e6 // (viz.BYTES_PER_VALUE * 200))  # 7500 characters: all 6000
     assert len(page_acts(page)["l0.h"][0]) == min(6000, shown)
     paths = viz.write_report(tmp_path, text, acts, max_page_bytes=4e5)
     assert page_acts(read(paths["index.html"]))["l0.c"].shape == (100, 1500)  # 4e5 / (4/3 * 200)
-    assert 4e5 < os.path.getsize(paths["index.html"]) < 4e5 + 30000   # the budget, plus the code
+    assert 4e5 < os.path.getsize(paths["index.html"]) < 4e5 + 30000  # the budget, plus the code

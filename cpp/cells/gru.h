@@ -221,7 +221,9 @@ struct GruBwd {
     const BwdStep<T>& s;
     i64 b;
     template <class V>
-    RNNKIT_INLINE void lanes(i64 j) const { c.template zn<V>(s, b, j); }
+    RNNKIT_INLINE void lanes(i64 j) const {
+      c.template zn<V>(s, b, j);
+    }
   };
   struct RRow {  // without linear_before_reset, after the d(r*h) GEMM
     const GruBwd& c;
@@ -248,15 +250,17 @@ struct GruBwd {
       s.rows.each(cx.GH, [&](i64 b) { for_lanes<T>(H, Row{*this, s, b}); });
     } else {
       s.rows.each(cx.GH, [&](i64 b) { for_lanes<T>(H, ZnRow{*this, s, b}); });
-      gemm_packed<T>(cx.B, H, H, MatView<T>{s.dgx + 2 * H, cx.GH, 1}, w_n, drh, H, false,
-                     cx.gemm, cx.nth);
+      gemm_packed<T>(cx.B, H, H, MatView<T>{s.dgx + 2 * H, cx.GH, 1}, w_n, drh, H, false, cx.gemm,
+                     cx.nth);
       s.rows.each(H, [&](i64 b) { for_lanes<T>(H, RRow{*this, s, b}); });
     }
   }
   void freeze(const BwdStep<T>& s, i64 b) {
     const i64 B = a.d.B, H = a.d.H;
-    if constexpr (kLbr) zero_n(dgh + (s.k * B + b) * 3 * H, 3 * H);
-    else zero_n(rh_all + (s.k * B + b) * H, H);
+    if constexpr (kLbr)
+      zero_n(dgh + (s.k * B + b) * 3 * H, 3 * H);
+    else
+      zero_n(rh_all + (s.k * B + b) * H, H);
   }
   void finish(const Ctx<T>& cx, const T* dgx) {
     const i64 H = cx.H;

@@ -125,12 +125,12 @@ template <class T, bool kPeep, bool kClip, bool kCifg, bool kProj, bool kZoneC>
 struct LstmBwd {
   static constexpr int kGates = 4;
   const BwdArgs<T>& a;
-  T* dc = nullptr;      // [B, H] in: dL/dc[k+1], out: dL/dc[k]
-  T* dm = nullptr;      // [B, H] dL/dm = dh w_proj (kProj)
-  T* dht = nullptr;     // [T, B, P] dL/dh of every step, 0 on frozen rows (kProj, for dw_proj)
-  T* m_all = nullptr;   // [T, B, H] m of every step, recomputed for dw_proj (kProj)
+  T* dc = nullptr;  // [B, H] in: dL/dc[k+1], out: dL/dc[k]
+  T* dm = nullptr;  // [B, H] dL/dm = dh w_proj (kProj)
+  T* dht = nullptr;  // [T, B, P] dL/dh of every step, 0 on frozen rows (kProj, for dw_proj)
+  T* m_all = nullptr;  // [T, B, H] m of every step, recomputed for dw_proj (kProj)
   T* w_proj = nullptr;  // packed w_proj: B[k, n] = w_proj[k, n], k < P, n < H (kProj)
-  T* c_start = nullptr; // [B, H] c[k] with the reset rows zeroed (resets)
+  T* c_start = nullptr;  // [B, H] c[k] with the reset rows zeroed (resets)
   T* ct_all = nullptr;  // [T, B, H] c~ of every step, recomputed, 0 on frozen rows (kZoneC)
 
   explicit LstmBwd(const BwdArgs<T>& args) : a(args) {}
@@ -156,8 +156,8 @@ struct LstmBwd {
 
   struct Io {
     const T* c_prev;  // [B, H] c[k]
-    const T* c_new;   // [B, H] c[k+1]
-    const T* dm;      // [B, H] dL/dm (= dh without a projection)
+    const T* c_new;  // [B, H] c[k+1]
+    const T* dm;  // [B, H] dL/dm (= dh without a projection)
   };
   struct Row {
     const LstmBwd& c;
@@ -178,7 +178,7 @@ struct LstmBwd {
       const V dm = V::load(io.dm + b * H + j);
       const V tc = vtanh(cn);
       V dc_in = V::load(c.dc + b * H + j);  // dL/dc[k+1]
-      V dc_keep = V::zero();                // the part zoneout sends to c_prev
+      V dc_keep = V::zero();  // the part zoneout sends to c_prev
       if constexpr (kZoneC) {
         const V z = V::load(c.a.zoneout_c + s.rows.x_row(b) * H + j);
         cn.store(c.ct_all + (s.k * c.a.d.B + b) * H + j);
@@ -220,8 +220,10 @@ struct LstmBwd {
     if constexpr (kProj) {  // dm = dh w_proj, keeping dh (0 on frozen rows) for dw_proj
       T* dh = dht + s.k * B * P;
       for (i64 b = 0; b < B; ++b) {
-        if (s.rows.live(b)) copy_n(dh + b * P, s.dh + b * P, P);
-        else zero_n(dh + b * P, P);
+        if (s.rows.live(b))
+          copy_n(dh + b * P, s.dh + b * P, P);
+        else
+          zero_n(dh + b * P, P);
       }
       gemm_packed<T>(B, H, P, MatView<T>{dh, P, 1}, w_proj, dm, H, false, cx.gemm, cx.nth);
     }
@@ -254,8 +256,8 @@ struct LstmBwd {
         math_apply<T>(MathFn::kTanh, c_tilde + r * H, mr, H);
         for (i64 j = 0; j < H; ++j) mr[j] *= o[j];
       }
-      gemm<T>(cx.P, H, TB, MatView<T>{dht, 1, cx.P}, MatView<T>{m_all, H, 1}, a.dw_proj, H,
-              false, cx.gemm, cx.nth);
+      gemm<T>(cx.P, H, TB, MatView<T>{dht, 1, cx.P}, MatView<T>{m_all, H, 1}, a.dw_proj, H, false,
+              cx.gemm, cx.nth);
     }
   }
   void empty(const Ctx<T>& cx) {

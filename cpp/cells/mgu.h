@@ -66,8 +66,7 @@ struct MguFwd {
       T* g = s.gates + b * 2 * H;
       V an = V::load(g + H + j) + V::load(c.rec2 + b * H + j);
       if (c.bias) an = an + V::load(c.bias + H + j);
-      if constexpr (kClip)
-        an = clip_and_mark(an, V::set1(c.a.clip), s.mask + b * 2 * H + H + j);
+      if constexpr (kClip) an = clip_and_mark(an, V::set1(c.a.clip), s.mask + b * 2 * H + H + j);
       const V n = vtanh(an);
       const V f = V::load(g + j);
       const V hp = V::load(s.h_prev + b * H + j);
@@ -153,9 +152,7 @@ struct MguBwd {
                    cx.nth);
     s.rows.each(H, [&](i64 b) { for_lanes<T>(H, FRow{*this, s, b}); });
   }
-  void freeze(const BwdStep<T>& s, i64 b) {
-    zero_n(fh_all + (s.k * a.d.B + b) * a.d.H, a.d.H);
-  }
+  void freeze(const BwdStep<T>& s, i64 b) { zero_n(fh_all + (s.k * a.d.B + b) * a.d.H, a.d.H); }
   void finish(const Ctx<T>& cx, const T* dgx) {  // dw_hn = da_n^T (f*h); the driver did w_hf
     const i64 H = cx.H;
     gemm<T>(H, H, cx.T_ * cx.B, MatView<T>{dgx + H, 1, cx.GH}, MatView<T>{fh_all, H, 1},

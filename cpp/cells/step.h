@@ -145,12 +145,12 @@ struct RecOut {
 template <class T>
 struct BwdStep {
   i64 k;
-  const T* gates;            // [B, GH] gates[k]
-  const T* h_prev;           // [B, P] h[k]
+  const T* gates;  // [B, GH] gates[k]
+  const T* h_prev;  // [B, P] h[k]
   const std::uint8_t* mask;  // [B, GH] clip mask, or null
-  const T* dh;               // [B, P] dL/dh[k+1]: carried from step k+1 plus dy
-  T* dgx;                    // [B, GH] out: dL/d(x w_ih^T + b_ih), live rows
-  T* dh_prev;                // [B, P] out: dL/dh[k] except the shared dG w_hh product, live rows
+  const T* dh;  // [B, P] dL/dh[k+1]: carried from step k+1 plus dy
+  T* dgx;  // [B, GH] out: dL/d(x w_ih^T + b_ih), live rows
+  T* dh_prev;  // [B, P] out: dL/dh[k] except the shared dG w_hh product, live rows
   Rows rows;
   const std::uint8_t* reset;  // [B] as in FwdStep (h_prev zeroed there; the driver zeroes
                               // dh_prev of those rows after the step), or null
@@ -161,8 +161,10 @@ struct BwdStep {
 template <class T>
 const T* reset_state(T* dst, const T* src, const std::uint8_t* reset, const Rows& rows, i64 n) {
   for (i64 b = 0; b < rows.B; ++b) {
-    if (reset[b] && rows.live(b)) zero_n(dst + b * n, n);
-    else copy_n(dst + b * n, src + b * n, n);
+    if (reset[b] && rows.live(b))
+      zero_n(dst + b * n, n);
+    else
+      copy_n(dst + b * n, src + b * n, n);
   }
   return dst;
 }
@@ -226,8 +228,10 @@ void with_flags(F&& f) {
 }
 template <class F, class... Rest>
 void with_flags(F&& f, bool b, Rest... rest) {
-  if (b) with_flags([&](auto... t) { f(std::true_type{}, t...); }, rest...);
-  else with_flags([&](auto... t) { f(std::false_type{}, t...); }, rest...);
+  if (b)
+    with_flags([&](auto... t) { f(std::true_type{}, t...); }, rest...);
+  else
+    with_flags([&](auto... t) { f(std::false_type{}, t...); }, rest...);
 }
 
 // Runs body.template lanes<V>(j) over [0, n): full vectors, then a scalar tail.

@@ -217,9 +217,12 @@ RNNKIT_INLINE void math_map(const T* x, T* y, std::int64_t n, F f) {
 
 template <class T>
 void math_apply(MathFn fn, const T* x, T* y, std::int64_t n) {
-  if (fn == MathFn::kExp) math_map(x, y, n, [](auto v) { return vexp(v); });
-  else if (fn == MathFn::kSigmoid) math_map(x, y, n, [](auto v) { return vsigmoid(v); });
-  else math_map(x, y, n, [](auto v) { return vtanh(v); });
+  if (fn == MathFn::kExp)
+    math_map(x, y, n, [](auto v) { return vexp(v); });
+  else if (fn == MathFn::kSigmoid)
+    math_map(x, y, n, [](auto v) { return vsigmoid(v); });
+  else
+    math_map(x, y, n, [](auto v) { return vtanh(v); });
 }
 
 }  // namespace RNNKIT_NS

@@ -69,7 +69,9 @@ RNNKIT_INLINE void store(float* p, F32x16 a) { a.store(p); }
 RNNKIT_INLINE void store(double* p, F64x8 a) { a.store(p); }
 RNNKIT_INLINE F32x16 fma(F32x16 a, F32x16 b, F32x16 c) { return {_mm512_fmadd_ps(a.v, b.v, c.v)}; }
 RNNKIT_INLINE F64x8 fma(F64x8 a, F64x8 b, F64x8 c) { return {_mm512_fmadd_pd(a.v, b.v, c.v)}; }
-RNNKIT_INLINE F32x16 fnma(F32x16 a, F32x16 b, F32x16 c) { return {_mm512_fnmadd_ps(a.v, b.v, c.v)}; }
+RNNKIT_INLINE F32x16 fnma(F32x16 a, F32x16 b, F32x16 c) {
+  return {_mm512_fnmadd_ps(a.v, b.v, c.v)};
+}
 RNNKIT_INLINE F64x8 fnma(F64x8 a, F64x8 b, F64x8 c) { return {_mm512_fnmadd_pd(a.v, b.v, c.v)}; }
 // vmaxps / vminps return the second operand when either is NaN: `a > b ? a : b`.
 // Why the masked forms with an all-ones mask (same instruction): gcc 12 implements the unmasked
@@ -84,8 +86,9 @@ RNNKIT_INLINE F64x8 abs(F64x8 a) { return {_mm512_andnot_pd(_mm512_set1_pd(-0.0)
 // Upper half added onto the lower half until one lane is left:
 // (((l0+l8) + (l4+l12)) + ((l2+l10) + (l6+l14))) + (((l1+l9) + (l5+l13)) + ((l3+l11) + (l7+l15)))
 RNNKIT_INLINE float reduce_add(F32x16 a) {
-  const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(a.v),
-                                 _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a.v), 1)));
+  const __m256 h = _mm256_add_ps(
+      _mm512_castps512_ps256(a.v),
+      _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a.v), 1)));
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
   s = _mm_add_ps(s, _mm_movehl_ps(s, s));
   s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
@@ -108,8 +111,12 @@ RNNKIT_INLINE __mmask8 gt(F64x8 a, F64x8 b) { return _mm512_cmp_pd_mask(a.v, b.v
 RNNKIT_INLINE __mmask8 le(F64x8 a, F64x8 b) { return _mm512_cmp_pd_mask(a.v, b.v, _CMP_LE_OQ); }
 RNNKIT_INLINE __mmask8 ge(F64x8 a, F64x8 b) { return _mm512_cmp_pd_mask(a.v, b.v, _CMP_GE_OQ); }
 // mask_blend takes its second vector where the mask bit is set.
-RNNKIT_INLINE F32x16 select(__mmask16 m, F32x16 a, F32x16 b) { return {_mm512_mask_blend_ps(m, b.v, a.v)}; }
-RNNKIT_INLINE F64x8 select(__mmask8 m, F64x8 a, F64x8 b) { return {_mm512_mask_blend_pd(m, b.v, a.v)}; }
+RNNKIT_INLINE F32x16 select(__mmask16 m, F32x16 a, F32x16 b) {
+  return {_mm512_mask_blend_ps(m, b.v, a.v)};
+}
+RNNKIT_INLINE F64x8 select(__mmask8 m, F64x8 a, F64x8 b) {
+  return {_mm512_mask_blend_pd(m, b.v, a.v)};
+}
 RNNKIT_INLINE __mmask16 mask_or(__mmask16 a, __mmask16 b) { return static_cast<__mmask16>(a | b); }
 RNNKIT_INLINE __mmask8 mask_or(__mmask8 a, __mmask8 b) { return static_cast<__mmask8>(a | b); }
 // Byte i = 1 where mask bit i is set, else 0 (vpmovm2b would give 0xFF).
@@ -122,15 +129,20 @@ RNNKIT_INLINE void store_mask_u8(std::uint8_t* p, __mmask8 m) {
 
 // Masked forms for the reason given at max().
 RNNKIT_INLINE F32x16 round_int(F32x16 a) {
-  return {_mm512_mask_roundscale_ps(a.v, 0xFFFF, a.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)};
+  return {
+      _mm512_mask_roundscale_ps(a.v, 0xFFFF, a.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)};
 }
 RNNKIT_INLINE F64x8 round_int(F64x8 a) {
   return {_mm512_mask_roundscale_pd(a.v, 0xFF, a.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)};
 }
 // vscalef computes a * 2^floor(n) rounded once, overflow and subnormal results included, and
 // returns NaN for a NaN n: no splitting needed, and n may be any value.
-RNNKIT_INLINE F32x16 mul_pow2(F32x16 a, F32x16 n) { return {_mm512_mask_scalef_ps(a.v, 0xFFFF, a.v, n.v)}; }
-RNNKIT_INLINE F64x8 mul_pow2(F64x8 a, F64x8 n) { return {_mm512_mask_scalef_pd(a.v, 0xFF, a.v, n.v)}; }
+RNNKIT_INLINE F32x16 mul_pow2(F32x16 a, F32x16 n) {
+  return {_mm512_mask_scalef_ps(a.v, 0xFFFF, a.v, n.v)};
+}
+RNNKIT_INLINE F64x8 mul_pow2(F64x8 a, F64x8 n) {
+  return {_mm512_mask_scalef_pd(a.v, 0xFF, a.v, n.v)};
+}
 
 }  // namespace RNNKIT_NS
 }  // namespace rnnkit

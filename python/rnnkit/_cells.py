@@ -11,8 +11,18 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from ._types import (
-    GRUCache, GRUGrads, GRUOutput, LSTMCache, LSTMGrads, LSTMOutput, MGUCache, MGUGrads,
-    MGUOutput, RNNCache, RNNGrads, RNNOutput,
+    GRUCache,
+    GRUGrads,
+    GRUOutput,
+    LSTMCache,
+    LSTMGrads,
+    LSTMOutput,
+    MGUCache,
+    MGUGrads,
+    MGUOutput,
+    RNNCache,
+    RNNGrads,
+    RNNOutput,
 )
 
 
@@ -31,14 +41,26 @@ class CellSpec(NamedTuple):
 
 
 def _cell(name, title, gate_names, states, native, output, grads, cache):
-    return CellSpec(name, title, len(gate_names), gate_names, states, native, output, grads,
-                    cache, len(states) > 1, "hn" in cache._fields)
+    return CellSpec(
+        name,
+        title,
+        len(gate_names),
+        gate_names,
+        states,
+        native,
+        output,
+        grads,
+        cache,
+        len(states) > 1,
+        "hn" in cache._fields,
+    )
 
 
 CELLS = {
     "rnn": _cell("rnn", "RNN", ("h",), ("h",), "RNN_{act}", RNNOutput, RNNGrads, RNNCache),
-    "lstm": _cell("lstm", "LSTM", ("i", "f", "g", "o"), ("h", "c"), "LSTM", LSTMOutput,
-                  LSTMGrads, LSTMCache),
+    "lstm": _cell(
+        "lstm", "LSTM", ("i", "f", "g", "o"), ("h", "c"), "LSTM", LSTMOutput, LSTMGrads, LSTMCache
+    ),
     "gru": _cell("gru", "GRU", ("r", "z", "n"), ("h",), "GRU", GRUOutput, GRUGrads, GRUCache),
     "mgu": _cell("mgu", "MGU", ("f", "n"), ("h",), "MGU", MGUOutput, MGUGrads, MGUCache),
 }

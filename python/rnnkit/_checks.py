@@ -108,6 +108,7 @@ class Backward(NamedTuple):
 
 # --- single arguments ------------------------------------------------------------------------
 
+
 def fmt_shape(shape):
     """(2, 3) and (3,) the way Python prints tuples."""
     return str(tuple(int(s) for s in shape))
@@ -139,8 +140,9 @@ def check_number(name, value, expected=None, *, integer=False):
     try:
         return float(value)
     except OverflowError:
-        raise ValueError(f"{name}: expected a finite number, got {short_repr(value)}, too "
-                         f"large for a float") from None
+        raise ValueError(
+            f"{name}: expected a finite number, got {short_repr(value)}, too large for a float"
+        ) from None
 
 
 def short_repr(value):
@@ -158,8 +160,10 @@ def _array_like_note(given, a):
     """What NumPy did to an array-like given where an array was expected, for a dtype error."""
     if isinstance(given, np.ndarray):
         return ""
-    return (f" ({type(given).__name__} input: NumPy makes it {a.dtype}; pass an array of the "
-            f"dtype you want, e.g. np.asarray(..., dtype=np.float32))")
+    return (
+        f" ({type(given).__name__} input: NumPy makes it {a.dtype}; pass an array of the "
+        f"dtype you want, e.g. np.asarray(..., dtype=np.float32))"
+    )
 
 
 def as_array(name, a):
@@ -172,9 +176,11 @@ def as_array(name, a):
         return a
     if isinstance(a, np.ndarray):
         if isinstance(a, np.ma.MaskedArray):
-            raise TypeError(f"{name}: expected an array, got a masked array (rnnkit ignores "
-                            f"no entries: pass lengths for variable-length sequences, or "
-                            f"{name}.filled(0) to drop the mask)")
+            raise TypeError(
+                f"{name}: expected an array, got a masked array (rnnkit ignores "
+                f"no entries: pass lengths for variable-length sequences, or "
+                f"{name}.filled(0) to drop the mask)"
+            )
         return np.asarray(a)
     try:
         arr = np.asarray(a)
@@ -202,8 +208,7 @@ def check_dtype(name, a, dtype, of="x", given=None):
     the caller passed (an array-like the message then explains)."""
     if a.dtype != dtype:
         note = "" if given is None else _array_like_note(given, a)
-        raise TypeError(f"{name}: expected dtype {dtype} (the dtype of {of}), got {a.dtype}"
-                        + note)
+        raise TypeError(f"{name}: expected dtype {dtype} (the dtype of {of}), got {a.dtype}" + note)
 
 
 def check_array(name, a, dtype, shape, *, optional=False, of="x"):
@@ -237,9 +242,11 @@ def check_clip(clip, dtype, name="clip"):
         converted = dtype.type(value)
     if not (info.tiny <= converted <= info.max):
         became = "a subnormal number" if converted > 0 and np.isfinite(converted) else converted
-        raise ValueError(f"{name}: expected a number in [{info.tiny:.4g}, {info.max:.4g}] (the "
-                         f"normal positive {dtype} numbers: clipping is done in the dtype of "
-                         f"x), got {short_repr(clip)}, which is {became} in {dtype}")
+        raise ValueError(
+            f"{name}: expected a number in [{info.tiny:.4g}, {info.max:.4g}] (the "
+            f"normal positive {dtype} numbers: clipping is done in the dtype of "
+            f"x), got {short_repr(clip)}, which is {became} in {dtype}"
+        )
     return value
 
 
@@ -257,13 +264,15 @@ def check_lengths(lengths, T, B, name="lengths"):
     if lengths.dtype.kind not in "iu":
         raise TypeError(f"{name}: expected an integer array, got dtype {lengths.dtype}")
     if lengths.shape != (B,):
-        raise ValueError(f"{name}: expected shape {fmt_shape((B,))}, "
-                         f"got {fmt_shape(lengths.shape)}")
+        raise ValueError(
+            f"{name}: expected shape {fmt_shape((B,))}, got {fmt_shape(lengths.shape)}"
+        )
     bad = np.flatnonzero((lengths < 0) | (lengths > T))
     if bad.size:
         at = int(bad[0])
-        raise ValueError(f"{name}: expected values in [0, T={T}], got {int(lengths[at])} "
-                         f"at index {at}")
+        raise ValueError(
+            f"{name}: expected values in [0, T={T}], got {int(lengths[at])} at index {at}"
+        )
     return np.array(lengths, dtype=np.int64, order="C")  # a copy: the caller may change theirs
 
 
@@ -297,12 +306,15 @@ def check_list_x(x_given, x, arrays):
         return
     for name, a in arrays:
         if isinstance(a, np.ndarray) and a.dtype in FLOAT_DTYPES and a.dtype != x.dtype:
-            raise TypeError(f"x: expected an array of dtype {a.dtype} (the dtype of {name}), "
-                            f"got a {type(x_given).__name__}, which NumPy makes {x.dtype}; "
-                            f"pass np.asarray(x, dtype=np.{a.dtype})")
+            raise TypeError(
+                f"x: expected an array of dtype {a.dtype} (the dtype of {name}), "
+                f"got a {type(x_given).__name__}, which NumPy makes {x.dtype}; "
+                f"pass np.asarray(x, dtype=np.{a.dtype})"
+            )
 
 
 # --- the weights of one layer ----------------------------------------------------------------
+
 
 def _weights(cell, x, w_ih, w_hh, b_ih, b_hh, w_peep, w_proj, prefix=""):
     """Sizes from x, w_hh (H = rows / G) and w_proj (P), then every weight against them.
@@ -323,8 +335,10 @@ def _weights(cell, x, w_ih, w_hh, b_ih, b_hh, w_peep, w_proj, prefix=""):
     check_dtype(name, w_hh, dtype, of, given)
     if w_hh.ndim != 2 or w_hh.shape[0] % G:
         multiple = f" (rows a multiple of {G})" if G > 1 else ""
-        raise ValueError(f"{name}: expected a 2-D array [{rows}, {cols}]{multiple}, "
-                         f"got shape {fmt_shape(w_hh.shape)}")
+        raise ValueError(
+            f"{name}: expected a 2-D array [{rows}, {cols}]{multiple}, "
+            f"got shape {fmt_shape(w_hh.shape)}"
+        )
     H = w_hh.shape[0] // G
     P = H
     if w_proj is not None:
@@ -332,8 +346,10 @@ def _weights(cell, x, w_ih, w_hh, b_ih, b_hh, w_peep, w_proj, prefix=""):
         given, w_proj = w_proj, as_array(name, w_proj)
         check_dtype(name, w_proj, dtype, of, given)
         if w_proj.ndim != 2:
-            raise ValueError(f"{name}: expected a 2-D array [P, H] with H={H}, "
-                             f"got shape {fmt_shape(w_proj.shape)}")
+            raise ValueError(
+                f"{name}: expected a 2-D array [P, H] with H={H}, "
+                f"got shape {fmt_shape(w_proj.shape)}"
+            )
         P = w_proj.shape[0]
         w_proj = check_array(name, w_proj, dtype, (P, H), of=of)
     w_hh = check_array(prefix + "w_hh", w_hh, dtype, (G * H, P), of=of)
@@ -357,13 +373,16 @@ def _lstm_only(cell, c0, w_peep, w_proj, input_forget):
 
 # --- the options of the functions guide -------------------------------------------------------
 
+
 def check_rate(name, a):
     """A validated zoneout mask has every value in [0, 1] (NaN is outside)."""
     bad = np.flatnonzero(~((a >= 0) & (a <= 1)))
     if bad.size:
         at = np.unravel_index(int(bad[0]), a.shape)
-        raise ValueError(f"{name}: expected values in [0, 1], got {float(a[at])} at index "
-                         f"{tuple(int(i) for i in at)}")
+        raise ValueError(
+            f"{name}: expected values in [0, 1], got {float(a[at])} at index "
+            f"{tuple(int(i) for i in at)}"
+        )
     return a
 
 
@@ -374,13 +393,14 @@ def check_resets(resets, T, B, reverse, name="resets"):
         return None
     given, a = resets, as_array(name, resets)
     if a.dtype != np.bool_:
-        raise TypeError(f"{name}: expected dtype bool, got {a.dtype}"
-                        + _array_like_note(given, a))
+        raise TypeError(f"{name}: expected dtype bool, got {a.dtype}" + _array_like_note(given, a))
     if a.shape != (T, B):
         raise ValueError(f"{name}: expected shape {fmt_shape((T, B))}, got {fmt_shape(a.shape)}")
     if reverse:
-        raise ValueError(f"{name}: expected None with reverse=True (resets are defined for "
-                         f"forward runs only), got an array")
+        raise ValueError(
+            f"{name}: expected None with reverse=True (resets are defined for "
+            f"forward runs only), got an array"
+        )
     return contiguous(a)
 
 
@@ -392,8 +412,14 @@ def check_options(cell, dims, dtype, reverse, options, prefix=""):
         raise TypeError(f"unexpected keyword argument {unknown[0]!r}")
     T, B, _, H, P, G = dims
     of = prefix + "x"
-    shapes = {"ln_ih": (2, G * H), "ln_hh": (2, G * H), "ln_c": (2, H), "zoneout": (T, B, P),
-              "zoneout_c": (T, B, H), "recurrent_mask": (B, P)}
+    shapes = {
+        "ln_ih": (2, G * H),
+        "ln_hh": (2, G * H),
+        "ln_c": (2, H),
+        "zoneout": (T, B, P),
+        "zoneout_c": (T, B, H),
+        "recurrent_mask": (B, P),
+    }
     out = []
     for name in OPTIONS:
         value = options.get(name)
@@ -414,17 +440,23 @@ def _check_ln_fields(cache, cell, dims, dtype, options):
     """The layer-norm statistics of a cache: present exactly when their option is."""
     T, B, _, H, _, G = dims
     ln_ih, ln_hh, ln_c = options[:3]
-    want = {"ih_hat": (ln_ih, (T, B, G * H)), "hh_hat": (ln_hh, (T, B, G * H)),
-            "c_hat": (ln_c, (T, B, H)),
-            "ln_rstd": (ln_ih if ln_ih is not None else ln_hh if ln_hh is not None else ln_c,
-                        (T, B, 4))}
+    want = {
+        "ih_hat": (ln_ih, (T, B, G * H)),
+        "hh_hat": (ln_hh, (T, B, G * H)),
+        "c_hat": (ln_c, (T, B, H)),
+        "ln_rstd": (
+            ln_ih if ln_ih is not None else ln_hh if ln_hh is not None else ln_c,
+            (T, B, 4),
+        ),
+    }
     out = {}
     for name, (option, shape) in want.items():
         value = getattr(cache, name, None)
         if option is None:
             if value is not None:
-                raise ValueError(f"cache.{name}: expected None (no layer norm it belongs to), "
-                                 f"got an array")
+                raise ValueError(
+                    f"cache.{name}: expected None (no layer norm it belongs to), got an array"
+                )
             out[name] = None
         else:
             out[name] = check_array("cache." + name, value, dtype, shape, of="cache.x")
@@ -433,9 +465,27 @@ def _check_ln_fields(cache, cell, dims, dtype, options):
 
 # --- the two entry points --------------------------------------------------------------------
 
-def check_forward(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0=None, *, w_peep=None, w_proj=None,
-                  clip=None, input_forget=False, nonlinearity="tanh", linear_before_reset=True,
-                  lengths=None, reverse=False, **options) -> Forward:
+
+def check_forward(
+    cell,
+    x,
+    w_ih,
+    w_hh,
+    b_ih,
+    b_hh,
+    h0,
+    c0=None,
+    *,
+    w_peep=None,
+    w_proj=None,
+    clip=None,
+    input_forget=False,
+    nonlinearity="tanh",
+    linear_before_reset=True,
+    lengths=None,
+    reverse=False,
+    **options,
+) -> Forward:
     """Validates the arguments of ``<cell>_forward`` (cell: "rnn", "lstm" or "gru").
 
     Checks, in this order: x, w_hh (gives H), w_proj (gives P), w_ih, biases, w_peep, h0, c0,
@@ -445,11 +495,24 @@ def check_forward(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0=None, *, w_peep=None, 
     check_cell(cell)
     _lstm_only(cell, c0, w_peep, w_proj, input_forget)
     x_given, x = x, check_x(x)
-    check_list_x(x_given, x, (("w_hh", w_hh), ("w_proj", w_proj), ("w_ih", w_ih),
-                              ("b_ih", b_ih), ("b_hh", b_hh), ("w_peep", w_peep), ("h0", h0),
-                              ("c0", c0), *((n, options.get(n)) for n in OPTIONS[:-1])))
-    dims, w_ih, w_hh, b_ih, b_hh, w_peep, w_proj = _weights(cell, x, w_ih, w_hh, b_ih, b_hh,
-                                                            w_peep, w_proj)
+    check_list_x(
+        x_given,
+        x,
+        (
+            ("w_hh", w_hh),
+            ("w_proj", w_proj),
+            ("w_ih", w_ih),
+            ("b_ih", b_ih),
+            ("b_hh", b_hh),
+            ("w_peep", w_peep),
+            ("h0", h0),
+            ("c0", c0),
+            *((n, options.get(n)) for n in OPTIONS[:-1]),
+        ),
+    )
+    dims, w_ih, w_hh, b_ih, b_hh, w_peep, w_proj = _weights(
+        cell, x, w_ih, w_hh, b_ih, b_hh, w_peep, w_proj
+    )
     T, B, I, H, P, G = dims
     dtype = x.dtype
     h0 = np.zeros((B, P), dtype) if h0 is None else check_array("h0", h0, dtype, (B, P))
@@ -462,8 +525,28 @@ def check_forward(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0=None, *, w_peep=None, 
     lengths = check_lengths(lengths, T, B)
     reverse = check_flag("reverse", reverse)
     return Forward(
-        T, B, I, H, P, G, dtype, x, w_ih, w_hh, b_ih, b_hh, h0, c0, w_peep, w_proj, clip,
-        input_forget, nonlinearity, linear_before_reset, lengths, reverse,
+        T,
+        B,
+        I,
+        H,
+        P,
+        G,
+        dtype,
+        x,
+        w_ih,
+        w_hh,
+        b_ih,
+        b_hh,
+        h0,
+        c0,
+        w_peep,
+        w_proj,
+        clip,
+        input_forget,
+        nonlinearity,
+        linear_before_reset,
+        lengths,
+        reverse,
         **dict(zip(OPTIONS, check_options(cell, dims, dtype, reverse, options))),
     )
 
@@ -482,26 +565,42 @@ def check_backward(cell, cache, dy, dh_n, dc_n=None) -> Backward:
     cls = CACHE_TYPES[cell]
     if not isinstance(cache, cls):
         article = "a" if cell == "gru" else "an"
-        raise TypeError(f"cache: expected {article} {cls.__name__} (from {cell}_forward), "
-                        f"got {type(cache).__name__}")
+        raise TypeError(
+            f"cache: expected {article} {cls.__name__} (from {cell}_forward), "
+            f"got {type(cache).__name__}"
+        )
     if cell != "lstm" and dc_n is not None:
         raise ValueError(f"dc_n: only the LSTM has it, expected None for {cell!r}")
     x = check_x(cache.x, "cache.x")
     dims, w_ih, w_hh, b_ih, b_hh, w_peep, w_proj = _weights(
-        cell, x, cache.w_ih, cache.w_hh, cache.b_ih, cache.b_hh,
-        cache.w_peep if cell == "lstm" else None, cache.w_proj if cell == "lstm" else None,
-        prefix="cache.")
+        cell,
+        x,
+        cache.w_ih,
+        cache.w_hh,
+        cache.b_ih,
+        cache.b_hh,
+        cache.w_peep if cell == "lstm" else None,
+        cache.w_proj if cell == "lstm" else None,
+        prefix="cache.",
+    )
     T, B, I, H, P, G = dims
     dtype = x.dtype
 
     def arr(name, shape):
         return check_array("cache." + name, getattr(cache, name), dtype, shape, of="cache.x")
 
-    fields = dict(x=x, w_ih=w_ih, w_hh=w_hh, b_ih=b_ih, b_hh=b_hh,
-                  h=arr("h", (T + 1, B, P)), gates=arr("gates", (T, B, G * H)),
-                  lengths=check_lengths(cache.lengths, T, B, "cache.lengths"),
-                  reverse=check_flag("cache.reverse", cache.reverse),
-                  clip=check_clip(cache.clip, dtype, "cache.clip"))
+    fields = dict(
+        x=x,
+        w_ih=w_ih,
+        w_hh=w_hh,
+        b_ih=b_ih,
+        b_hh=b_hh,
+        h=arr("h", (T + 1, B, P)),
+        gates=arr("gates", (T, B, G * H)),
+        lengths=check_lengths(cache.lengths, T, B, "cache.lengths"),
+        reverse=check_flag("cache.reverse", cache.reverse),
+        clip=check_clip(cache.clip, dtype, "cache.clip"),
+    )
     if fields["clip"] is None:
         if cache.clip_mask is not None:
             raise ValueError("cache.clip_mask: expected None (cache.clip is None), got an array")
@@ -509,24 +608,33 @@ def check_backward(cell, cache, dy, dh_n, dc_n=None) -> Backward:
     else:
         mask_shape = (T, B, G * H)
         if cache.clip_mask is None:
-            raise TypeError(f"cache.clip_mask: expected a bool array of shape "
-                            f"{fmt_shape(mask_shape)} (cache.clip is set), got None")
+            raise TypeError(
+                f"cache.clip_mask: expected a bool array of shape "
+                f"{fmt_shape(mask_shape)} (cache.clip is set), got None"
+            )
         mask = as_array("cache.clip_mask", cache.clip_mask)
         if mask.dtype != np.bool_:
             raise TypeError(f"cache.clip_mask: expected dtype bool, got {mask.dtype}")
         if mask.shape != mask_shape:
-            raise ValueError(f"cache.clip_mask: expected shape {fmt_shape(mask_shape)}, "
-                             f"got {fmt_shape(mask.shape)}")
+            raise ValueError(
+                f"cache.clip_mask: expected shape {fmt_shape(mask_shape)}, "
+                f"got {fmt_shape(mask.shape)}"
+            )
         fields["clip_mask"] = contiguous(mask)
     if cell == "rnn":
         fields["nonlinearity"] = check_nonlinearity(cache.nonlinearity, "cache.nonlinearity")
     if cell == "lstm":
-        fields.update(w_peep=w_peep, w_proj=w_proj, c=arr("c", (T + 1, B, H)),
-                      input_forget=check_flag("cache.input_forget", cache.input_forget))
+        fields.update(
+            w_peep=w_peep,
+            w_proj=w_proj,
+            c=arr("c", (T + 1, B, H)),
+            input_forget=check_flag("cache.input_forget", cache.input_forget),
+        )
     if cell == "gru":
-        fields.update(hn=arr("hn", (T, B, H)),
-                      linear_before_reset=check_flag("cache.linear_before_reset",
-                                                     cache.linear_before_reset))
+        fields.update(
+            hn=arr("hn", (T, B, H)),
+            linear_before_reset=check_flag("cache.linear_before_reset", cache.linear_before_reset),
+        )
 
     def grad(name, value, shape):
         if value is None:
@@ -534,8 +642,14 @@ def check_backward(cell, cache, dy, dh_n, dc_n=None) -> Backward:
         return check_array(name, value, dtype, shape, of="cache.x")
 
     if cell in OPTION_CELLS["ln_ih"]:
-        opts = check_options(cell, dims, dtype, fields["reverse"],
-                             {n: getattr(cache, n, None) for n in OPTIONS}, prefix="cache.")
+        opts = check_options(
+            cell,
+            dims,
+            dtype,
+            fields["reverse"],
+            {n: getattr(cache, n, None) for n in OPTIONS},
+            prefix="cache.",
+        )
         fields.update((n, v) for n, v in zip(OPTIONS, opts) if n in cache._fields)
         ln = _check_ln_fields(cache, cell, dims, dtype, opts)
         fields.update((n, v) for n, v in ln.items() if n in cache._fields)

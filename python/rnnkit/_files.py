@@ -29,7 +29,14 @@ import zlib
 
 import numpy as np
 
-__all__ = ["atomic_write", "save_figure", "defer_sigint", "FileFormatError", "NpzReader", "TMP_PREFIX"]
+__all__ = [
+    "atomic_write",
+    "save_figure",
+    "defer_sigint",
+    "FileFormatError",
+    "NpzReader",
+    "TMP_PREFIX",
+]
 
 TMP_PREFIX = ".rnnkit-tmp-"  # + "<pid>-<random>": the pid tells a live save from an orphan
 
@@ -70,7 +77,7 @@ def remove_orphans(folder):
     for name in names:
         if not name.startswith(TMP_PREFIX):
             continue
-        pid = name[len(TMP_PREFIX):].split("-", 1)[0]
+        pid = name[len(TMP_PREFIX) :].split("-", 1)[0]
         if pid.isdigit() and (int(pid) == os.getpid() or _pid_alive(int(pid))):
             continue  # a save in progress (this process's own temp files are cleaned by it)
         with contextlib.suppress(OSError):
@@ -136,8 +143,10 @@ def defer_sigint():
     """Holds SIGINT (Ctrl-C) back until the block ends, then raises ``KeyboardInterrupt``
     once if one came. Only the main thread can own signal handlers; elsewhere (and when
     SIGINT is not Python's default handler) this does nothing."""
-    if (threading.current_thread() is not threading.main_thread()
-            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):
         yield
         return
     caught = []
@@ -208,8 +217,9 @@ class NpzReader:
         if len(infos) > _MAX_MEMBERS:
             raise self.error(f"{len(infos)} members, expected at most {_MAX_MEMBERS}")
         if sum(i.compress_size for i in infos) > file_size:
-            raise self.error("the zip directory declares more data than the file holds "
-                             "(truncated or forged)")
+            raise self.error(
+                "the zip directory declares more data than the file holds (truncated or forged)"
+            )
         members, self._infos, total = {}, {}, 0
         for info in infos:
             name = info.filename
@@ -220,17 +230,23 @@ class NpzReader:
                 raise self.error(f"member {key!r} appears twice")
             stored = info.compress_type == zipfile.ZIP_STORED
             if stored and info.compress_size != info.file_size:
-                raise self.error(f"member {key!r}: stored size {info.compress_size} differs "
-                                 f"from its size {info.file_size}")
+                raise self.error(
+                    f"member {key!r}: stored size {info.compress_size} differs "
+                    f"from its size {info.file_size}"
+                )
             if not stored and info.file_size > MAX_RATIO * info.compress_size + _SLACK:
-                raise self.error(f"member {key!r} would expand from {info.compress_size} to "
-                                 f"{info.file_size} bytes (more than {MAX_RATIO}x): refused")
+                raise self.error(
+                    f"member {key!r} would expand from {info.compress_size} to "
+                    f"{info.file_size} bytes (more than {MAX_RATIO}x): refused"
+                )
             shape, dtype, offset = self._header(key, info)
             nbytes = math.prod(shape) * dtype.itemsize
             if offset + nbytes != info.file_size:
-                raise self.error(f"member {key!r}: its header declares shape {shape} of "
-                                 f"{dtype} ({nbytes} bytes) but it holds "
-                                 f"{info.file_size - offset} bytes")
+                raise self.error(
+                    f"member {key!r}: its header declares shape {shape} of "
+                    f"{dtype} ({nbytes} bytes) but it holds "
+                    f"{info.file_size - offset} bytes"
+                )
             total += nbytes
             if max_bytes is not None and total > max_bytes:
                 raise self.error(f"declares more than {max_bytes} bytes of data: refused")
@@ -250,8 +266,17 @@ class NpzReader:
                 else:
                     raise ValueError(f"unknown .npy version {version}")
                 offset = f.tell()
-        except (ValueError, EOFError, OSError, zipfile.BadZipFile, zlib.error,
-                SyntaxError, TypeError, RecursionError, MemoryError) as e:
+        except (
+            ValueError,
+            EOFError,
+            OSError,
+            zipfile.BadZipFile,
+            zlib.error,
+            SyntaxError,
+            TypeError,
+            RecursionError,
+            MemoryError,
+        ) as e:
             raise self.error(f"member {key!r}: unreadable .npy header ({_short(e)})") from None
         if dtype.kind not in _DTYPE_KINDS or dtype.fields is not None or dtype.subdtype:
             raise self.error(f"member {key!r}: dtype {dtype} is not a plain number or text")
@@ -270,8 +295,10 @@ class NpzReader:
             if got is None:
                 raise self.error(f"its config needs parameter {name!r}, which the file lacks")
             if got != (shape, dtype):
-                raise self.error(f"parameter {name!r}: expected shape {shape} {dtype} (from its "
-                                 f"config), got {got[0]} {got[1]}")
+                raise self.error(
+                    f"parameter {name!r}: expected shape {shape} {dtype} (from its "
+                    f"config), got {got[0]} {got[1]}"
+                )
             seen.add(prefix + name)
         return sorted(k for k in self.members if k.startswith(prefix) and k not in seen)
 
@@ -306,8 +333,7 @@ class NpzReader:
         except (ValueError, RecursionError) as e:
             raise self.error(f"member {key!r}: invalid JSON ({_short(e)})") from None
         if not isinstance(value, dict):
-            raise self.error(f"member {key!r}: expected a JSON object, got "
-                             f"{type(value).__name__}")
+            raise self.error(f"member {key!r}: expected a JSON object, got {type(value).__name__}")
         return value
 
     def close(self):

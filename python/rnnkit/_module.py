@@ -113,8 +113,10 @@ class Module:
         if tape is not None:
             return tape
         if self._tape is None:
-            raise RuntimeError(f"{type(self).__name__}.backward: no tape; call the layer "
-                               "first or pass the tape that forward returned")
+            raise RuntimeError(
+                f"{type(self).__name__}.backward: no tape; call the layer "
+                "first or pass the tape that forward returned"
+            )
         return self._tape
 
     def named_parameters(self):
@@ -169,11 +171,15 @@ class Module:
         for name, p in own.items():
             a = to_numpy(f"state_dict[{name!r}]", state_dict[name])
             if a.shape != p.shape:
-                raise ValueError(f"state_dict[{name!r}]: expected shape "
-                                 f"{_checks.fmt_shape(p.shape)}, got {_checks.fmt_shape(a.shape)}")
+                raise ValueError(
+                    f"state_dict[{name!r}]: expected shape "
+                    f"{_checks.fmt_shape(p.shape)}, got {_checks.fmt_shape(a.shape)}"
+                )
             if a.dtype != p.dtype:
-                raise TypeError(f"state_dict[{name!r}]: expected dtype {p.dtype} (the layer's "
-                                f"dtype), got {a.dtype}")
+                raise TypeError(
+                    f"state_dict[{name!r}]: expected dtype {p.dtype} (the layer's "
+                    f"dtype), got {a.dtype}"
+                )
             arrays[name] = a
         for name, a in arrays.items():
             np.copyto(own[name], a)

@@ -135,8 +135,10 @@ def _fold(onnx, node, scope):
         if op == "Concat":
             return [np.concatenate(ins, axis=int(_attr(node, "axis", 0)))]
     except (ValueError, IndexError, TypeError) as e:
-        raise ValueError(f"node_or_model: cannot fold the constant {op} node "
-                         f"{node.name or node.output[0]!r}: {e}") from None
+        raise ValueError(
+            f"node_or_model: cannot fold the constant {op} node "
+            f"{node.name or node.output[0]!r}: {e}"
+        ) from None
     return None
 
 
@@ -154,5 +156,7 @@ def _constant(onnx, node):
             return np.array(a.i, np.int64)
         if a.name == "value_ints":
             return np.array(list(a.ints), np.int64)
-    raise ValueError(f"node_or_model: Constant node {node.name or node.output[0]!r} has no "
-                     f"value rnnkit can read (value, value_float(s), value_int(s))")
+    raise ValueError(
+        f"node_or_model: Constant node {node.name or node.output[0]!r} has no "
+        f"value rnnkit can read (value, value_float(s), value_int(s))"
+    )

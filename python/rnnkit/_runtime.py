@@ -12,7 +12,6 @@ from . import _core
 from ._checks import check_number
 from ._version import __version__
 
-
 # The most threads the kernels may use: 256, or twice the CPUs on a bigger machine. Threads
 # beyond the cores only add workers that spin and then sleep (each with its stack and its
 # scratch) and never make a call faster; an unbounded count (10**6) made every later call
@@ -24,8 +23,10 @@ def _check_thread_count(name, n):
     if n < 1:
         raise ValueError(f"{name}: expected a thread count >= 1, got {n}")
     if n > MAX_THREADS:
-        raise ValueError(f"{name}: expected a thread count <= {MAX_THREADS} (rnnkit.MAX_THREADS: "
-                         f"256, or twice the CPUs on a bigger machine), got {n}")
+        raise ValueError(
+            f"{name}: expected a thread count <= {MAX_THREADS} (rnnkit.MAX_THREADS: "
+            f"256, or twice the CPUs on a bigger machine), got {n}"
+        )
     return int(n)
 
 
@@ -73,10 +74,14 @@ def cpu_info():
 
 def _cpu_lines(c):
     name = c["model_name"] or "unknown model"
-    ident = f"{name} ({c['vendor']}, family {c['family']} model {c['model']} stepping {c['stepping']}"
+    ident = (
+        f"{name} ({c['vendor']}, family {c['family']} model {c['model']} stepping {c['stepping']}"
+    )
     ident += ", virtual machine)" if c["hypervisor"] else ")"
-    caches = (f"L1d {_kib(c['l1d_bytes'])}, L2 {_kib(c['l2_bytes'])}, L3 {_kib(c['l3_bytes'])} "
-              f"(L3 shared by {c['l3_shared_by']} logical CPUs)")
+    caches = (
+        f"L1d {_kib(c['l1d_bytes'])}, L2 {_kib(c['l2_bytes'])}, L3 {_kib(c['l3_bytes'])} "
+        f"(L3 shared by {c['l3_shared_by']} logical CPUs)"
+    )
     if not c["caches_from_cpuid"]:
         caches += " [assumed: no cpuid cache leaf answered]"
     return ident, caches, c["features"]
@@ -112,8 +117,11 @@ def info():
         "numpy": np.__version__,
         "python": platform.python_version(),
         "machine": platform.machine(),
-        "env": {k: os.environ[k] for k in ("RNNKIT_SIMD", "RNNKIT_NUM_THREADS", "OPENBLAS_CORETYPE")
-                if k in os.environ},
+        "env": {
+            k: os.environ[k]
+            for k in ("RNNKIT_SIMD", "RNNKIT_NUM_THREADS", "OPENBLAS_CORETYPE")
+            if k in os.environ
+        },
     }
 
 
@@ -132,6 +140,7 @@ def _apply_environment():
         try:
             n = int(text, 10)
         except ValueError:
-            raise ValueError(f"RNNKIT_NUM_THREADS: expected an integer from 1 to {MAX_THREADS}, "
-                             f"got {text!r}") from None
+            raise ValueError(
+                f"RNNKIT_NUM_THREADS: expected an integer from 1 to {MAX_THREADS}, got {text!r}"
+            ) from None
         _core.set_num_threads(_check_thread_count("RNNKIT_NUM_THREADS", n))

@@ -144,7 +144,8 @@ class GRUCache(NamedTuple):
     h: Array  # [T+1, B, H]
     gates: Array  # [T, B, 3H]: r, z, n post-activation
     hn: Array  # [T, B, H]: hidden part of n's pre-activation, before the reset gate is applied
-    #            when linear_before_reset (h w_hn^T + b_hn), after it otherwise ((r*h) w_hn^T + b_hn)
+    #            when linear_before_reset (h w_hn^T + b_hn), after it otherwise
+    #            ((r*h) w_hn^T + b_hn)
     lengths: Optional[Array]
     reverse: bool
     linear_before_reset: bool

@@ -32,7 +32,14 @@ from ._cells import CELLS, GATES
 
 CLOCK_NAMES = {"wall": "perf_counter", "thread": "thread_time"}
 CLOCKS = {k: getattr(time, v) for k, v in CLOCK_NAMES.items()}
-FULL_SHAPES = [(100, 1, 64), (100, 8, 64), (100, 64, 64), (100, 1, 256), (100, 8, 256), (100, 64, 256)]
+FULL_SHAPES = [
+    (100, 1, 64),
+    (100, 8, 64),
+    (100, 64, 64),
+    (100, 1, 256),
+    (100, 8, 256),
+    (100, 64, 256),
+]
 QUICK_SHAPES = [(50, 1, 64), (50, 8, 256), (50, 64, 256)]
 
 
@@ -50,20 +57,24 @@ def numpy_gemm(dtype="float32", threads=1, n=2048, repeat=5, clock="wall"):
         f"a = np.random.default_rng(0).random(({n}, {n})).astype('{dtype}'); b = a.copy(); a @ b\n"
         "ts = []\n"
         f"for _ in range({repeat}):\n"
-        f"    t0 = time.{CLOCK_NAMES[clock]}(); a @ b; ts.append(time.{CLOCK_NAMES[clock]}() - t0)\n"
+        f"    t0 = time.{CLOCK_NAMES[clock]}(); a @ b\n"
+        f"    ts.append(time.{CLOCK_NAMES[clock]}() - t0)\n"
         "kernel = ''\n"
         "try:\n"
         "    import threadpoolctl\n"
         "    libs = [d for d in threadpoolctl.threadpool_info() if d.get('user_api') == 'blas']\n"
-        "    kernel = ' '.join(f\"{d['internal_api']}-{d.get('architecture', '')}\" for d in libs)\n"
+        "    kernel = ' '.join(\n"
+        "        f\"{d['internal_api']}-{d.get('architecture', '')}\" for d in libs)\n"
         "except ImportError:\n"
         "    pass\n"
-        f"print(2 * {n}**3 / min(ts) / 1e9, kernel)\n")
+        f"print(2 * {n}**3 / min(ts) / 1e9, kernel)\n"
+    )
     env = dict(os.environ)
     for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         env[k] = str(threads)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                         timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300
+    )
     if out.returncode != 0:
         raise RuntimeError(f"GEMM peak measurement failed: {out.stderr.strip()[-300:]}")
     gflops, _, kernel = out.stdout.strip().splitlines()[-1].partition(" ")
@@ -78,6 +89,7 @@ def gemm_peak(dtype="float32", threads=1, n=2048, repeat=5):
 def fma_peaks(dtype="float32", seconds=0.03):
     """{target: GFLOP/s} of one core's FMA loop on every usable SIMD target (a few ms each)."""
     import rnnkit
+
     from . import _core
 
     return {t: _core._fma_peak(t, dtype, seconds) for t in rnnkit.simd_targets()}
@@ -106,7 +118,7 @@ def torch_gemm_peak(dtype="float32", threads=1, n=2048, repeat=5, clock="wall"):
     try:
         a = torch.from_numpy(np.random.default_rng(0).random((n, n)).astype(dtype))
         b = a.clone()
-        gflops = _best_rate(lambda: torch.mm(a, b), 2.0 * n ** 3, repeat, clock)
+        gflops = _best_rate(lambda: torch.mm(a, b), 2.0 * n**3, repeat, clock)
     finally:
         torch.set_num_threads(before)
     blas = "mkl" if torch.backends.mkl.is_available() else "other"
@@ -116,6 +128,7 @@ def torch_gemm_peak(dtype="float32", threads=1, n=2048, repeat=5, clock="wall"):
 def rnnkit_gemm_peak(dtype="float32", threads=1, n=2048, repeat=3, clock="wall"):
     """rnnkit's own GEMM (best target, B packed inside the call) on an n x n product."""
     import rnnkit
+
     from . import _core
 
     before_t, before_n = rnnkit.get_simd_target(), rnnkit.get_num_threads()
@@ -123,7 +136,7 @@ def rnnkit_gemm_peak(dtype="float32", threads=1, n=2048, repeat=3, clock="wall")
     rnnkit.set_num_threads(threads)
     try:
         a = np.random.default_rng(0).random((n, n)).astype(dtype)
-        return _best_rate(lambda: _core._gemm(a, a), 2.0 * n ** 3, repeat, clock)
+        return _best_rate(lambda: _core._gemm(a, a), 2.0 * n**3, repeat, clock)
     finally:
         rnnkit.set_simd_target(before_t)
         rnnkit.set_num_threads(before_n)
@@ -132,9 +145,13 @@ def rnnkit_gemm_peak(dtype="float32", threads=1, n=2048, repeat=3, clock="wall")
 def _problem(cell, T, B, H, dtype, seed=0):
     rng = np.random.default_rng(seed)
     G, s = GATES[cell], 1.0 / np.sqrt(H)
-    args = (rng.standard_normal((T, B, H)).astype(dtype),
-            rng.uniform(-s, s, (G * H, H)).astype(dtype), rng.uniform(-s, s, (G * H, H)).astype(dtype),
-            rng.uniform(-s, s, G * H).astype(dtype), rng.uniform(-s, s, G * H).astype(dtype))
+    args = (
+        rng.standard_normal((T, B, H)).astype(dtype),
+        rng.uniform(-s, s, (G * H, H)).astype(dtype),
+        rng.uniform(-s, s, (G * H, H)).astype(dtype),
+        rng.uniform(-s, s, G * H).astype(dtype),
+        rng.uniform(-s, s, G * H).astype(dtype),
+    )
     dy = rng.standard_normal((T, B, H)).astype(dtype)
     return args, dy
 
@@ -156,8 +173,7 @@ def _rnnkit_impl(target, threads):
     def setup(cell, args, dy):
         fwd = getattr(rnnkit, f"{cell}_forward")
         bwd = getattr(rnnkit, f"{cell}_backward")
-        return (lambda: fwd(*args)), (lambda: bwd(fwd(*args).cache, dy=dy)), (
-            lambda: fwd(*args).y)
+        return (lambda: fwd(*args)), (lambda: bwd(fwd(*args).cache, dy=dy)), (lambda: fwd(*args).y)
 
     return Impl(f"rnnkit-{target}", setup, before)
 
@@ -184,8 +200,12 @@ def _torch_impl(threads):
         cls = getattr(torch.nn, CELLS[cell].title)
         mod = cls(x.shape[2], w_hh.shape[1], dtype=x.dtype)
         with torch.no_grad():
-            for name, v in (("weight_ih_l0", w_ih), ("weight_hh_l0", w_hh), ("bias_ih_l0", b_ih),
-                            ("bias_hh_l0", b_hh)):
+            for name, v in (
+                ("weight_ih_l0", w_ih),
+                ("weight_hh_l0", w_hh),
+                ("bias_ih_l0", b_ih),
+                ("bias_hh_l0", b_hh),
+            ):
                 getattr(mod, name).copy_(v)
         dyt = torch.from_numpy(dy)
 
@@ -211,12 +231,15 @@ def _onnxruntime_impl(threads):
 
     def setup(cell, args, dy):
         x, w_ih, w_hh, b_ih, b_hh = args
-        model = to_onnx(cell, {"w_ih": w_ih, "w_hh": w_hh, "b_ih": b_ih, "b_hh": b_hh},
-                        with_sequence_lens=False)
+        model = to_onnx(
+            cell, {"w_ih": w_ih, "w_hh": w_hh, "b_ih": b_ih, "b_hh": b_hh}, with_sequence_lens=False
+        )
         so = ort.SessionOptions()
         so.intra_op_num_threads = threads
         so.inter_op_num_threads = 1
-        sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+        sess = ort.InferenceSession(
+            model.SerializeToString(), so, providers=["CPUExecutionProvider"]
+        )
         B, H = x.shape[1], w_hh.shape[1]
         feeds = {"X": x, "initial_h": np.zeros((1, B, H), x.dtype)}
         if CELLS[cell].cell_state:
@@ -227,7 +250,9 @@ def _onnxruntime_impl(threads):
     return Impl("onnxruntime", setup, fwd_only=True)
 
 
-def available_impls(targets=None, threads=1, reference=True, torch=True, onnx=True, dtype="float32"):
+def available_impls(
+    targets=None, threads=1, reference=True, torch=True, onnx=True, dtype="float32"
+):
     import rnnkit
 
     impls = [_rnnkit_impl(t, threads) for t in (targets or rnnkit.simd_targets())]
@@ -244,8 +269,9 @@ def available_impls(targets=None, threads=1, reference=True, torch=True, onnx=Tr
         try:
             impls.append(_onnxruntime_impl(threads))
         except ImportError as e:
-            _dropped("onnxruntime", f"it cannot be imported ({e}); pip install onnx onnxruntime",
-                     "onnx")
+            _dropped(
+                "onnxruntime", f"it cannot be imported ({e}); pip install onnx onnxruntime", "onnx"
+            )
     return impls
 
 
@@ -261,13 +287,25 @@ def _progress(total, enabled):
         from tqdm import tqdm
     except ImportError:
         return None
-    return tqdm(total=total, disable=not sys.stderr.isatty(), desc="rnnkit bench", unit="run",
-                leave=False)
+    return tqdm(
+        total=total, disable=not sys.stderr.isatty(), desc="rnnkit bench", unit="run", leave=False
+    )
 
 
-def run(cells=("lstm", "gru", "rnn"), shapes=None, dtype="float32", threads=1, repeat=7,
-        targets=None, reference=True, torch=True, onnx=True, quick=False, progress=True,
-        clock="wall") -> Dict:
+def run(
+    cells=("lstm", "gru", "rnn"),
+    shapes=None,
+    dtype="float32",
+    threads=1,
+    repeat=7,
+    targets=None,
+    reference=True,
+    torch=True,
+    onnx=True,
+    quick=False,
+    progress=True,
+    clock="wall",
+) -> Dict:
     """Runs the benchmark; returns a JSON-able dict (see `format_table`).
 
     clock="thread" times the CPU time of the calling thread instead of wall time: with one
@@ -289,21 +327,31 @@ def run(cells=("lstm", "gru", "rnn"), shapes=None, dtype="float32", threads=1, r
     peak = max(fma.values()) * threads  # one core's loop: threads cores at most
     info = rnnkit.info()
     torch_gemm = torch_gemm_peak(dtype, threads, clock=clock) if torch else None
-    result = {"machine": {"cpu": info["cpu"], "cpu_caches": info["cpu_caches"],
-                          "simd_targets": info["simd_targets"], "compiler": info["compiler"],
-                          "threads": threads, "dtype": dtype, "repeat": repeat, "clock": clock,
-                          "numpy": np.__version__,
-                          "fma_peak_gflops": fma, "peak_gflops": peak,
-                          "numpy_gemm": numpy_gemm(dtype, threads, clock=clock),
-                          "torch_gemm": torch_gemm,
-                          "rnnkit_gemm_gflops": rnnkit_gemm_peak(dtype, threads, clock=clock),
-                          "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE", "")},
-              "results": []}
+    result = {
+        "machine": {
+            "cpu": info["cpu"],
+            "cpu_caches": info["cpu_caches"],
+            "simd_targets": info["simd_targets"],
+            "compiler": info["compiler"],
+            "threads": threads,
+            "dtype": dtype,
+            "repeat": repeat,
+            "clock": clock,
+            "numpy": np.__version__,
+            "fma_peak_gflops": fma,
+            "peak_gflops": peak,
+            "numpy_gemm": numpy_gemm(dtype, threads, clock=clock),
+            "torch_gemm": torch_gemm,
+            "rnnkit_gemm_gflops": rnnkit_gemm_peak(dtype, threads, clock=clock),
+            "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE", ""),
+        },
+        "results": [],
+    }
     result["machine"]["gemm_peak_gflops"] = result["machine"]["numpy_gemm"]["gflops"]
     bar = _progress(len(cells) * len(shapes) * repeat * len(impls), progress)
     try:
         for cell in cells:
-            for (T, B, H) in shapes:
+            for T, B, H in shapes:
                 args, dy = _problem(cell, T, B, H, dt)
                 f_fwd, f_all = flops(cell, T, B, H)
                 runs = []
@@ -322,7 +370,9 @@ def run(cells=("lstm", "gru", "rnn"), shapes=None, dtype="float32", threads=1, r
                         fwd_bwd()
                     err = float(np.max(np.abs(np.asarray(check()) - ref_y))) if ref_y.size else 0.0
                     if err > (1e-3 if dt == np.float32 else 1e-8):
-                        raise AssertionError(f"{impl.name} {cell} {(T, B, H)}: result differs by {err}")
+                        raise AssertionError(
+                            f"{impl.name} {cell} {(T, B, H)}: result differs by {err}"
+                        )
                 # Small problems: one untimed call after switching implementation, for every
                 # implementation alike, so a unit waking up (e.g. the 512-bit FMA units after
                 # idling) or cold instruction caches are not charged to whoever runs first.
@@ -348,10 +398,13 @@ def run(cells=("lstm", "gru", "rnn"), shapes=None, dtype="float32", threads=1, r
                     for kind, fl in (("fwd", f_fwd), ("fwd_bwd", f_all)):
                         if tt[kind]:
                             med = statistics.median(tt[kind])
-                            row[kind] = {"median_ms": med * 1e3, "min_ms": min(tt[kind]) * 1e3,
-                                         "max_ms": max(tt[kind]) * 1e3,
-                                         "gflops": fl / med / 1e9,
-                                         "pct_peak": 100 * fl / med / 1e9 / peak}  # FMA peak
+                            row[kind] = {
+                                "median_ms": med * 1e3,
+                                "min_ms": min(tt[kind]) * 1e3,
+                                "max_ms": max(tt[kind]) * 1e3,
+                                "gflops": fl / med / 1e9,
+                                "pct_peak": 100 * fl / med / 1e9 / peak,
+                            }  # FMA peak
                     result["results"].append(row)
     finally:
         if bar:
@@ -376,21 +429,27 @@ def format_table(res) -> str:
     if m["OPENBLAS_CORETYPE"]:
         blas_env += f" [OPENBLAS_CORETYPE={m['OPENBLAS_CORETYPE']}]"
     clock = "CPU time of the calling thread" if m.get("clock") == "thread" else "wall time"
-    lines = [f"rnnkit bench: {m['dtype']}, {m['threads']} thread(s), median of {m['repeat']} "
-             f"interleaved runs ({clock}); CPU {m['cpu']}; {m['cpu_caches']}",
-             f"FMA peak, one core (GFLOP/s): {fma}; '%peak' is of {m['peak_gflops']:.1f} "
-             f"(best target x {m['threads']} thread(s))",
-             f"GEMM 2048^3, same threads (GFLOP/s): NumPy{blas_env} {m['gemm_peak_gflops']:.1f}"
-             f"{torch_txt}, rnnkit {m['rnnkit_gemm_gflops']:.1f}"]
-    hdr = (f"{'cell':5} {'T':>4} {'B':>3} {'H':>4}  {'impl':16} {'fwd ms':>9} {'%peak':>6}  "
-           f"{'fwd+bwd ms':>11} {'[min-max]':>17} {'GFLOP/s':>8} {'%peak':>6}  {'vs this':>8}")
+    lines = [
+        f"rnnkit bench: {m['dtype']}, {m['threads']} thread(s), median of {m['repeat']} "
+        f"interleaved runs ({clock}); CPU {m['cpu']}; {m['cpu_caches']}",
+        f"FMA peak, one core (GFLOP/s): {fma}; '%peak' is of {m['peak_gflops']:.1f} "
+        f"(best target x {m['threads']} thread(s))",
+        f"GEMM 2048^3, same threads (GFLOP/s): NumPy{blas_env} {m['gemm_peak_gflops']:.1f}"
+        f"{torch_txt}, rnnkit {m['rnnkit_gemm_gflops']:.1f}",
+    ]
+    hdr = (
+        f"{'cell':5} {'T':>4} {'B':>3} {'H':>4}  {'impl':16} {'fwd ms':>9} {'%peak':>6}  "
+        f"{'fwd+bwd ms':>11} {'[min-max]':>17} {'GFLOP/s':>8} {'%peak':>6}  {'vs this':>8}"
+    )
     lines.append(hdr)
     groups = {}
     for r in res["results"]:
         groups.setdefault((r["cell"], r["T"], r["B"], r["H"]), []).append(r)
     for (cell, T, B, H), rows in groups.items():
         best = best_rnnkit(rows)
-        nat_fwd = [r["fwd"]["median_ms"] for r in rows if r["impl"].startswith("rnnkit-") and "fwd" in r]
+        nat_fwd = [
+            r["fwd"]["median_ms"] for r in rows if r["impl"].startswith("rnnkit-") and "fwd" in r
+        ]
         for r in rows:
             f = r.get("fwd")
             a = r.get("fwd_bwd")
@@ -401,12 +460,19 @@ def format_table(res) -> str:
             else:
                 ratio = ""
             fw = f"{f['median_ms']:9.3f} {f['pct_peak']:5.1f}%" if f else " " * 16
-            ab = (f"{a['median_ms']:11.3f} [{a['min_ms']:7.2f}-{a['max_ms']:7.2f}] {a['gflops']:8.1f} "
-                  f"{a['pct_peak']:5.1f}%" if a else " " * 46)
+            ab = (
+                f"{a['median_ms']:11.3f} [{a['min_ms']:7.2f}-{a['max_ms']:7.2f}] "
+                f"{a['gflops']:8.1f} "
+                f"{a['pct_peak']:5.1f}%"
+                if a
+                else " " * 46
+            )
             lines.append(f"{cell:5} {T:>4} {B:>3} {H:>4}  {r['impl']:16} {fw}  {ab}  {ratio}")
         lines.append("")
-    lines.append("'vs this': that impl's time / the fastest rnnkit target's, fwd+bwd (forward-only "
-                 "impls: / rnnkit's fastest forward). >1 means rnnkit is faster.")
+    lines.append(
+        "'vs this': that impl's time / the fastest rnnkit target's, fwd+bwd (forward-only "
+        "impls: / rnnkit's fastest forward). >1 means rnnkit is faster."
+    )
     return "\n".join(lines)
 
 
@@ -466,11 +532,16 @@ def main(args, argv=None) -> int:
         try:
             import matplotlib  # noqa: F401
         except ImportError:
-            print("rnnkit bench: --plot needs matplotlib (pip install 'rnnkit[plot]')", file=sys.stderr)
+            print(
+                "rnnkit bench: --plot needs matplotlib (pip install 'rnnkit[plot]')",
+                file=sys.stderr,
+            )
             return 2
     if args.clock == "thread" and args.threads != 1:
-        print(f"rnnkit bench: --clock thread measures one thread only, got --threads {args.threads}",
-              file=sys.stderr)
+        print(
+            f"rnnkit bench: --clock thread measures one thread only, got --threads {args.threads}",
+            file=sys.stderr,
+        )
         return 2
     _reexec_with_blas_threads(args.threads, argv)
     if args.stream:  # a table of its own: one step at batch 1 (rnnkit/bench_stream.py)
@@ -479,12 +550,25 @@ def main(args, argv=None) -> int:
         return stream_main(args)
     shapes = None
     if args.batch or args.hidden or args.T:
-        shapes = [(args.T or (50 if args.quick else 100), b, h)
-                  for h in (args.hidden or [64, 256]) for b in (args.batch or [1, 8, 64])]
-    res = run(cells=args.cells, shapes=shapes, dtype=args.dtype, threads=args.threads,
-              repeat=args.repeat or (3 if args.quick else 7), targets=args.targets,
-              reference=not args.no_reference, torch=not args.no_torch, onnx=not args.no_onnx,
-              quick=args.quick, progress=not args.no_progress, clock=args.clock)
+        shapes = [
+            (args.T or (50 if args.quick else 100), b, h)
+            for h in (args.hidden or [64, 256])
+            for b in (args.batch or [1, 8, 64])
+        ]
+    res = run(
+        cells=args.cells,
+        shapes=shapes,
+        dtype=args.dtype,
+        threads=args.threads,
+        repeat=args.repeat or (3 if args.quick else 7),
+        targets=args.targets,
+        reference=not args.no_reference,
+        torch=not args.no_torch,
+        onnx=not args.no_onnx,
+        quick=args.quick,
+        progress=not args.no_progress,
+        clock=args.clock,
+    )
     print(format_table(res))
     if args.json:
         from ._files import atomic_write
@@ -501,16 +585,24 @@ def add_arguments(p):
     from .cli import _int_at_least
 
     pos = _int_at_least(1)
-    p.add_argument("--quick", action="store_true", help="3 shapes, T=50, 3 repeats (under a minute)")
-    p.add_argument("--cells", nargs="+", default=["lstm", "gru", "rnn"], choices=["lstm", "gru", "rnn"])
+    p.add_argument(
+        "--quick", action="store_true", help="3 shapes, T=50, 3 repeats (under a minute)"
+    )
+    p.add_argument(
+        "--cells", nargs="+", default=["lstm", "gru", "rnn"], choices=["lstm", "gru", "rnn"]
+    )
     p.add_argument("--batch", type=pos, nargs="+", help="batch sizes (default 1 8 64)")
     p.add_argument("--hidden", type=pos, nargs="+", help="hidden sizes, I = H (default 64 256)")
     p.add_argument("--T", type=pos, help="sequence length (default 100, 50 with --quick)")
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     p.add_argument("--threads", type=pos, default=1)
-    p.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
-                   help="wall time, or the CPU time of the calling thread (one thread only; "
-                        "steadier on a busy machine)")
+    p.add_argument(
+        "--clock",
+        choices=sorted(CLOCKS),
+        default="wall",
+        help="wall time, or the CPU time of the calling thread (one thread only; "
+        "steadier on a busy machine)",
+    )
     p.add_argument("--repeat", type=pos)
     p.add_argument("--targets", nargs="+", help="rnnkit SIMD targets (default: all usable)")
     p.add_argument("--no-reference", action="store_true")
@@ -519,11 +611,17 @@ def add_arguments(p):
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--json", metavar="FILE")
     p.add_argument("--plot", metavar="PNG")
-    p.add_argument("--stream", action="store_true",
-                   help="instead: per-step latency at batch 1 of streams vs onnxruntime, torch "
-                        "cells, NumPy, the functional API (rnnkit/bench_stream.py), then whole "
-                        "sequences of stream.run vs onnxruntime; --cells, --hidden, --repeat, "
-                        "--json, --plot apply")
-    p.add_argument("--torch-modules", action="store_true",
-                   help="instead: training steps of rnnkit.torch.X vs torch.nn.X in a small "
-                        "model (needs torch; rnnkit/torch/bench.py)")
+    p.add_argument(
+        "--stream",
+        action="store_true",
+        help="instead: per-step latency at batch 1 of streams vs onnxruntime, torch "
+        "cells, NumPy, the functional API (rnnkit/bench_stream.py), then whole "
+        "sequences of stream.run vs onnxruntime; --cells, --hidden, --repeat, "
+        "--json, --plot apply",
+    )
+    p.add_argument(
+        "--torch-modules",
+        action="store_true",
+        help="instead: training steps of rnnkit.torch.X vs torch.nn.X in a small "
+        "model (needs torch; rnnkit/torch/bench.py)",
+    )

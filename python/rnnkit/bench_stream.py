@@ -33,9 +33,15 @@ GATES = {"lstm": 4, "gru": 3}
 def _weights(cell, H, seed=0):
     rng = np.random.default_rng(seed)
     s, G = 1.0 / np.sqrt(H), GATES[cell]
-    w = {k: rng.uniform(-s, s, shape).astype(np.float32)
-         for k, shape in (("w_ih", (G * H, H)), ("w_hh", (G * H, H)), ("b_ih", (G * H,)),
-                          ("b_hh", (G * H,)))}
+    w = {
+        k: rng.uniform(-s, s, shape).astype(np.float32)
+        for k, shape in (
+            ("w_ih", (G * H, H)),
+            ("w_hh", (G * H, H)),
+            ("b_ih", (G * H,)),
+            ("b_hh", (G * H,)),
+        )
+    }
     return w
 
 
@@ -43,8 +49,14 @@ def _layer(cell, H, w):
     import rnnkit
 
     m = {"lstm": rnnkit.LSTM, "gru": rnnkit.GRU}[cell](H, H)
-    m.load_state_dict({"weight_ih_l0": w["w_ih"], "weight_hh_l0": w["w_hh"],
-                       "bias_ih_l0": w["b_ih"], "bias_hh_l0": w["b_hh"]})
+    m.load_state_dict(
+        {
+            "weight_ih_l0": w["w_ih"],
+            "weight_hh_l0": w["w_hh"],
+            "bias_ih_l0": w["b_ih"],
+            "bias_hh_l0": w["b_hh"],
+        }
+    )
     return m.eval()
 
 
@@ -54,6 +66,7 @@ def _stream(cell, H, w, xs, weight_dtype=None):
     def run():
         for x_t in xs:
             s.step(x_t)
+
     return run
 
 
@@ -66,8 +79,7 @@ def _onnxruntime(cell, H, w, xs):
     so = ort.SessionOptions()
     so.intra_op_num_threads = 1
     so.inter_op_num_threads = 1
-    sess = ort.InferenceSession(model.SerializeToString(), so,
-                                providers=["CPUExecutionProvider"])
+    sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
     names = ["Y_h", "Y_c"] if cell == "lstm" else ["Y_h"]
     x3 = [x_t[None] for x_t in xs]
 
@@ -81,6 +93,7 @@ def _onnxruntime(cell, H, w, xs):
             feeds["initial_h"] = out[0]
             if cell == "lstm":
                 feeds["initial_c"] = out[1]
+
     return run
 
 
@@ -90,8 +103,12 @@ def _torch_cell(cell, H, w, xs):
     torch.set_num_threads(1)
     m = {"lstm": torch.nn.LSTMCell, "gru": torch.nn.GRUCell}[cell](H, H)
     with torch.no_grad():
-        for name, key in (("weight_ih", "w_ih"), ("weight_hh", "w_hh"), ("bias_ih", "b_ih"),
-                          ("bias_hh", "b_hh")):
+        for name, key in (
+            ("weight_ih", "w_ih"),
+            ("weight_hh", "w_hh"),
+            ("bias_ih", "b_ih"),
+            ("bias_hh", "b_hh"),
+        ):
             getattr(m, name).copy_(torch.from_numpy(w[key]))
     xt = [torch.from_numpy(x_t) for x_t in xs]
 
@@ -100,6 +117,7 @@ def _torch_cell(cell, H, w, xs):
             state = None
             for x in xt:
                 state = m(x, state)
+
     return run
 
 
@@ -115,8 +133,8 @@ def _numpy_step(cell, H, w, xs):
         h = c = np.zeros((1, H), np.float32)
         for x in xs:
             a = x @ w_ihT + h @ w_hhT + b
-            i, f, o = sig(a[:, :H]), sig(a[:, H:2 * H]), sig(a[:, 3 * H:])
-            c = f * c + i * np.tanh(a[:, 2 * H:3 * H])
+            i, f, o = sig(a[:, :H]), sig(a[:, H : 2 * H]), sig(a[:, 3 * H :])
+            c = f * c + i * np.tanh(a[:, 2 * H : 3 * H])
             h = o * np.tanh(c)
 
     def run_gru():
@@ -124,9 +142,10 @@ def _numpy_step(cell, H, w, xs):
         for x in xs:
             gi, gh = x @ w_ihT + b_ih, h @ w_hhT + b_hh
             r = sig(gi[:, :H] + gh[:, :H])
-            z = sig(gi[:, H:2 * H] + gh[:, H:2 * H])
-            n = np.tanh(gi[:, 2 * H:] + r * gh[:, 2 * H:])
+            z = sig(gi[:, H : 2 * H] + gh[:, H : 2 * H])
+            n = np.tanh(gi[:, 2 * H :] + r * gh[:, 2 * H :])
             h = (1 - z) * n + z * h
+
     return run_lstm if cell == "lstm" else run_gru
 
 
@@ -146,6 +165,7 @@ def _functional(cell, H, w, xs):
                 h, c = out.h_n, out.c_n
             else:
                 h = fwd(x, *args, h).h_n
+
     return run
 
 
@@ -167,17 +187,22 @@ def implementations(torch=True, onnx=True):
         try:
             import onnx as _onnx  # noqa: F401
             import onnxruntime  # noqa: F401
+
             impls.append(("onnxruntime", _onnxruntime))
         except ImportError:
             missing.append("onnxruntime (pip install 'rnnkit[onnx]')")
     if torch:
         try:
             import torch as _torch  # noqa: F401
+
             impls.append(("torch cell", _torch_cell))
         except ImportError:
             missing.append("torch cell (pip install 'rnnkit[torch]')")
-    impls += [("numpy", _numpy_step), ("functional T=1", _functional),
-              ("in T=200", _whole_sequence)]
+    impls += [
+        ("numpy", _numpy_step),
+        ("functional T=1", _functional),
+        ("in T=200", _whole_sequence),
+    ]
     return impls, missing
 
 
@@ -197,7 +222,7 @@ def run(cells=CELLS, hidden=HIDDEN, steps=200, repeat=7, torch=True, onnx=True):
                 xs = [rng.standard_normal((1, H)).astype(np.float32) for _ in range(steps)]
                 fns = [(name, make(cell, H, w, xs)) for name, make in impls]
                 times = {name: [] for name, _ in fns}
-                for fn_name, fn in fns:
+                for _, fn in fns:
                     fn()  # warm-up: first-call costs (allocations, packing, JIT) are not steps
                 for _ in range(repeat):
                     for fn_name, fn in fns:  # interleaved: drifts hit every column alike
@@ -208,8 +233,14 @@ def run(cells=CELLS, hidden=HIDDEN, steps=200, repeat=7, torch=True, onnx=True):
                 rows.append({"cell": cell, "H": H, "us": {k: v * 1e6 for k, v in med.items()}})
     finally:
         rnnkit.set_num_threads(threads)
-    return {"rows": rows, "impls": [n for n, _ in impls], "missing": missing, "steps": steps,
-            "repeat": repeat, "simd": rnnkit.get_simd_target()}
+    return {
+        "rows": rows,
+        "impls": [n for n, _ in impls],
+        "missing": missing,
+        "steps": steps,
+        "repeat": repeat,
+        "simd": rnnkit.get_simd_target(),
+    }
 
 
 def _median_time(fns, repeat):
@@ -242,9 +273,11 @@ def run_sequences(cells=CELLS, hidden=(64, 256), batches=(1, 8, 64), T=100, repe
                 w = _weights(cell, H)
                 so = ort.SessionOptions()
                 so.intra_op_num_threads = so.inter_op_num_threads = 1
-                sess = ort.InferenceSession(to_onnx(cell, w, with_sequence_lens=False)
-                                            .SerializeToString(), so,
-                                            providers=["CPUExecutionProvider"])
+                sess = ort.InferenceSession(
+                    to_onnx(cell, w, with_sequence_lens=False).SerializeToString(),
+                    so,
+                    providers=["CPUExecutionProvider"],
+                )
                 for B in batches:
                     x = np.random.default_rng(2).standard_normal((T, B, H)).astype(np.float32)
                     s = _layer(cell, H, w).stream(B)
@@ -252,14 +285,20 @@ def run_sequences(cells=CELLS, hidden=(64, 256), batches=(1, 8, 64), T=100, repe
                     def stream_run(s=s, x=x):
                         s.reset()
                         s.run(x)
+
                     feeds = {"X": x, "initial_h": np.zeros((1, B, H), np.float32)}
                     if cell == "lstm":
                         feeds["initial_c"] = feeds["initial_h"]
-                    med = _median_time([("stream run", stream_run),
-                                        ("onnxruntime", lambda f=feeds, o=sess: o.run(["Y"], f))],
-                                       repeat)
-                    rows.append({"cell": cell, "H": H, "B": B,
-                                 "us": {k: v * 1e6 for k, v in med.items()}})
+                    med = _median_time(
+                        [
+                            ("stream run", stream_run),
+                            ("onnxruntime", lambda f=feeds, o=sess: o.run(["Y"], f)),
+                        ],
+                        repeat,
+                    )
+                    rows.append(
+                        {"cell": cell, "H": H, "B": B, "us": {k: v * 1e6 for k, v in med.items()}}
+                    )
     finally:
         rnnkit.set_num_threads(threads)
     return rows
@@ -274,35 +313,73 @@ def targets(res):
         s = us["stream"]
         if "onnxruntime" in us and (H <= 128 or H == 512):
             want = 2.0 if H <= 128 else 1.2
-            out.append((f"{tag}: onnxruntime step / stream step", us["onnxruntime"] / s,
-                        f">= {want}", us["onnxruntime"] / s >= want))
+            out.append(
+                (
+                    f"{tag}: onnxruntime step / stream step",
+                    us["onnxruntime"] / s,
+                    f">= {want}",
+                    us["onnxruntime"] / s >= want,
+                )
+            )
         for peer in ("torch cell", "numpy"):
             if peer in us:
                 out.append((f"{tag}: {peer} / stream step", us[peer] / s, "> 1", us[peer] > s))
         if H <= 256:
             bound = 2 * us["in T=200"] + 2
-            out.append((f"{tag}: stream step us (<= 2 x in-T=200 + 2 = {bound:.2f})", s,
-                        f"<= {bound:.2f}", s <= bound))
-        out.append((f"{tag}: numpy / functional T=1", us["numpy"] / us["functional T=1"], "> 1",
-                    us["numpy"] > us["functional T=1"]))
+            out.append(
+                (
+                    f"{tag}: stream step us (<= 2 x in-T=200 + 2 = {bound:.2f})",
+                    s,
+                    f"<= {bound:.2f}",
+                    s <= bound,
+                )
+            )
+        out.append(
+            (
+                f"{tag}: numpy / functional T=1",
+                us["numpy"] / us["functional T=1"],
+                "> 1",
+                us["numpy"] > us["functional T=1"],
+            )
+        )
         if r["cell"] == "lstm" and H == 64:
-            out.append((f"{tag}: functional T=1 us", us["functional T=1"], "<= 6",
-                        us["functional T=1"] <= 6))
+            out.append(
+                (
+                    f"{tag}: functional T=1 us",
+                    us["functional T=1"],
+                    "<= 6",
+                    us["functional T=1"] <= 6,
+                )
+            )
         if H == 1024:
-            out.append((f"{tag}: stream / stream bf16", s / us["stream bf16"], ">= 1.4",
-                        s / us["stream bf16"] >= 1.4))
+            out.append(
+                (
+                    f"{tag}: stream / stream bf16",
+                    s / us["stream bf16"],
+                    ">= 1.4",
+                    s / us["stream bf16"] >= 1.4,
+                )
+            )
     for r in res.get("sequences", []):
         ratio = r["us"]["onnxruntime"] / r["us"]["stream run"]
-        out.append((f"{r['cell']} H={r['H']} B={r['B']} T=100: onnxruntime / stream run", ratio,
-                    ">= 1.05", ratio >= 1.05))
+        out.append(
+            (
+                f"{r['cell']} H={r['H']} B={r['B']} T=100: onnxruntime / stream run",
+                ratio,
+                ">= 1.05",
+                ratio >= 1.05,
+            )
+        )
     return out
 
 
 def format_table(res) -> str:
     names = res["impls"]
-    lines = [f"per-step latency, B=1, float32, 1 thread, I=H, SIMD {res['simd']}: median us "
-             f"of {res['repeat']} runs of {res['steps']} steps (x: that time / the float32 "
-             f"stream's; > 1 means the stream is faster)"]
+    lines = [
+        f"per-step latency, B=1, float32, 1 thread, I=H, SIMD {res['simd']}: median us "
+        f"of {res['repeat']} runs of {res['steps']} steps (x: that time / the float32 "
+        f"stream's; > 1 means the stream is faster)"
+    ]
     head = f"{'cell':5} {'H':>5} " + " ".join(f"{n:>18}" for n in names)
     lines += [head, "-" * len(head)]
     for r in res["rows"]:
@@ -315,13 +392,14 @@ def format_table(res) -> str:
     for m in res["missing"]:
         lines.append(f"not measured: {m} is not installed")
     if res.get("sequences"):
-        lines += ["", "whole sequence, T=100, float32, 1 thread: median us (x: onnxruntime / "
-                  "stream run)", f"{'cell':5} {'H':>5} {'B':>3} {'stream run':>12} "
-                  f"{'onnxruntime':>12} {'x':>6}"]
+        lines += [
+            "",
+            "whole sequence, T=100, float32, 1 thread: median us (x: onnxruntime / stream run)",
+            f"{'cell':5} {'H':>5} {'B':>3} {'stream run':>12} {'onnxruntime':>12} {'x':>6}",
+        ]
         for r in res["sequences"]:
             a, b = r["us"]["stream run"], r["us"]["onnxruntime"]
-            lines.append(f"{r['cell']:5} {r['H']:>5} {r['B']:>3} {a:12.1f} {b:12.1f} "
-                         f"{b / a:6.2f}")
+            lines.append(f"{r['cell']:5} {r['H']:>5} {r['B']:>3} {a:12.1f} {b:12.1f} {b / a:6.2f}")
     lines += ["", "targets (issue 13):"]
     for name, value, want, met in targets(res):
         lines.append(f"  {'met ' if met else 'MISS'} {name}: {value:.2f} (target {want})")
@@ -356,8 +434,13 @@ def plot(res, path):
 
 def main(args) -> int:
     cells = args.cells and [c for c in args.cells if c in CELLS] or CELLS
-    res = run(cells=cells, hidden=args.hidden or HIDDEN, repeat=args.repeat or 7,
-              torch=not args.no_torch, onnx=not args.no_onnx)
+    res = run(
+        cells=cells,
+        hidden=args.hidden or HIDDEN,
+        repeat=args.repeat or 7,
+        torch=not args.no_torch,
+        onnx=not args.no_onnx,
+    )
     if "onnxruntime" in res["impls"]:
         res["sequences"] = run_sequences(cells, repeat=args.repeat or 7)
     print(format_table(res))

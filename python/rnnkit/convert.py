@@ -68,7 +68,7 @@ class OnnxLayer(NamedTuple):
 
 def _blocks(a, order, H):
     """Reorders the gate blocks (of H rows) along axis 0."""
-    return np.concatenate([a[j * H:(j + 1) * H] for j in order], axis=0)
+    return np.concatenate([a[j * H : (j + 1) * H] for j in order], axis=0)
 
 
 def _attrs(node):
@@ -87,15 +87,18 @@ def _initializer(init, base_dir):
     from onnx import TensorProto, external_data_helper, numpy_helper
 
     if init.data_location == TensorProto.EXTERNAL and base_dir is None:
-        raise ValueError(f"initializer {init.name!r}: its data is in an external file; pass "
-                         f"the model's path to from_onnx (or base_dir=its folder)")
+        raise ValueError(
+            f"initializer {init.name!r}: its data is in an external file; pass "
+            f"the model's path to from_onnx (or base_dir=its folder)"
+        )
     try:
         if init.data_location == TensorProto.EXTERNAL:
             external_data_helper.load_external_data_for_tensor(init, base_dir)
         return numpy_helper.to_array(init)
     except Exception as e:  # onnx raises ValueError, OSError, TypeError...: one message
-        raise ValueError(f"initializer {init.name!r}: unreadable ({type(e).__name__}: "
-                         f"{e})") from None
+        raise ValueError(
+            f"initializer {init.name!r}: unreadable ({type(e).__name__}: {e})"
+        ) from None
 
 
 def _flag_attr(at, name):
@@ -115,8 +118,13 @@ def _check_weight(what, a, shape):
     return a
 
 
-def from_onnx(node_or_model, weights: Optional[dict] = None, *, name: Optional[str] = None,
-              base_dir: Optional[str] = None) -> OnnxLayer:
+def from_onnx(
+    node_or_model,
+    weights: Optional[dict] = None,
+    *,
+    name: Optional[str] = None,
+    base_dir: Optional[str] = None,
+) -> OnnxLayer:
     """Reads one RNN/GRU/LSTM node.
 
     ``node_or_model``: the path of an ``.onnx`` file, an ``onnx.ModelProto``, or an
@@ -148,17 +156,21 @@ def from_onnx(node_or_model, weights: Optional[dict] = None, *, name: Optional[s
         base_dir = os.path.dirname(os.path.abspath(path)) if base_dir is None else base_dir
     if isinstance(node_or_model, onnx.ModelProto):
         found = _onnx_graph.recurrent_nodes(
-            onnx, node_or_model.graph, lambda init: _initializer(init, base_dir))
+            onnx, node_or_model.graph, lambda init: _initializer(init, base_dir)
+        )
         listed = ", ".join(f"{f.path!r} ({f.node.op_type})" for f in found)
         if name is not None:
             found = [f for f in found if name in (f.path, f.node.name)]
             if not found:
-                raise ValueError(f"name: no RNN, GRU or LSTM node called {name!r}; the model "
-                                 f"has {listed or 'none'}")
+                raise ValueError(
+                    f"name: no RNN, GRU or LSTM node called {name!r}; the model "
+                    f"has {listed or 'none'}"
+                )
         if len(found) != 1:
-            raise ValueError(f"node_or_model: expected one RNN, GRU or LSTM node, found "
-                             f"{len(found)}" + (f": {listed}; choose one with name=" if found
-                                                else ""))
+            raise ValueError(
+                f"node_or_model: expected one RNN, GRU or LSTM node, found "
+                f"{len(found)}" + (f": {listed}; choose one with name=" if found else "")
+            )
         node, scope = found[0].node, found[0].arrays
         for key in node.input:  # only the node's own inputs are read (external data included)
             if key and key not in arrays:
@@ -168,8 +180,10 @@ def from_onnx(node_or_model, weights: Optional[dict] = None, *, name: Optional[s
     elif isinstance(node_or_model, onnx.NodeProto):
         node = node_or_model
     else:
-        raise TypeError(f"node_or_model: expected an onnx ModelProto or NodeProto, "
-                        f"got {type(node_or_model).__name__}")
+        raise TypeError(
+            f"node_or_model: expected an onnx ModelProto or NodeProto, "
+            f"got {type(node_or_model).__name__}"
+        )
     if node.op_type not in _OPS:
         raise ValueError(f"node_or_model: expected an RNN, GRU or LSTM node, got {node.op_type}")
     cell = _OPS[node.op_type]
@@ -191,7 +205,9 @@ def from_onnx(node_or_model, weights: Optional[dict] = None, *, name: Optional[s
     P = get(7, "P") if cell == "lstm" else None
     direction = _decode(at.get("direction", "forward"))
     if direction not in ("forward", "reverse", "bidirectional"):
-        raise ValueError(f"direction: expected forward, reverse or bidirectional, got {direction!r}")
+        raise ValueError(
+            f"direction: expected forward, reverse or bidirectional, got {direction!r}"
+        )
     D = 2 if direction == "bidirectional" else 1
     if W.ndim != 3 or R.ndim != 3:
         raise ValueError(f"W, R: expected 3-D arrays [D, G*H, .], got shapes {W.shape}, {R.shape}")
@@ -213,17 +229,23 @@ def from_onnx(node_or_model, weights: Optional[dict] = None, *, name: Optional[s
 
     options = {}
     acts = [_decode(a) for a in at.get("activations", [])]
-    defaults = {"rnn": ["Tanh"], "gru": ["Sigmoid", "Tanh"], "lstm": ["Sigmoid", "Tanh", "Tanh"]}[cell]
+    defaults = {"rnn": ["Tanh"], "gru": ["Sigmoid", "Tanh"], "lstm": ["Sigmoid", "Tanh", "Tanh"]}[
+        cell
+    ]
     per_dir = len(defaults)
     for d in range(D):
-        mine = acts[d * per_dir:(d + 1) * per_dir] if acts else defaults
+        mine = acts[d * per_dir : (d + 1) * per_dir] if acts else defaults
         if cell == "rnn" and mine in (["Tanh"], ["Relu"]):
             options["nonlinearity"] = mine[0].lower()
         elif mine != defaults:
-            raise NotImplementedError(f"activations: rnnkit supports {defaults} for {node.op_type}"
-                                      f"{' (or Relu)' if cell == 'rnn' else ''}, got {mine}")
+            raise NotImplementedError(
+                f"activations: rnnkit supports {defaults} for {node.op_type}"
+                f"{' (or Relu)' if cell == 'rnn' else ''}, got {mine}"
+            )
     if "activation_alpha" in at or "activation_beta" in at:
-        raise NotImplementedError("activation_alpha/activation_beta: no rnnkit activation uses them")
+        raise NotImplementedError(
+            "activation_alpha/activation_beta: no rnnkit activation uses them"
+        )
     if "clip" in at:
         clip = at["clip"]
         if not isinstance(clip, float) or not clip > 0 or clip == float("inf"):
@@ -237,17 +259,31 @@ def from_onnx(node_or_model, weights: Optional[dict] = None, *, name: Optional[s
     order = _TO_RNNKIT[cell]
     per_direction = []
     for d in range(D):
-        w = {"w_ih": _blocks(W[d], order, H), "w_hh": _blocks(R[d], order, H),
-             "b_ih": None if B is None else _blocks(B[d, :G * H], order, H),
-             "b_hh": None if B is None else _blocks(B[d, G * H:], order, H)}
+        w = {
+            "w_ih": _blocks(W[d], order, H),
+            "w_hh": _blocks(R[d], order, H),
+            "b_ih": None if B is None else _blocks(B[d, : G * H], order, H),
+            "b_hh": None if B is None else _blocks(B[d, G * H :], order, H),
+        }
         if cell == "lstm":
             w["w_peep"] = None if P is None else P[d].reshape(3, H)[_PEEP_TO_RNNKIT].copy()
         per_direction.append(w)
     return OnnxLayer(cell, H, direction, int(layout), options, tuple(per_direction))
 
 
-def to_onnx(cell, weights, *, direction="forward", layout=0, nonlinearity="tanh", clip=None,
-            input_forget=False, linear_before_reset=True, opset=14, with_sequence_lens=True):
+def to_onnx(
+    cell,
+    weights,
+    *,
+    direction="forward",
+    layout=0,
+    nonlinearity="tanh",
+    clip=None,
+    input_forget=False,
+    linear_before_reset=True,
+    opset=14,
+    with_sequence_lens=True,
+):
     """A one-node ONNX model for rnnkit weights.
 
     ``weights``: one dict (w_ih, w_hh, b_ih, b_hh[, w_peep]) or, for ``"bidirectional"``, a
@@ -262,7 +298,9 @@ def to_onnx(cell, weights, *, direction="forward", layout=0, nonlinearity="tanh"
     dirs = list(weights) if isinstance(weights, (list, tuple)) else [weights]
     D = 2 if direction == "bidirectional" else 1
     if len(dirs) != D:
-        raise ValueError(f"weights: expected {D} direction(s) for direction={direction!r}, got {len(dirs)}")
+        raise ValueError(
+            f"weights: expected {D} direction(s) for direction={direction!r}, got {len(dirs)}"
+        )
     G = _GATES[cell]
     w_ih0 = np.asarray(dirs[0]["w_ih"])
     dtype = w_ih0.dtype
@@ -286,8 +324,14 @@ def to_onnx(cell, weights, *, direction="forward", layout=0, nonlinearity="tanh"
     if cell == "lstm":
         inputs.append("initial_c")
         if any(d.get("w_peep") is not None for d in dirs):
-            P = np.stack([np.zeros(3 * H, dtype) if d.get("w_peep") is None
-                          else np.asarray(d["w_peep"])[_PEEP_TO_ONNX].reshape(-1) for d in dirs])
+            P = np.stack(
+                [
+                    np.zeros(3 * H, dtype)
+                    if d.get("w_peep") is None
+                    else np.asarray(d["w_peep"])[_PEEP_TO_ONNX].reshape(-1)
+                    for d in dirs
+                ]
+            )
             inits.append(numpy_helper.from_array(P, "P"))
             inputs.append("P")
     attrs = {"hidden_size": H, "direction": direction, "layout": layout}
@@ -300,7 +344,9 @@ def to_onnx(cell, weights, *, direction="forward", layout=0, nonlinearity="tanh"
     if cell == "gru":
         attrs["linear_before_reset"] = int(bool(linear_before_reset))
     outputs = ["Y", "Y_h"] + (["Y_c"] if cell == "lstm" else [])
-    node = helper.make_node({"rnn": "RNN", "gru": "GRU", "lstm": "LSTM"}[cell], inputs, outputs, **attrs)
+    node = helper.make_node(
+        {"rnn": "RNN", "gru": "GRU", "lstm": "LSTM"}[cell], inputs, outputs, **attrs
+    )
     et = helper.np_dtype_to_tensor_dtype(dtype)
     seq = ["T", "B"] if layout == 0 else ["B", "T"]
     state = [D, "B", H] if layout == 0 else ["B", D, H]
@@ -311,19 +357,23 @@ def to_onnx(cell, weights, *, direction="forward", layout=0, nonlinearity="tanh"
     if cell == "lstm":
         g_inputs.append(helper.make_tensor_value_info("initial_c", et, state))
     y_shape = ["T", D, "B", H] if layout == 0 else ["B", "T", D, H]
-    g_outputs = [helper.make_tensor_value_info("Y", et, y_shape),
-                 helper.make_tensor_value_info("Y_h", et, state)]
+    g_outputs = [
+        helper.make_tensor_value_info("Y", et, y_shape),
+        helper.make_tensor_value_info("Y_h", et, state),
+    ]
     if cell == "lstm":
         g_outputs.append(helper.make_tensor_value_info("Y_c", et, state))
     graph = helper.make_graph([node], f"rnnkit_{cell}", g_inputs, g_outputs, inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
-                              producer_name="rnnkit")
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="rnnkit"
+    )
     onnx.checker.check_model(model)
     return model
 
 
-def onnx_forward(layer: OnnxLayer, X, sequence_lens=None, initial_h=None, initial_c=None, *,
-                 backend=None):
+def onnx_forward(
+    layer: OnnxLayer, X, sequence_lens=None, initial_h=None, initial_c=None, *, backend=None
+):
     """Runs an ONNX-described layer on rnnkit with ONNX's shapes and meaning.
 
     Returns ``(Y, Y_h, Y_c)`` (Y_c None unless LSTM): with layout 0, ``Y[T, D, B, H]`` and
@@ -392,14 +442,21 @@ def from_torch(module, *, dtype=None, backend="native"):
     if extras is not None:
         kind = {"LSTM": "LSTM", "GRU": "GRU"}.get(module.mode, "RNN")
     if kind is None:
-        raise TypeError(f"module: expected a torch.nn.RNN, LSTM or GRU (or an rnnkit.torch "
-                        f"one), got {type(module).__name__}")
+        raise TypeError(
+            f"module: expected a torch.nn.RNN, LSTM or GRU (or an rnnkit.torch "
+            f"one), got {type(module).__name__}"
+        )
     sd = {k: v.detach().cpu().numpy() for k, v in module.state_dict().items()}
     src = next(iter(sd.values())).dtype
     dt = np.dtype(src if dtype is None else dtype)
-    kw = dict(bias=bool(module.bias), batch_first=bool(module.batch_first),
-              dropout=float(module.dropout), bidirectional=bool(module.bidirectional),
-              dtype=dt, backend=backend)
+    kw = dict(
+        bias=bool(module.bias),
+        batch_first=bool(module.batch_first),
+        dropout=float(module.dropout),
+        bidirectional=bool(module.bidirectional),
+        dtype=dt,
+        backend=backend,
+    )
     if kind == "RNN":
         kw["nonlinearity"] = module.nonlinearity
     if kind == "LSTM":
@@ -417,10 +474,15 @@ def _rnnkit_torch_extras(module):
     if not type(module).__module__.startswith("rnnkit.torch"):
         return None
     if getattr(module, "clip", None) is not None:
-        raise ValueError(f"module: clip={module.clip} has no rnnkit layer equivalent (the "
-                         f"layers have no clip); expected clip=None")
-    extras = {"layer_norm": bool(module.layer_norm), "zoneout": float(module.zoneout),
-              "recurrent_dropout": float(module.recurrent_dropout)}
+        raise ValueError(
+            f"module: clip={module.clip} has no rnnkit layer equivalent (the "
+            f"layers have no clip); expected clip=None"
+        )
+    extras = {
+        "layer_norm": bool(module.layer_norm),
+        "zoneout": float(module.zoneout),
+        "recurrent_dropout": float(module.recurrent_dropout),
+    }
     if module.mode == "LSTM":
         extras["peephole"] = bool(module.peephole)
     if module.mode == "GRU":
@@ -445,16 +507,25 @@ def to_torch(layer, *, target="torch.nn"):
         return _to_rnnkit_torch(layer, kind)
     for opt, off in (("layer_norm", False), ("zoneout", 0.0), ("recurrent_dropout", 0.0)):
         if getattr(layer, opt, off) != off:
-            raise ValueError(f"layer: {opt}={getattr(layer, opt)} cannot be expressed by "
-                             f"torch.nn.{kind}; use to_torch(layer, target='rnnkit.torch')")
+            raise ValueError(
+                f"layer: {opt}={getattr(layer, opt)} cannot be expressed by "
+                f"torch.nn.{kind}; use to_torch(layer, target='rnnkit.torch')"
+            )
     if getattr(layer, "peephole", False) and kind == "LSTM":
         raise ValueError("layer: peephole=True cannot be expressed by torch.nn.LSTM (no peepholes)")
     if kind == "GRU" and not layer.linear_before_reset:
-        raise ValueError("layer: linear_before_reset=False cannot be expressed by torch.nn.GRU "
-                         "(PyTorch applies the reset gate after the hidden matmul)")
+        raise ValueError(
+            "layer: linear_before_reset=False cannot be expressed by torch.nn.GRU "
+            "(PyTorch applies the reset gate after the hidden matmul)"
+        )
     dt = torch.float64 if layer.dtype == np.float64 else torch.float32
-    kw = dict(bias=layer.bias, batch_first=layer.batch_first, dropout=layer.dropout,
-              bidirectional=layer.bidirectional, dtype=dt)
+    kw = dict(
+        bias=layer.bias,
+        batch_first=layer.batch_first,
+        dropout=layer.dropout,
+        bidirectional=layer.bidirectional,
+        dtype=dt,
+    )
     if kind == "RNN":
         kw["nonlinearity"] = layer.nonlinearity
     if kind == "LSTM":
@@ -471,9 +542,16 @@ def _to_rnnkit_torch(layer, kind):
     from . import torch as rkt
 
     dt = torch.float64 if layer.dtype == np.float64 else torch.float32
-    kw = dict(bias=layer.bias, batch_first=layer.batch_first, dropout=layer.dropout,
-              bidirectional=layer.bidirectional, dtype=dt, layer_norm=layer.layer_norm,
-              zoneout=layer.zoneout, recurrent_dropout=layer.recurrent_dropout)
+    kw = dict(
+        bias=layer.bias,
+        batch_first=layer.batch_first,
+        dropout=layer.dropout,
+        bidirectional=layer.bidirectional,
+        dtype=dt,
+        layer_norm=layer.layer_norm,
+        zoneout=layer.zoneout,
+        recurrent_dropout=layer.recurrent_dropout,
+    )
     if kind == "RNN":
         kw["nonlinearity"] = layer.nonlinearity
     if kind == "LSTM":
@@ -495,8 +573,18 @@ def _keras_array(name, a):
     return None if a is None else to_numpy(name, a)
 
 
-def from_keras(cell, kernel, recurrent_kernel, bias=None, *, reset_after=True,
-               nonlinearity="tanh", dtype=None, backend="native", batch_first=False):
+def from_keras(
+    cell,
+    kernel,
+    recurrent_kernel,
+    bias=None,
+    *,
+    reset_after=True,
+    nonlinearity="tanh",
+    dtype=None,
+    backend="native",
+    batch_first=False,
+):
     """A one-layer rnnkit layer from the weights of a Keras ``SimpleRNN``/``LSTM``/``GRU``
     (e.g. ``keras_layer.get_weights()``, or ``cell.kernel`` etc.).
 
@@ -532,8 +620,9 @@ def from_keras(cell, kernel, recurrent_kernel, bias=None, *, reset_after=True,
     if bias is not None:
         if kind == "gru" and reset_after:
             if bias.shape != (2, G * H):
-                raise ValueError(f"bias: expected shape {(2, G * H)} (GRU, reset_after=True), "
-                                 f"got {bias.shape}")
+                raise ValueError(
+                    f"bias: expected shape {(2, G * H)} (GRU, reset_after=True), got {bias.shape}"
+                )
             b_ih, b_hh = bias[0], bias[1]
         else:
             if bias.shape != (G * H,):

@@ -36,8 +36,9 @@ def world_size_from_env() -> int:
     try:
         return max(1, int(os.environ.get("WORLD_SIZE", "1")))
     except ValueError:
-        raise ValueError(f"WORLD_SIZE: expected an integer, got "
-                         f"{os.environ['WORLD_SIZE']!r}") from None
+        raise ValueError(
+            f"WORLD_SIZE: expected an integer, got {os.environ['WORLD_SIZE']!r}"
+        ) from None
 
 
 def launched() -> bool:
@@ -109,8 +110,10 @@ class Group:
         """This rank's equal slice of ``n`` items; ``ValueError`` naming ``name`` unless the
         world size divides ``n`` (unequal shares would weigh the ranks' means unequally)."""
         if n % self.world_size:
-            raise ValueError(f"{name}: {n} does not split evenly over {self.world_size} "
-                             f"processes; use a multiple of {self.world_size}")
+            raise ValueError(
+                f"{name}: {n} does not split evenly over {self.world_size} "
+                f"processes; use a multiple of {self.world_size}"
+            )
         b = n // self.world_size
         return slice(self.rank * b, (self.rank + 1) * b)
 
@@ -133,7 +136,7 @@ class Group:
             if not in_place:
                 at = 0
                 for b in bucket:
-                    np.copyto(b, flat[at:at + b.size].reshape(b.shape))
+                    np.copyto(b, flat[at : at + b.size].reshape(b.shape))
                     at += b.size
 
     def broadcast(self, arrays, src: int = 0) -> None:
@@ -151,18 +154,22 @@ class Group:
     def gather(self, state, axis: int = 1):
         """The whole batch of a state sharded along ``axis`` (an array, a tuple of arrays or
         None), on every rank: the concatenation of the ranks' shares in rank order."""
+
         def one(a):
             a = np.ascontiguousarray(a)
             parts = [np.empty_like(a) for _ in range(self.world_size)]
             self._dist.all_gather([self._tensor(p) for p in parts], self._tensor(a))
             return np.concatenate(parts, axis=axis)
+
         return _tree(one, state)
 
     def take(self, state, axis: int = 1):
         """This rank's share of a whole-batch state along ``axis`` (the inverse of gather)."""
+
         def one(a):
             sl = self.shard(a.shape[axis], "state")
             return np.ascontiguousarray(np.take(a, range(sl.start, sl.stop), axis=axis))
+
         return _tree(one, state)
 
     def close(self) -> None:
@@ -181,8 +188,10 @@ def init_from_env(timeout_s: float = 1800.0) -> Optional[Group]:
         import torch  # noqa: F401
         import torch.distributed as dist
     except ImportError as e:
-        raise ImportError(f"a distributed launch (WORLD_SIZE={world}) needs PyTorch for "
-                          f"torch.distributed: pip install 'rnnkit[torch]' ({e})") from None
+        raise ImportError(
+            f"a distributed launch (WORLD_SIZE={world}) needs PyTorch for "
+            f"torch.distributed: pip install 'rnnkit[torch]' ({e})"
+        ) from None
     import datetime
 
     if not dist.is_initialized():

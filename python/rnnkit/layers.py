@@ -74,6 +74,7 @@ def functional_api(backend):
         raise ValueError(f"backend: expected {names}, got {backend!r}")
     return importlib.import_module(BACKENDS[backend])
 
+
 class LayerTape(NamedTuple):
     """What ``backward`` needs from one forward: per layer, its dropout mask (or None) and
     the caches of its directions."""
@@ -84,8 +85,18 @@ class LayerTape(NamedTuple):
     B: int
 
 
-def param_shapes(cell, input_size, hidden_size, num_layers, *, bias=True, bidirectional=False,
-                 proj_size=0, peephole=False, layer_norm=False):
+def param_shapes(
+    cell,
+    input_size,
+    hidden_size,
+    num_layers,
+    *,
+    bias=True,
+    bidirectional=False,
+    proj_size=0,
+    peephole=False,
+    layer_norm=False,
+):
     """Yields ``(name, shape)`` of every parameter, in ``named_parameters()`` order, without
     allocating anything (``rnnkit.load`` checks a file against it before building a layer)."""
     D, H, G = 2 if bidirectional else 1, hidden_size, CELLS[cell].gates
@@ -120,21 +131,39 @@ class _Recurrent(Module):
         """The cell carries a cell state: the state is (h, c), not h."""
         return CELLS[self._cell].cell_state
 
-    def __init__(self, input_size, hidden_size, num_layers=1, *, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, proj_size=0, peephole=False,
-                 nonlinearity="tanh", linear_before_reset=True, layer_norm=False,
-                 zoneout=0.0, recurrent_dropout=0.0, dtype="float32", backend="native",
-                 seed=None):
+    def __init__(
+        self,
+        input_size,
+        hidden_size,
+        num_layers=1,
+        *,
+        bias=True,
+        batch_first=False,
+        dropout=0.0,
+        bidirectional=False,
+        proj_size=0,
+        peephole=False,
+        nonlinearity="tanh",
+        linear_before_reset=True,
+        layer_norm=False,
+        zoneout=0.0,
+        recurrent_dropout=0.0,
+        dtype="float32",
+        backend="native",
+        seed=None,
+    ):
         self.input_size = check_int("input_size", input_size, 1)
         self.hidden_size = check_int("hidden_size", hidden_size, 1)
         self.num_layers = check_int("num_layers", num_layers, 1)
         self.proj_size = check_int("proj_size", proj_size, 0)
         if self.proj_size and self._cell != "lstm":
-            raise ValueError(f"proj_size: only the LSTM has a projection, expected 0, "
-                             f"got {proj_size}")
+            raise ValueError(
+                f"proj_size: only the LSTM has a projection, expected 0, got {proj_size}"
+            )
         if self.proj_size >= self.hidden_size:
-            raise ValueError(f"proj_size: expected 0 or < hidden_size={hidden_size}, "
-                             f"got {proj_size}")
+            raise ValueError(
+                f"proj_size: expected 0 or < hidden_size={hidden_size}, got {proj_size}"
+            )
         self.bias = _checks.check_flag("bias", bias)
         self.batch_first = _checks.check_flag("batch_first", batch_first)
         self.bidirectional = _checks.check_flag("bidirectional", bidirectional)
@@ -148,11 +177,13 @@ class _Recurrent(Module):
         self.zoneout = _checks.check_number("zoneout", zoneout, "a number in [0, 1]")
         if not 0.0 <= self.zoneout <= 1.0:
             raise ValueError(f"zoneout: expected a number in [0, 1], got {zoneout}")
-        self.recurrent_dropout = _checks.check_number("recurrent_dropout", recurrent_dropout,
-                                                      "a number in [0, 1)")
+        self.recurrent_dropout = _checks.check_number(
+            "recurrent_dropout", recurrent_dropout, "a number in [0, 1)"
+        )
         if not 0.0 <= self.recurrent_dropout < 1.0:
-            raise ValueError(f"recurrent_dropout: expected a number in [0, 1), "
-                             f"got {recurrent_dropout}")
+            raise ValueError(
+                f"recurrent_dropout: expected a number in [0, 1), got {recurrent_dropout}"
+            )
         self.dtype = dt = check_dtype_arg(dtype)
         functional = functional_api(backend)
         self.backend = backend
@@ -171,11 +202,17 @@ class _Recurrent(Module):
             raise ValueError("peephole: only the LSTM has peepholes, expected False")
         rng = np.random.default_rng(init_ss)
         k = 1.0 / math.sqrt(self.hidden_size)
-        for name, shape in param_shapes(self._cell, self.input_size, self.hidden_size,
-                                        self.num_layers, bias=self.bias,
-                                        bidirectional=self.bidirectional,
-                                        proj_size=self.proj_size, peephole=self.peephole,
-                                        layer_norm=self.layer_norm):
+        for name, shape in param_shapes(
+            self._cell,
+            self.input_size,
+            self.hidden_size,
+            self.num_layers,
+            bias=self.bias,
+            bidirectional=self.bidirectional,
+            proj_size=self.proj_size,
+            peephole=self.peephole,
+            layer_norm=self.layer_norm,
+        ):
             if name.startswith("ln_"):  # gain 1, bias 0: no draw
                 self._params[name] = np.zeros(shape, dt)
                 self._params[name][0] = 1
@@ -201,14 +238,22 @@ class _Recurrent(Module):
 
     def config(self):
         """The constructor arguments, as a JSON-serialisable dict (plus ``"type"``)."""
-        c = {"type": type(self).__name__, "input_size": self.input_size,
-             "hidden_size": self.hidden_size, "num_layers": self.num_layers, "bias": self.bias,
-             "batch_first": self.batch_first, "dropout": self.dropout,
-             "bidirectional": self.bidirectional, "layer_norm": self.layer_norm,
-             "zoneout": self.zoneout, "recurrent_dropout": self.recurrent_dropout,
-             "dtype": self.dtype.name,
-             "backend": self.backend,
-             "seed": int(self.seed) if isinstance(self.seed, numbers.Integral) else None}
+        c = {
+            "type": type(self).__name__,
+            "input_size": self.input_size,
+            "hidden_size": self.hidden_size,
+            "num_layers": self.num_layers,
+            "bias": self.bias,
+            "batch_first": self.batch_first,
+            "dropout": self.dropout,
+            "bidirectional": self.bidirectional,
+            "layer_norm": self.layer_norm,
+            "zoneout": self.zoneout,
+            "recurrent_dropout": self.recurrent_dropout,
+            "dtype": self.dtype.name,
+            "backend": self.backend,
+            "seed": int(self.seed) if isinstance(self.seed, numbers.Integral) else None,
+        }
         c.update(self._extra_config())
         return c
 
@@ -241,11 +286,14 @@ class _Recurrent(Module):
         given, a = a, to_numpy(name, a)
         _checks.check_dtype(name, a, self.dtype, "the layer", given)
         if a.ndim != 3:
-            raise ValueError(f"{name}: expected a 3-D array {layout}, "
-                             f"got shape {_checks.fmt_shape(a.shape)}")
+            raise ValueError(
+                f"{name}: expected a 3-D array {layout}, got shape {_checks.fmt_shape(a.shape)}"
+            )
         if a.shape[2] != last:
-            raise ValueError(f"{name}: expected {last} ({what}) on the last axis of {layout}, "
-                             f"got {a.shape[2]} (shape {_checks.fmt_shape(a.shape)})")
+            raise ValueError(
+                f"{name}: expected {last} ({what}) on the last axis of {layout}, "
+                f"got {a.shape[2]} (shape {_checks.fmt_shape(a.shape)})"
+            )
         return np.swapaxes(a, 0, 1) if self.batch_first else a
 
     def _state_shapes(self, B):
@@ -260,8 +308,9 @@ class _Recurrent(Module):
         shapes = self._state_shapes(B)
         if self._has_c:
             if not isinstance(state, (tuple, list)) or len(state) != 2:
-                raise TypeError(f"{name}: expected a tuple (h, c) for the LSTM, "
-                                f"got {type(state).__name__}")
+                raise TypeError(
+                    f"{name}: expected a tuple (h, c) for the LSTM, got {type(state).__name__}"
+                )
             parts, names = list(state), [f"{name}[0]", f"{name}[1]"]
         else:
             parts, names = [state], [name]
@@ -273,8 +322,10 @@ class _Recurrent(Module):
             a = to_numpy(pname, part)
             _checks.check_dtype(pname, a, self.dtype, "the layer", part)
             if a.shape != shape:
-                raise ValueError(f"{pname}: expected shape {_checks.fmt_shape(shape)}, "
-                                 f"got {_checks.fmt_shape(a.shape)}")
+                raise ValueError(
+                    f"{pname}: expected shape {_checks.fmt_shape(shape)}, "
+                    f"got {_checks.fmt_shape(a.shape)}"
+                )
             out.append(a)
         return out
 
@@ -286,15 +337,23 @@ class _Recurrent(Module):
     def _weights(self, layer, d):
         sfx = f"_l{layer}" + ("_reverse" if d else "")
         p = self._params
-        return (p["weight_ih" + sfx], p["weight_hh" + sfx], p.get("bias_ih" + sfx),
-                p.get("bias_hh" + sfx), p.get("weight_hr" + sfx), p.get("weight_peep" + sfx), sfx)
+        return (
+            p["weight_ih" + sfx],
+            p["weight_hh" + sfx],
+            p.get("bias_ih" + sfx),
+            p.get("bias_hh" + sfx),
+            p.get("weight_hr" + sfx),
+            p.get("weight_peep" + sfx),
+            sfx,
+        )
 
     def _ln_weights(self, layer, d):
         """The layer-norm keyword arguments of one direction's call ({} without layer_norm):
         ``ln_ih``, ``ln_hh`` and, for the LSTM, ``ln_c``, the live parameter arrays."""
         sfx = f"_l{layer}" + ("_reverse" if d else "")
-        return {base: self._params[base + sfx] for base in self._ln_names
-                if base + sfx in self._params}
+        return {
+            base: self._params[base + sfx] for base in self._ln_names if base + sfx in self._params
+        }
 
     def _cell_masks(self, T, B):
         """The mask keyword arguments of one direction's call of this forward: in training
@@ -358,6 +417,7 @@ class _Recurrent(Module):
         if self.backend != "native":
             return False  # NumPy holds the GIL too often for two threads to pay
         from ._runtime import get_num_threads
+
         if get_num_threads() != 1:
             return False  # the kernels already use the cores
         G, H, Hout = CELLS[self._cell].gates, self.hidden_size, self.proj_size or self.hidden_size
@@ -380,16 +440,20 @@ class _Recurrent(Module):
             return None
         layout = "[B, T]" if self.batch_first else "[T, B]"
         if self.bidirectional:
-            raise ValueError("resets: a bidirectional layer cannot reset its state (the reverse "
-                             "direction runs backwards through the boundary); expected None, "
-                             "got an array")
+            raise ValueError(
+                "resets: a bidirectional layer cannot reset its state (the reverse "
+                "direction runs backwards through the boundary); expected None, "
+                "got an array"
+            )
         a = to_numpy("resets", resets)
         if a.dtype != np.bool_:
             raise TypeError(f"resets: expected a bool array {layout}, got dtype {a.dtype}")
         want = (B, T) if self.batch_first else (T, B)
         if a.shape != want:
-            raise ValueError(f"resets: expected shape {_checks.fmt_shape(want)} {layout} (the "
-                             f"first two axes of x), got {_checks.fmt_shape(a.shape)}")
+            raise ValueError(
+                f"resets: expected shape {_checks.fmt_shape(want)} {layout} (the "
+                f"first two axes of x), got {_checks.fmt_shape(a.shape)}"
+            )
         return np.ascontiguousarray(a.T if self.batch_first else a)
 
     def forward(self, x, state=None, lengths=None, *, resets=None):
@@ -457,8 +521,10 @@ class _Recurrent(Module):
             raise TypeError(f"tape: expected a LayerTape (from forward), got {type(tape).__name__}")
         T, B, D = tape.T, tape.B, self.num_directions
         if len(tape.caches) != self.num_layers or any(len(c) != D for c in tape.caches):
-            raise ValueError(f"tape: expected {self.num_layers} layers of {D} direction(s) (a "
-                             f"tape of this layer), got {[len(c) for c in tape.caches]}")
+            raise ValueError(
+                f"tape: expected {self.num_layers} layers of {D} direction(s) (a "
+                f"tape of this layer), got {[len(c) for c in tape.caches]}"
+            )
         Hout = self.proj_size or self.hidden_size
         if dy is None:
             dyt = np.zeros((T, B, D * Hout), self.dtype)
@@ -466,8 +532,10 @@ class _Recurrent(Module):
             dyt = self._check_seq("dy", dy, D * Hout, "the layer's output_size")
             if dyt.shape[:2] != (T, B):
                 want = (B, T, D * Hout) if self.batch_first else (T, B, D * Hout)
-                raise ValueError(f"dy: expected shape {_checks.fmt_shape(want)}, "
-                                 f"got {_checks.fmt_shape(np.shape(dy))}")
+                raise ValueError(
+                    f"dy: expected shape {_checks.fmt_shape(want)}, "
+                    f"got {_checks.fmt_shape(np.shape(dy))}"
+                )
         parts = self._check_state("dstate", dstate, B) or [None] * len(self._state_shapes(B))
         shapes = self._state_shapes(B)
         dh0 = np.zeros(shapes[0], self.dtype)
@@ -478,7 +546,9 @@ class _Recurrent(Module):
             args = []
             for d in range(D):
                 i = layer * D + d
-                dy_d = dinp if D == 1 else np.ascontiguousarray(dinp[..., d * Hout:(d + 1) * Hout])
+                dy_d = (
+                    dinp if D == 1 else np.ascontiguousarray(dinp[..., d * Hout : (d + 1) * Hout])
+                )
                 dh = None if parts[0] is None else parts[0][i]
                 dc = None if not self._has_c or parts[1] is None else parts[1][i]
                 args.append((caches[d], dy_d, dh, dc))
@@ -498,8 +568,12 @@ class _Recurrent(Module):
 
     def _accumulate(self, layer, d, g):
         sfx = f"_l{layer}" + ("_reverse" if d else "")
-        pairs = [("weight_ih", g.dw_ih), ("weight_hh", g.dw_hh), ("bias_ih", g.db_ih),
-                 ("bias_hh", g.db_hh)]
+        pairs = [
+            ("weight_ih", g.dw_ih),
+            ("weight_hh", g.dw_hh),
+            ("bias_ih", g.db_ih),
+            ("bias_hh", g.db_hh),
+        ]
         if self._cell == "lstm":
             pairs += [("weight_hr", g.dw_proj), ("weight_peep", g.dw_peep)]
         pairs += [(base, getattr(g, "d" + base, None)) for base in self._ln_names]
@@ -514,15 +588,40 @@ class RNN(_Recurrent):
 
     _cell = "rnn"
 
-    def __init__(self, input_size, hidden_size, num_layers=1, *, nonlinearity="tanh", bias=True,
-                 batch_first=False, dropout=0.0, bidirectional=False, layer_norm=False,
-                 zoneout=0.0, recurrent_dropout=0.0, dtype="float32", backend="native",
-                 seed=None):
-        super().__init__(input_size, hidden_size, num_layers, bias=bias, batch_first=batch_first,
-                         dropout=dropout, bidirectional=bidirectional, nonlinearity=nonlinearity,
-                         layer_norm=layer_norm, zoneout=zoneout,
-                         recurrent_dropout=recurrent_dropout, dtype=dtype, backend=backend,
-                         seed=seed)
+    def __init__(
+        self,
+        input_size,
+        hidden_size,
+        num_layers=1,
+        *,
+        nonlinearity="tanh",
+        bias=True,
+        batch_first=False,
+        dropout=0.0,
+        bidirectional=False,
+        layer_norm=False,
+        zoneout=0.0,
+        recurrent_dropout=0.0,
+        dtype="float32",
+        backend="native",
+        seed=None,
+    ):
+        super().__init__(
+            input_size,
+            hidden_size,
+            num_layers,
+            bias=bias,
+            batch_first=batch_first,
+            dropout=dropout,
+            bidirectional=bidirectional,
+            nonlinearity=nonlinearity,
+            layer_norm=layer_norm,
+            zoneout=zoneout,
+            recurrent_dropout=recurrent_dropout,
+            dtype=dtype,
+            backend=backend,
+            seed=seed,
+        )
 
     def _extra_config(self):
         return {"nonlinearity": self.nonlinearity}
@@ -534,15 +633,42 @@ class LSTM(_Recurrent):
 
     _cell = "lstm"
 
-    def __init__(self, input_size, hidden_size, num_layers=1, *, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, proj_size=0, peephole=False,
-                 layer_norm=False, zoneout=0.0, recurrent_dropout=0.0, dtype="float32",
-                 backend="native", seed=None):
-        super().__init__(input_size, hidden_size, num_layers, bias=bias, batch_first=batch_first,
-                         dropout=dropout, bidirectional=bidirectional, proj_size=proj_size,
-                         peephole=peephole, layer_norm=layer_norm, zoneout=zoneout,
-                         recurrent_dropout=recurrent_dropout, dtype=dtype, backend=backend,
-                         seed=seed)
+    def __init__(
+        self,
+        input_size,
+        hidden_size,
+        num_layers=1,
+        *,
+        bias=True,
+        batch_first=False,
+        dropout=0.0,
+        bidirectional=False,
+        proj_size=0,
+        peephole=False,
+        layer_norm=False,
+        zoneout=0.0,
+        recurrent_dropout=0.0,
+        dtype="float32",
+        backend="native",
+        seed=None,
+    ):
+        super().__init__(
+            input_size,
+            hidden_size,
+            num_layers,
+            bias=bias,
+            batch_first=batch_first,
+            dropout=dropout,
+            bidirectional=bidirectional,
+            proj_size=proj_size,
+            peephole=peephole,
+            layer_norm=layer_norm,
+            zoneout=zoneout,
+            recurrent_dropout=recurrent_dropout,
+            dtype=dtype,
+            backend=backend,
+            seed=seed,
+        )
 
     def _extra_config(self):
         return {"proj_size": self.proj_size, "peephole": self.peephole}
@@ -554,15 +680,40 @@ class GRU(_Recurrent):
 
     _cell = "gru"
 
-    def __init__(self, input_size, hidden_size, num_layers=1, *, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, linear_before_reset=True, layer_norm=False,
-                 zoneout=0.0, recurrent_dropout=0.0, dtype="float32", backend="native",
-                 seed=None):
-        super().__init__(input_size, hidden_size, num_layers, bias=bias, batch_first=batch_first,
-                         dropout=dropout, bidirectional=bidirectional,
-                         linear_before_reset=linear_before_reset, layer_norm=layer_norm,
-                         zoneout=zoneout, recurrent_dropout=recurrent_dropout, dtype=dtype,
-                         backend=backend, seed=seed)
+    def __init__(
+        self,
+        input_size,
+        hidden_size,
+        num_layers=1,
+        *,
+        bias=True,
+        batch_first=False,
+        dropout=0.0,
+        bidirectional=False,
+        linear_before_reset=True,
+        layer_norm=False,
+        zoneout=0.0,
+        recurrent_dropout=0.0,
+        dtype="float32",
+        backend="native",
+        seed=None,
+    ):
+        super().__init__(
+            input_size,
+            hidden_size,
+            num_layers,
+            bias=bias,
+            batch_first=batch_first,
+            dropout=dropout,
+            bidirectional=bidirectional,
+            linear_before_reset=linear_before_reset,
+            layer_norm=layer_norm,
+            zoneout=zoneout,
+            recurrent_dropout=recurrent_dropout,
+            dtype=dtype,
+            backend=backend,
+            seed=seed,
+        )
 
     def _extra_config(self):
         return {"linear_before_reset": self.linear_before_reset}
@@ -616,17 +767,28 @@ def load(path, *, backend=None):
 def _check_members(f, cls, config):
     """The file's declared arrays must be exactly the parameters its config makes."""
     try:
-        sizes = [check_int(n, config.get(n, d), lo) for n, d, lo in (
-            ("input_size", None, 1), ("hidden_size", None, 1), ("num_layers", 1, 1),
-            ("proj_size", 0, 0))]
+        sizes = [
+            check_int(n, config.get(n, d), lo)
+            for n, d, lo in (
+                ("input_size", None, 1),
+                ("hidden_size", None, 1),
+                ("num_layers", 1, 1),
+                ("proj_size", 0, 0),
+            )
+        ]
         dtype = check_dtype_arg(config.get("dtype", "float32"))
-        flags = {n: _checks.check_flag(n, config.get(n, d)) for n, d in (
-            ("bias", True), ("bidirectional", False), ("peephole", False),
-            ("layer_norm", False))}
+        flags = {
+            n: _checks.check_flag(n, config.get(n, d))
+            for n, d in (
+                ("bias", True),
+                ("bidirectional", False),
+                ("peephole", False),
+                ("layer_norm", False),
+            )
+        }
     except (TypeError, ValueError) as e:
         raise f.error(f"invalid config ({e})") from None
-    left = f.check_params(param_shapes(cls._cell, *sizes[:3], proj_size=sizes[3], **flags),
-                          dtype)
+    left = f.check_params(param_shapes(cls._cell, *sizes[:3], proj_size=sizes[3], **flags), dtype)
     left = [k for k in left if k != "__config__"]
     if left:
         raise f.error(f"unexpected entries {left[:5]}")

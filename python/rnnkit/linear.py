@@ -71,16 +71,21 @@ class Linear(_Dense):
             self.bias = None
 
     def config(self):
-        return {"in_features": self.in_features, "out_features": self.out_features,
-                "bias": self.bias_enabled, "dtype": self.dtype.name}
+        return {
+            "in_features": self.in_features,
+            "out_features": self.out_features,
+            "bias": self.bias_enabled,
+            "dtype": self.dtype.name,
+        }
 
     def forward(self, x):
         """-> (y [..., O], tape). The tape is the input (backward needs it for dW)."""
         given, x = x, as_array("x", x)
         check_dtype("x", x, self.dtype, "the layer", given)
         if x.ndim < 1 or x.shape[-1] != self.in_features:
-            raise ValueError(f"x: expected shape (..., {self.in_features}), got "
-                             f"{fmt_shape(x.shape)}")
+            raise ValueError(
+                f"x: expected shape (..., {self.in_features}), got {fmt_shape(x.shape)}"
+            )
         y = x @ self.weight.T  # [..., I] @ [I, O]
         if self.bias is not None:
             y += self.bias
@@ -93,8 +98,7 @@ class Linear(_Dense):
         check_dtype("dy", dy, self.dtype, "the layer", given)
         expected = x.shape[:-1] + (self.out_features,)
         if dy.shape != expected:
-            raise ValueError(f"dy: expected shape {fmt_shape(expected)}, got "
-                             f"{fmt_shape(dy.shape)}")
+            raise ValueError(f"dy: expected shape {fmt_shape(expected)}, got {fmt_shape(dy.shape)}")
         dy2 = dy.reshape(-1, self.out_features)  # [M, O], M = prod(...)
         x2 = x.reshape(-1, self.in_features)  # [M, I]
         self.grads["weight"] += dy2.T @ x2  # [O, I]
@@ -119,8 +123,11 @@ class Embedding(_Dense):
         self._add_param("weight", rng.standard_normal((self.num_embeddings, self.embedding_dim)))
 
     def config(self):
-        return {"num_embeddings": self.num_embeddings, "embedding_dim": self.embedding_dim,
-                "dtype": self.dtype.name}
+        return {
+            "num_embeddings": self.num_embeddings,
+            "embedding_dim": self.embedding_dim,
+            "dtype": self.dtype.name,
+        }
 
     def _check_ids(self, ids):
         ids = as_array("ids", ids)
@@ -130,8 +137,7 @@ class Embedding(_Dense):
             lo, hi = int(ids.min()), int(ids.max())
             if lo < 0 or hi >= self.num_embeddings:
                 bad = lo if lo < 0 else hi
-                raise ValueError(f"ids: expected values in [0, {self.num_embeddings}), "
-                                 f"got {bad}")
+                raise ValueError(f"ids: expected values in [0, {self.num_embeddings}), got {bad}")
         return ids
 
     def forward(self, ids):
@@ -145,7 +151,6 @@ class Embedding(_Dense):
         check_dtype("dy", dy, self.dtype, "the layer", given)
         expected = ids.shape + (self.embedding_dim,)
         if dy.shape != expected:
-            raise ValueError(f"dy: expected shape {fmt_shape(expected)}, got "
-                             f"{fmt_shape(dy.shape)}")
+            raise ValueError(f"dy: expected shape {fmt_shape(expected)}, got {fmt_shape(dy.shape)}")
         np.add.at(self.grads["weight"], ids.reshape(-1), dy.reshape(-1, self.embedding_dim))
         return None

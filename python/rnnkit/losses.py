@@ -66,14 +66,18 @@ def softmax_cross_entropy(logits, targets, *, reduction="mean", ignore_index=Non
     logits = _check_logits(logits)
     C = logits.shape[-1]
     if C == 0:
-        raise ValueError(f"logits: expected at least one class on the last axis, got shape "
-                         f"{fmt_shape(logits.shape)}")
+        raise ValueError(
+            f"logits: expected at least one class on the last axis, got shape "
+            f"{fmt_shape(logits.shape)}"
+        )
     targets = as_array("targets", targets)
     if targets.dtype.kind not in "iu":
         raise TypeError(f"targets: expected an integer array, got dtype {targets.dtype}")
     if targets.shape != logits.shape[:-1]:
-        raise ValueError(f"targets: expected shape {fmt_shape(logits.shape[:-1])} (logits "
-                         f"without its last axis), got {fmt_shape(targets.shape)}")
+        raise ValueError(
+            f"targets: expected shape {fmt_shape(logits.shape[:-1])} (logits "
+            f"without its last axis), got {fmt_shape(targets.shape)}"
+        )
     if reduction not in REDUCTIONS:
         raise ValueError(f"reduction: expected one of {REDUCTIONS}, got {reduction!r}")
     if ignore_index is not None:
@@ -88,9 +92,11 @@ def softmax_cross_entropy(logits, targets, *, reduction="mean", ignore_index=Non
         kept = t_given[keep]
         lo, hi = int(kept.min()), int(kept.max())
         if lo < 0 or hi >= C:
-            raise ValueError(f"targets: expected values in [0, {C})"
-                             + (f" or ignore_index ({ignore_index})" if ignore_index is not None
-                                else "") + f", got {lo if lo < 0 else hi}")
+            raise ValueError(
+                f"targets: expected values in [0, {C})"
+                + (f" or ignore_index ({ignore_index})" if ignore_index is not None else "")
+                + f", got {lo if lo < 0 else hi}"
+            )
     rows = np.arange(t_given.shape[0])
     # In range now (checked above), so the cast is exact; ignored rows read class 0, then
     # are zeroed.

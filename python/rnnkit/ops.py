@@ -52,11 +52,32 @@ def _pick(cls, names):
 
 # The cache fields the backward kernel reads beyond those every cell has, with the value for
 # a cell without them.
-_OPTIONAL = (("w_peep", None), ("w_proj", None), ("c", None), ("hn", None),
-             ("nonlinearity", "tanh"), ("input_forget", False), ("linear_before_reset", True),
-             ("resets", None), ("zoneout", None), ("zoneout_c", None))
-_GRADS = ("dx", "dh0", "dc0", "dw_ih", "dw_hh", "db_ih", "db_hh", "dw_peep", "dw_proj",
-          "dln_ih", "dln_hh", "dln_c")
+_OPTIONAL = (
+    ("w_peep", None),
+    ("w_proj", None),
+    ("c", None),
+    ("hn", None),
+    ("nonlinearity", "tanh"),
+    ("input_forget", False),
+    ("linear_before_reset", True),
+    ("resets", None),
+    ("zoneout", None),
+    ("zoneout_c", None),
+)
+_GRADS = (
+    "dx",
+    "dh0",
+    "dc0",
+    "dw_ih",
+    "dw_hh",
+    "db_ih",
+    "db_hh",
+    "dw_peep",
+    "dw_proj",
+    "dln_ih",
+    "dln_hh",
+    "dln_c",
+)
 
 
 def _makers(spec):
@@ -65,10 +86,16 @@ def _makers(spec):
     cache fields (_OPTIONAL order) from (cache + their defaults)."""
     args = _checks.Forward._fields + _KERNEL_OUT
     fields = spec.cache._fields
-    extra = [len(fields) + i if name not in fields else fields.index(name)
-             for i, (name, _) in enumerate(_OPTIONAL)]
-    return (_pick(spec.cache, args), _pick(spec.output, ("y", "h_n", "c_n", "cache")),
-            _pick(spec.grads, _GRADS), operator.itemgetter(*extra))
+    extra = [
+        len(fields) + i if name not in fields else fields.index(name)
+        for i, (name, _) in enumerate(_OPTIONAL)
+    ]
+    return (
+        _pick(spec.cache, args),
+        _pick(spec.output, ("y", "h_n", "c_n", "cache")),
+        _pick(spec.grads, _GRADS),
+        operator.itemgetter(*extra),
+    )
 
 
 _DEFAULTS = tuple(value for _, value in _OPTIONAL)
@@ -88,14 +115,31 @@ def _forward(cell, f):
     hn = np.empty((T, B, H), dt) if spec.hn_cache else None
     clip_mask = np.empty((T, B, GH), np.bool_) if f.clip is not None else None
     _core.forward(
-        cell=_NATIVE[cell, f.nonlinearity], x=f.x, w_ih=f.w_ih, w_hh=f.w_hh, b_ih=f.b_ih,
-        b_hh=f.b_hh, h0=f.h0, c0=f.c0, w_peep=f.w_peep, w_proj=f.w_proj, lengths=f.lengths,
-        reverse=f.reverse, input_forget=f.input_forget,
-        linear_before_reset=f.linear_before_reset, clip=f.clip or 0.0,
-        y=y, h=h, c=c, gates=gates, hn=hn,
+        cell=_NATIVE[cell, f.nonlinearity],
+        x=f.x,
+        w_ih=f.w_ih,
+        w_hh=f.w_hh,
+        b_ih=f.b_ih,
+        b_hh=f.b_hh,
+        h0=f.h0,
+        c0=f.c0,
+        w_peep=f.w_peep,
+        w_proj=f.w_proj,
+        lengths=f.lengths,
+        reverse=f.reverse,
+        input_forget=f.input_forget,
+        linear_before_reset=f.linear_before_reset,
+        clip=f.clip or 0.0,
+        y=y,
+        h=h,
+        c=c,
+        gates=gates,
+        hn=hn,
         clip_mask=None if clip_mask is None else clip_mask.view(np.uint8),
-        resets=None if f.resets is None else f.resets.view(np.uint8), zoneout=f.zoneout,
-        zoneout_c=f.zoneout_c)
+        resets=None if f.resets is None else f.resets.view(np.uint8),
+        zoneout=f.zoneout,
+        zoneout_c=f.zoneout_c,
+    )
     cache = make_cache(f + (h, c, gates, hn, clip_mask, None, None, None, None))
     return make_output((y, h[-1].copy(), None if c is None else c[-1].copy(), cache))
 
@@ -105,8 +149,9 @@ def _backward(cell, bw):
     spec = CELLS[cell]
     _, _, make_grads, optional = _MAKERS[cell]
     cache = bw.cache
-    (w_peep, w_proj, c, hn, nonlinearity, input_forget, lbr, resets, zoneout,
-     zoneout_c) = optional(cache + _DEFAULTS)
+    (w_peep, w_proj, c, hn, nonlinearity, input_forget, lbr, resets, zoneout, zoneout_c) = optional(
+        cache + _DEFAULTS
+    )
     T, B, I, H, P, GH = bw.T, bw.B, bw.I, bw.H, bw.P, bw.G * bw.H
     dt = bw.dtype
     mask = cache.clip_mask
@@ -120,17 +165,43 @@ def _backward(cell, bw):
         np.empty(GH, dt) if cache.b_hh is not None else None,  # db_hh
         np.empty((3, H), dt) if w_peep is not None else None,  # dw_peep
         np.empty((P, H), dt) if w_proj is not None else None,  # dw_proj
-        None, None, None,  # dln_ih, dln_hh, dln_c
+        None,
+        None,
+        None,  # dln_ih, dln_hh, dln_c
     )
     _core.backward(
-        cell=_NATIVE[cell, nonlinearity], x=cache.x, w_ih=cache.w_ih, w_hh=cache.w_hh,
-        w_peep=w_peep, w_proj=w_proj, lengths=cache.lengths, reverse=cache.reverse,
-        input_forget=input_forget, linear_before_reset=lbr, clip=cache.clip or 0.0, h=cache.h,
-        c=c, gates=cache.gates, hn=hn, clip_mask=None if mask is None else mask.view(np.uint8),
-        dy=bw.dy, dh_n=bw.dh_n, dc_n=bw.dc_n, dx=grads[0], dh0=grads[1], dc0=grads[2],
-        dw_ih=grads[3], dw_hh=grads[4], db_ih=grads[5], db_hh=grads[6], dw_peep=grads[7],
-        dw_proj=grads[8], resets=None if resets is None else resets.view(np.uint8),
-        zoneout=zoneout, zoneout_c=zoneout_c)
+        cell=_NATIVE[cell, nonlinearity],
+        x=cache.x,
+        w_ih=cache.w_ih,
+        w_hh=cache.w_hh,
+        w_peep=w_peep,
+        w_proj=w_proj,
+        lengths=cache.lengths,
+        reverse=cache.reverse,
+        input_forget=input_forget,
+        linear_before_reset=lbr,
+        clip=cache.clip or 0.0,
+        h=cache.h,
+        c=c,
+        gates=cache.gates,
+        hn=hn,
+        clip_mask=None if mask is None else mask.view(np.uint8),
+        dy=bw.dy,
+        dh_n=bw.dh_n,
+        dc_n=bw.dc_n,
+        dx=grads[0],
+        dh0=grads[1],
+        dc0=grads[2],
+        dw_ih=grads[3],
+        dw_hh=grads[4],
+        db_ih=grads[5],
+        db_hh=grads[6],
+        dw_peep=grads[7],
+        dw_proj=grads[8],
+        resets=None if resets is None else resets.view(np.uint8),
+        zoneout=zoneout,
+        zoneout_c=zoneout_c,
+    )
     return make_grads(grads)
 
 
@@ -144,22 +215,63 @@ def _cache_on_reference(cache):
     return any(getattr(cache, name, None) is not None for name in REFERENCE_OPTIONS)
 
 
-def rnn_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, *, nonlinearity="tanh", clip=None,
-                lengths=None, reverse=False, ln_ih=None, ln_hh=None, zoneout=None,
-                recurrent_mask=None, resets=None):
+def rnn_forward(
+    x,
+    w_ih,
+    w_hh,
+    b_ih=None,
+    b_hh=None,
+    h0=None,
+    *,
+    nonlinearity="tanh",
+    clip=None,
+    lengths=None,
+    reverse=False,
+    ln_ih=None,
+    ln_hh=None,
+    zoneout=None,
+    recurrent_mask=None,
+    resets=None,
+):
     """Vanilla RNN over a sequence: ``h_t = act(x_t w_ih^T + b_ih + h w_hh^T + b_hh)``.
 
     Shapes: ``x[T, B, I]``, ``w_ih[H, I]``, ``w_hh[H, H]``, ``b_*[H]``, ``h0[B, H]``.
     Returns ``RNNOutput(y[T, B, H], h_n[B, H], cache)``. See ``rnnkit.reference.rnn_forward``.
     """
-    options = dict(ln_ih=ln_ih, ln_hh=ln_hh, zoneout=zoneout, recurrent_mask=recurrent_mask,
-                   resets=resets)
+    options = dict(
+        ln_ih=ln_ih, ln_hh=ln_hh, zoneout=zoneout, recurrent_mask=recurrent_mask, resets=resets
+    )
     if _on_reference(options):
-        return _reference.rnn_forward(x, w_ih, w_hh, b_ih, b_hh, h0, nonlinearity=nonlinearity,
-                                      clip=clip, lengths=lengths, reverse=reverse, **options)
-    return _forward("rnn", _checks.check_forward(
-        "rnn", x, w_ih, w_hh, b_ih, b_hh, h0, nonlinearity=nonlinearity, clip=clip,
-        lengths=lengths, reverse=reverse, **options))
+        return _reference.rnn_forward(
+            x,
+            w_ih,
+            w_hh,
+            b_ih,
+            b_hh,
+            h0,
+            nonlinearity=nonlinearity,
+            clip=clip,
+            lengths=lengths,
+            reverse=reverse,
+            **options,
+        )
+    return _forward(
+        "rnn",
+        _checks.check_forward(
+            "rnn",
+            x,
+            w_ih,
+            w_hh,
+            b_ih,
+            b_hh,
+            h0,
+            nonlinearity=nonlinearity,
+            clip=clip,
+            lengths=lengths,
+            reverse=reverse,
+            **options,
+        ),
+    )
 
 
 def rnn_backward(cache, dy=None, dh_n=None):
@@ -169,25 +281,81 @@ def rnn_backward(cache, dy=None, dh_n=None):
     return _backward("rnn", _checks.check_backward("rnn", cache, dy, dh_n))
 
 
-def lstm_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, c0=None, *, w_peep=None,
-                 w_proj=None, clip=None, input_forget=False, lengths=None, reverse=False,
-                 ln_ih=None, ln_hh=None, ln_c=None, zoneout=None, zoneout_c=None,
-                 recurrent_mask=None, resets=None):
+def lstm_forward(
+    x,
+    w_ih,
+    w_hh,
+    b_ih=None,
+    b_hh=None,
+    h0=None,
+    c0=None,
+    *,
+    w_peep=None,
+    w_proj=None,
+    clip=None,
+    input_forget=False,
+    lengths=None,
+    reverse=False,
+    ln_ih=None,
+    ln_hh=None,
+    ln_c=None,
+    zoneout=None,
+    zoneout_c=None,
+    recurrent_mask=None,
+    resets=None,
+):
     """LSTM over a sequence (gate order i, f, g, o; optional peepholes, projection, clip, CIFG).
 
     Shapes: ``x[T, B, I]``, ``w_ih[4H, I]``, ``w_hh[4H, P]``, ``w_peep[3, H]``,
     ``w_proj[P, H]``, ``h0[B, P]``, ``c0[B, H]`` (P = H without a projection).
     Returns ``LSTMOutput(y[T, B, P], h_n[B, P], c_n[B, H], cache)``.
     """
-    options = dict(ln_ih=ln_ih, ln_hh=ln_hh, ln_c=ln_c, zoneout=zoneout, zoneout_c=zoneout_c,
-                   recurrent_mask=recurrent_mask, resets=resets)
+    options = dict(
+        ln_ih=ln_ih,
+        ln_hh=ln_hh,
+        ln_c=ln_c,
+        zoneout=zoneout,
+        zoneout_c=zoneout_c,
+        recurrent_mask=recurrent_mask,
+        resets=resets,
+    )
     if _on_reference(options):
-        return _reference.lstm_forward(x, w_ih, w_hh, b_ih, b_hh, h0, c0, w_peep=w_peep,
-                                       w_proj=w_proj, clip=clip, input_forget=input_forget,
-                                       lengths=lengths, reverse=reverse, **options)
-    return _forward("lstm", _checks.check_forward(
-        "lstm", x, w_ih, w_hh, b_ih, b_hh, h0, c0, w_peep=w_peep, w_proj=w_proj, clip=clip,
-        input_forget=input_forget, lengths=lengths, reverse=reverse, **options))
+        return _reference.lstm_forward(
+            x,
+            w_ih,
+            w_hh,
+            b_ih,
+            b_hh,
+            h0,
+            c0,
+            w_peep=w_peep,
+            w_proj=w_proj,
+            clip=clip,
+            input_forget=input_forget,
+            lengths=lengths,
+            reverse=reverse,
+            **options,
+        )
+    return _forward(
+        "lstm",
+        _checks.check_forward(
+            "lstm",
+            x,
+            w_ih,
+            w_hh,
+            b_ih,
+            b_hh,
+            h0,
+            c0,
+            w_peep=w_peep,
+            w_proj=w_proj,
+            clip=clip,
+            input_forget=input_forget,
+            lengths=lengths,
+            reverse=reverse,
+            **options,
+        ),
+    )
 
 
 def lstm_backward(cache, dy=None, dh_n=None, dc_n=None):
@@ -198,23 +366,63 @@ def lstm_backward(cache, dy=None, dh_n=None, dc_n=None):
     return _backward("lstm", _checks.check_backward("lstm", cache, dy, dh_n, dc_n))
 
 
-def gru_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, *, linear_before_reset=True,
-                clip=None, lengths=None, reverse=False, ln_ih=None, ln_hh=None, zoneout=None,
-                recurrent_mask=None, resets=None):
+def gru_forward(
+    x,
+    w_ih,
+    w_hh,
+    b_ih=None,
+    b_hh=None,
+    h0=None,
+    *,
+    linear_before_reset=True,
+    clip=None,
+    lengths=None,
+    reverse=False,
+    ln_ih=None,
+    ln_hh=None,
+    zoneout=None,
+    recurrent_mask=None,
+    resets=None,
+):
     """GRU over a sequence (gate order r, z, n; both reset placements).
 
     Shapes: ``x[T, B, I]``, ``w_ih[3H, I]``, ``w_hh[3H, H]``, ``b_*[3H]``, ``h0[B, H]``.
     Returns ``GRUOutput(y[T, B, H], h_n[B, H], cache)``.
     """
-    options = dict(ln_ih=ln_ih, ln_hh=ln_hh, zoneout=zoneout, recurrent_mask=recurrent_mask,
-                   resets=resets)
+    options = dict(
+        ln_ih=ln_ih, ln_hh=ln_hh, zoneout=zoneout, recurrent_mask=recurrent_mask, resets=resets
+    )
     if _on_reference(options):
-        return _reference.gru_forward(x, w_ih, w_hh, b_ih, b_hh, h0,
-                                      linear_before_reset=linear_before_reset, clip=clip,
-                                      lengths=lengths, reverse=reverse, **options)
-    return _forward("gru", _checks.check_forward(
-        "gru", x, w_ih, w_hh, b_ih, b_hh, h0, linear_before_reset=linear_before_reset,
-        clip=clip, lengths=lengths, reverse=reverse, **options))
+        return _reference.gru_forward(
+            x,
+            w_ih,
+            w_hh,
+            b_ih,
+            b_hh,
+            h0,
+            linear_before_reset=linear_before_reset,
+            clip=clip,
+            lengths=lengths,
+            reverse=reverse,
+            **options,
+        )
+    return _forward(
+        "gru",
+        _checks.check_forward(
+            "gru",
+            x,
+            w_ih,
+            w_hh,
+            b_ih,
+            b_hh,
+            h0,
+            linear_before_reset=linear_before_reset,
+            clip=clip,
+            lengths=lengths,
+            reverse=reverse,
+            **options,
+        ),
+    )
 
 
 def gru_backward(cache, dy=None, dh_n=None):
@@ -224,15 +432,20 @@ def gru_backward(cache, dy=None, dh_n=None):
     return _backward("gru", _checks.check_backward("gru", cache, dy, dh_n))
 
 
-def mgu_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, *, clip=None, lengths=None,
-                reverse=False):
+def mgu_forward(
+    x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, *, clip=None, lengths=None, reverse=False
+):
     """Minimal gated unit over a sequence (gate order f, n; Zhou et al. 2016).
 
     Shapes: ``x[T, B, I]``, ``w_ih[2H, I]``, ``w_hh[2H, H]``, ``b_*[2H]``, ``h0[B, H]``.
     Returns ``MGUOutput(y[T, B, H], h_n[B, H], cache)``. See ``rnnkit.reference.mgu_forward``.
     """
-    return _forward("mgu", _checks.check_forward(
-        "mgu", x, w_ih, w_hh, b_ih, b_hh, h0, clip=clip, lengths=lengths, reverse=reverse))
+    return _forward(
+        "mgu",
+        _checks.check_forward(
+            "mgu", x, w_ih, w_hh, b_ih, b_hh, h0, clip=clip, lengths=lengths, reverse=reverse
+        ),
+    )
 
 
 def mgu_backward(cache, dy=None, dh_n=None):

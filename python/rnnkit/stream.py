@@ -58,15 +58,19 @@ class Stream:
 
     def __init__(self, layer, batch_size=1, state=None, *, weight_dtype=None):
         if layer.num_directions != 1:
-            raise ValueError("layer: a stream needs a unidirectional layer (a reverse direction "
-                             "reads the future), got bidirectional=True")
+            raise ValueError(
+                "layer: a stream needs a unidirectional layer (a reverse direction "
+                "reads the future), got bidirectional=True"
+            )
         self.batch_size = check_int("batch_size", batch_size, 1)
         if weight_dtype not in WEIGHT_DTYPES:
-            raise ValueError(f"weight_dtype: expected None, 'float32' or 'bfloat16', "
-                             f"got {weight_dtype!r}")
+            raise ValueError(
+                f"weight_dtype: expected None, 'float32' or 'bfloat16', got {weight_dtype!r}"
+            )
         if weight_dtype == "bfloat16" and layer.dtype != np.float32:
-            raise ValueError(f"weight_dtype: 'bfloat16' needs a float32 layer, got a "
-                             f"{layer.dtype} layer")
+            raise ValueError(
+                f"weight_dtype: 'bfloat16' needs a float32 layer, got a {layer.dtype} layer"
+            )
         self.weight_dtype = weight_dtype or layer.dtype.name
         self.dtype = layer.dtype
         self.cell = layer._cell
@@ -84,12 +88,22 @@ class Stream:
             w_ih, w_hh, b_ih, b_hh, w_hr, w_peep, _ = layer._weights(ell, 0)
             # Matrices (what a step reads most) are rounded; biases and peepholes stay exact.
             mat = round_to_bfloat16 if bf16 else np.array
-            self._weights.append((mat(w_ih), mat(w_hh), _copy(b_ih), _copy(b_hh),
-                                  None if w_hr is None else mat(w_hr), _copy(w_peep)))
+            self._weights.append(
+                (
+                    mat(w_ih),
+                    mat(w_hh),
+                    _copy(b_ih),
+                    _copy(b_hh),
+                    None if w_hr is None else mat(w_hr),
+                    _copy(w_peep),
+                )
+            )
         # Section 11 options: copies of the layer-norm parameters, and the zoneout rate whose
         # expectation (a constant array) each call passes.
-        self._ln = [{k: np.array(v) for k, v in layer._ln_weights(ell, 0).items()}
-                    for ell in range(self.num_layers)]
+        self._ln = [
+            {k: np.array(v) for k, v in layer._ln_weights(ell, 0).items()}
+            for ell in range(self.num_layers)
+        ]
         self._zoneout = layer.zoneout
         self._layer_state_shapes = layer._state_shapes
         self._check_state = layer._check_state
@@ -108,12 +122,18 @@ class Stream:
         if opts or any(self._ln) or self._zoneout:
             return None  # an option the native stream does not know yet: the functional path
         cell = ops._NATIVE[self.cell, act]
-        layers = [(w_ih, w_hh, b_ih, b_hh, w_peep, w_hr)
-                  for w_ih, w_hh, b_ih, b_hh, w_hr, w_peep in self._weights]
-        return NativeStream(cell=cell, layers=layers, batch_size=self.batch_size,
-                            linear_before_reset=bool(lbr),
-                            bfloat16=self.weight_dtype == "bfloat16",
-                            slow_check=self._slow_check_step)
+        layers = [
+            (w_ih, w_hh, b_ih, b_hh, w_peep, w_hr)
+            for w_ih, w_hh, b_ih, b_hh, w_hr, w_peep in self._weights
+        ]
+        return NativeStream(
+            cell=cell,
+            layers=layers,
+            batch_size=self.batch_size,
+            linear_before_reset=bool(lbr),
+            bfloat16=self.weight_dtype == "bfloat16",
+            slow_check=self._slow_check_step,
+        )
 
     # ------------------------------------------------------------ state
 
@@ -155,11 +175,17 @@ class Stream:
         y = self._layers(x_t[None])[0]
         if out is None:
             return y
-        if (type(out) is not np.ndarray or out.dtype != dt or out.shape != y.shape
-                or not out.flags.writeable):
-            raise ValueError(f"out: expected a writeable {dt} array of shape "
-                             f"{_checks.fmt_shape(y.shape)}, got "
-                             f"{_describe(out)}")
+        if (
+            type(out) is not np.ndarray
+            or out.dtype != dt
+            or out.shape != y.shape
+            or not out.flags.writeable
+        ):
+            raise ValueError(
+                f"out: expected a writeable {dt} array of shape "
+                f"{_checks.fmt_shape(y.shape)}, got "
+                f"{_describe(out)}"
+            )
         out[...] = y
         return out
 
@@ -176,18 +202,37 @@ class Stream:
     def _layers(self, x):
         """Runs every layer over ``x[T, B, I]`` from the carried state; advances it."""
         if not self._busy.acquire(blocking=False):
-            raise RuntimeError("stream: used from two threads at once; give each thread its "
-                               "own stream (layer.stream())")
+            raise RuntimeError(
+                "stream: used from two threads at once; give each thread its "
+                "own stream (layer.stream())"
+            )
         try:
             h, c = self._h.copy(), None if self._c is None else self._c.copy()
             inp = x
-            zone = zoneout_expectation(self.cell, self._zoneout, x.shape[0], x.shape[1],
-                                       self.output_size, self.hidden_size, self.dtype)
+            zone = zoneout_expectation(
+                self.cell,
+                self._zoneout,
+                x.shape[0],
+                x.shape[1],
+                self.output_size,
+                self.hidden_size,
+                self.dtype,
+            )
             for ell, (w_ih, w_hh, b_ih, b_hh, w_hr, w_peep) in enumerate(self._weights):
                 kw = {**self._options, **self._ln[ell], **zone}
                 if self.cell == "lstm":
-                    out = self._fwd(inp, w_ih, w_hh, b_ih, b_hh, h[ell], c[ell], w_peep=w_peep,
-                                    w_proj=w_hr, **kw)
+                    out = self._fwd(
+                        inp,
+                        w_ih,
+                        w_hh,
+                        b_ih,
+                        b_hh,
+                        h[ell],
+                        c[ell],
+                        w_peep=w_peep,
+                        w_proj=w_hr,
+                        **kw,
+                    )
                     c[ell] = out.c_n
                 else:
                     out = self._fwd(inp, w_ih, w_hh, b_ih, b_hh, h[ell], **kw)
@@ -203,12 +248,13 @@ class Stream:
     def _slow_check_step(self, x_t):
         a = _checks.as_array("x_t", x_t)
         if a.dtype != self.dtype:
-            raise TypeError(f"x_t: expected dtype {self.dtype} (the layer's dtype), "
-                            f"got {a.dtype}")
+            raise TypeError(f"x_t: expected dtype {self.dtype} (the layer's dtype), got {a.dtype}")
         want = (self.batch_size, self.input_size)
         if a.shape != want:
-            raise ValueError(f"x_t: expected shape {_checks.fmt_shape(want)} (batch_size, "
-                             f"input_size), got {_checks.fmt_shape(a.shape)}")
+            raise ValueError(
+                f"x_t: expected shape {_checks.fmt_shape(want)} (batch_size, "
+                f"input_size), got {_checks.fmt_shape(a.shape)}"
+            )
         return np.ascontiguousarray(a)
 
     def _check_seq(self, x):
@@ -219,14 +265,17 @@ class Stream:
         want = "[B=%d, T, I=%d]" % (B, I) if self.batch_first else "[T, B=%d, I=%d]" % (B, I)
         batch_axis = 0 if self.batch_first else 1
         if a.ndim != 3 or a.shape[2] != I or a.shape[batch_axis] != B:
-            raise ValueError(f"x: expected a 3-D array {want}, got shape "
-                             f"{_checks.fmt_shape(a.shape)}")
+            raise ValueError(
+                f"x: expected a 3-D array {want}, got shape {_checks.fmt_shape(a.shape)}"
+            )
         return np.swapaxes(a, 0, 1) if self.batch_first else a
 
     def __repr__(self):
-        return (f"rnnkit.Stream({self.cell.upper()} {self.num_layers}x{self.hidden_size}, "
-                f"batch_size={self.batch_size}, weight_dtype={self.weight_dtype!r}, "
-                f"backend={self.backend!r})")
+        return (
+            f"rnnkit.Stream({self.cell.upper()} {self.num_layers}x{self.hidden_size}, "
+            f"batch_size={self.batch_size}, weight_dtype={self.weight_dtype!r}, "
+            f"backend={self.backend!r})"
+        )
 
 
 def _copy(a):

@@ -89,8 +89,10 @@ def takes_resets(model) -> bool:
         params = inspect.signature(model.forward).parameters.values()
     except (TypeError, ValueError, AttributeError):
         return False
-    return any(p.name == "resets" and p.kind != p.POSITIONAL_ONLY or p.kind == p.VAR_KEYWORD
-               for p in params)
+    return any(
+        p.name == "resets" and p.kind != p.POSITIONAL_ONLY or p.kind == p.VAR_KEYWORD
+        for p in params
+    )
 
 
 # ---------------------------------------------------------------- validation
@@ -111,8 +113,9 @@ def _check_k(k1, k2):
 
 def _check_steps(x, targets, resets, time_axis, what):
     """Validates one piece of sequence; returns (x, resets as bool [T, B] or None, T)."""
-    names = ("x", "targets", "resets") if what == "sequence" else (
-        "x_chunk", "targets_chunk", "resets")
+    names = (
+        ("x", "targets", "resets") if what == "sequence" else ("x_chunk", "targets_chunk", "resets")
+    )
     if not isinstance(x, np.ndarray):
         raise TypeError(f"{names[0]}: expected a NumPy array, got {type(x).__name__}")
     layout = "[B, T, ...] (batch_first)" if time_axis == 1 else "[T, B, ...]"
@@ -122,15 +125,19 @@ def _check_steps(x, targets, resets, time_axis, what):
     if targets is not None:
         shape = np.shape(targets)
         if len(shape) <= time_axis or shape[time_axis] != T:
-            raise ValueError(f"{names[1]}: expected {T} steps along axis {time_axis} (as "
-                             f"{names[0]}), got shape {tuple(shape)}")
+            raise ValueError(
+                f"{names[1]}: expected {T} steps along axis {time_axis} (as "
+                f"{names[0]}), got shape {tuple(shape)}"
+            )
     if resets is not None:
         resets = np.asarray(resets)
         if resets.dtype != np.bool_:
             raise TypeError(f"resets: expected a bool array [T, B], got dtype {resets.dtype}")
         if resets.shape != (T, B):
-            raise ValueError(f"resets: expected shape ({T}, {B}) [T, B] (time-major also for "
-                             f"batch_first models), got {resets.shape}")
+            raise ValueError(
+                f"resets: expected shape ({T}, {B}) [T, B] (time-major also for "
+                f"batch_first models), got {resets.shape}"
+            )
     return x, resets, T
 
 
@@ -155,8 +162,7 @@ class TBPTT:
     to the model or split the window into segments; setting it False forces the segments.
     """
 
-    def __init__(self, model, loss_fn: Callable, *, k1: int, k2: Optional[int] = None,
-                 state=None):
+    def __init__(self, model, loss_fn: Callable, *, k1: int, k2: Optional[int] = None, state=None):
         self.model = model
         self.loss_fn = loss_fn
         self.k1, self.k2 = _check_k(k1, k2)
@@ -198,8 +204,7 @@ class TBPTT:
         ax = self._time_axis
         x_chunk, resets, n = _check_steps(x_chunk, targets_chunk, resets, ax, "chunk")
         if not 1 <= n <= self.k1:
-            raise ValueError(f"x_chunk: expected 1 to k1={self.k1} steps along axis {ax}, "
-                             f"got {n}")
+            raise ValueError(f"x_chunk: expected 1 to k1={self.k1} steps along axis {ax}, got {n}")
         B = x_chunk.shape[1 - ax]
 
         # The window: the stored context followed by the new chunk.
@@ -247,8 +252,9 @@ class TBPTT:
         loss, dy_new = self.loss_fn(y_new, targets_chunk)
         dy_new = np.asarray(dy_new)
         if dy_new.shape != y_new.shape:
-            raise ValueError(f"loss_fn: expected dy of shape {y_new.shape} (that of y), "
-                             f"got {dy_new.shape}")
+            raise ValueError(
+                f"loss_fn: expected dy of shape {y_new.shape} (that of y), got {dy_new.shape}"
+            )
         if m:
             pad = list(y_win.shape)
             pad[ax] = m
@@ -301,13 +307,25 @@ class _Windows:
 
     def __del__(self):
         if not self._started:
-            warnings.warn("rnnkit.tbptt(...) was never iterated, so no window ran and no "
-                          "gradient was computed; loop over it: for w in rnnkit.tbptt(...): ...",
-                          RuntimeWarning, stacklevel=2)
+            warnings.warn(
+                "rnnkit.tbptt(...) was never iterated, so no window ran and no "
+                "gradient was computed; loop over it: for w in rnnkit.tbptt(...): ...",
+                RuntimeWarning,
+                stacklevel=2,
+            )
 
 
-def tbptt(model, x, targets, loss_fn: Callable, *, k1: int, k2: Optional[int] = None,
-          state=None, resets=None) -> Iterator[Window]:
+def tbptt(
+    model,
+    x,
+    targets,
+    loss_fn: Callable,
+    *,
+    k1: int,
+    k2: Optional[int] = None,
+    state=None,
+    resets=None,
+) -> Iterator[Window]:
     """Truncated BPTT over a whole sequence: yields one ``Window`` per ``k1`` steps.
 
     ``x[T, B, ...]`` (``[B, T, ...]`` for batch_first models); ``targets`` with the same step

@@ -31,8 +31,18 @@ from typing import Iterable, Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 
 __all__ = [
-    "UNK", "Vocab", "Corpus", "stdlib_files", "resolve_files", "read_text", "split_files",
-    "load_corpus", "make_streams", "stream_resets", "windows", "unigram_baseline",
+    "UNK",
+    "Vocab",
+    "Corpus",
+    "stdlib_files",
+    "resolve_files",
+    "read_text",
+    "split_files",
+    "load_corpus",
+    "make_streams",
+    "stream_resets",
+    "windows",
+    "unigram_baseline",
 ]
 
 UNK = "\ufffd"  # the unknown symbol: also what undecodable bytes become (errors="replace")
@@ -73,14 +83,17 @@ def resolve_files(data: str) -> List[str]:
     if os.path.isdir(data):
         files = []
         for dirpath, dirnames, filenames in os.walk(data):
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d != "__pycache__")
+            dirnames[:] = sorted(
+                d for d in dirnames if not d.startswith(".") and d != "__pycache__"
+            )
             files += [os.path.join(dirpath, f) for f in filenames if not f.startswith(".")]
         files = [f for f in sorted(files) if _is_text_file(f)]
     else:
         files = sorted(f for f in _glob.glob(data, recursive=True) if os.path.isfile(f))
     if not files:
-        raise ValueError(f"--data: no text file found at {data!r} (expected a file, a folder "
-                         f"or a glob pattern)")
+        raise ValueError(
+            f"--data: no text file found at {data!r} (expected a file, a folder or a glob pattern)"
+        )
     return files
 
 
@@ -94,8 +107,9 @@ def read_text(path: str, max_chars: Optional[int] = None) -> str:
     return text if max_chars is None else text[:max_chars]
 
 
-def split_files(files: Sequence[str], val_fraction: float = 0.05,
-                root: Optional[str] = None) -> Tuple[List[str], List[str]]:
+def split_files(
+    files: Sequence[str], val_fraction: float = 0.05, root: Optional[str] = None
+) -> Tuple[List[str], List[str]]:
     """Deterministic split by file: validation when CRC-32(relative path) < fraction * 2^32.
 
     Always puts at least one file on each side when there are two files or more (the file
@@ -109,7 +123,7 @@ def split_files(files: Sequence[str], val_fraction: float = 0.05,
         return zlib.crc32(rel.replace(os.sep, "/").encode("utf-8"))
 
     keys = {f: key(f) for f in files}
-    limit = val_fraction * 2 ** 32
+    limit = val_fraction * 2**32
     val = [f for f in files if keys[f] < limit]
     if val_fraction > 0 and not val and len(files) >= 2:
         val = [min(files, key=lambda f: keys[f])]
@@ -194,14 +208,25 @@ class Corpus:
     val_starts: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
     def describe(self) -> str:
-        where = (f"{len(self.train_files)} train / {len(self.val_files)} validation files"
-                 if len(self.train_files) + len(self.val_files) > 1 else "split by position")
-        return (f"corpus {self.source}: {len(self.train):,} train / {len(self.val):,} "
-                f"validation characters ({where}), vocabulary {len(self.vocab)}")
+        where = (
+            f"{len(self.train_files)} train / {len(self.val_files)} validation files"
+            if len(self.train_files) + len(self.val_files) > 1
+            else "split by position"
+        )
+        return (
+            f"corpus {self.source}: {len(self.train):,} train / {len(self.val):,} "
+            f"validation characters ({where}), vocabulary {len(self.vocab)}"
+        )
 
 
-def load_corpus(data: Optional[str] = None, *, val_fraction: float = 0.05, min_count: int = 1,
-                vocab: Optional[Vocab] = None, max_chars: Optional[int] = None) -> Corpus:
+def load_corpus(
+    data: Optional[str] = None,
+    *,
+    val_fraction: float = 0.05,
+    min_count: int = 1,
+    vocab: Optional[Vocab] = None,
+    max_chars: Optional[int] = None,
+) -> Corpus:
     """Loads a corpus: ``data=None`` the standard library, else a file, folder or glob.
 
     Files are joined in sorted order, each followed by a newline when it does not end with
@@ -230,9 +255,11 @@ def load_corpus(data: Optional[str] = None, *, val_fraction: float = 0.05, min_c
     if not va_files or not tr_files:  # one file: split by position
         text, starts = join(files)
         if len(text) < MIN_CHARS:
-            raise ValueError(f"--data: {data!r} holds too little text ({len(text)} characters "
-                             f"with the newline added at its end; at least {MIN_CHARS} needed: "
-                             f"2 to train on and 2 to validate)")
+            raise ValueError(
+                f"--data: {data!r} holds too little text ({len(text)} characters "
+                f"with the newline added at its end; at least {MIN_CHARS} needed: "
+                f"2 to train on and 2 to validate)"
+            )
         n_val = min(len(text) - 2, max(2, int(round(len(text) * val_fraction))))
         cut = len(text) - n_val
         tr_text, va_text = text[:cut], text[cut:]
@@ -250,8 +277,18 @@ def load_corpus(data: Optional[str] = None, *, val_fraction: float = 0.05, min_c
         low = counts < min_count
         rare = int(low.sum())
         unk_fraction = float(counts[low].sum() / max(1, len(tr_text)))
-    return Corpus(vocab.encode(tr_text), vocab.encode(va_text), vocab, tr_files, va_files, source,
-                  rare, unk_fraction, tr_starts, va_starts)
+    return Corpus(
+        vocab.encode(tr_text),
+        vocab.encode(va_text),
+        vocab,
+        tr_files,
+        va_files,
+        source,
+        rare,
+        unk_fraction,
+        tr_starts,
+        va_starts,
+    )
 
 
 # ---------------------------------------------------------------- batching
@@ -282,14 +319,16 @@ def stream_resets(starts, N: int, B: int) -> np.ndarray:
     return resets
 
 
-def windows(streams: np.ndarray, T: int, start: int = 0) -> Iterator[Tuple[int, np.ndarray, np.ndarray]]:
+def windows(
+    streams: np.ndarray, T: int, start: int = 0
+) -> Iterator[Tuple[int, np.ndarray, np.ndarray]]:
     """Consecutive TBPTT windows over ``streams[n, B]``: yields ``(pos, x[T', B], y[T', B])``
     with ``y[t] = streams[pos + t + 1]`` (the next character); ``T' = T`` except for a shorter
     last window. Starts at row ``start``; one pass (an epoch)."""
     n = streams.shape[0]
     for pos in range(start, n - 1, T):
         stop = min(pos + T, n - 1)
-        yield pos, streams[pos:stop], streams[pos + 1: stop + 1]
+        yield pos, streams[pos:stop], streams[pos + 1 : stop + 1]
 
 
 def unigram_baseline(train: np.ndarray, val: np.ndarray, V: int) -> float:

@@ -47,24 +47,36 @@ def hello_demo(seed: int = 0, out=None) -> int:
     model, losses = train_hello(seed=seed)
     dt = time.perf_counter() - t0
     vocab = model.vocab
-    print(f'the lecture example: an RNN with {model.hidden_size} hidden units, one-hot input '
-          f'over "h e l o", trained on "hell" -> "ello"', file=out)
-    print(f"  {len(losses)} Adam steps in {dt:.2f} s; loss {losses[0]:.3f} -> {losses[-1]:.4f}",
-          file=out)
+    print(
+        f"the lecture example: an RNN with {model.hidden_size} hidden units, one-hot input "
+        f'over "h e l o", trained on "hell" -> "ello"',
+        file=out,
+    )
+    print(
+        f"  {len(losses)} Adam steps in {dt:.2f} s; loss {losses[0]:.3f} -> {losses[-1]:.4f}",
+        file=out,
+    )
     model.eval()
     logits, _ = model.logits(vocab.encode("hell"))
     letters = "helo"
     cols = [vocab.index[c] for c in letters]
-    print("  input  target  output scores " + "  ".join(f"{c:>5}" for c in letters)
-          + "   prediction", file=out)
+    print(
+        "  input  target  output scores " + "  ".join(f"{c:>5}" for c in letters) + "   prediction",
+        file=out,
+    )
     ok = True
     for t, (cin, ctarget) in enumerate(zip("hell", "ello")):
         row = logits[t]
         pred = vocab.chars[int(np.argmax(row))]
         ok &= pred == ctarget
         p = softmax(row)
-        print(f"    {cin}      {ctarget}     " + " " * 14 + "  ".join(f"{row[c]:5.2f}" for c in cols)
-              + f"   {cin} -> {pred} (p={p[vocab.index[pred]]:.2f})", file=out)
+        print(
+            f"    {cin}      {ctarget}     "
+            + " " * 14
+            + "  ".join(f"{row[c]:5.2f}" for c in cols)
+            + f"   {cin} -> {pred} (p={p[vocab.index[pred]]:.2f})",
+            file=out,
+        )
     from .sample import generate
 
     text = "h" + "".join(generate(model, 4, prime="h", argmax=True))

@@ -51,12 +51,24 @@ class CharLM(Module):
 
     batch_first = False
 
-    def __init__(self, vocab: Vocab, *, cell: str = "lstm", hidden_size: int = 256,
-                 num_layers: int = 1, embed_size: int = 64, dropout: float = 0.0,
-                 backend: str = "native", dtype: str = "float32", seed: Optional[int] = 0,
-                 linear_before_reset: bool = True, nonlinearity: str = "tanh",
-                 layer_norm: bool = False, zoneout: float = 0.0,
-                 recurrent_dropout: float = 0.0):
+    def __init__(
+        self,
+        vocab: Vocab,
+        *,
+        cell: str = "lstm",
+        hidden_size: int = 256,
+        num_layers: int = 1,
+        embed_size: int = 64,
+        dropout: float = 0.0,
+        backend: str = "native",
+        dtype: str = "float32",
+        seed: Optional[int] = 0,
+        linear_before_reset: bool = True,
+        nonlinearity: str = "tanh",
+        layer_norm: bool = False,
+        zoneout: float = 0.0,
+        recurrent_dropout: float = 0.0,
+    ):
         import rnnkit
 
         cell = cell.lower()
@@ -68,21 +80,40 @@ class CharLM(Module):
         self.vocab = vocab
         V = len(vocab)
         self.cfg: Dict[str, Any] = dict(
-            cell=cell, hidden_size=int(hidden_size), num_layers=int(num_layers),
-            embed_size=int(embed_size), dropout=float(dropout), backend=backend, dtype=dtype,
-            seed=seed, linear_before_reset=bool(linear_before_reset),
-            nonlinearity=nonlinearity, layer_norm=bool(layer_norm), zoneout=float(zoneout),
-            recurrent_dropout=float(recurrent_dropout), vocab_size=V)
+            cell=cell,
+            hidden_size=int(hidden_size),
+            num_layers=int(num_layers),
+            embed_size=int(embed_size),
+            dropout=float(dropout),
+            backend=backend,
+            dtype=dtype,
+            seed=seed,
+            linear_before_reset=bool(linear_before_reset),
+            nonlinearity=nonlinearity,
+            layer_norm=bool(layer_norm),
+            zoneout=float(zoneout),
+            recurrent_dropout=float(recurrent_dropout),
+            vocab_size=V,
+        )
         self.dtype = np.dtype(dtype)
         ss = np.random.SeedSequence(seed)
         s_embed, s_rnn, s_head, s_drop = (int(s.generate_state(1)[0]) for s in ss.spawn(4))
-        self.embed = (self._add_module("embed", rnnkit.Embedding(V, embed_size, dtype=dtype,
-                                                                 seed=s_embed))
-                      if embed_size > 0 else None)
+        self.embed = (
+            self._add_module("embed", rnnkit.Embedding(V, embed_size, dtype=dtype, seed=s_embed))
+            if embed_size > 0
+            else None
+        )
         I = embed_size if embed_size > 0 else V
-        kw = dict(num_layers=num_layers, dropout=dropout, dtype=dtype, backend=backend,
-                  seed=s_rnn, layer_norm=layer_norm, zoneout=zoneout,
-                  recurrent_dropout=recurrent_dropout)
+        kw = dict(
+            num_layers=num_layers,
+            dropout=dropout,
+            dtype=dtype,
+            backend=backend,
+            seed=s_rnn,
+            layer_norm=layer_norm,
+            zoneout=zoneout,
+            recurrent_dropout=recurrent_dropout,
+        )
         if cell == "lstm":
             rnn = rnnkit.LSTM(I, hidden_size, **kw)
         elif cell == "gru":
@@ -90,8 +121,9 @@ class CharLM(Module):
         else:
             rnn = rnnkit.RNN(I, hidden_size, nonlinearity=nonlinearity, **kw)
         self.rnn = self._add_module("rnn", rnn)
-        self.head = self._add_module("head", rnnkit.Linear(hidden_size, V, dtype=dtype,
-                                                           seed=s_head))
+        self.head = self._add_module(
+            "head", rnnkit.Linear(hidden_size, V, dtype=dtype, seed=s_head)
+        )
         self._drop_rng = np.random.default_rng(s_drop)
         self.loss_history: Dict[str, List[float]] = {"step": [], "train_loss": [], "val_loss": []}
 
@@ -156,13 +188,21 @@ class CharLM(Module):
         logits, state, _ = self.forward(ids[:, None] if one else ids, state, resets=resets)
         return (logits[:, 0] if one else logits), state
 
-    def evaluate(self, ids: np.ndarray, *, B: int = 32, T: int = 256,
-                 max_chars: Optional[int] = None, starts=None) -> float:
+    def evaluate(
+        self,
+        ids: np.ndarray,
+        *,
+        B: int = 32,
+        T: int = 256,
+        max_chars: Optional[int] = None,
+        starts=None,
+    ) -> float:
         """Mean cross-entropy (nats/char) of the model on ``ids`` read as ``B`` streams with
         carried state, in eval mode (no dropout). ``max_chars`` caps the work. NaN for fewer
         than 2 characters (nothing to predict). ``starts``: the offsets in ``ids`` where
         documents (files) start; the state is reset there."""
         from .data import make_streams, stream_resets
+
         ids = np.asarray(ids)
         if max_chars is not None:
             ids = ids[:max_chars]
@@ -178,10 +218,11 @@ class CharLM(Module):
             for pos in range(0, streams.shape[0] - 1, T):
                 stop = min(pos + T, streams.shape[0] - 1)
                 r = None if resets is None else resets[pos:stop]
-                logits, state = self.logits(streams[pos:stop], state,
-                                            resets=r if r is not None and r.any() else None)
+                logits, state = self.logits(
+                    streams[pos:stop], state, resets=r if r is not None and r.any() else None
+                )
                 logp = log_softmax(logits.astype(np.float64))
-                tgt = streams[pos + 1: stop + 1]
+                tgt = streams[pos + 1 : stop + 1]
                 total -= float(np.take_along_axis(logp, tgt[..., None], -1).sum())
                 count += tgt.size
         finally:
@@ -214,7 +255,7 @@ class CharLM(Module):
             if cell == "lstm":
                 out[f"l{k}.c"] = np.array(cache.c[1:, 0])
             for g, name in enumerate(_GATES[cell]):
-                out[f"l{k}.{name}"] = np.array(cache.gates[:, 0, g * H:(g + 1) * H])
+                out[f"l{k}.{name}"] = np.array(cache.gates[:, 0, g * H : (g + 1) * H])
         return out
 
     # ------------------------------------------------------------ checkpoints
@@ -238,12 +279,17 @@ def _flatten(tree, prefix: str, arrays: Dict[str, np.ndarray]):
         arrays[key] = tree
         return {"__array__": key}
     if isinstance(tree, dict):
-        return {"__dict__": [[_flatten(k, f"{prefix}k{i}/", arrays),
-                              _flatten(v, f"{prefix}{i}/", arrays)]
-                             for i, (k, v) in enumerate(tree.items())]}
+        return {
+            "__dict__": [
+                [_flatten(k, f"{prefix}k{i}/", arrays), _flatten(v, f"{prefix}{i}/", arrays)]
+                for i, (k, v) in enumerate(tree.items())
+            ]
+        }
     if isinstance(tree, (list, tuple)):
-        return {"__list__": [_flatten(v, f"{prefix}{i}/", arrays) for i, v in enumerate(tree)],
-                "tuple": isinstance(tree, tuple)}
+        return {
+            "__list__": [_flatten(v, f"{prefix}{i}/", arrays) for i, v in enumerate(tree)],
+            "tuple": isinstance(tree, tuple),
+        }
     if isinstance(tree, np.generic):
         return tree.item()
     if hasattr(tree, "detach"):  # a torch tensor
@@ -308,12 +354,28 @@ def save_checkpoint(path: str, model: CharLM, *, extra: Optional[Dict[str, Any]]
         np.savez(fh, **entries)
 
 
-_CONFIG_DEFAULTS = dict(cell="lstm", hidden_size=256, num_layers=1, embed_size=64, dropout=0.0,
-                        backend="native", dtype="float32", seed=0, linear_before_reset=True,
-                        nonlinearity="tanh", layer_norm=False, zoneout=0.0,
-                        recurrent_dropout=0.0, vocab_size=None)
-_CHOICES = {"cell": _CELLS, "backend": ("native", "reference"), "dtype": ("float32", "float64"),
-            "nonlinearity": ("tanh", "relu")}
+_CONFIG_DEFAULTS = dict(
+    cell="lstm",
+    hidden_size=256,
+    num_layers=1,
+    embed_size=64,
+    dropout=0.0,
+    backend="native",
+    dtype="float32",
+    seed=0,
+    linear_before_reset=True,
+    nonlinearity="tanh",
+    layer_norm=False,
+    zoneout=0.0,
+    recurrent_dropout=0.0,
+    vocab_size=None,
+)
+_CHOICES = {
+    "cell": _CELLS,
+    "backend": ("native", "reference"),
+    "dtype": ("float32", "float64"),
+    "nonlinearity": ("tanh", "relu"),
+}
 
 
 def _check_config(cfg: Dict[str, Any], f) -> Dict[str, Any]:
@@ -332,10 +394,14 @@ def _check_config(cfg: Dict[str, Any], f) -> Dict[str, Any]:
             out["vocab_size"] = check_int("vocab_size", out["vocab_size"], 1)
         for name, closed in (("dropout", False), ("zoneout", True), ("recurrent_dropout", False)):
             d = out[name]
-            if (isinstance(d, bool) or not isinstance(d, (int, float))
-                    or not (0.0 <= d <= 1.0 if closed else 0.0 <= d < 1.0)):
-                raise ValueError(f"{name}: expected a number in [0, {'1]' if closed else '1)'}, "
-                                 f"got {d!r}")
+            if (
+                isinstance(d, bool)
+                or not isinstance(d, (int, float))
+                or not (0.0 <= d <= 1.0 if closed else 0.0 <= d < 1.0)
+            ):
+                raise ValueError(
+                    f"{name}: expected a number in [0, {'1]' if closed else '1)'}, got {d!r}"
+                )
         if out["seed"] is not None:
             out["seed"] = check_int("seed", out["seed"], 0)
         for name in ("linear_before_reset", "layer_norm"):
@@ -353,8 +419,13 @@ def param_shapes(cfg: Dict[str, Any], V: int):
     E, H = cfg["embed_size"], cfg["hidden_size"]
     if E > 0:
         yield "embed.weight", (V, E)
-    for n, shape in rnn_shapes(cfg["cell"], E if E > 0 else V, H, cfg["num_layers"],
-                               layer_norm=cfg.get("layer_norm", False)):
+    for n, shape in rnn_shapes(
+        cfg["cell"],
+        E if E > 0 else V,
+        H,
+        cfg["num_layers"],
+        layer_norm=cfg.get("layer_norm", False),
+    ):
         yield "rnn." + n, shape
     yield "head.weight", (V, H)
     yield "head.bias", (V,)
@@ -393,8 +464,11 @@ def load_checkpoint(path: str, *, backend: Optional[str] = None):
         left = f.check_params(param_shapes(cfg, len(vocab)), dtype, prefix="param/")
         if left:
             raise f.error(f"unexpected parameters {left[:5]}")
-        unknown = sorted(k for k in f.members if k not in _FIXED_MEMBERS and not k.startswith(
-            ("param/", "history/", "train/")))
+        unknown = sorted(
+            k
+            for k in f.members
+            if k not in _FIXED_MEMBERS and not k.startswith(("param/", "history/", "train/"))
+        )
         if unknown:
             raise f.error(f"unexpected entries {unknown[:5]}")
         history = {}
@@ -407,7 +481,7 @@ def load_checkpoint(path: str, *, backend: Optional[str] = None):
                 history[k] = f.array(key).tolist()
             else:
                 history[k] = []
-        params = {k[len("param/"):]: f.array(k) for k in f.members if k.startswith("param/")}
+        params = {k[len("param/") :]: f.array(k) for k in f.members if k.startswith("param/")}
         extra = None
         if "train" in f.members:
             extra = _unflatten(f.json("train"), f.array, f)
@@ -419,4 +493,3 @@ def load_checkpoint(path: str, *, backend: Optional[str] = None):
     model.load_state_dict(params)
     model.loss_history = history
     return model, extra
-

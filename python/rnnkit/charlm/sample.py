@@ -23,7 +23,9 @@ def probabilities(logits, temperature: float = 1.0, top_k: Optional[int] = None)
     """Softmax of ``logits[V] / temperature`` in float64; with ``top_k`` every character
     outside the k most likely gets probability 0 (ties at the k-th value are kept)."""
     if temperature <= 0:
-        raise ValueError(f"temperature: expected a value > 0 (use argmax for greedy), got {temperature}")
+        raise ValueError(
+            f"temperature: expected a value > 0 (use argmax for greedy), got {temperature}"
+        )
     z = np.asarray(logits, dtype=np.float64).reshape(-1) / temperature
     if top_k is not None:
         if top_k < 1:
@@ -34,8 +36,14 @@ def probabilities(logits, temperature: float = 1.0, top_k: Optional[int] = None)
     return softmax(z)
 
 
-def next_id(logits, rng: np.random.Generator, *, temperature: float = 1.0,
-            top_k: Optional[int] = None, argmax: bool = False) -> int:
+def next_id(
+    logits,
+    rng: np.random.Generator,
+    *,
+    temperature: float = 1.0,
+    top_k: Optional[int] = None,
+    argmax: bool = False,
+) -> int:
     """One character id from ``logits[V]``: the argmax, or a draw from ``probabilities``."""
     if argmax:
         return int(np.argmax(logits))
@@ -57,17 +65,26 @@ def _stepper(model, state):
     y = np.empty((1, stream.output_size), model.dtype)
 
     def step(i):
-        stream.step(table[i:i + 1], out=y)
+        stream.step(table[i : i + 1], out=y)
         logits = y @ head_w
         if head_b is not None:
             logits += head_b
         return logits[0]
+
     return step
 
 
-def generate(model, length: int, *, prime: str = "", temperature: float = 1.0,
-             top_k: Optional[int] = None, argmax: bool = False, seed: Optional[int] = None,
-             state=None) -> Iterator[str]:
+def generate(
+    model,
+    length: int,
+    *,
+    prime: str = "",
+    temperature: float = 1.0,
+    top_k: Optional[int] = None,
+    argmax: bool = False,
+    seed: Optional[int] = None,
+    state=None,
+) -> Iterator[str]:
     """Yields ``length`` characters sampled from ``model`` (a ``CharLM``) after ``prime``.
 
     The prime is run through the model in one call; with an empty prime the first

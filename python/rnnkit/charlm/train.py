@@ -21,7 +21,6 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any, Dict, Optional, Tuple
 
-
 from .._files import FileFormatError, defer_sigint
 from .data import load_corpus, make_streams, stream_resets, unigram_baseline
 from .model import CharLM, load_checkpoint
@@ -32,7 +31,9 @@ __all__ = ["TrainConfig", "train", "make_optimizer"]
 @dataclass
 class TrainConfig:
     data: Optional[str] = None  # None: the Python standard library
-    cell: str = "gru"  # measured: GRU 1x256 beat LSTM 1x256 in 60 s (1.26-1.29 vs 1.31-1.50 nats/char)
+    cell: str = (
+        "gru"  # measured: GRU 1x256 beat LSTM 1x256 in 60 s (1.26-1.29 vs 1.31-1.50 nats/char)
+    )
     hidden_size: int = 256
     num_layers: int = 1
     embed_size: int = 64
@@ -49,7 +50,9 @@ class TrainConfig:
     time: Optional[float] = 60.0  # seconds of training (None: no time limit)
     steps: Optional[int] = None  # optimizer steps (None: no step limit)
     eval_every: Optional[int] = None  # steps between evaluations (None: ~every budget/10 s)
-    eval_chars: int = 32_768  # validation characters per intermediate evaluation (the final one reads all)
+    eval_chars: int = (
+        32_768  # validation characters per intermediate evaluation (the final one reads all)
+    )
     seed: int = 0
     threads: Optional[int] = None
     out: str = "charlm.npz"
@@ -69,11 +72,26 @@ class TrainConfig:
 
 # The fields that define the model (and their options): on --resume they come from the
 # checkpoint.
-MODEL_FIELDS = {"cell": "--cell", "hidden_size": "--hidden", "num_layers": "--layers",
-                "embed_size": "--embed", "dropout": "--dropout", "dtype": "--dtype"}
+MODEL_FIELDS = {
+    "cell": "--cell",
+    "hidden_size": "--hidden",
+    "num_layers": "--layers",
+    "embed_size": "--embed",
+    "dropout": "--dropout",
+    "dtype": "--dtype",
+}
 # What the checkpoint's train state may hold, with the type each field must have.
-_TRAIN_FIELDS = {"optim": dict, "step": int, "pos": int, "epoch": int, "chars_seen": int,
-                 "elapsed": float, "state": object, "batch_size": int, "train_config": dict}
+_TRAIN_FIELDS = {
+    "optim": dict,
+    "step": int,
+    "pos": int,
+    "epoch": int,
+    "chars_seen": int,
+    "elapsed": float,
+    "state": object,
+    "batch_size": int,
+    "train_config": dict,
+}
 
 
 def make_optimizer(name: str, model, lr: float):
@@ -109,8 +127,13 @@ class _Reporter:
                     self.bar = tqdm(total=cfg.steps, unit="step", file=self.out, dynamic_ncols=True)
                     self.by_time = False
                 else:
-                    self.bar = tqdm(total=round(cfg.time or 0), unit="s", file=self.out,
-                                    dynamic_ncols=True, bar_format="{l_bar}{bar}| {n:.0f}/{total_fmt}s{postfix}")
+                    self.bar = tqdm(
+                        total=round(cfg.time or 0),
+                        unit="s",
+                        file=self.out,
+                        dynamic_ncols=True,
+                        bar_format="{l_bar}{bar}| {n:.0f}/{total_fmt}s{postfix}",
+                    )
                     self.by_time = True
         self._last = 0.0
 
@@ -164,58 +187,99 @@ def train(cfg: TrainConfig, out=None) -> CharLM:
         model, extra = load_checkpoint(cfg.out, backend=cfg.backend)
         extra = _check_train_state(cfg.out, extra or {})
         _check_resume(cfg, model, extra)
-        print(f"resuming from {cfg.out}: step {extra.get('step', 0)}, "
-              f"{model.num_parameters():,} parameters", file=out)
+        print(
+            f"resuming from {cfg.out}: step {extra.get('step', 0)}, "
+            f"{model.num_parameters():,} parameters",
+            file=out,
+        )
     elif cfg.resume:
         print(f"--resume: no checkpoint {cfg.out} yet, starting a new model", file=out)
     elif os.path.exists(cfg.out) and not cfg.force:
-        raise ValueError(f"--out: {cfg.out} already exists; pass --resume to continue training "
-                         f"it, --force to overwrite it, or another --out")
+        raise ValueError(
+            f"--out: {cfg.out} already exists; pass --resume to continue training "
+            f"it, --force to overwrite it, or another --out"
+        )
 
     t_load = time.perf_counter()
-    corpus = load_corpus(cfg.data, val_fraction=cfg.val_fraction, min_count=cfg.min_count,
-                         vocab=model.vocab if model is not None else None,
-                         max_chars=cfg.max_chars)
+    corpus = load_corpus(
+        cfg.data,
+        val_fraction=cfg.val_fraction,
+        min_count=cfg.min_count,
+        vocab=model.vocab if model is not None else None,
+        max_chars=cfg.max_chars,
+    )
     V = len(corpus.vocab)
     baseline = unigram_baseline(corpus.train, corpus.val, V)
     print(f"{corpus.describe()} [{time.perf_counter() - t_load:.1f} s]", file=out)
-    print(f"unigram baseline (validation cross-entropy of character frequencies): "
-          f"{baseline:.3f} nats/char", file=out)
+    print(
+        f"unigram baseline (validation cross-entropy of character frequencies): "
+        f"{baseline:.3f} nats/char",
+        file=out,
+    )
 
     if model is None:
-        model = CharLM(corpus.vocab, cell=cfg.cell, hidden_size=cfg.hidden_size,
-                       num_layers=cfg.num_layers, embed_size=cfg.embed_size,
-                       dropout=cfg.dropout, backend=cfg.backend, dtype=cfg.dtype, seed=cfg.seed,
-                       layer_norm=cfg.layer_norm, zoneout=cfg.zoneout,
-                       recurrent_dropout=cfg.recurrent_dropout)
+        model = CharLM(
+            corpus.vocab,
+            cell=cfg.cell,
+            hidden_size=cfg.hidden_size,
+            num_layers=cfg.num_layers,
+            embed_size=cfg.embed_size,
+            dropout=cfg.dropout,
+            backend=cfg.backend,
+            dtype=cfg.dtype,
+            seed=cfg.seed,
+            layer_norm=cfg.layer_norm,
+            zoneout=cfg.zoneout,
+            recurrent_dropout=cfg.recurrent_dropout,
+        )
     c = model.cfg
-    cell_opts = "".join(f", {name} {c[key]}" for key, name in (
-        ("layer_norm", "layer norm"), ("zoneout", "zoneout"),
-        ("recurrent_dropout", "recurrent dropout")) if c.get(key))
-    print(f"model: {c['cell'].upper()} {c['num_layers']}x{c['hidden_size']}, "
-          f"{'embedding ' + str(c['embed_size']) if c['embed_size'] else 'one-hot input'}, "
-          f"dropout {c['dropout']}{cell_opts}, {model.num_parameters():,} parameters; "
-          f"{cfg.optimizer} lr {cfg.lr}, clip {cfg.clip}, T={cfg.seq_len} B={cfg.batch_size}, "
-          f"{rnnkit.get_num_threads()} thread(s), backend {c['backend']}", file=out)
+    cell_opts = "".join(
+        f", {name} {c[key]}"
+        for key, name in (
+            ("layer_norm", "layer norm"),
+            ("zoneout", "zoneout"),
+            ("recurrent_dropout", "recurrent dropout"),
+        )
+        if c.get(key)
+    )
+    print(
+        f"model: {c['cell'].upper()} {c['num_layers']}x{c['hidden_size']}, "
+        f"{'embedding ' + str(c['embed_size']) if c['embed_size'] else 'one-hot input'}, "
+        f"dropout {c['dropout']}{cell_opts}, {model.num_parameters():,} parameters; "
+        f"{cfg.optimizer} lr {cfg.lr}, clip {cfg.clip}, T={cfg.seq_len} B={cfg.batch_size}, "
+        f"{rnnkit.get_num_threads()} thread(s), backend {c['backend']}",
+        file=out,
+    )
 
     if len(corpus.val) < 2:
-        print(f"warning: the validation text has {len(corpus.val)} characters, so the "
-              f"validation loss cannot be measured; give --data more text or a larger "
-              f"--val-fraction", file=out)
+        print(
+            f"warning: the validation text has {len(corpus.val)} characters, so the "
+            f"validation loss cannot be measured; give --data more text or a larger "
+            f"--val-fraction",
+            file=out,
+        )
     if corpus.unk_fraction > 0.05:
-        print(f"warning: --min-count {cfg.min_count} maps {corpus.rare_chars} of the "
-              f"{corpus.rare_chars + len(corpus.vocab) - 1} distinct characters "
-              f"({corpus.unk_fraction:.0%} of the training text) to the unknown symbol; pass a "
-              f"smaller --min-count (e.g. 1) to keep them", file=out)
+        print(
+            f"warning: --min-count {cfg.min_count} maps {corpus.rare_chars} of the "
+            f"{corpus.rare_chars + len(corpus.vocab) - 1} distinct characters "
+            f"({corpus.unk_fraction:.0%} of the training text) to the unknown symbol; pass a "
+            f"smaller --min-count (e.g. 1) to keep them",
+            file=out,
+        )
     opt = make_optimizer(cfg.optimizer, model, cfg.lr)
     if len(corpus.train) < 2 * cfg.batch_size:
-        raise ValueError(f"--batch: the training text has {len(corpus.train)} characters, too "
-                         f"few for --batch {cfg.batch_size} streams of 2 or more; pass --batch "
-                         f"{max(1, len(corpus.train) // 2)} or less, or more --data")
+        raise ValueError(
+            f"--batch: the training text has {len(corpus.train)} characters, too "
+            f"few for --batch {cfg.batch_size} streams of 2 or more; pass --batch "
+            f"{max(1, len(corpus.train) // 2)} or less, or more --data"
+        )
     streams = make_streams(corpus.train, cfg.batch_size)
     # Document boundaries (file starts): the state is reset there, in the kernels.
-    resets = (stream_resets(corpus.train_starts, len(corpus.train), cfg.batch_size)
-              if cfg.doc_resets else None)
+    resets = (
+        stream_resets(corpus.train_starts, len(corpus.train), cfg.batch_size)
+        if cfg.doc_resets
+        else None
+    )
     if group is not None:
         streams = streams[:, shard]
         resets = None if resets is None else resets[:, shard]
@@ -254,10 +318,20 @@ def train(cfg: TrainConfig, out=None) -> CharLM:
         # Ctrl-C waits until the file is complete (and the atomic write keeps the previous
         # one whatever happens); the KeyboardInterrupt comes right after.
         with defer_sigint():
-            model.save(cfg.out, extra=dict(
-                optim=opt.state_dict(), step=step, pos=pos, epoch=epoch, chars_seen=chars_seen,
-                elapsed=elapsed0 + elapsed, state=state, batch_size=cfg.batch_size,
-                train_config=asdict(cfg)))
+            model.save(
+                cfg.out,
+                extra=dict(
+                    optim=opt.state_dict(),
+                    step=step,
+                    pos=pos,
+                    epoch=epoch,
+                    chars_seen=chars_seen,
+                    elapsed=elapsed0 + elapsed,
+                    state=state,
+                    batch_size=cfg.batch_size,
+                    train_config=asdict(cfg),
+                ),
+            )
 
     budget_t = cfg.time if cfg.time is not None and cfg.time > 0 else math.inf
     start_step, start_chars = step, chars_seen
@@ -278,8 +352,13 @@ def train(cfg: TrainConfig, out=None) -> CharLM:
         nonlocal val
         if group is not None and not group.is_main:
             return val
-        val = model.evaluate(corpus.val, B=32, T=256, max_chars=None if full else cfg.eval_chars,
-                             starts=corpus.val_starts if cfg.doc_resets else None)
+        val = model.evaluate(
+            corpus.val,
+            B=32,
+            T=256,
+            max_chars=None if full else cfg.eval_chars,
+            starts=corpus.val_starts if cfg.doc_resets else None,
+        )
         model.loss_history["step"].append(step)
         model.loss_history["train_loss"].append(float(ema) if ema is not None else float("nan"))
         model.loss_history["val_loss"].append(val)
@@ -292,7 +371,7 @@ def train(cfg: TrainConfig, out=None) -> CharLM:
             if elapsed >= budget_t:
                 break
             stop = min(pos + cfg.seq_len, n_rows - 1)
-            x, y = streams[pos:stop], streams[pos + 1: stop + 1]
+            x, y = streams[pos:stop], streams[pos + 1 : stop + 1]
             r = None if resets is None else resets[pos:stop]
             w = runner.step(x, y, r if r is not None and r.any() else None)
             loss = w.loss
@@ -319,8 +398,11 @@ def train(cfg: TrainConfig, out=None) -> CharLM:
                 cps, rate_chars, rate_t = rate_chars / (now - rate_t), 0, now
             elif cps == 0.0 and now > rate_t:
                 cps = rate_chars / (now - rate_t)
-            due = (step - last_eval_step >= cfg.eval_every) if cfg.eval_every else (
-                elapsed - last_eval_t >= eval_every_s)
+            due = (
+                (step - last_eval_step >= cfg.eval_every)
+                if cfg.eval_every
+                else (elapsed - last_eval_t >= eval_every_s)
+            )
             if due:
                 te = time.perf_counter()
                 evaluate()
@@ -328,12 +410,20 @@ def train(cfg: TrainConfig, out=None) -> CharLM:
                 eval_time += time.perf_counter() - te  # inside the budget, not in chars/s
                 rate_t += time.perf_counter() - te
                 last_eval_t, last_eval_step = elapsed, step
-                rep.log(f"step {step:6d}  {elapsed0 + elapsed:6.1f} s  train {ema:.3f}  "
-                        f"val {val:.3f} nats/char  ({val / math.log(2):.2f} bits)  "
-                        f"{_fmt_chars(cps)} chars/s")
-            rep.update(step - start_step, elapsed, {"loss": f"{ema:.3f}",
-                                                    "val": "-" if math.isnan(val) else f"{val:.3f}",
-                                                    "chars/s": _fmt_chars(cps)})
+                rep.log(
+                    f"step {step:6d}  {elapsed0 + elapsed:6.1f} s  train {ema:.3f}  "
+                    f"val {val:.3f} nats/char  ({val / math.log(2):.2f} bits)  "
+                    f"{_fmt_chars(cps)} chars/s"
+                )
+            rep.update(
+                step - start_step,
+                elapsed,
+                {
+                    "loss": f"{ema:.3f}",
+                    "val": "-" if math.isnan(val) else f"{val:.3f}",
+                    "chars/s": _fmt_chars(cps),
+                },
+            )
     except KeyboardInterrupt:
         interrupted = True
         rep.log("interrupted: saving the checkpoint")
@@ -348,8 +438,11 @@ def train(cfg: TrainConfig, out=None) -> CharLM:
         try:
             checkpoint(gather=False)
         except KeyboardInterrupt:  # pressed again during the save: it completed regardless
-            print(f"saved {cfg.out}; interrupted again, so no final evaluation; the "
-                  f"checkpoint holds step {step}", file=out)
+            print(
+                f"saved {cfg.out}; interrupted again, so no final evaluation; the "
+                f"checkpoint holds step {step}",
+                file=out,
+            )
             return model
         print(f"saved {cfg.out} at step {step}; evaluating (Ctrl-C again skips it)", file=out)
     ev_t = time.perf_counter()
@@ -364,12 +457,18 @@ def train(cfg: TrainConfig, out=None) -> CharLM:
         return model
     run_chars = chars_seen - start_chars
     train_time = max(elapsed - eval_time, 1e-9)
-    print(f"done: {step - start_step} steps, {_fmt_chars(run_chars)} characters in "
-          f"{elapsed:.1f} s ({train_time:.1f} s training: {_fmt_chars(run_chars / train_time)} "
-          f"chars/s; {eval_time:.1f} s evaluations), epoch {epoch}", file=out)
-    print(f"validation loss {val:.3f} nats/char ({val / math.log(2):.2f} bits/char) on "
-          f"{len(corpus.val):,} characters vs unigram baseline {baseline:.3f} "
-          f"[{ev_t:.1f} s]; checkpoint {cfg.out}", file=out)
+    print(
+        f"done: {step - start_step} steps, {_fmt_chars(run_chars)} characters in "
+        f"{elapsed:.1f} s ({train_time:.1f} s training: {_fmt_chars(run_chars / train_time)} "
+        f"chars/s; {eval_time:.1f} s evaluations), epoch {epoch}",
+        file=out,
+    )
+    print(
+        f"validation loss {val:.3f} nats/char ({val / math.log(2):.2f} bits/char) on "
+        f"{len(corpus.val):,} characters vs unigram baseline {baseline:.3f} "
+        f"[{ev_t:.1f} s]; checkpoint {cfg.out}",
+        file=out,
+    )
     if group is not None:
         group.close()
     return model
@@ -385,11 +484,16 @@ def _check_train_state(path: str, extra: Dict[str, Any]) -> Dict[str, Any]:
         if name not in extra or kind is object:
             continue
         v = extra[name]
-        ok = (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-              if kind is float else isinstance(v, kind) and not isinstance(v, bool))
+        ok = (
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+            if kind is float
+            else isinstance(v, kind) and not isinstance(v, bool)
+        )
         if not ok or (kind in (int, float) and v < 0):
-            raise FileFormatError(f"{path}: invalid train state: {name} = {v!r}, expected a "
-                                  f"{kind.__name__}" + (" >= 0" if kind in (int, float) else ""))
+            raise FileFormatError(
+                f"{path}: invalid train state: {name} = {v!r}, expected a "
+                f"{kind.__name__}" + (" >= 0" if kind in (int, float) else "")
+            )
     return extra
 
 
@@ -397,14 +501,21 @@ def _check_resume(cfg: TrainConfig, model: CharLM, extra: Dict[str, Any]) -> Non
     """The model comes from the checkpoint, the data from --data: refuse what contradicts it,
     and never read a path the checkpoint names."""
     saved = model.config()
-    clash = [f"{opt} {getattr(cfg, n)} (checkpoint: {saved[n]})" for n, opt in MODEL_FIELDS.items()
-             if (n in cfg.given or getattr(cfg, n) != getattr(TrainConfig, n))
-             and getattr(cfg, n) != saved[n]]
+    clash = [
+        f"{opt} {getattr(cfg, n)} (checkpoint: {saved[n]})"
+        for n, opt in MODEL_FIELDS.items()
+        if (n in cfg.given or getattr(cfg, n) != getattr(TrainConfig, n))
+        and getattr(cfg, n) != saved[n]
+    ]
     if clash:
-        raise ValueError(f"--resume: the model options come from the checkpoint {cfg.out}; "
-                         f"these differ from it: {', '.join(clash)}. Drop them, or train a "
-                         f"new model with another --out")
+        raise ValueError(
+            f"--resume: the model options come from the checkpoint {cfg.out}; "
+            f"these differ from it: {', '.join(clash)}. Drop them, or train a "
+            f"new model with another --out"
+        )
     data = (extra.get("train_config") or {}).get("data")
     if cfg.data is None and data is not None:
-        raise ValueError(f"--resume: pass --data; {cfg.out} was trained on {str(data)!r}, but a "
-                         f"path stored in a checkpoint is never read")
+        raise ValueError(
+            f"--resume: pass --data; {cfg.out} was trained on {str(data)!r}, but a "
+            f"path stored in a checkpoint is never read"
+        )

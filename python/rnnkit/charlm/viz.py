@@ -97,13 +97,13 @@ def text_features(text: str) -> Dict[str, np.ndarray]:
     line_position = np.zeros(n)
     after_newline = np.zeros(n)
 
-    quote = None      # the quote character of the open literal, or None
-    escaped = False   # the previous character was a backslash inside a literal
-    depth = 0         # bracket depth outside literals
-    col = 0           # column of the current character
-    indent = 0        # leading whitespace of the current line so far
-    leading = True    # still in the leading whitespace of the line
-    word = ""         # the letters right before the current character (for apostrophes)
+    quote = None  # the quote character of the open literal, or None
+    escaped = False  # the previous character was a backslash inside a literal
+    depth = 0  # bracket depth outside literals
+    col = 0  # column of the current character
+    indent = 0  # leading whitespace of the current line so far
+    leading = True  # still in the leading whitespace of the line
+    word = ""  # the letters right before the current character (for apostrophes)
     prev = "\n"
     for i, ch in enumerate(text):
         line_position[i] = col
@@ -114,7 +114,7 @@ def text_features(text: str) -> Dict[str, np.ndarray]:
             leading = False
         indent_depth[i] = indent
 
-        if quote is not None:                       # inside a literal
+        if quote is not None:  # inside a literal
             in_quotes[i] = 1.0
             if escaped:
                 escaped = False
@@ -122,7 +122,7 @@ def text_features(text: str) -> Dict[str, np.ndarray]:
                 escaped = True
             elif ch == quote:
                 quote = None
-            elif ch == "\n" and quote == "'":      # single-quoted literals end with the line
+            elif ch == "\n" and quote == "'":  # single-quoted literals end with the line
                 quote = None
                 in_quotes[i] = 0.0
         elif ch == '"' or (ch == "'" and not _is_apostrophe(text, i, word)):
@@ -131,7 +131,7 @@ def text_features(text: str) -> Dict[str, np.ndarray]:
         elif ch in _OPEN:
             depth += 1
         elif ch in _CLOSE and depth > 0:
-            in_parens[i] = 1.0                     # the closing bracket is still inside
+            in_parens[i] = 1.0  # the closing bracket is still inside
             depth -= 1
         if depth > 0:
             in_parens[i] = 1.0
@@ -183,17 +183,18 @@ def find_interpretable(
         if f.shape != (n,):
             raise ValueError(
                 f"features[{name!r}]: expected shape ({n},) (one value per character of text), "
-                f"got {f.shape}")
+                f"got {f.shape}"
+            )
         F[:, k] = f
     checked = {key: _check_acts(acts, key, n) for key in acts}
-    if n < 2:                                  # no correlation without variation
+    if n < 2:  # no correlation without variation
         return []
     f_ok = _varies(F)
     F = F[:, f_ok] - F[:, f_ok].mean(axis=0)
     F /= np.sqrt((F * F).sum(axis=0))
     f_names = [name for name, ok in zip(names, f_ok) if ok]
 
-    found = []   # (|r|, feature, key, unit, r) for every pair
+    found = []  # (|r|, feature, key, unit, r) for every pair
     for key, A in checked.items():
         A = A.astype(np.float64)
         units = np.flatnonzero(_varies(A))
@@ -201,7 +202,7 @@ def find_interpretable(
             continue
         A = A[:, units] - A[:, units].mean(axis=0)
         A /= np.sqrt((A * A).sum(axis=0))
-        R = np.clip(F.T @ A, -1.0, 1.0)        # [features, units]: Pearson correlation
+        R = np.clip(F.T @ A, -1.0, 1.0)  # [features, units]: Pearson correlation
         for (fi, ui), r in np.ndenumerate(R):
             found.append((-abs(r), f_names[fi], key, int(units[ui]), float(r)))
     found.sort()
@@ -227,8 +228,8 @@ def _check_acts(acts: Mapping[str, np.ndarray], key: str, n: int) -> np.ndarray:
     a = np.asarray(acts[key])
     if a.ndim != 2 or a.shape[0] != n:
         raise ValueError(
-            f"acts[{key!r}]: expected shape ({n}, H) (one row per character of text), "
-            f"got {a.shape}")
+            f"acts[{key!r}]: expected shape ({n}, H) (one row per character of text), got {a.shape}"
+        )
     return a
 
 
@@ -270,6 +271,7 @@ def _sorted_keys(keys) -> List[str]:
         m = re.fullmatch(r"[A-Za-z]*(\d+)", layer)
         pos = _QUANTITY_ORDER.find(q) if len(q) == 1 else -1
         return (int(m.group(1)) if m else 1 << 30, layer, pos if pos >= 0 else 99, q)
+
     return sorted(keys, key=order)
 
 
@@ -346,9 +348,10 @@ def write_html(
             raise ValueError(f"keys: {key!r} is not in acts (has {sorted(acts)})")
         _check_acts(acts, key, n)
     if interpretable is None:
-        interpretable = find_interpretable(text, {k: acts[k] for k in keys}, top=top,
-                                           features=features)
-    shown = text[:max(0, int(max_chars))]
+        interpretable = find_interpretable(
+            text, {k: acts[k] for k in keys}, top=top, features=features
+        )
+    shown = text[: max(0, int(max_chars))]
     m = len(shown)
     meta = {
         "title": title,
@@ -364,17 +367,30 @@ def write_html(
     # ensure_ascii keeps U+2028/2029 escaped; "<" ">" "&" only occur inside JSON strings, so
     # escaping them keeps "</script>" or "<!--" in the text from ending the script element.
     meta_json = json.dumps(meta, ensure_ascii=True, separators=(",", ":"))
-    acts_json = "{" + ",".join(
-        json.dumps(key) + ':"' + base64.b64encode(
-            np.ascontiguousarray(quantised(np.asarray(acts[key])[:m].T, _kind(key)))).decode()
-        + '"' for key in keys) + "}"
+    acts_json = (
+        "{"
+        + ",".join(
+            json.dumps(key)
+            + ':"'
+            + base64.b64encode(
+                np.ascontiguousarray(quantised(np.asarray(acts[key])[:m].T, _kind(key)))
+            ).decode()
+            + '"'
+            for key in keys
+        )
+        + "}"
+    )
     payload = '{"meta":' + meta_json + ',"acts":' + acts_json + "}"
     payload = payload.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
     heading = html.escape(title or "rnnkit: inside the cells")
-    page = (_viewer_file("page.html").replace("%TITLE%", heading)
-            .replace("%CSS%", _viewer_file("page.css")).replace("%JS%", _viewer_file("page.js"))
-            .replace("%DATA%", payload))
+    page = (
+        _viewer_file("page.html")
+        .replace("%TITLE%", heading)
+        .replace("%CSS%", _viewer_file("page.css"))
+        .replace("%JS%", _viewer_file("page.js"))
+        .replace("%DATA%", payload)
+    )
     path = os.fspath(path)
     with atomic_write(path, "w") as fh:
         fh.write(page)
@@ -391,13 +407,15 @@ def _figure(what: str, **kwargs):
         from matplotlib.figure import Figure
     except ImportError as err:  # pragma: no cover - depends on the environment
         raise ImportError(
-            f"{what} needs matplotlib: pip install matplotlib (or rnnkit[plot])") from err
+            f"{what} needs matplotlib: pip install matplotlib (or rnnkit[plot])"
+        ) from err
     return Figure(**kwargs)
 
 
 def _tick_label(ch: str) -> str:
     return {"\n": "\u21b5", "\t": "\u2192", " ": "\u2423"}.get(
-        ch, ch if ch.isprintable() else "\u00b7")
+        ch, ch if ch.isprintable() else "\u00b7"
+    )
 
 
 def _pick_units(a: np.ndarray, units, limit: int = 64) -> np.ndarray:
@@ -409,8 +427,9 @@ def _pick_units(a: np.ndarray, units, limit: int = 64) -> np.ndarray:
     return np.sort(np.argsort(-a.std(axis=0), kind="stable")[:limit])  # the most active ones
 
 
-def draw_heatmap(ax, text: str, acts: Mapping[str, np.ndarray], key: str, units=None,
-                 max_chars: int = 200):
+def draw_heatmap(
+    ax, text: str, acts: Mapping[str, np.ndarray], key: str, units=None, max_chars: int = 200
+):
     """Draw ``acts[key]`` as an image units x characters into ``ax`` and return ``ax``.
 
     ``units``: the units to show (default: all when H <= 64, else the 64 that vary most over
@@ -434,8 +453,7 @@ def draw_heatmap(ax, text: str, acts: Mapping[str, np.ndarray], key: str, units=
         vmin, vmax = -lim, lim
     else:
         vmin, vmax = -1.0, 1.0
-    im = ax.imshow(img, aspect="auto", interpolation="nearest", cmap="RdBu_r",
-                   vmin=vmin, vmax=vmax)
+    im = ax.imshow(img, aspect="auto", interpolation="nearest", cmap="RdBu_r", vmin=vmin, vmax=vmax)
     ax.set_xticks(range(len(shown)))
     ax.set_xticklabels([_tick_label(ch) for ch in shown], fontsize=7, family="monospace")
     ax.tick_params(axis="x", length=0, pad=2)
@@ -447,13 +465,16 @@ def draw_heatmap(ax, text: str, acts: Mapping[str, np.ndarray], key: str, units=
     return ax
 
 
-def plot_heatmap(path, text: str, acts: Mapping[str, np.ndarray], key: str, units=None,
-                 max_chars: int = 200) -> str:
+def plot_heatmap(
+    path, text: str, acts: Mapping[str, np.ndarray], key: str, units=None, max_chars: int = 200
+) -> str:
     """Write :func:`draw_heatmap` to a PNG at ``path`` and return the path."""
     n_units = len(_pick_units(_check_acts(acts, key, len(text))[:max_chars], units))
     n_chars = min(len(text), max_chars)
-    fig = _figure("plot_heatmap", figsize=(max(6.0, 0.11 * n_chars + 1.5),
-                                           min(16.0, max(2.5, 0.14 * n_units + 1.2))))
+    fig = _figure(
+        "plot_heatmap",
+        figsize=(max(6.0, 0.11 * n_chars + 1.5), min(16.0, max(2.5, 0.14 * n_units + 1.2))),
+    )
     draw_heatmap(fig.add_subplot(), text, acts, key, units=units, max_chars=max_chars)
     fig.tight_layout()
     return save_figure(fig, path, dpi=100)
@@ -497,10 +518,17 @@ def plot_loss(path, loss_history: Mapping[str, Sequence[float]]) -> str:
 # ------------------------------------------------------------------------------------------
 
 
-def write_report(out_dir, text: str, acts: Mapping[str, np.ndarray],
-                 loss_history: Optional[Mapping[str, Sequence[float]]] = None, *,
-                 title: str = "", max_chars: Optional[int] = None, top: int = 20,
-                 max_page_bytes: float = 40e6) -> Dict[str, str]:
+def write_report(
+    out_dir,
+    text: str,
+    acts: Mapping[str, np.ndarray],
+    loss_history: Optional[Mapping[str, Sequence[float]]] = None,
+    *,
+    title: str = "",
+    max_chars: Optional[int] = None,
+    top: int = 20,
+    max_page_bytes: float = 40e6,
+) -> Dict[str, str]:
     """Write the page, the plots and the interpretable-cell list into ``out_dir``.
 
     Files: ``index.html`` (:func:`write_html`), ``interpretable.txt`` (the ``top`` cells of
@@ -534,15 +562,22 @@ def write_report(out_dir, text: str, acts: Mapping[str, np.ndarray],
     paths["interpretable.txt"] = txt
     if max_chars is None:
         values = sum(int(np.asarray(a).shape[1]) for a in acts.values())
-        max_chars = int(min(20000, max(1000, max_page_bytes // (BYTES_PER_VALUE
-                                                                 * max(values, 1)))))
-    paths["index.html"] = write_html(os.path.join(out_dir, "index.html"), text, acts,
-                                     title=title, max_chars=max_chars, interpretable=found)
+        max_chars = int(min(20000, max(1000, max_page_bytes // (BYTES_PER_VALUE * max(values, 1)))))
+    paths["index.html"] = write_html(
+        os.path.join(out_dir, "index.html"),
+        text,
+        acts,
+        title=title,
+        max_chars=max_chars,
+        interpretable=found,
+    )
     try:
         import matplotlib  # noqa: F401
     except ImportError:  # pragma: no cover - depends on the environment
-        warnings.warn("matplotlib is not installed: the PNG plots are skipped "
-                      "(pip install matplotlib)", stacklevel=2)
+        warnings.warn(
+            "matplotlib is not installed: the PNG plots are skipped (pip install matplotlib)",
+            stacklevel=2,
+        )
         return paths
     for key in _sorted_keys(acts):
         if _split_key(key)[1] in ("h", "c"):

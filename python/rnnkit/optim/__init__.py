@@ -29,5 +29,14 @@ from .clipping import clip_grad_norm, clip_grad_value, grad_norms
 from .history import GradNormHistory
 from .optimizers import SGD, Adagrad, Adam, AdamW, Optimizer
 
-__all__ = ["Optimizer", "SGD", "Adagrad", "Adam", "AdamW", "clip_grad_norm", "clip_grad_value",
-           "grad_norms", "GradNormHistory"]
+__all__ = [
+    "Optimizer",
+    "SGD",
+    "Adagrad",
+    "Adam",
+    "AdamW",
+    "clip_grad_norm",
+    "clip_grad_value",
+    "grad_norms",
+    "GradNormHistory",
+]

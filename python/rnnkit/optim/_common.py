@@ -3,7 +3,6 @@ parameter's gradient, and the checks of their number arguments."""
 
 from __future__ import annotations
 
-
 import numpy as np
 
 from .._checks import FLOAT_DTYPES, check_number, fmt_shape
@@ -31,8 +30,9 @@ class _Slot:
 
 def _check_param(name, p):
     if not isinstance(p, np.ndarray):
-        raise TypeError(f"{name}: expected a NumPy array (updated in place), got "
-                        f"{type(p).__name__}")
+        raise TypeError(
+            f"{name}: expected a NumPy array (updated in place), got {type(p).__name__}"
+        )
     if p.dtype not in FLOAT_DTYPES:
         raise TypeError(f"{name}: expected dtype float32 or float64, got {p.dtype}")
     if not p.flags.writeable:
@@ -54,9 +54,11 @@ def _collect_params(params):
         slots = _model_slots(params)
     else:
         if isinstance(params, np.ndarray) or not hasattr(params, "__iter__"):
-            raise TypeError("params: expected a model (named_parameters() and grads), a list "
-                            f"of models or a list of (param, grad) pairs, got "
-                            f"{type(params).__name__}")
+            raise TypeError(
+                "params: expected a model (named_parameters() and grads), a list "
+                f"of models or a list of (param, grad) pairs, got "
+                f"{type(params).__name__}"
+            )
         slots = []
         for i, item in enumerate(list(params)):
             if _is_model(item):
@@ -64,9 +66,11 @@ def _collect_params(params):
             elif isinstance(item, np.ndarray):  # PyTorch's idiom: layer.parameters()
                 found = owner_of(item)
                 if found is None:
-                    raise TypeError(f"params[{i}]: an array that is not a parameter of a live "
-                                    "rnnkit layer, so its gradient is unknown; pass the layer, "
-                                    "or (param, grad) pairs")
+                    raise TypeError(
+                        f"params[{i}]: an array that is not a parameter of a live "
+                        "rnnkit layer, so its gradient is unknown; pass the layer, "
+                        "or (param, grad) pairs"
+                    )
                 layer, name = found
                 slots.append(_Slot(name, item, model=layer))
             elif isinstance(item, (tuple, list)) and len(item) == 2:
@@ -74,15 +78,21 @@ def _collect_params(params):
                 _check_param(f"params[{i}][0]", p)
                 if g is not None:
                     if not isinstance(g, np.ndarray):
-                        raise TypeError(f"params[{i}][1]: expected a NumPy array or None, got "
-                                        f"{type(g).__name__}")
+                        raise TypeError(
+                            f"params[{i}][1]: expected a NumPy array or None, got "
+                            f"{type(g).__name__}"
+                        )
                     if g.shape != p.shape:
-                        raise ValueError(f"params[{i}][1]: expected shape {fmt_shape(p.shape)} "
-                                         f"(the parameter's), got {fmt_shape(g.shape)}")
+                        raise ValueError(
+                            f"params[{i}][1]: expected shape {fmt_shape(p.shape)} "
+                            f"(the parameter's), got {fmt_shape(g.shape)}"
+                        )
                 slots.append(_Slot(str(i), p, grad=g))
             else:
-                raise TypeError(f"params[{i}]: expected a model or a (param, grad) pair, got "
-                                f"{type(item).__name__}")
+                raise TypeError(
+                    f"params[{i}]: expected a model or a (param, grad) pair, got "
+                    f"{type(item).__name__}"
+                )
     if not slots:
         raise ValueError("params: expected at least one parameter, got an empty list")
     if len({id(s.param) for s in slots}) != len(slots):

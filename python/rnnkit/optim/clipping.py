@@ -31,8 +31,10 @@ def _grad_items(grads, what="grads"):
             else:
                 items.append((str(i), g))
     else:
-        raise TypeError(f"{what}: expected a model, a dict of arrays or a list of arrays, got "
-                        f"{type(grads).__name__}")
+        raise TypeError(
+            f"{what}: expected a model, a dict of arrays or a list of arrays, got "
+            f"{type(grads).__name__}"
+        )
     out = []
     for name, g in items:
         if g is None:
@@ -65,7 +67,7 @@ def _vector_norm(g, p):
         return np.sqrt(np.dot(a, a))
     if p == 1:
         return a.sum()
-    return np.sum(a ** p) ** (1 / p)
+    return np.sum(a**p) ** (1 / p)
 
 
 def grad_norms(grads, norm_type=2.0):
@@ -93,9 +95,11 @@ def clip_grad_norm(grads, max_norm, norm_type=2.0, error_if_nonfinite=False):
     norms = np.array([_vector_norm(g, p) for _, g in items], np.float64)
     total = float(_vector_norm(norms, p))
     if error_if_nonfinite and not math.isfinite(total):
-        raise RuntimeError(f"The total norm of order {norm_type} for gradients is non-finite "
-                           f"({total}), so it cannot be clipped; pass error_if_nonfinite=False "
-                           "to clip anyway")
+        raise RuntimeError(
+            f"The total norm of order {norm_type} for gradients is non-finite "
+            f"({total}), so it cannot be clipped; pass error_if_nonfinite=False "
+            "to clip anyway"
+        )
     coef = max_norm / (total + 1e-6)
     if not coef >= 1.0:  # below 1, or NaN
         with np.errstate(invalid="ignore"):  # inf * 0 = NaN, as in PyTorch
@@ -109,5 +113,3 @@ def clip_grad_value(grads, clip_value):
     v = _nonneg("clip_value", clip_value)
     for _, g in _grad_items(grads):
         np.clip(g, -v, v, out=g)
-
-

@@ -75,7 +75,7 @@ class GradNormHistory:
             if not math.isfinite(t) or t > self.exploding:
                 out.append(i)
             elif self.ratio is not None and i >= 5:
-                prev = [x for x in self._total[max(0, i - self.window):i] if math.isfinite(x)]
+                prev = [x for x in self._total[max(0, i - self.window) : i] if math.isfinite(x)]
                 if prev and t > self.ratio * float(np.median(prev)) > 0:
                     out.append(i)
         return out
@@ -89,26 +89,35 @@ class GradNormHistory:
         finite = t[np.isfinite(t)]
         lines = [f"GradNormHistory: {len(t)} steps"]
         if finite.size:
-            lines.append(f"  total norm: min {finite.min():.3g}, median {np.median(finite):.3g}, "
-                         f"max {finite.max():.3g}")
+            lines.append(
+                f"  total norm: min {finite.min():.3g}, median {np.median(finite):.3g}, "
+                f"max {finite.max():.3g}"
+            )
         for label, steps, rule in (
-                ("vanishing", self.vanishing_steps, f"total < {self.vanishing:g}"),
-                ("exploding", self.exploding_steps,
-                 f"total > {self.exploding:g}, not finite"
-                 + (f", or > {self.ratio:g} x recent median" if self.ratio is not None else ""))):
+            ("vanishing", self.vanishing_steps, f"total < {self.vanishing:g}"),
+            (
+                "exploding",
+                self.exploding_steps,
+                f"total > {self.exploding:g}, not finite"
+                + (f", or > {self.ratio:g} x recent median" if self.ratio is not None else ""),
+            ),
+        ):
             if steps:
                 shown = ", ".join(f"{i} ({self._total[i]:.3g})" for i in steps[:10])
                 more = f", ... ({len(steps)} in all)" if len(steps) > 10 else ""
                 lines.append(f"  {label} steps ({rule}): {shown}{more}")
             else:
                 lines.append(f"  no {label} steps ({rule})")
-        medians = {k: float(np.nanmedian(v)) for k, v in self.per_param.items()
-                   if np.isfinite(v).any()}
+        medians = {
+            k: float(np.nanmedian(v)) for k, v in self.per_param.items() if np.isfinite(v).any()
+        }
         if medians:
             lo = min(medians, key=medians.get)
             hi = max(medians, key=medians.get)
-            lines.append(f"  smallest median norm: {lo} ({medians[lo]:.3g}); "
-                         f"largest: {hi} ({medians[hi]:.3g})")
+            lines.append(
+                f"  smallest median norm: {lo} ({medians[lo]:.3g}); "
+                f"largest: {hi} ({medians[hi]:.3g})"
+            )
         return "\n".join(lines)
 
     def plot(self, path=None, *, ax=None, per_param=False):

@@ -49,11 +49,15 @@ class Optimizer:
             if g is None:
                 continue
             if g.shape != s.param.shape:
-                raise ValueError(f"grad of {s.name}: expected shape {fmt_shape(s.param.shape)}, "
-                                 f"got {fmt_shape(g.shape)}")
+                raise ValueError(
+                    f"grad of {s.name}: expected shape {fmt_shape(s.param.shape)}, "
+                    f"got {fmt_shape(g.shape)}"
+                )
             if g.dtype != s.param.dtype:
-                raise TypeError(f"grad of {s.name}: expected dtype {s.param.dtype} (the "
-                                f"parameter's), got {g.dtype}")
+                raise TypeError(
+                    f"grad of {s.name}: expected dtype {s.param.dtype} (the "
+                    f"parameter's), got {g.dtype}"
+                )
             self._update(s.param, g, self.state[i])
 
     def _update(self, p, g, state):  # pragma: no cover - abstract
@@ -62,10 +66,16 @@ class Optimizer:
     def state_dict(self):
         """{"type", "hyper": {name: value}, "names": [...], "state": [{key: copy}, ...]}."""
         hyper = {name: getattr(self, name) for name in ("lr",) + self._hyper}
-        state = [{k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in st.items()}
-                 for st in self.state]
-        return {"type": type(self).__name__, "hyper": hyper,
-                "names": [s.name for s in self._slots], "state": state}
+        state = [
+            {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in st.items()}
+            for st in self.state
+        ]
+        return {
+            "type": type(self).__name__,
+            "hyper": hyper,
+            "names": [s.name for s in self._slots],
+            "state": state,
+        }
 
     def load_state_dict(self, d):
         """Restores hyper-parameters and state (copies), checked against these parameters.
@@ -80,24 +90,34 @@ class Optimizer:
         if unknown or missing:
             raise ValueError(f"state_dict: missing keys {missing}, unexpected keys {unknown}")
         if d["type"] != type(self).__name__:
-            raise ValueError(f"state_dict: expected type {type(self).__name__}, "
-                             f"got {d['type']!r}")
+            raise ValueError(f"state_dict: expected type {type(self).__name__}, got {d['type']!r}")
         hyper = self._checked_hyper(d["hyper"])
         state = self._checked_state(d["state"])
         names = [s.name for s in self._slots]
-        if "names" in d and not (isinstance(d["names"], (list, tuple))
-                                 and list(d["names"]) == names):
-            raise ValueError(f"state_dict: names: expected the parameters {names[:4]}..., "
-                             f"got {d['names']!r:.80}")
+        if "names" in d and not (
+            isinstance(d["names"], (list, tuple)) and list(d["names"]) == names
+        ):
+            raise ValueError(
+                f"state_dict: names: expected the parameters {names[:4]}..., got {d['names']!r:.80}"
+            )
         for name, value in hyper.items():
             setattr(self, name, value)
         self.state = state
 
     # The hyper-parameters' checks (the constructors use the same ones).
-    _CHECKS = {"lr": _nonneg, "momentum": _nonneg, "dampening": _number,
-               "weight_decay": _nonneg, "nesterov": _flag, "maximize": _flag,
-               "lr_decay": _nonneg, "initial_accumulator_value": _nonneg, "eps": _nonneg,
-               "betas": lambda name, v: _betas(v), "amsgrad": _flag}
+    _CHECKS = {
+        "lr": _nonneg,
+        "momentum": _nonneg,
+        "dampening": _number,
+        "weight_decay": _nonneg,
+        "nesterov": _flag,
+        "maximize": _flag,
+        "lr_decay": _nonneg,
+        "initial_accumulator_value": _nonneg,
+        "eps": _nonneg,
+        "betas": lambda name, v: _betas(v),
+        "amsgrad": _flag,
+    }
     # Per-parameter state: key -> "array" (the parameter's shape) or "count" (an int >= 0);
     # the keys in _OPTIONAL_STATE may be absent from a non-empty state.
     _STATE: dict = {}
@@ -108,8 +128,9 @@ class Optimizer:
             raise TypeError(f"state_dict: hyper: expected a dict, got {type(hyper).__name__}")
         want = ("lr",) + self._hyper
         if set(hyper) != set(want):
-            raise ValueError(f"state_dict: hyper: expected the keys {list(want)}, got "
-                             f"{sorted(map(str, hyper))}")
+            raise ValueError(
+                f"state_dict: hyper: expected the keys {list(want)}, got {sorted(map(str, hyper))}"
+            )
         out = {n: self._CHECKS[n](f"state_dict: hyper: {n}", hyper[n]) for n in want}
         self._check_combination(out)
         return out
@@ -120,19 +141,21 @@ class Optimizer:
     def _checked_state(self, state):
         if not isinstance(state, (list, tuple)) or len(state) != len(self._slots):
             n = len(state) if isinstance(state, (list, tuple)) else type(state).__name__
-            raise ValueError(f"state_dict: expected state for {len(self._slots)} parameters, "
-                             f"got {n}")
+            raise ValueError(
+                f"state_dict: expected state for {len(self._slots)} parameters, got {n}"
+            )
         out = []
         for s, st in zip(self._slots, state):
             if not isinstance(st, dict):
-                raise TypeError(f"state_dict: {s.name}: expected a dict, got "
-                                f"{type(st).__name__}")
+                raise TypeError(f"state_dict: {s.name}: expected a dict, got {type(st).__name__}")
             unknown = sorted(str(k) for k in set(st) - set(self._STATE))
             absent = [k for k in self._STATE if k not in st and k not in self._OPTIONAL_STATE]
             if unknown or (st and absent):
-                raise ValueError(f"state_dict: {s.name}: expected the keys "
-                                 f"{sorted(self._STATE)}, missing {absent if st else []}, "
-                                 f"unexpected {unknown}")
+                raise ValueError(
+                    f"state_dict: {s.name}: expected the keys "
+                    f"{sorted(self._STATE)}, missing {absent if st else []}, "
+                    f"unexpected {unknown}"
+                )
             checked = {}
             for k, v in st.items():
                 where = f"state_dict: {s.name}.{k}"
@@ -142,11 +165,15 @@ class Optimizer:
                     checked[k] = int(v)
                     continue
                 if not isinstance(v, np.ndarray) or v.dtype.kind != "f":
-                    raise TypeError(f"{where}: expected a float array, got "
-                                    f"{getattr(v, 'dtype', type(v).__name__)}")
+                    raise TypeError(
+                        f"{where}: expected a float array, got "
+                        f"{getattr(v, 'dtype', type(v).__name__)}"
+                    )
                 if v.shape != s.param.shape:
-                    raise ValueError(f"{where}: expected shape {fmt_shape(s.param.shape)}, got "
-                                     f"{fmt_shape(v.shape)}")
+                    raise ValueError(
+                        f"{where}: expected shape {fmt_shape(s.param.shape)}, got "
+                        f"{fmt_shape(v.shape)}"
+                    )
                 checked[k] = np.array(v, dtype=s.param.dtype)
             out.append(checked)
         return out
@@ -159,17 +186,26 @@ class Optimizer:
 class SGD(Optimizer):
     """Stochastic gradient descent with momentum (torch.optim.SGD).
 
-        g = grad (+ weight_decay * p);  g = -g if maximize
-        buf = g (first step)  or  momentum * buf + (1 - dampening) * g
-        g = g + momentum * buf (nesterov)  or  buf
-        p -= lr * g
+    g = grad (+ weight_decay * p);  g = -g if maximize
+    buf = g (first step)  or  momentum * buf + (1 - dampening) * g
+    g = g + momentum * buf (nesterov)  or  buf
+    p -= lr * g
     """
 
     _hyper = ("momentum", "dampening", "weight_decay", "nesterov", "maximize")
     _STATE = {"momentum_buffer": "array"}
 
-    def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0,
-                 nesterov=False, *, maximize=False):
+    def __init__(
+        self,
+        params,
+        lr=1e-3,
+        momentum=0.0,
+        dampening=0.0,
+        weight_decay=0.0,
+        nesterov=False,
+        *,
+        maximize=False,
+    ):
         self.momentum = _nonneg("momentum", momentum)
         self.dampening = _number("dampening", dampening)
         self.weight_decay = _nonneg("weight_decay", weight_decay)
@@ -179,8 +215,10 @@ class SGD(Optimizer):
 
     def _check_combination(self, hyper):
         if hyper["nesterov"] and (hyper["momentum"] <= 0 or hyper["dampening"] != 0):
-            raise ValueError(f"nesterov: requires momentum > 0 and dampening == 0, got "
-                             f"momentum={hyper['momentum']}, dampening={hyper['dampening']}")
+            raise ValueError(
+                f"nesterov: requires momentum > 0 and dampening == 0, got "
+                f"momentum={hyper['momentum']}, dampening={hyper['dampening']}"
+            )
 
     def _update(self, p, g, state):
         d_p = -g if self.maximize else g
@@ -200,21 +238,31 @@ class SGD(Optimizer):
 class Adagrad(Optimizer):
     """Adagrad (torch.optim.Adagrad).
 
-        step += 1;  g = grad (+ weight_decay * p);  g = -g if maximize
-        clr = lr / (1 + (step - 1) * lr_decay)
-        sum += g * g
-        p -= clr * g / (sqrt(sum) + eps)
+    step += 1;  g = grad (+ weight_decay * p);  g = -g if maximize
+    clr = lr / (1 + (step - 1) * lr_decay)
+    sum += g * g
+    p -= clr * g / (sqrt(sum) + eps)
     """
 
     _hyper = ("lr_decay", "weight_decay", "initial_accumulator_value", "eps", "maximize")
     _STATE = {"step": "count", "sum": "array"}
 
-    def __init__(self, params, lr=1e-2, lr_decay=0.0, weight_decay=0.0,
-                 initial_accumulator_value=0.0, eps=1e-10, *, maximize=False):
+    def __init__(
+        self,
+        params,
+        lr=1e-2,
+        lr_decay=0.0,
+        weight_decay=0.0,
+        initial_accumulator_value=0.0,
+        eps=1e-10,
+        *,
+        maximize=False,
+    ):
         self.lr_decay = _nonneg("lr_decay", lr_decay)
         self.weight_decay = _nonneg("weight_decay", weight_decay)
-        self.initial_accumulator_value = _nonneg("initial_accumulator_value",
-                                                 initial_accumulator_value)
+        self.initial_accumulator_value = _nonneg(
+            "initial_accumulator_value", initial_accumulator_value
+        )
         self.eps = _nonneg("eps", eps)
         self.maximize = bool(maximize)
         super().__init__(params, lr)
@@ -236,21 +284,29 @@ class Adagrad(Optimizer):
 class Adam(Optimizer):
     """Adam (torch.optim.Adam), with ``amsgrad``; ``AdamW`` decouples the weight decay.
 
-        step += 1;  g = grad (+ weight_decay * p, Adam only);  g = -g if maximize
-        p *= 1 - lr * weight_decay                          (AdamW only)
-        m += (1 - beta1) * (g - m);   v = beta2 * v + (1 - beta2) * g * g
-        vmax = max(vmax, v)                                 (amsgrad: use vmax for v)
-        p -= lr / (1 - beta1^step) * m / (sqrt(v) / sqrt(1 - beta2^step) + eps)
+    step += 1;  g = grad (+ weight_decay * p, Adam only);  g = -g if maximize
+    p *= 1 - lr * weight_decay                          (AdamW only)
+    m += (1 - beta1) * (g - m);   v = beta2 * v + (1 - beta2) * g * g
+    vmax = max(vmax, v)                                 (amsgrad: use vmax for v)
+    p -= lr / (1 - beta1^step) * m / (sqrt(v) / sqrt(1 - beta2^step) + eps)
     """
 
     _hyper = ("betas", "eps", "weight_decay", "amsgrad", "maximize")
-    _STATE = {"step": "count", "exp_avg": "array", "exp_avg_sq": "array",
-              "max_exp_avg_sq": "array"}
+    _STATE = {"step": "count", "exp_avg": "array", "exp_avg_sq": "array", "max_exp_avg_sq": "array"}
     _OPTIONAL_STATE = frozenset({"max_exp_avg_sq"})
     _decoupled = False
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
-                 amsgrad=False, *, maximize=False):
+    def __init__(
+        self,
+        params,
+        lr=1e-3,
+        betas=(0.9, 0.999),
+        eps=1e-8,
+        weight_decay=0.0,
+        amsgrad=False,
+        *,
+        maximize=False,
+    ):
         self.betas = _betas(betas)
         self.eps = _nonneg("eps", eps)
         self.weight_decay = _nonneg("weight_decay", weight_decay)
@@ -282,8 +338,8 @@ class Adam(Optimizer):
         m += (1 - beta1) * (g - m)  # torch's lerp(m, g, 1 - beta1) for a weight < 0.5
         v *= beta2
         v += (1 - beta2) * (g * g)
-        bias_correction1 = 1 - beta1 ** step
-        bias_correction2 = 1 - beta2 ** step
+        bias_correction1 = 1 - beta1**step
+        bias_correction2 = 1 - beta2**step
         step_size = self.lr / bias_correction1
         bias_correction2_sqrt = math.sqrt(bias_correction2)
         if self.amsgrad:
@@ -300,8 +356,15 @@ class AdamW(Adam):
 
     _decoupled = True
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
-                 amsgrad=False, *, maximize=False):
+    def __init__(
+        self,
+        params,
+        lr=1e-3,
+        betas=(0.9, 0.999),
+        eps=1e-8,
+        weight_decay=1e-2,
+        amsgrad=False,
+        *,
+        maximize=False,
+    ):
         super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize)
-
-

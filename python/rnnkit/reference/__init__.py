@@ -9,5 +9,13 @@ from .lstm import lstm_backward, lstm_forward
 from .mgu import mgu_backward, mgu_forward
 from .rnn import rnn_backward, rnn_forward
 
-__all__ = ["rnn_forward", "rnn_backward", "lstm_forward", "lstm_backward", "gru_forward",
-           "gru_backward", "mgu_forward", "mgu_backward"]
+__all__ = [
+    "rnn_forward",
+    "rnn_backward",
+    "lstm_forward",
+    "lstm_backward",
+    "gru_forward",
+    "gru_backward",
+    "mgu_forward",
+    "mgu_backward",
+]

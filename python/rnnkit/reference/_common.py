@@ -74,8 +74,9 @@ def layer_norm_backward(dout, hat, rstd, ln, dln):
     dln[0] += (dout * hat).sum(axis=0)
     dln[1] += dout.sum(axis=0)
     dhat = dout * ln[0]
-    return rstd[:, None] * (dhat - dhat.mean(axis=1, keepdims=True)
-                            - hat * (dhat * hat).mean(axis=1, keepdims=True))
+    return rstd[:, None] * (
+        dhat - dhat.mean(axis=1, keepdims=True) - hat * (dhat * hat).mean(axis=1, keepdims=True)
+    )
 
 
 class Norms:

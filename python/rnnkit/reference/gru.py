@@ -39,9 +39,24 @@ from ._common import (
 )
 
 
-def gru_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, *, linear_before_reset=True,
-                clip=None, lengths=None, reverse=False, ln_ih=None, ln_hh=None, zoneout=None,
-                recurrent_mask=None, resets=None):
+def gru_forward(
+    x,
+    w_ih,
+    w_hh,
+    b_ih=None,
+    b_hh=None,
+    h0=None,
+    *,
+    linear_before_reset=True,
+    clip=None,
+    lengths=None,
+    reverse=False,
+    ln_ih=None,
+    ln_hh=None,
+    zoneout=None,
+    recurrent_mask=None,
+    resets=None,
+):
     """Runs a GRU over a sequence.
 
     Arguments: ``x[T, B, I]``, ``w_ih[3H, I]``, ``w_hh[3H, H]``, ``b_ih[3H]``, ``b_hh[3H]``
@@ -53,13 +68,28 @@ def gru_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, *, linear_before_r
 
     Returns ``GRUOutput(y[T, B, H], h_n[B, H], cache)``.
     """
-    f = check_forward("gru", x, w_ih, w_hh, b_ih, b_hh, h0, linear_before_reset=linear_before_reset,
-                      clip=clip, lengths=lengths, reverse=reverse, ln_ih=ln_ih, ln_hh=ln_hh,
-                      zoneout=zoneout, recurrent_mask=recurrent_mask, resets=resets)
+    f = check_forward(
+        "gru",
+        x,
+        w_ih,
+        w_hh,
+        b_ih,
+        b_hh,
+        h0,
+        linear_before_reset=linear_before_reset,
+        clip=clip,
+        lengths=lengths,
+        reverse=reverse,
+        ln_ih=ln_ih,
+        ln_hh=ln_hh,
+        zoneout=zoneout,
+        recurrent_mask=recurrent_mask,
+        resets=resets,
+    )
     T, B, H, dt = f.T, f.B, f.H, f.dtype
     b_ih, b_hh = zeros_if_none(f.b_ih, 3 * H, dt), zeros_if_none(f.b_hh, 3 * H, dt)
-    w_hrz, w_hn = f.w_hh[:2 * H], f.w_hh[2 * H:]  # [2H, H] rows of r and z; [H, H] rows of n
-    b_hrz, b_hn = b_hh[:2 * H], b_hh[2 * H:]
+    w_hrz, w_hn = f.w_hh[: 2 * H], f.w_hh[2 * H :]  # [2H, H] rows of r and z; [H, H] rows of n
+    b_hrz, b_hn = b_hh[: 2 * H], b_hh[2 * H :]
 
     y = np.zeros((T, B, H), dt)
     h = np.empty((T + 1, B, H), dt)  # h[k]: the state after k steps
@@ -87,16 +117,16 @@ def gru_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, *, linear_before_r
         pre_r, m_r = clip_preact(ax[:, :H] + ah[:, :H], f.clip)
         r = sigmoid(pre_r)
         # z = σ(x w_iz^T + b_iz + h w_hz^T + b_hz)
-        pre_z, m_z = clip_preact(ax[:, H:2 * H] + ah[:, H:2 * H], f.clip)
+        pre_z, m_z = clip_preact(ax[:, H : 2 * H] + ah[:, H : 2 * H], f.clip)
         z = sigmoid(pre_z)
         if f.linear_before_reset:
             # hn = LN_hh(h w_hh^T)_n + b_hn;  n = tanh(x w_in^T + b_in + r hn)
-            hn = ah[:, 2 * H:]
-            pre_n, m_n = clip_preact(ax[:, 2 * H:] + r * hn, f.clip)
+            hn = ah[:, 2 * H :]
+            pre_n, m_n = clip_preact(ax[:, 2 * H :] + r * hn, f.clip)
         else:
             # hn = LN_hh((r h) w_hn^T) + b_hn;  n = tanh(x w_in^T + b_in + hn)
             hn = norms.apply((r * h_rec) @ w_hn.T, "hn", k, b, slice(2 * H, 3 * H)) + b_hn
-            pre_n, m_n = clip_preact(ax[:, 2 * H:] + hn, f.clip)
+            pre_n, m_n = clip_preact(ax[:, 2 * H :] + hn, f.clip)
         n = np.tanh(pre_n)
         # h~_t = (1 - z) n + z h, then zoneout: h_t = z' h + (1 - z') h~_t
         h_t = zone(f.zoneout, t, b, h_prev, (1 - z) * n + z * h_prev)
@@ -106,9 +136,27 @@ def gru_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, *, linear_before_r
         if clip_mask is not None:
             clip_mask[k, b] = np.concatenate([m_r, m_z, m_n], axis=1)
         y[t, b] = h_t
-    cache = GRUCache(f.x, f.w_ih, f.w_hh, f.b_ih, f.b_hh, h, gates, hn_all, f.lengths, f.reverse,
-                     f.linear_before_reset, f.clip, clip_mask, f.ln_ih, f.ln_hh, f.zoneout,
-                     f.recurrent_mask, f.resets, **norms.fields(GRUCache))
+    cache = GRUCache(
+        f.x,
+        f.w_ih,
+        f.w_hh,
+        f.b_ih,
+        f.b_hh,
+        h,
+        gates,
+        hn_all,
+        f.lengths,
+        f.reverse,
+        f.linear_before_reset,
+        f.clip,
+        clip_mask,
+        f.ln_ih,
+        f.ln_hh,
+        f.zoneout,
+        f.recurrent_mask,
+        f.resets,
+        **norms.fields(GRUCache),
+    )
     return GRUOutput(y, h[T].copy(), cache)
 
 
@@ -124,7 +172,7 @@ def gru_backward(cache, dy=None, dh_n=None):
     bw = check_backward("gru", cache, dy, dh_n)
     C = bw.cache
     T, B, H, dt = bw.T, bw.B, bw.H, bw.dtype
-    w_hrz, w_hn = C.w_hh[:2 * H], C.w_hh[2 * H:]
+    w_hrz, w_hn = C.w_hh[: 2 * H], C.w_hh[2 * H :]
     dx = np.zeros(C.x.shape, dt)
     dw_ih = np.zeros(C.w_ih.shape, dt)
     dw_hh = np.zeros(C.w_hh.shape, dt)
@@ -137,7 +185,7 @@ def gru_backward(cache, dy=None, dh_n=None):
         b, t = running(k, C.lengths, T, B, C.reverse)
         mask = None if C.clip_mask is None else C.clip_mask[k, b]
         gates = C.gates[k, b]
-        r, z, n = gates[:, :H], gates[:, H:2 * H], gates[:, 2 * H:]
+        r, z, n = gates[:, :H], gates[:, H : 2 * H], gates[:, 2 * H :]
         h_prev, hn = reset_rows(C.h[k, b], C.resets, t, b), C.hn[k, b]
         h_rec = masked(h_prev, rmask, b)
         # dL/dh_t: from the next step and from y; zoneout splits it between h~_t and h
@@ -167,8 +215,8 @@ def gru_backward(cache, dy=None, dh_n=None):
             darz = np.concatenate([da_r, da_z], axis=1)  # dL/d(LN_hh(h w_h{r,z}^T) + b_h{r,z})
             darz_in = norms.apply(darz, "hh", k, b, slice(0, 2 * H))  # dL/d(h w_h{r,z}^T)
             dh_prev = dh_prev + masked(drh * r + darz_in @ w_hrz, rmask, b)
-            dw_hh[:2 * H] += darz_in.T @ h_rec
-            dw_hh[2 * H:] += dhn_in.T @ (r * h_rec)
+            dw_hh[: 2 * H] += darz_in.T @ h_rec
+            dw_hh[2 * H :] += dhn_in.T @ (r * h_rec)
             dah = np.concatenate([da_r, da_z, da_n], axis=1)  # dL/db_hh
         # LN_ih(x w_ih^T) + b_ih feeds r, z and n
         dax = np.concatenate([da_r, da_z, da_n], axis=1)
@@ -178,6 +226,12 @@ def gru_backward(cache, dy=None, dh_n=None):
         db_ih += dax.sum(axis=0)
         db_hh += dah.sum(axis=0)
         dh[b] = reset_rows(add(dh_prev, dh_zone), C.resets, t, b)  # none crosses a reset
-    return GRUGrads(dx, dh, dw_ih, dw_hh,
-                    None if C.b_ih is None else db_ih,
-                    None if C.b_hh is None else db_hh, **norms.grads)
+    return GRUGrads(
+        dx,
+        dh,
+        dw_ih,
+        dw_hh,
+        None if C.b_ih is None else db_ih,
+        None if C.b_hh is None else db_hh,
+        **norms.grads,
+    )

@@ -41,10 +41,29 @@ from ._common import (
 )
 
 
-def lstm_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, c0=None, *, w_peep=None,
-                 w_proj=None, clip=None, input_forget=False, lengths=None, reverse=False,
-                 ln_ih=None, ln_hh=None, ln_c=None, zoneout=None, zoneout_c=None,
-                 recurrent_mask=None, resets=None):
+def lstm_forward(
+    x,
+    w_ih,
+    w_hh,
+    b_ih=None,
+    b_hh=None,
+    h0=None,
+    c0=None,
+    *,
+    w_peep=None,
+    w_proj=None,
+    clip=None,
+    input_forget=False,
+    lengths=None,
+    reverse=False,
+    ln_ih=None,
+    ln_hh=None,
+    ln_c=None,
+    zoneout=None,
+    zoneout_c=None,
+    recurrent_mask=None,
+    resets=None,
+):
     """Runs an LSTM over a sequence.
 
     Arguments: ``x[T, B, I]``, ``w_ih[4H, I]``, ``w_hh[4H, P]``, ``b_ih[4H]``, ``b_hh[4H]``
@@ -57,10 +76,29 @@ def lstm_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, c0=None, *, w_pee
 
     Returns ``LSTMOutput(y[T, B, P], h_n[B, P], c_n[B, H], cache)``.
     """
-    f = check_forward("lstm", x, w_ih, w_hh, b_ih, b_hh, h0, c0, w_peep=w_peep, w_proj=w_proj,
-                      clip=clip, input_forget=input_forget, lengths=lengths, reverse=reverse,
-                      ln_ih=ln_ih, ln_hh=ln_hh, ln_c=ln_c, zoneout=zoneout, zoneout_c=zoneout_c,
-                      recurrent_mask=recurrent_mask, resets=resets)
+    f = check_forward(
+        "lstm",
+        x,
+        w_ih,
+        w_hh,
+        b_ih,
+        b_hh,
+        h0,
+        c0,
+        w_peep=w_peep,
+        w_proj=w_proj,
+        clip=clip,
+        input_forget=input_forget,
+        lengths=lengths,
+        reverse=reverse,
+        ln_ih=ln_ih,
+        ln_hh=ln_hh,
+        ln_c=ln_c,
+        zoneout=zoneout,
+        zoneout_c=zoneout_c,
+        recurrent_mask=recurrent_mask,
+        resets=resets,
+    )
     T, B, H, P, dt = f.T, f.B, f.H, f.P, f.dtype
     b_ih, b_hh = zeros_if_none(f.b_ih, 4 * H, dt), zeros_if_none(f.b_hh, 4 * H, dt)
     p_i, p_f, p_o = zeros_if_none(f.w_peep, (3, H), dt)
@@ -81,7 +119,7 @@ def lstm_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, c0=None, *, w_pee
         ax = norms.apply(f.x[t, b] @ f.w_ih.T, "ih", k, b)
         ah = norms.apply(masked(h_prev, f.recurrent_mask, b) @ f.w_hh.T, "hh", k, b)
         a = (ax + b_ih) + (ah + b_hh)
-        a_i, a_f, a_g, a_o = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
+        a_i, a_f, a_g, a_o = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
         # i = σ(a_i + p_i c_prev)
         pre_i, m_i = clip_preact(a_i + p_i * c_prev, f.clip)
         i = sigmoid(pre_i)
@@ -111,14 +149,35 @@ def lstm_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, c0=None, *, w_pee
         if clip_mask is not None:
             clip_mask[k, b, :H] = m_i
             if m_f is not None:
-                clip_mask[k, b, H:2 * H] = m_f
-            clip_mask[k, b, 2 * H:3 * H] = m_g
-            clip_mask[k, b, 3 * H:] = m_o
+                clip_mask[k, b, H : 2 * H] = m_f
+            clip_mask[k, b, 2 * H : 3 * H] = m_g
+            clip_mask[k, b, 3 * H :] = m_o
         y[t, b] = h_t
-    cache = LSTMCache(f.x, f.w_ih, f.w_hh, f.b_ih, f.b_hh, f.w_peep, f.w_proj, h, c, gates,
-                      f.lengths, f.reverse, f.clip, f.input_forget, clip_mask, f.ln_ih, f.ln_hh,
-                      f.ln_c, f.zoneout, f.zoneout_c, f.recurrent_mask, f.resets,
-                      **norms.fields(LSTMCache))
+    cache = LSTMCache(
+        f.x,
+        f.w_ih,
+        f.w_hh,
+        f.b_ih,
+        f.b_hh,
+        f.w_peep,
+        f.w_proj,
+        h,
+        c,
+        gates,
+        f.lengths,
+        f.reverse,
+        f.clip,
+        f.input_forget,
+        clip_mask,
+        f.ln_ih,
+        f.ln_hh,
+        f.ln_c,
+        f.zoneout,
+        f.zoneout_c,
+        f.recurrent_mask,
+        f.resets,
+        **norms.fields(LSTMCache),
+    )
     return LSTMOutput(y, h[T].copy(), c[T].copy(), cache)
 
 
@@ -148,7 +207,7 @@ def lstm_backward(cache, dy=None, dh_n=None, dc_n=None):
         b, t = running(k, C.lengths, T, B, C.reverse)
         mask = None if C.clip_mask is None else C.clip_mask[k, b]
         gates = C.gates[k, b]
-        i, fg, g, o = gates[:, :H], gates[:, H:2 * H], gates[:, 2 * H:3 * H], gates[:, 3 * H:]
+        i, fg, g, o = gates[:, :H], gates[:, H : 2 * H], gates[:, 2 * H : 3 * H], gates[:, 3 * H :]
         h_prev = reset_rows(C.h[k, b], C.resets, t, b)
         c_prev = reset_rows(C.c[k, b], C.resets, t, b)
         # c~_t: c[k+1] itself without zoneout_c, else again f c_prev + i g
@@ -202,8 +261,15 @@ def lstm_backward(cache, dy=None, dh_n=None, dc_n=None):
         dc_prev = add(dc_t * fg + da_i * p_i + da_f * p_f, dc_zone)
         # no gradient crosses a reset
         dh[b], dc[b] = reset_rows(dh_prev, C.resets, t, b), reset_rows(dc_prev, C.resets, t, b)
-    return LSTMGrads(dx, dh, dc, dw_ih, dw_hh,
-                     None if C.b_ih is None else db.copy(),
-                     None if C.b_hh is None else db.copy(),
-                     None if C.w_peep is None else dw_peep,
-                     None if C.w_proj is None else dw_proj, **norms.grads)
+    return LSTMGrads(
+        dx,
+        dh,
+        dc,
+        dw_ih,
+        dw_hh,
+        None if C.b_ih is None else db.copy(),
+        None if C.b_hh is None else db.copy(),
+        None if C.w_peep is None else dw_peep,
+        None if C.w_proj is None else dw_proj,
+        **norms.grads,
+    )

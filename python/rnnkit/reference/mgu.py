@@ -18,8 +18,9 @@ from .._types import MGUCache, MGUGrads, MGUOutput
 from ._common import clip_preact, mask_cols, running, sigmoid, unclip, zeros_if_none
 
 
-def mgu_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, *, clip=None, lengths=None,
-                reverse=False):
+def mgu_forward(
+    x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, *, clip=None, lengths=None, reverse=False
+):
     """Runs a minimal gated unit over a sequence.
 
     Arguments: ``x[T, B, I]``, ``w_ih[2H, I]``, ``w_hh[2H, H]``, ``b_ih[2H]``, ``b_hh[2H]``
@@ -28,8 +29,9 @@ def mgu_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, *, clip=None, leng
 
     Returns ``MGUOutput(y[T, B, H], h_n[B, H], cache)``.
     """
-    f = check_forward("mgu", x, w_ih, w_hh, b_ih, b_hh, h0, clip=clip, lengths=lengths,
-                      reverse=reverse)
+    f = check_forward(
+        "mgu", x, w_ih, w_hh, b_ih, b_hh, h0, clip=clip, lengths=lengths, reverse=reverse
+    )
     T, B, H, dt = f.T, f.B, f.H, f.dtype
     b_ih, b_hh = zeros_if_none(f.b_ih, 2 * H, dt), zeros_if_none(f.b_hh, 2 * H, dt)
     w_hf, w_hn = f.w_hh[:H], f.w_hh[H:]  # [H, H] rows of f; [H, H] rows of n
@@ -58,8 +60,9 @@ def mgu_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, *, clip=None, leng
         if clip_mask is not None:
             clip_mask[k, b] = np.concatenate([m_f, m_n], axis=1)
         y[t, b] = h_t
-    cache = MGUCache(f.x, f.w_ih, f.w_hh, f.b_ih, f.b_hh, h, gates, f.lengths, f.reverse, f.clip,
-                     clip_mask)
+    cache = MGUCache(
+        f.x, f.w_ih, f.w_hh, f.b_ih, f.b_hh, h, gates, f.lengths, f.reverse, f.clip, clip_mask
+    )
     return MGUOutput(y, h[T].copy(), cache)
 
 
@@ -108,6 +111,11 @@ def mgu_backward(cache, dy=None, dh_n=None):
         dw_ih += da.T @ C.x[t, b]
         db += da.sum(axis=0)
         dh[b] = dh_prev
-    return MGUGrads(dx, dh, dw_ih, dw_hh,
-                    None if C.b_ih is None else db.copy(),
-                    None if C.b_hh is None else db.copy())
+    return MGUGrads(
+        dx,
+        dh,
+        dw_ih,
+        dw_hh,
+        None if C.b_ih is None else db.copy(),
+        None if C.b_hh is None else db.copy(),
+    )

@@ -30,9 +30,24 @@ from ._common import (
 )
 
 
-def rnn_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, *, nonlinearity="tanh", clip=None,
-                lengths=None, reverse=False, ln_ih=None, ln_hh=None, zoneout=None,
-                recurrent_mask=None, resets=None):
+def rnn_forward(
+    x,
+    w_ih,
+    w_hh,
+    b_ih=None,
+    b_hh=None,
+    h0=None,
+    *,
+    nonlinearity="tanh",
+    clip=None,
+    lengths=None,
+    reverse=False,
+    ln_ih=None,
+    ln_hh=None,
+    zoneout=None,
+    recurrent_mask=None,
+    resets=None,
+):
     """Runs an Elman RNN over a sequence.
 
     Arguments: ``x[T, B, I]``, ``w_ih[H, I]``, ``w_hh[H, H]``, ``b_ih[H]``, ``b_hh[H]``
@@ -46,9 +61,24 @@ def rnn_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, *, nonlinearity="t
     Returns ``RNNOutput(y[T, B, H], h_n[B, H], cache)``; ``y`` is 0 past each sequence's end
     and ``h_n`` is the state after its last valid step.
     """
-    f = check_forward("rnn", x, w_ih, w_hh, b_ih, b_hh, h0, nonlinearity=nonlinearity, clip=clip,
-                      lengths=lengths, reverse=reverse, ln_ih=ln_ih, ln_hh=ln_hh,
-                      zoneout=zoneout, recurrent_mask=recurrent_mask, resets=resets)
+    f = check_forward(
+        "rnn",
+        x,
+        w_ih,
+        w_hh,
+        b_ih,
+        b_hh,
+        h0,
+        nonlinearity=nonlinearity,
+        clip=clip,
+        lengths=lengths,
+        reverse=reverse,
+        ln_ih=ln_ih,
+        ln_hh=ln_hh,
+        zoneout=zoneout,
+        recurrent_mask=recurrent_mask,
+        resets=resets,
+    )
     T, B, H, dt = f.T, f.B, f.H, f.dtype
     b_ih, b_hh = zeros_if_none(f.b_ih, H, dt), zeros_if_none(f.b_hh, H, dt)
     act = np.tanh if f.nonlinearity == "tanh" else relu
@@ -76,9 +106,26 @@ def rnn_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, *, nonlinearity="t
         if mask is not None:
             clip_mask[k, b] = mask
         y[t, b] = h_t
-    cache = RNNCache(f.x, f.w_ih, f.w_hh, f.b_ih, f.b_hh, h, gates, f.lengths, f.reverse,
-                     f.nonlinearity, f.clip, clip_mask, f.ln_ih, f.ln_hh, f.zoneout,
-                     f.recurrent_mask, f.resets, **norms.fields(RNNCache))
+    cache = RNNCache(
+        f.x,
+        f.w_ih,
+        f.w_hh,
+        f.b_ih,
+        f.b_hh,
+        h,
+        gates,
+        f.lengths,
+        f.reverse,
+        f.nonlinearity,
+        f.clip,
+        clip_mask,
+        f.ln_ih,
+        f.ln_hh,
+        f.zoneout,
+        f.recurrent_mask,
+        f.resets,
+        **norms.fields(RNNCache),
+    )
     return RNNOutput(y, h[T].copy(), cache)
 
 
@@ -122,6 +169,12 @@ def rnn_backward(cache, dy=None, dh_n=None):
         db += da.sum(axis=0)
         dh_prev = add(masked(dah @ c.w_hh, c.recurrent_mask, b), dh_zone)
         dh[b] = reset_rows(dh_prev, c.resets, t, b)  # no gradient crosses a reset
-    return RNNGrads(dx, dh, dw_ih, dw_hh,
-                    None if c.b_ih is None else db.copy(),
-                    None if c.b_hh is None else db.copy(), **norms.grads)
+    return RNNGrads(
+        dx,
+        dh,
+        dw_ih,
+        dw_hh,
+        None if c.b_ih is None else db.copy(),
+        None if c.b_hh is None else db.copy(),
+        **norms.grads,
+    )

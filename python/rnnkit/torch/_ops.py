@@ -66,8 +66,9 @@ def _fake_forward(x, w_ih, w_hh, G, need_cache, clip, *, lstm=False, gru=False):
     outs = [_empty(x, T, B, P), _empty(x, B, P)] + ([_empty(x, B, H)] if lstm else [])
     if not need_cache:
         n_fields = 3 if (lstm or gru) else 2
-        return tuple(outs + [_empty(x, 0) for _ in range(n_fields)]
-                     + [_empty(x, 0, dtype=torch.bool)])
+        return tuple(
+            outs + [_empty(x, 0) for _ in range(n_fields)] + [_empty(x, 0, dtype=torch.bool)]
+        )
     outs.append(_empty(x, T + 1, B, P))  # h
     if lstm:
         outs.append(_empty(x, T + 1, B, H))  # c
@@ -83,8 +84,9 @@ def _cache_outputs(cache, x, need_cache, *fields):
     if not need_cache:
         return [x.new_empty((0,)) for _ in fields] + [x.new_empty((0,), dtype=torch.bool)]
     mask = cache.clip_mask
-    return ([torch.from_numpy(getattr(cache, f)) for f in fields]
-            + [x.new_empty((0,), dtype=torch.bool) if mask is None else torch.from_numpy(mask)])
+    return [torch.from_numpy(getattr(cache, f)) for f in fields] + [
+        x.new_empty((0,), dtype=torch.bool) if mask is None else torch.from_numpy(mask)
+    ]
 
 
 def _mask(t: Tensor):
@@ -101,16 +103,36 @@ def _lengths(t: Optional[Tensor]):
 
 
 @torch.library.custom_op("rnnkit::rnn_forward", mutates_args=())
-def rnn_forward(x: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Optional[Tensor],
-                b_hh: Optional[Tensor], h0: Optional[Tensor], lengths: Optional[Tensor],
-                reverse: bool, nonlinearity: str, clip: Optional[float],
-                need_cache: bool) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+def rnn_forward(
+    x: Tensor,
+    w_ih: Tensor,
+    w_hh: Tensor,
+    b_ih: Optional[Tensor],
+    b_hh: Optional[Tensor],
+    h0: Optional[Tensor],
+    lengths: Optional[Tensor],
+    reverse: bool,
+    nonlinearity: str,
+    clip: Optional[float],
+    need_cache: bool,
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
     """``(y[T, B, H], h_n[B, H], h[T+1, B, H], gates[T, B, H], clip_mask)``."""
-    out = rnnkit.rnn_forward(_np(x), _np(w_ih), _np(w_hh), _np(b_ih), _np(b_hh), _np(h0),
-                             nonlinearity=nonlinearity, clip=clip, lengths=_lengths(lengths),
-                             reverse=reverse)
-    return tuple([torch.from_numpy(out.y), torch.from_numpy(out.h_n)]
-                 + _cache_outputs(out.cache, x, need_cache, "h", "gates"))
+    out = rnnkit.rnn_forward(
+        _np(x),
+        _np(w_ih),
+        _np(w_hh),
+        _np(b_ih),
+        _np(b_hh),
+        _np(h0),
+        nonlinearity=nonlinearity,
+        clip=clip,
+        lengths=_lengths(lengths),
+        reverse=reverse,
+    )
+    return tuple(
+        [torch.from_numpy(out.y), torch.from_numpy(out.h_n)]
+        + _cache_outputs(out.cache, x, need_cache, "h", "gates")
+    )
 
 
 @rnn_forward.register_fake
@@ -119,21 +141,45 @@ def _(x, w_ih, w_hh, b_ih, b_hh, h0, lengths, reverse, nonlinearity, clip, need_
 
 
 @torch.library.custom_op("rnnkit::rnn_backward", mutates_args=())
-def rnn_backward(x: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Optional[Tensor],
-                 b_hh: Optional[Tensor], h: Tensor, gates: Tensor, clip_mask: Tensor,
-                 lengths: Optional[Tensor], reverse: bool, nonlinearity: str,
-                 clip: Optional[float], dy: Optional[Tensor], dh_n: Optional[Tensor]
-                 ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+def rnn_backward(
+    x: Tensor,
+    w_ih: Tensor,
+    w_hh: Tensor,
+    b_ih: Optional[Tensor],
+    b_hh: Optional[Tensor],
+    h: Tensor,
+    gates: Tensor,
+    clip_mask: Tensor,
+    lengths: Optional[Tensor],
+    reverse: bool,
+    nonlinearity: str,
+    clip: Optional[float],
+    dy: Optional[Tensor],
+    dh_n: Optional[Tensor],
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
     """``(dx, dh0, dw_ih, dw_hh, db_ih, db_hh)`` (an empty db_* without that bias)."""
-    cache = RNNCache(_np(x), _np(w_ih), _np(w_hh), _np(b_ih), _np(b_hh), _np(h), _np(gates),
-                     _lengths(lengths), reverse, nonlinearity, clip, _mask(clip_mask))
+    cache = RNNCache(
+        _np(x),
+        _np(w_ih),
+        _np(w_hh),
+        _np(b_ih),
+        _np(b_hh),
+        _np(h),
+        _np(gates),
+        _lengths(lengths),
+        reverse,
+        nonlinearity,
+        clip,
+        _mask(clip_mask),
+    )
     g = rnnkit.rnn_backward(cache, _np(dy), _np(dh_n))
     return tuple(_t(a, x) for a in g[:6])  # the dln_* fields (options) come later
 
 
 @rnn_backward.register_fake
-def _(x, w_ih, w_hh, b_ih, b_hh, h, gates, clip_mask, lengths, reverse, nonlinearity, clip,
-      dy, dh_n):
+def _(
+    x, w_ih, w_hh, b_ih, b_hh, h, gates, clip_mask, lengths, reverse, nonlinearity, clip, dy, dh_n
+):
     return _fake_grads(x, w_ih, w_hh, b_ih, b_hh, h)
 
 
@@ -142,26 +188,53 @@ def _fake_grads(x, w_ih, w_hh, b_ih, b_hh, h, *extra):
     T, B, I = x.shape
     bias = [torch.empty_like(b) if b is not None else _empty(x, 0) for b in (b_ih, b_hh)]
     head = [_empty(x, T, B, I), _empty(x, B, h.shape[2])]
-    return tuple(head + [torch.empty_like(w_ih), torch.empty_like(w_hh)] + bias
-                 + [torch.empty_like(w) if w is not None else _empty(x, 0) for w in extra])
+    return tuple(
+        head
+        + [torch.empty_like(w_ih), torch.empty_like(w_hh)]
+        + bias
+        + [torch.empty_like(w) if w is not None else _empty(x, 0) for w in extra]
+    )
 
 
 # ------------------------------------------------------------------------------ LSTM
 
 
 @torch.library.custom_op("rnnkit::lstm_forward", mutates_args=())
-def lstm_forward(x: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Optional[Tensor],
-                 b_hh: Optional[Tensor], h0: Optional[Tensor], c0: Optional[Tensor],
-                 w_peep: Optional[Tensor], w_proj: Optional[Tensor], lengths: Optional[Tensor],
-                 reverse: bool, clip: Optional[float], need_cache: bool
-                 ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+def lstm_forward(
+    x: Tensor,
+    w_ih: Tensor,
+    w_hh: Tensor,
+    b_ih: Optional[Tensor],
+    b_hh: Optional[Tensor],
+    h0: Optional[Tensor],
+    c0: Optional[Tensor],
+    w_peep: Optional[Tensor],
+    w_proj: Optional[Tensor],
+    lengths: Optional[Tensor],
+    reverse: bool,
+    clip: Optional[float],
+    need_cache: bool,
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
     """``(y[T, B, Hout], h_n[B, Hout], c_n[B, H], h[T+1, B, Hout], c[T+1, B, H],
     gates[T, B, 4H], clip_mask)``."""
-    out = rnnkit.lstm_forward(_np(x), _np(w_ih), _np(w_hh), _np(b_ih), _np(b_hh), _np(h0),
-                              _np(c0), w_peep=_np(w_peep), w_proj=_np(w_proj), clip=clip,
-                              lengths=_lengths(lengths), reverse=reverse)
-    return tuple([torch.from_numpy(a) for a in (out.y, out.h_n, out.c_n)]
-                 + _cache_outputs(out.cache, x, need_cache, "h", "c", "gates"))
+    out = rnnkit.lstm_forward(
+        _np(x),
+        _np(w_ih),
+        _np(w_hh),
+        _np(b_ih),
+        _np(b_hh),
+        _np(h0),
+        _np(c0),
+        w_peep=_np(w_peep),
+        w_proj=_np(w_proj),
+        clip=clip,
+        lengths=_lengths(lengths),
+        reverse=reverse,
+    )
+    return tuple(
+        [torch.from_numpy(a) for a in (out.y, out.h_n, out.c_n)]
+        + _cache_outputs(out.cache, x, need_cache, "h", "c", "gates")
+    )
 
 
 @lstm_forward.register_fake
@@ -170,24 +243,67 @@ def _(x, w_ih, w_hh, b_ih, b_hh, h0, c0, w_peep, w_proj, lengths, reverse, clip,
 
 
 @torch.library.custom_op("rnnkit::lstm_backward", mutates_args=())
-def lstm_backward(x: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Optional[Tensor],
-                  b_hh: Optional[Tensor], w_peep: Optional[Tensor], w_proj: Optional[Tensor],
-                  h: Tensor, c: Tensor, gates: Tensor, clip_mask: Tensor,
-                  lengths: Optional[Tensor], reverse: bool, clip: Optional[float],
-                  dy: Optional[Tensor], dh_n: Optional[Tensor], dc_n: Optional[Tensor]
-                  ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor,
-                          Tensor]:
+def lstm_backward(
+    x: Tensor,
+    w_ih: Tensor,
+    w_hh: Tensor,
+    b_ih: Optional[Tensor],
+    b_hh: Optional[Tensor],
+    w_peep: Optional[Tensor],
+    w_proj: Optional[Tensor],
+    h: Tensor,
+    c: Tensor,
+    gates: Tensor,
+    clip_mask: Tensor,
+    lengths: Optional[Tensor],
+    reverse: bool,
+    clip: Optional[float],
+    dy: Optional[Tensor],
+    dh_n: Optional[Tensor],
+    dc_n: Optional[Tensor],
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
     """``(dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_peep, dw_proj)`` (empty when absent)."""
-    cache = LSTMCache(_np(x), _np(w_ih), _np(w_hh), _np(b_ih), _np(b_hh), _np(w_peep),
-                      _np(w_proj), _np(h), _np(c), _np(gates), _lengths(lengths), reverse, clip,
-                      False, _mask(clip_mask))
+    cache = LSTMCache(
+        _np(x),
+        _np(w_ih),
+        _np(w_hh),
+        _np(b_ih),
+        _np(b_hh),
+        _np(w_peep),
+        _np(w_proj),
+        _np(h),
+        _np(c),
+        _np(gates),
+        _lengths(lengths),
+        reverse,
+        clip,
+        False,
+        _mask(clip_mask),
+    )
     g = rnnkit.lstm_backward(cache, _np(dy), _np(dh_n), _np(dc_n))
     return tuple(_t(a, x) for a in g[:9])  # the dln_* fields (options) come later
 
 
 @lstm_backward.register_fake
-def _(x, w_ih, w_hh, b_ih, b_hh, w_peep, w_proj, h, c, gates, clip_mask, lengths, reverse,
-      clip, dy, dh_n, dc_n):
+def _(
+    x,
+    w_ih,
+    w_hh,
+    b_ih,
+    b_hh,
+    w_peep,
+    w_proj,
+    h,
+    c,
+    gates,
+    clip_mask,
+    lengths,
+    reverse,
+    clip,
+    dy,
+    dh_n,
+    dc_n,
+):
     g = _fake_grads(x, w_ih, w_hh, b_ih, b_hh, h, w_peep, w_proj)
     return g[:2] + (_empty(x, x.shape[1], c.shape[2]),) + g[2:]
 
@@ -196,16 +312,36 @@ def _(x, w_ih, w_hh, b_ih, b_hh, w_peep, w_proj, h, c, gates, clip_mask, lengths
 
 
 @torch.library.custom_op("rnnkit::gru_forward", mutates_args=())
-def gru_forward(x: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Optional[Tensor],
-                b_hh: Optional[Tensor], h0: Optional[Tensor], lengths: Optional[Tensor],
-                reverse: bool, linear_before_reset: bool, clip: Optional[float],
-                need_cache: bool) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+def gru_forward(
+    x: Tensor,
+    w_ih: Tensor,
+    w_hh: Tensor,
+    b_ih: Optional[Tensor],
+    b_hh: Optional[Tensor],
+    h0: Optional[Tensor],
+    lengths: Optional[Tensor],
+    reverse: bool,
+    linear_before_reset: bool,
+    clip: Optional[float],
+    need_cache: bool,
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
     """``(y[T, B, H], h_n[B, H], h[T+1, B, H], gates[T, B, 3H], hn[T, B, H], clip_mask)``."""
-    out = rnnkit.gru_forward(_np(x), _np(w_ih), _np(w_hh), _np(b_ih), _np(b_hh), _np(h0),
-                             linear_before_reset=linear_before_reset, clip=clip,
-                             lengths=_lengths(lengths), reverse=reverse)
-    return tuple([torch.from_numpy(out.y), torch.from_numpy(out.h_n)]
-                 + _cache_outputs(out.cache, x, need_cache, "h", "gates", "hn"))
+    out = rnnkit.gru_forward(
+        _np(x),
+        _np(w_ih),
+        _np(w_hh),
+        _np(b_ih),
+        _np(b_hh),
+        _np(h0),
+        linear_before_reset=linear_before_reset,
+        clip=clip,
+        lengths=_lengths(lengths),
+        reverse=reverse,
+    )
+    return tuple(
+        [torch.from_numpy(out.y), torch.from_numpy(out.h_n)]
+        + _cache_outputs(out.cache, x, need_cache, "h", "gates", "hn")
+    )
 
 
 @gru_forward.register_fake
@@ -214,22 +350,61 @@ def _(x, w_ih, w_hh, b_ih, b_hh, h0, lengths, reverse, linear_before_reset, clip
 
 
 @torch.library.custom_op("rnnkit::gru_backward", mutates_args=())
-def gru_backward(x: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Optional[Tensor],
-                 b_hh: Optional[Tensor], h: Tensor, gates: Tensor, hn: Tensor,
-                 clip_mask: Tensor, lengths: Optional[Tensor], reverse: bool,
-                 linear_before_reset: bool, clip: Optional[float], dy: Optional[Tensor],
-                 dh_n: Optional[Tensor]) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+def gru_backward(
+    x: Tensor,
+    w_ih: Tensor,
+    w_hh: Tensor,
+    b_ih: Optional[Tensor],
+    b_hh: Optional[Tensor],
+    h: Tensor,
+    gates: Tensor,
+    hn: Tensor,
+    clip_mask: Tensor,
+    lengths: Optional[Tensor],
+    reverse: bool,
+    linear_before_reset: bool,
+    clip: Optional[float],
+    dy: Optional[Tensor],
+    dh_n: Optional[Tensor],
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
     """``(dx, dh0, dw_ih, dw_hh, db_ih, db_hh)`` (an empty db_* without that bias)."""
-    cache = GRUCache(_np(x), _np(w_ih), _np(w_hh), _np(b_ih), _np(b_hh), _np(h), _np(gates),
-                     _np(hn), _lengths(lengths), reverse, linear_before_reset, clip,
-                     _mask(clip_mask))
+    cache = GRUCache(
+        _np(x),
+        _np(w_ih),
+        _np(w_hh),
+        _np(b_ih),
+        _np(b_hh),
+        _np(h),
+        _np(gates),
+        _np(hn),
+        _lengths(lengths),
+        reverse,
+        linear_before_reset,
+        clip,
+        _mask(clip_mask),
+    )
     g = rnnkit.gru_backward(cache, _np(dy), _np(dh_n))
     return tuple(_t(a, x) for a in g[:6])  # the dln_* fields (options) come later
 
 
 @gru_backward.register_fake
-def _(x, w_ih, w_hh, b_ih, b_hh, h, gates, hn, clip_mask, lengths, reverse,
-      linear_before_reset, clip, dy, dh_n):
+def _(
+    x,
+    w_ih,
+    w_hh,
+    b_ih,
+    b_hh,
+    h,
+    gates,
+    hn,
+    clip_mask,
+    lengths,
+    reverse,
+    linear_before_reset,
+    clip,
+    dy,
+    dh_n,
+):
     return _fake_grads(x, w_ih, w_hh, b_ih, b_hh, h)
 
 
@@ -257,41 +432,82 @@ def _rnn_setup(ctx, inputs, output):
 
 def _check_cache(ctx, op):
     if not ctx.has_cache:
-        raise RuntimeError(f"rnnkit::{op}: backward through a call made with need_cache=False "
-                           f"(the forward kept no cache); call it with need_cache=True")
+        raise RuntimeError(
+            f"rnnkit::{op}: backward through a call made with need_cache=False "
+            f"(the forward kept no cache); call it with need_cache=True"
+        )
 
 
 def _rnn_grad(ctx, dy, dh_n, *_cache_grads):
     _check_cache(ctx, "rnn_forward")
     x, w_ih, w_hh, b_ih, b_hh, lengths, h, gates, mask = ctx.saved_tensors
     dx, dh0, dw_ih, dw_hh, db_ih, db_hh = torch.ops.rnnkit.rnn_backward(
-        x, w_ih, w_hh, b_ih, b_hh, h, gates, mask, lengths, *ctx.opts, dy, dh_n)
+        x, w_ih, w_hh, b_ih, b_hh, h, gates, mask, lengths, *ctx.opts, dy, dh_n
+    )
     p = ctx.present
-    return (dx, dw_ih, dw_hh, db_ih if p[3] else None, db_hh if p[4] else None,
-            dh0 if p[5] else None, None, None, None, None, None)
+    return (
+        dx,
+        dw_ih,
+        dw_hh,
+        db_ih if p[3] else None,
+        db_hh if p[4] else None,
+        dh0 if p[5] else None,
+        None,
+        None,
+        None,
+        None,
+        None,
+    )
 
 
 def _lstm_setup(ctx, inputs, output):
-    (x, w_ih, w_hh, b_ih, b_hh, h0, c0, w_peep, w_proj, lengths, reverse, clip,
-     need_cache) = inputs
+    (x, w_ih, w_hh, b_ih, b_hh, h0, c0, w_peep, w_proj, lengths, reverse, clip, need_cache) = inputs
     _setup(ctx, inputs, output, 3, (0, 1, 2, 3, 4, 7, 8, 9), (reverse, clip))
 
 
 def _lstm_grad(ctx, dy, dh_n, dc_n, *_cache_grads):
     _check_cache(ctx, "lstm_forward")
     x, w_ih, w_hh, b_ih, b_hh, w_peep, w_proj, lengths, h, c, gates, mask = ctx.saved_tensors
-    (dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_peep,
-     dw_proj) = torch.ops.rnnkit.lstm_backward(x, w_ih, w_hh, b_ih, b_hh, w_peep, w_proj, h, c,
-                                               gates, mask, lengths, *ctx.opts, dy, dh_n, dc_n)
+    (dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_peep, dw_proj) = torch.ops.rnnkit.lstm_backward(
+        x,
+        w_ih,
+        w_hh,
+        b_ih,
+        b_hh,
+        w_peep,
+        w_proj,
+        h,
+        c,
+        gates,
+        mask,
+        lengths,
+        *ctx.opts,
+        dy,
+        dh_n,
+        dc_n,
+    )
     p = ctx.present
-    return (dx, dw_ih, dw_hh, db_ih if p[3] else None, db_hh if p[4] else None,
-            dh0 if p[5] else None, dc0 if p[6] else None, dw_peep if p[7] else None,
-            dw_proj if p[8] else None, None, None, None, None)
+    return (
+        dx,
+        dw_ih,
+        dw_hh,
+        db_ih if p[3] else None,
+        db_hh if p[4] else None,
+        dh0 if p[5] else None,
+        dc0 if p[6] else None,
+        dw_peep if p[7] else None,
+        dw_proj if p[8] else None,
+        None,
+        None,
+        None,
+        None,
+    )
 
 
 def _gru_setup(ctx, inputs, output):
-    (x, w_ih, w_hh, b_ih, b_hh, h0, lengths, reverse, linear_before_reset, clip,
-     need_cache) = inputs
+    (x, w_ih, w_hh, b_ih, b_hh, h0, lengths, reverse, linear_before_reset, clip, need_cache) = (
+        inputs
+    )
     _setup(ctx, inputs, output, 2, (0, 1, 2, 3, 4, 6), (reverse, linear_before_reset, clip))
 
 
@@ -299,10 +515,22 @@ def _gru_grad(ctx, dy, dh_n, *_cache_grads):
     _check_cache(ctx, "gru_forward")
     x, w_ih, w_hh, b_ih, b_hh, lengths, h, gates, hn, mask = ctx.saved_tensors
     dx, dh0, dw_ih, dw_hh, db_ih, db_hh = torch.ops.rnnkit.gru_backward(
-        x, w_ih, w_hh, b_ih, b_hh, h, gates, hn, mask, lengths, *ctx.opts, dy, dh_n)
+        x, w_ih, w_hh, b_ih, b_hh, h, gates, hn, mask, lengths, *ctx.opts, dy, dh_n
+    )
     p = ctx.present
-    return (dx, dw_ih, dw_hh, db_ih if p[3] else None, db_hh if p[4] else None,
-            dh0 if p[5] else None, None, None, None, None, None)
+    return (
+        dx,
+        dw_ih,
+        dw_hh,
+        db_ih if p[3] else None,
+        db_hh if p[4] else None,
+        dh0 if p[5] else None,
+        None,
+        None,
+        None,
+        None,
+        None,
+    )
 
 
 rnn_forward.register_autograd(_rnn_grad, setup_context=_rnn_setup)
@@ -318,30 +546,68 @@ def _needs_grad(*tensors) -> bool:
     return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
 
 
-def rnn(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, *, nonlinearity="tanh", clip=None,
-        lengths=None, reverse=False):
+def rnn(
+    x,
+    w_ih,
+    w_hh,
+    b_ih=None,
+    b_hh=None,
+    h0=None,
+    *,
+    nonlinearity="tanh",
+    clip=None,
+    lengths=None,
+    reverse=False,
+):
     """``(y, h_n)`` of one RNN layer direction, differentiable (``rnnkit::rnn_forward``)."""
     need = _needs_grad(x, w_ih, w_hh, b_ih, b_hh, h0)
-    out = torch.ops.rnnkit.rnn_forward(x, w_ih, w_hh, b_ih, b_hh, h0, lengths, reverse,
-                                       nonlinearity, clip, need)
+    out = torch.ops.rnnkit.rnn_forward(
+        x, w_ih, w_hh, b_ih, b_hh, h0, lengths, reverse, nonlinearity, clip, need
+    )
     return out[0], out[1]
 
 
-def lstm(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, c0=None, *, w_peep=None, w_proj=None,
-         clip=None, lengths=None, reverse=False):
+def lstm(
+    x,
+    w_ih,
+    w_hh,
+    b_ih=None,
+    b_hh=None,
+    h0=None,
+    c0=None,
+    *,
+    w_peep=None,
+    w_proj=None,
+    clip=None,
+    lengths=None,
+    reverse=False,
+):
     """``(y, h_n, c_n)`` of one LSTM layer direction, differentiable (``rnnkit::lstm_forward``)."""
     need = _needs_grad(x, w_ih, w_hh, b_ih, b_hh, h0, c0, w_peep, w_proj)
-    out = torch.ops.rnnkit.lstm_forward(x, w_ih, w_hh, b_ih, b_hh, h0, c0, w_peep, w_proj,
-                                        lengths, reverse, clip, need)
+    out = torch.ops.rnnkit.lstm_forward(
+        x, w_ih, w_hh, b_ih, b_hh, h0, c0, w_peep, w_proj, lengths, reverse, clip, need
+    )
     return out[0], out[1], out[2]
 
 
-def gru(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, *, linear_before_reset=True, clip=None,
-        lengths=None, reverse=False):
+def gru(
+    x,
+    w_ih,
+    w_hh,
+    b_ih=None,
+    b_hh=None,
+    h0=None,
+    *,
+    linear_before_reset=True,
+    clip=None,
+    lengths=None,
+    reverse=False,
+):
     """``(y, h_n)`` of one GRU layer direction, differentiable (``rnnkit::gru_forward``)."""
     need = _needs_grad(x, w_ih, w_hh, b_ih, b_hh, h0)
-    out = torch.ops.rnnkit.gru_forward(x, w_ih, w_hh, b_ih, b_hh, h0, lengths, reverse,
-                                       linear_before_reset, clip, need)
+    out = torch.ops.rnnkit.gru_forward(
+        x, w_ih, w_hh, b_ih, b_hh, h0, lengths, reverse, linear_before_reset, clip, need
+    )
     return out[0], out[1]
 
 
@@ -357,13 +623,53 @@ def gru(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, *, linear_before_reset=Tru
 # Inputs of <cell>_forward_opts, in order: (name, schema type). "w" marks a differentiable
 # input whose gradient the backward returns; the masks, resets and lengths have none.
 _OPT_INPUTS = {
-    "rnn": ["x", "w_ih", "w_hh", "b_ih?", "b_hh?", "h0?", "ln_ih?", "ln_hh?", "zoneout?",
-            "recurrent_mask?", "resets?", "lengths?"],
-    "lstm": ["x", "w_ih", "w_hh", "b_ih?", "b_hh?", "h0?", "c0?", "w_peep?", "w_proj?",
-             "ln_ih?", "ln_hh?", "ln_c?", "zoneout?", "zoneout_c?", "recurrent_mask?",
-             "resets?", "lengths?"],
-    "gru": ["x", "w_ih", "w_hh", "b_ih?", "b_hh?", "h0?", "ln_ih?", "ln_hh?", "zoneout?",
-            "recurrent_mask?", "resets?", "lengths?"],
+    "rnn": [
+        "x",
+        "w_ih",
+        "w_hh",
+        "b_ih?",
+        "b_hh?",
+        "h0?",
+        "ln_ih?",
+        "ln_hh?",
+        "zoneout?",
+        "recurrent_mask?",
+        "resets?",
+        "lengths?",
+    ],
+    "lstm": [
+        "x",
+        "w_ih",
+        "w_hh",
+        "b_ih?",
+        "b_hh?",
+        "h0?",
+        "c0?",
+        "w_peep?",
+        "w_proj?",
+        "ln_ih?",
+        "ln_hh?",
+        "ln_c?",
+        "zoneout?",
+        "zoneout_c?",
+        "recurrent_mask?",
+        "resets?",
+        "lengths?",
+    ],
+    "gru": [
+        "x",
+        "w_ih",
+        "w_hh",
+        "b_ih?",
+        "b_hh?",
+        "h0?",
+        "ln_ih?",
+        "ln_hh?",
+        "zoneout?",
+        "recurrent_mask?",
+        "resets?",
+        "lengths?",
+    ],
 }
 # The non-tensor arguments after the tensors: (name, schema type).
 _OPT_FLAGS = {
@@ -372,16 +678,43 @@ _OPT_FLAGS = {
     "gru": [("reverse", "bool"), ("linear_before_reset", "bool"), ("clip", "float?")],
 }
 # The functional API's grads fields, by the input each one is the gradient of.
-_GRAD_OF = {"dx": "x", "dh0": "h0", "dc0": "c0", "dw_ih": "w_ih", "dw_hh": "w_hh",
-            "db_ih": "b_ih", "db_hh": "b_hh", "dw_peep": "w_peep", "dw_proj": "w_proj",
-            "dln_ih": "ln_ih", "dln_hh": "ln_hh", "dln_c": "ln_c"}
-_POSITIONAL = {"rnn": ("x", "w_ih", "w_hh", "b_ih", "b_hh", "h0"),
-               "lstm": ("x", "w_ih", "w_hh", "b_ih", "b_hh", "h0", "c0"),
-               "gru": ("x", "w_ih", "w_hh", "b_ih", "b_hh", "h0")}
-_GRAD_FIELDS = {"rnn": ("dx", "dh0", "dw_ih", "dw_hh", "db_ih", "db_hh", "dln_ih", "dln_hh"),
-                "lstm": ("dx", "dh0", "dc0", "dw_ih", "dw_hh", "db_ih", "db_hh", "dw_peep",
-                         "dw_proj", "dln_ih", "dln_hh", "dln_c"),
-                "gru": ("dx", "dh0", "dw_ih", "dw_hh", "db_ih", "db_hh", "dln_ih", "dln_hh")}
+_GRAD_OF = {
+    "dx": "x",
+    "dh0": "h0",
+    "dc0": "c0",
+    "dw_ih": "w_ih",
+    "dw_hh": "w_hh",
+    "db_ih": "b_ih",
+    "db_hh": "b_hh",
+    "dw_peep": "w_peep",
+    "dw_proj": "w_proj",
+    "dln_ih": "ln_ih",
+    "dln_hh": "ln_hh",
+    "dln_c": "ln_c",
+}
+_POSITIONAL = {
+    "rnn": ("x", "w_ih", "w_hh", "b_ih", "b_hh", "h0"),
+    "lstm": ("x", "w_ih", "w_hh", "b_ih", "b_hh", "h0", "c0"),
+    "gru": ("x", "w_ih", "w_hh", "b_ih", "b_hh", "h0"),
+}
+_GRAD_FIELDS = {
+    "rnn": ("dx", "dh0", "dw_ih", "dw_hh", "db_ih", "db_hh", "dln_ih", "dln_hh"),
+    "lstm": (
+        "dx",
+        "dh0",
+        "dc0",
+        "dw_ih",
+        "dw_hh",
+        "db_ih",
+        "db_hh",
+        "dw_peep",
+        "dw_proj",
+        "dln_ih",
+        "dln_hh",
+        "dln_c",
+    ),
+    "gru": ("dx", "dh0", "dw_ih", "dw_hh", "db_ih", "db_hh", "dln_ih", "dln_hh"),
+}
 _STATE_OUTS = {"rnn": ("y", "h_n"), "lstm": ("y", "h_n", "c_n"), "gru": ("y", "h_n")}
 
 
@@ -390,8 +723,7 @@ def _names(cell):
 
 
 def _schema_args(cell):
-    tensors = [f"Tensor{'?' if n.endswith('?') else ''} {n.rstrip('?')}"
-               for n in _OPT_INPUTS[cell]]
+    tensors = [f"Tensor{'?' if n.endswith('?') else ''} {n.rstrip('?')}" for n in _OPT_INPUTS[cell]]
     return tensors + [f"{t} {n}" for n, t in _OPT_FLAGS[cell]]
 
 
@@ -423,8 +755,7 @@ def _define_opts(cell):
     args = _schema_args(cell)
     fwd_schema = f"({', '.join(args)}) -> ({', '.join('Tensor' for _ in outs)})"
     douts = [f"Tensor? d{o}" for o in outs]
-    bwd_schema = (f"({', '.join(args + douts)}) -> "
-                  f"({', '.join('Tensor' for _ in grads)})")
+    bwd_schema = f"({', '.join(args + douts)}) -> ({', '.join('Tensor' for _ in grads)})"
     n_in = len(args)
 
     def forward_impl(*a):
@@ -455,26 +786,30 @@ def _define_opts(cell):
                 res.append(torch.empty_like(src))
         return tuple(res)
 
-    fwd = torch.library.custom_op(f"rnnkit::{cell}_forward_opts", forward_impl,
-                                  mutates_args=(), schema=fwd_schema)
+    fwd = torch.library.custom_op(
+        f"rnnkit::{cell}_forward_opts", forward_impl, mutates_args=(), schema=fwd_schema
+    )
     fwd.register_fake(forward_fake)
-    bwd = torch.library.custom_op(f"rnnkit::{cell}_backward_opts", backward_impl,
-                                  mutates_args=(), schema=bwd_schema)
+    bwd = torch.library.custom_op(
+        f"rnnkit::{cell}_backward_opts", backward_impl, mutates_args=(), schema=bwd_schema
+    )
     bwd.register_fake(backward_fake)
     names = _names(cell)
 
     def setup(ctx, inputs, output):
-        tensors = inputs[:len(names)]
+        tensors = inputs[: len(names)]
         ctx.save_for_backward(*tensors)
-        ctx.flags = inputs[len(names):]
+        ctx.flags = inputs[len(names) :]
         ctx.present = [t is not None for t in tensors]
 
     def grad(ctx, *douts_):
         saved = ctx.saved_tensors
         g = getattr(torch.ops.rnnkit, f"{cell}_backward_opts")(*saved, *ctx.flags, *douts_)
         by_input = {_GRAD_OF[f]: t for f, t in zip(grads, g)}
-        return tuple(by_input[n] if n in by_input and present else None
-                     for n, present in zip(names, ctx.present)) + (None,) * len(ctx.flags)
+        return tuple(
+            by_input[n] if n in by_input and present else None
+            for n, present in zip(names, ctx.present)
+        ) + (None,) * len(ctx.flags)
 
     fwd.register_autograd(grad, setup_context=setup)
     return fwd

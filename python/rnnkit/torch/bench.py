@@ -25,8 +25,11 @@ from rnnkit.torch import modules
 
 __all__ = ["run", "format_table", "add_arguments", "main"]
 
-_CLASSES = {"lstm": (modules.LSTM, torch.nn.LSTM), "gru": (modules.GRU, torch.nn.GRU),
-            "rnn": (modules.RNN, torch.nn.RNN)}
+_CLASSES = {
+    "lstm": (modules.LSTM, torch.nn.LSTM),
+    "gru": (modules.GRU, torch.nn.GRU),
+    "rnn": (modules.RNN, torch.nn.RNN),
+}
 
 
 class _Model(torch.nn.Module):
@@ -57,8 +60,16 @@ def _pair(cell, H, dtype):
     return a, b
 
 
-def run(cells=("lstm", "gru", "rnn"), batches=(1, 8, 64), hiddens=(64, 256), T=50, repeat=7,
-        threads=1, dtype="float32", progress=True):
+def run(
+    cells=("lstm", "gru", "rnn"),
+    batches=(1, 8, 64),
+    hiddens=(64, 256),
+    T=50,
+    repeat=7,
+    threads=1,
+    dtype="float32",
+    progress=True,
+):
     """One row per (cell, H, B): median step seconds of both modules and their ratio."""
     torch.set_num_threads(threads)
     rnnkit.set_num_threads(threads)
@@ -71,8 +82,10 @@ def run(cells=("lstm", "gru", "rnn"), batches=(1, 8, 64), hiddens=(64, 256), T=5
                 g = torch.Generator().manual_seed(1)
                 x = torch.randn(T, B, H, generator=g, dtype=dt)
                 target = torch.randn(T, B, H, generator=g, dtype=dt)
-                runs = [(a, torch.optim.SGD(a.parameters(), lr=1e-3), []),
-                        (b, torch.optim.SGD(b.parameters(), lr=1e-3), [])]
+                runs = [
+                    (a, torch.optim.SGD(a.parameters(), lr=1e-3), []),
+                    (b, torch.optim.SGD(b.parameters(), lr=1e-3), []),
+                ]
                 la = lb = None
                 for i in range(repeat + 1):  # the first round warms up, not counted
                     for model, opt, times in runs:
@@ -85,30 +98,45 @@ def run(cells=("lstm", "gru", "rnn"), batches=(1, 8, 64), hiddens=(64, 256), T=5
                         else:
                             lb = float(loss)
                 ta, tb = (statistics.median(r[2]) for r in runs)
-                rows.append(dict(cell=cell, T=T, B=B, H=H, rnnkit_s=ta, torch_s=tb,
-                                 ratio=tb / ta, loss_gap=abs(la - lb) / max(abs(lb), 1e-30)))
+                rows.append(
+                    dict(
+                        cell=cell,
+                        T=T,
+                        B=B,
+                        H=H,
+                        rnnkit_s=ta,
+                        torch_s=tb,
+                        ratio=tb / ta,
+                        loss_gap=abs(la - lb) / max(abs(lb), 1e-30),
+                    )
+                )
                 if progress:
                     print(_format_row(rows[-1]), flush=True)
     return rows
 
 
 def _format_row(r):
-    return (f"{r['cell']:5} {r['H']:4d} {r['B']:4d} {r['rnnkit_s'] * 1e3:11.2f} "
-            f"{r['torch_s'] * 1e3:11.2f} {r['ratio']:7.2f}x {r['loss_gap']:10.1e}")
+    return (
+        f"{r['cell']:5} {r['H']:4d} {r['B']:4d} {r['rnnkit_s'] * 1e3:11.2f} "
+        f"{r['torch_s'] * 1e3:11.2f} {r['ratio']:7.2f}x {r['loss_gap']:10.1e}"
+    )
 
 
 def format_table(rows, header=True):
     lines = []
     if header:
-        lines.append(f"{'cell':5} {'H':>4} {'B':>4} {'rnnkit ms':>11} {'torch.nn ms':>11} "
-                     f"{'ratio':>8} {'loss diff':>10}")
+        lines.append(
+            f"{'cell':5} {'H':>4} {'B':>4} {'rnnkit ms':>11} {'torch.nn ms':>11} "
+            f"{'ratio':>8} {'loss diff':>10}"
+        )
     lines += [_format_row(r) for r in rows]
     return "\n".join(lines)
 
 
 def add_arguments(p):
-    p.add_argument("--cells", nargs="+", default=["lstm", "gru", "rnn"],
-                   choices=["lstm", "gru", "rnn"])
+    p.add_argument(
+        "--cells", nargs="+", default=["lstm", "gru", "rnn"], choices=["lstm", "gru", "rnn"]
+    )
     p.add_argument("--batch", type=int, nargs="+", help="batch sizes (default 1 8 64)")
     p.add_argument("--hidden", type=int, nargs="+", help="hidden sizes, I = H (default 64 256)")
     p.add_argument("--T", type=int, help="sequence length (default 50)")
@@ -122,13 +150,22 @@ def main(args) -> int:
     bench`` (whose ``--cells --batch --hidden --T --repeat --threads --dtype`` mean the same;
     None there means this module's default)."""
     T, repeat = args.T or 50, args.repeat or 7
-    print(f"rnnkit.torch vs torch.nn training step (forward + backward + SGD), T={T}, "
-          f"{args.dtype}, {args.threads} thread(s), torch {torch.__version__}, rnnkit SIMD "
-          f"{rnnkit.get_simd_target()}; median of {repeat}, interleaved; ratio = "
-          f"torch.nn / rnnkit.torch")
+    print(
+        f"rnnkit.torch vs torch.nn training step (forward + backward + SGD), T={T}, "
+        f"{args.dtype}, {args.threads} thread(s), torch {torch.__version__}, rnnkit SIMD "
+        f"{rnnkit.get_simd_target()}; median of {repeat}, interleaved; ratio = "
+        f"torch.nn / rnnkit.torch"
+    )
     print(format_table([]))
-    run(cells=args.cells, batches=args.batch or (1, 8, 64), hiddens=args.hidden or (64, 256),
-        T=T, repeat=repeat, threads=args.threads, dtype=args.dtype)
+    run(
+        cells=args.cells,
+        batches=args.batch or (1, 8, 64),
+        hiddens=args.hidden or (64, 256),
+        T=T,
+        repeat=repeat,
+        threads=args.threads,
+        dtype=args.dtype,
+    )
     return 0
 
 

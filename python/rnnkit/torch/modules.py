@@ -86,11 +86,15 @@ def _check_resets(resets, T, B, batch_first, batched, bidirectional, packed):
     if resets is None:
         return None
     if bidirectional:
-        raise ValueError("resets: a bidirectional module cannot reset its state (the reverse "
-                         "direction runs backwards through the boundary); expected None")
+        raise ValueError(
+            "resets: a bidirectional module cannot reset its state (the reverse "
+            "direction runs backwards through the boundary); expected None"
+        )
     if packed:
-        raise ValueError("resets: not supported with a PackedSequence input; pass the padded "
-                         "tensor and its lengths")
+        raise ValueError(
+            "resets: not supported with a PackedSequence input; pass the padded "
+            "tensor and its lengths"
+        )
     if not isinstance(resets, torch.Tensor):
         raise TypeError(f"resets: expected a bool torch.Tensor, got {type(resets).__name__}")
     if resets.dtype != torch.bool:
@@ -113,11 +117,37 @@ class _RNNBase(nn.RNNBase):
 
     _lstm = False
 
-    def __init__(self, mode, input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                 bidirectional, proj_size, device, dtype, clip, layer_norm=False, zoneout=0.0,
-                 recurrent_dropout=0.0):
-        super().__init__(mode, input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, proj_size, device=device, dtype=dtype)
+    def __init__(
+        self,
+        mode,
+        input_size,
+        hidden_size,
+        num_layers,
+        bias,
+        batch_first,
+        dropout,
+        bidirectional,
+        proj_size,
+        device,
+        dtype,
+        clip,
+        layer_norm=False,
+        zoneout=0.0,
+        recurrent_dropout=0.0,
+    ):
+        super().__init__(
+            mode,
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+            proj_size,
+            device=device,
+            dtype=dtype,
+        )
         for name in self._flat_weights_names:
             p = getattr(self, name)
             if p.dtype not in _FLOATS:
@@ -127,8 +157,7 @@ class _RNNBase(nn.RNNBase):
             raise TypeError(f"layer_norm: expected a bool, got {type(layer_norm).__name__}")
         self.layer_norm = layer_norm
         self.zoneout = _check_rate("zoneout", zoneout, closed=True)
-        self.recurrent_dropout = _check_rate("recurrent_dropout", recurrent_dropout,
-                                             closed=False)
+        self.recurrent_dropout = _check_rate("recurrent_dropout", recurrent_dropout, closed=False)
 
     def _add_layer_norm(self):
         """Registers the layer-norm parameters (gain 1, bias 0) after all the others."""
@@ -146,8 +175,11 @@ class _RNNBase(nn.RNNBase):
     def _options(self, layer, d, T, B, like, resets):
         """The section-11 inputs of one layer direction ({} when none is in use)."""
         s = self._sfx(layer, d)
-        opts = {n: getattr(self, n + s) for n in ("ln_ih", "ln_hh", "ln_c")
-                if getattr(self, n + s, None) is not None}
+        opts = {
+            n: getattr(self, n + s)
+            for n in ("ln_ih", "ln_hh", "ln_c")
+            if getattr(self, n + s, None) is not None
+        }
         H, Hout = self.hidden_size, self.proj_size or self.hidden_size
         p = self.recurrent_dropout
         if self.training and p > 0:
@@ -155,14 +187,17 @@ class _RNNBase(nn.RNNBase):
             opts["recurrent_mask"] = keep.to(like.dtype) / (1.0 - p)
         if self.zoneout > 0:
             if self.training:
-                opts["zoneout"] = (torch.rand(T, B, Hout, dtype=like.dtype)
-                                   < self.zoneout).to(like.dtype)
+                opts["zoneout"] = (torch.rand(T, B, Hout, dtype=like.dtype) < self.zoneout).to(
+                    like.dtype
+                )
             else:
                 opts["zoneout"] = like.new_full((T, B, Hout), self.zoneout)
             if self._lstm:
-                opts["zoneout_c"] = ((torch.rand(T, B, H, dtype=like.dtype) < self.zoneout)
-                                     .to(like.dtype) if self.training
-                                     else like.new_full((T, B, H), self.zoneout))
+                opts["zoneout_c"] = (
+                    (torch.rand(T, B, H, dtype=like.dtype) < self.zoneout).to(like.dtype)
+                    if self.training
+                    else like.new_full((T, B, H), self.zoneout)
+                )
         if resets is not None:
             opts["resets"] = resets
         return opts
@@ -175,8 +210,10 @@ class _RNNBase(nn.RNNBase):
     def _weights(self, layer, d):
         """(w_ih, w_hh, b_ih, b_hh, w_hr, w_peep) of one layer and direction (None: absent)."""
         s = self._sfx(layer, d)
-        return tuple(getattr(self, n + s, None) for n in
-                     ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr", "weight_peep"))
+        return tuple(
+            getattr(self, n + s, None)
+            for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr", "weight_peep")
+        )
 
     def _check_parameters(self, dtype):
         for name, p in self.named_parameters(recurse=False):
@@ -188,8 +225,9 @@ class _RNNBase(nn.RNNBase):
         Hout = self.proj_size or self.hidden_size
         if self._lstm:
             if not isinstance(hx, (tuple, list)) or len(hx) != 2:
-                raise TypeError(f"hx: expected a tuple (h_0, c_0) for the LSTM, "
-                                f"got {type(hx).__name__}")
+                raise TypeError(
+                    f"hx: expected a tuple (h_0, c_0) for the LSTM, got {type(hx).__name__}"
+                )
             parts = [("hx[0]", hx[0], Hout), ("hx[1]", hx[1], self.hidden_size)]
         else:
             parts = [("hx", hx, Hout)]
@@ -202,9 +240,14 @@ class _RNNBase(nn.RNNBase):
 
     def extra_repr(self):
         s = super().extra_repr()
-        for name, default in (("peephole", False), ("linear_before_reset", True), ("clip", None),
-                              ("layer_norm", False), ("zoneout", 0.0),
-                              ("recurrent_dropout", 0.0)):
+        for name, default in (
+            ("peephole", False),
+            ("linear_before_reset", True),
+            ("clip", None),
+            ("layer_norm", False),
+            ("zoneout", 0.0),
+            ("recurrent_dropout", 0.0),
+        ):
             v = getattr(self, name, default)
             if v != default:
                 s += f", {name}={v}"
@@ -225,8 +268,10 @@ class _RNNBase(nn.RNNBase):
         else:
             _check_tensor("input", input)
             if input.dim() not in (2, 3) or input.shape[-1] != self.input_size:
-                raise ValueError(f"input: expected a 3-D tensor (or 2-D, unbatched) with "
-                                 f"{self.input_size} features, got shape {tuple(input.shape)}")
+                raise ValueError(
+                    f"input: expected a 3-D tensor (or 2-D, unbatched) with "
+                    f"{self.input_size} features, got shape {tuple(input.shape)}"
+                )
             batched = input.dim() == 3
             if not batched:
                 x = input.unsqueeze(1)
@@ -237,8 +282,9 @@ class _RNNBase(nn.RNNBase):
         self._check_parameters(dtype)
         B = x.shape[1]
         states = None if hx is None else self._check_hx(hx, B, dtype, batched)
-        resets = _check_resets(resets, x.shape[0], B, self.batch_first, batched,
-                               self.bidirectional, packed)
+        resets = _check_resets(
+            resets, x.shape[0], B, self.batch_first, batched, self.bidirectional, packed
+        )
         if packed and states is not None and input.sorted_indices is not None:
             states = [s.index_select(1, input.sorted_indices) for s in states]
 
@@ -249,8 +295,9 @@ class _RNNBase(nn.RNNBase):
             if input.unsorted_indices is not None:
                 finals = [f.index_select(1, input.unsorted_indices) for f in finals]
             data = pack_padded_sequence(y, lengths).data
-            output = PackedSequence(data, input.batch_sizes, input.sorted_indices,
-                                    input.unsorted_indices)
+            output = PackedSequence(
+                data, input.batch_sizes, input.sorted_indices, input.unsorted_indices
+            )
         elif not batched:
             output = y.squeeze(1)
             finals = [f.squeeze(1) for f in finals]
@@ -272,8 +319,7 @@ class _RNNBase(nn.RNNBase):
                 init = [None] * len(finals) if states is None else [s[k] for s in states]
                 opts = self._options(layer, d, inp.shape[0], inp.shape[1], inp, resets)
                 if opts:
-                    out = self._run_opts(inp, self._weights(layer, d), init, lengths, d == 1,
-                                         opts)
+                    out = self._run_opts(inp, self._weights(layer, d), init, lengths, d == 1, opts)
                 else:
                     out = self._run(inp, self._weights(layer, d), init, lengths, d == 1)
                 ys.append(out[0])
@@ -281,7 +327,6 @@ class _RNNBase(nn.RNNBase):
                     f.append(s)
             inp = ys[0] if D == 1 else torch.cat(ys, dim=2)
         return inp, finals
-
 
     def _run_opts(self, x, w, init, lengths, reverse, opts):
         """One layer direction with section-11 options, on ``rnnkit::<cell>_forward_opts``."""
@@ -300,23 +345,62 @@ class _RNNBase(nn.RNNBase):
 class RNN(_RNNBase):
     """Elman RNN on rnnkit's kernels, a drop-in for ``torch.nn.RNN`` (see the module doc)."""
 
-    def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
-                 batch_first=False, dropout=0.0, bidirectional=False, proj_size=0, device=None,
-                 dtype=None, *, clip=None, layer_norm=False, zoneout=0.0,
-                 recurrent_dropout=0.0):
+    def __init__(
+        self,
+        input_size,
+        hidden_size,
+        num_layers=1,
+        nonlinearity="tanh",
+        bias=True,
+        batch_first=False,
+        dropout=0.0,
+        bidirectional=False,
+        proj_size=0,
+        device=None,
+        dtype=None,
+        *,
+        clip=None,
+        layer_norm=False,
+        zoneout=0.0,
+        recurrent_dropout=0.0,
+    ):
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"nonlinearity: expected 'tanh' or 'relu', got {nonlinearity!r}")
         self.nonlinearity = nonlinearity
         mode = "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU"
-        super().__init__(mode, input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, proj_size, device, dtype, clip, layer_norm, zoneout,
-                         recurrent_dropout)
+        super().__init__(
+            mode,
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+            proj_size,
+            device,
+            dtype,
+            clip,
+            layer_norm,
+            zoneout,
+            recurrent_dropout,
+        )
         if layer_norm:
             self._add_layer_norm()
 
     def _run(self, x, w, init, lengths, reverse):
-        return _ops.rnn(x, w[0], w[1], w[2], w[3], init[0], nonlinearity=self.nonlinearity,
-                        clip=self.clip, lengths=lengths, reverse=reverse)
+        return _ops.rnn(
+            x,
+            w[0],
+            w[1],
+            w[2],
+            w[3],
+            init[0],
+            nonlinearity=self.nonlinearity,
+            clip=self.clip,
+            lengths=lengths,
+            reverse=reverse,
+        )
 
 
 class LSTM(_RNNBase):
@@ -325,13 +409,42 @@ class LSTM(_RNNBase):
 
     _lstm = True
 
-    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, proj_size=0, device=None, dtype=None, *,
-                 peephole=False, clip=None, layer_norm=False, zoneout=0.0,
-                 recurrent_dropout=0.0):
-        super().__init__("LSTM", input_size, hidden_size, num_layers, bias, batch_first,
-                         dropout, bidirectional, proj_size, device, dtype, clip, layer_norm,
-                         zoneout, recurrent_dropout)
+    def __init__(
+        self,
+        input_size,
+        hidden_size,
+        num_layers=1,
+        bias=True,
+        batch_first=False,
+        dropout=0.0,
+        bidirectional=False,
+        proj_size=0,
+        device=None,
+        dtype=None,
+        *,
+        peephole=False,
+        clip=None,
+        layer_norm=False,
+        zoneout=0.0,
+        recurrent_dropout=0.0,
+    ):
+        super().__init__(
+            "LSTM",
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+            proj_size,
+            device,
+            dtype,
+            clip,
+            layer_norm,
+            zoneout,
+            recurrent_dropout,
+        )
         if not isinstance(peephole, bool):
             raise TypeError(f"peephole: expected a bool, got {type(peephole).__name__}")
         self.peephole = peephole
@@ -347,29 +460,80 @@ class LSTM(_RNNBase):
             self._add_layer_norm()
 
     def _run(self, x, w, init, lengths, reverse):
-        return _ops.lstm(x, w[0], w[1], w[2], w[3], init[0], init[1], w_peep=w[5], w_proj=w[4],
-                         clip=self.clip, lengths=lengths, reverse=reverse)
+        return _ops.lstm(
+            x,
+            w[0],
+            w[1],
+            w[2],
+            w[3],
+            init[0],
+            init[1],
+            w_peep=w[5],
+            w_proj=w[4],
+            clip=self.clip,
+            lengths=lengths,
+            reverse=reverse,
+        )
 
 
 class GRU(_RNNBase):
     """GRU on rnnkit's kernels, a drop-in for ``torch.nn.GRU``; ``linear_before_reset=False``
     gives the Cho et al. form (see the module doc)."""
 
-    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, proj_size=0, device=None, dtype=None, *,
-                 linear_before_reset=True, clip=None, layer_norm=False, zoneout=0.0,
-                 recurrent_dropout=0.0):
-        super().__init__("GRU", input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, proj_size, device, dtype, clip, layer_norm, zoneout,
-                         recurrent_dropout)
+    def __init__(
+        self,
+        input_size,
+        hidden_size,
+        num_layers=1,
+        bias=True,
+        batch_first=False,
+        dropout=0.0,
+        bidirectional=False,
+        proj_size=0,
+        device=None,
+        dtype=None,
+        *,
+        linear_before_reset=True,
+        clip=None,
+        layer_norm=False,
+        zoneout=0.0,
+        recurrent_dropout=0.0,
+    ):
+        super().__init__(
+            "GRU",
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+            proj_size,
+            device,
+            dtype,
+            clip,
+            layer_norm,
+            zoneout,
+            recurrent_dropout,
+        )
         if not isinstance(linear_before_reset, bool):
-            raise TypeError(f"linear_before_reset: expected a bool, got "
-                            f"{type(linear_before_reset).__name__}")
+            raise TypeError(
+                f"linear_before_reset: expected a bool, got {type(linear_before_reset).__name__}"
+            )
         self.linear_before_reset = linear_before_reset
         if layer_norm:
             self._add_layer_norm()
 
     def _run(self, x, w, init, lengths, reverse):
-        return _ops.gru(x, w[0], w[1], w[2], w[3], init[0],
-                        linear_before_reset=self.linear_before_reset, clip=self.clip,
-                        lengths=lengths, reverse=reverse)
+        return _ops.gru(
+            x,
+            w[0],
+            w[1],
+            w[2],
+            w[3],
+            init[0],
+            linear_before_reset=self.linear_before_reset,
+            clip=self.clip,
+            lengths=lengths,
+            reverse=reverse,
+        )
