@@ -28,7 +28,10 @@ from rnnkit.charlm.model import CharLM, load_checkpoint
 from rnnkit.cli import main
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PYTHON = os.path.join(ROOT, "python")
+SOURCE = os.path.join(ROOT, "python")  # the checkout's sources (no _core when installed)
+# Where the rnnkit under test lives: the checkout's python/ with a built extension in a dev
+# setup, site-packages in CI (the README's test command installs it).
+PYTHON = os.path.dirname(os.path.dirname(os.path.abspath(rnnkit.__file__)))
 TEXT = "def f(x):\n    return x + 1\n\nclass A:\n    pass\n" * 20
 
 
@@ -854,7 +857,7 @@ def test_bench_scripts_run_from_a_checkout_with_rnnkit_installed(tmp_path):
     checkout = tmp_path / "checkout"
     shutil.copytree(os.path.join(ROOT, "bench"), checkout / "bench")
     shutil.copytree(
-        os.path.join(PYTHON, "rnnkit"),
+        os.path.join(SOURCE, "rnnkit"),
         checkout / "python" / "rnnkit",
         ignore=shutil.ignore_patterns("_core*.so", "__pycache__"),
     )
