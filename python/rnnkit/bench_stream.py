@@ -412,6 +412,8 @@ def plot(res, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from ._files import save_figure
+
     cells = sorted({r["cell"] for r in res["rows"]})
     fig, axes = plt.subplots(1, len(cells), figsize=(6 * len(cells), 4), squeeze=False)
     for ax, cell in zip(axes[0], cells):
@@ -427,7 +429,7 @@ def plot(res, path):
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
     return path
 
@@ -447,7 +449,9 @@ def main(args) -> int:
     if args.json:
         import json
 
-        with open(args.json, "w") as f:
+        from ._files import atomic_write
+
+        with atomic_write(args.json, "w") as f:
             json.dump(res, f, indent=1)
         print(f"wrote {args.json}")
     if args.plot:
