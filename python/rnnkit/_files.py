@@ -272,6 +272,7 @@ class NpzReader:
             OSError,
             zipfile.BadZipFile,
             zlib.error,
+            NotImplementedError,  # zipfile: a flipped "compression method" field
             SyntaxError,
             TypeError,
             RecursionError,
@@ -309,7 +310,14 @@ class NpzReader:
         try:
             with self._zip.open(self._infos[key]) as f:
                 a = np.lib.format.read_array(f, allow_pickle=False)
-        except (ValueError, EOFError, OSError, zipfile.BadZipFile, zlib.error) as e:
+        except (
+            ValueError,
+            EOFError,
+            OSError,
+            zipfile.BadZipFile,
+            zlib.error,
+            NotImplementedError,
+        ) as e:
             raise self.error(f"member {key!r}: unreadable data ({_short(e)})") from None
         if a.shape != self.members[key][0]:  # a header read twice must say the same
             raise self.error(f"member {key!r}: inconsistent shape")
