@@ -11,6 +11,7 @@
 #include <pybind11/stl.h>
 
 #include <chrono>
+#include <cstring>
 #include <cstdlib>
 #include <initializer_list>
 #include <memory>
@@ -443,6 +444,7 @@ void forward(PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
     a.clip_mask = clip > 0 ? arg_ptr<std::uint8_t>(v.clip_mask, "clip_mask", {T, B, GH}, true)
                            : nullptr;
     a.n_threads = rnnkit::get_num_threads();
+    a.direct_ok = true;  // a call of few rows reads the weights unpacked, as forward_fast does
     const auto& k = rnnkit::current_table().of<Real>();
     run_kernel<Real>(k.fwd_workspace, k.fwd, a);
   });
@@ -503,6 +505,149 @@ void backward(PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
     const auto& k = rnnkit::current_table().of<Real>();
     run_kernel<Real>(k.bwd_workspace, k.bwd, a);
   });
+}
+
+// --- The common call without the Python validation (issue 13: per-call overhead) -------------
+// forward_fast(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, reverse, input_forget,
+//              linear_before_reset, extra), all positional, runs a forward whose arguments need
+// nothing from rnnkit/_checks.py: exact ndarrays whose dtype is the float32 or float64
+// singleton of x, C-contiguous and aligned, of the shapes that x [T, B, I] and w_hh [G*H, H]
+// give (T, B, H > 0); biases, h0 and c0 arrays or None; the flags exact bools; c0 and
+// input_forget only for the LSTM. It allocates the outputs and returns
+//   (y, h_n, c_n, h, c, gates, hn, x, w_ih, w_hh, b_ih, b_hh, reverse, input_forget,
+//    linear_before_reset, extra)
+// (None where the cell has no such array; `extra` is handed back as it came), which the caller
+// assembles into the cell's Output and Cache. Anything else returns None, never an error for
+// the arguments: the caller then runs the validated path, which raises the documented errors.
+// The validation, the allocations and the NamedTuples of that path cost ~10 us a call (3x a
+// T=1, H=64 LSTM's kernel); this costs well under one.
+using Proxy = py::detail::PyArray_Proxy;
+constexpr int kFastFlags =
+    py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_ | py::detail::npy_api::NPY_ARRAY_ALIGNED_;
+
+// o as an exact ndarray of this dtype object, rank and shape (-1: any size), else null.
+const Proxy* fast_array(PyObject* o, PyObject* descr, std::initializer_list<i64> shape) {
+  if (Py_TYPE(o) != py::detail::npy_api::get().PyArray_Type_) return nullptr;
+  const Proxy* p = py::detail::array_proxy(o);
+  if (p->descr != descr || (p->flags & kFastFlags) != kFastFlags) return nullptr;
+  if (p->nd != static_cast<int>(shape.size())) return nullptr;
+  int i = 0;
+  for (i64 n : shape)
+    if (n >= 0 && p->dimensions[i++] != n) return nullptr;
+  return p;
+}
+
+// A new C-contiguous array of this dtype object and shape.
+py::object fast_empty(PyObject* descr, std::initializer_list<Py_intptr_t> shape) {
+  const auto& api = py::detail::npy_api::get();
+  Py_INCREF(descr);  // PyArray_NewFromDescr steals it
+  PyObject* a = api.PyArray_NewFromDescr_(api.PyArray_Type_, descr, static_cast<int>(shape.size()),
+                                          shape.begin(), nullptr, nullptr, 0, nullptr);
+  if (!a) throw py::error_already_set();
+  return py::reinterpret_steal<py::object>(a);
+}
+
+template <class T>
+T* data_of(const py::object& a) {
+  return reinterpret_cast<T*>(py::detail::array_proxy(a.ptr())->data);
+}
+
+// Zeros for an absent h0 or c0 (the kernel copies them into h[0], c[0]): one buffer per thread.
+template <class T>
+const T* fast_zeros(i64 n) {
+  thread_local std::vector<T> z;
+  if (static_cast<i64>(z.size()) < n) z.assign(static_cast<size_t>(n), T(0));
+  return z.data();
+}
+
+template <class Real>
+py::object forward_fast_typed(rnnkit::Cell cell, const rnnkit::CellInfo& info, PyObject* const* v,
+                              PyObject* descr, const Proxy* x, const Proxy* w_hh) {
+  PyObject* const none = Py_None;
+  const int G = info.gates;
+  const i64 T = x->dimensions[0], B = x->dimensions[1], I = x->dimensions[2];
+  const i64 H = w_hh->dimensions[0] / G, GH = G * H;
+  const bool st = info.cell_state;
+  const Proxy* w_ih = fast_array(v[2], descr, {GH, I});
+  if (!w_ih || w_hh->dimensions[1] != H) return py::none();
+  const Proxy* b[2] = {nullptr, nullptr};
+  for (int i = 0; i < 2; ++i)
+    if (v[4 + i] != none && !(b[i] = fast_array(v[4 + i], descr, {GH}))) return py::none();
+  const Proxy* h0 = nullptr;
+  const Proxy* c0 = nullptr;
+  if (v[6] != none && !(h0 = fast_array(v[6], descr, {B, H}))) return py::none();
+  if (v[7] != none && !(st && (c0 = fast_array(v[7], descr, {B, H})))) return py::none();
+
+  py::object y = fast_empty(descr, {T, B, H}), h = fast_empty(descr, {T + 1, B, H});
+  py::object gates = fast_empty(descr, {T, B, GH});
+  py::object c = st ? fast_empty(descr, {T + 1, B, H}) : py::none();
+  py::object hn = info.hn_cache ? fast_empty(descr, {T, B, H}) : py::none();
+  rnnkit::FwdArgs<Real> a{};
+  a.cell = cell;
+  a.d = rnnkit::Dims{T, B, I, H, H, G};
+  a.x = reinterpret_cast<const Real*>(x->data);
+  a.w_ih = reinterpret_cast<const Real*>(w_ih->data);
+  a.w_hh = reinterpret_cast<const Real*>(w_hh->data);
+  a.b_ih = b[0] ? reinterpret_cast<const Real*>(b[0]->data) : nullptr;
+  a.b_hh = b[1] ? reinterpret_cast<const Real*>(b[1]->data) : nullptr;
+  const Real* zeros = (h0 && (c0 || !st)) ? nullptr : fast_zeros<Real>(B * H);
+  a.h0 = h0 ? reinterpret_cast<const Real*>(h0->data) : zeros;
+  a.c0 = st ? (c0 ? reinterpret_cast<const Real*>(c0->data) : zeros) : nullptr;
+  a.reverse = v[8] == Py_True;
+  a.input_forget = v[9] == Py_True;
+  a.linear_before_reset = v[10] == Py_True;
+  a.y = data_of<Real>(y);
+  a.h = data_of<Real>(h);
+  a.c = st ? data_of<Real>(c) : nullptr;
+  a.gates = data_of<Real>(gates);
+  a.hn = info.hn_cache ? data_of<Real>(hn) : nullptr;
+  a.n_threads = rnnkit::get_num_threads();
+  a.direct_ok = true;
+  const auto& k = rnnkit::current_table().of<Real>();
+  run_kernel<Real>(k.fwd_workspace, k.fwd, a);
+
+  py::object h_n = fast_empty(descr, {B, H});
+  std::memcpy(data_of<Real>(h_n), a.h + T * B * H, sizeof(Real) * B * H);
+  py::object c_n = py::none();
+  if (st) {
+    c_n = fast_empty(descr, {B, H});
+    std::memcpy(data_of<Real>(c_n), a.c + T * B * H, sizeof(Real) * B * H);
+  }
+  PyObject* items[16] = {y.ptr(),  h_n.ptr(), c_n.ptr(), h.ptr(), c.ptr(), gates.ptr(),
+                         hn.ptr(), v[1],      v[2],      v[3],    v[4],    v[5],
+                         v[8],     v[9],      v[10],     v[11]};
+  PyObject* out = PyTuple_New(16);
+  if (!out) throw py::error_already_set();
+  for (int i = 0; i < 16; ++i) {
+    Py_INCREF(items[i]);
+    PyTuple_SET_ITEM(out, i, items[i]);
+  }
+  return py::reinterpret_steal<py::object>(out);
+}
+
+py::object forward_fast(PyObject* const* v, Py_ssize_t nargs) {
+  if (nargs != 12) throw py::type_error("forward_fast(): expected 12 positional arguments");
+  rnnkit::Cell cell;
+  size_t i = 0;
+  while (i < g_cell_members.size() && g_cell_members[i] != v[0]) ++i;
+  if (i == g_cell_members.size()) return py::none();
+  cell = rnnkit::kCells[i].id;
+  const rnnkit::CellInfo& info = cell_info(cell);
+  for (int f = 8; f < 11; ++f)
+    if (v[f] != Py_True && v[f] != Py_False) return py::none();
+  if (v[9] == Py_True && !info.peep_proj) return py::none();  // input_forget: the LSTM's
+  static PyObject* const f32 = py::dtype::of<float>().release().ptr();  // singletons, kept
+  static PyObject* const f64 = py::dtype::of<double>().release().ptr();
+  if (Py_TYPE(v[1]) != py::detail::npy_api::get().PyArray_Type_) return py::none();
+  PyObject* descr = py::detail::array_proxy(v[1])->descr;
+  if (descr != f32 && descr != f64) return py::none();
+  const Proxy* x = fast_array(v[1], descr, {-1, -1, -1});
+  const Proxy* w_hh = fast_array(v[3], descr, {-1, -1});
+  if (!x || !w_hh || x->dimensions[0] < 1 || x->dimensions[1] < 1 || w_hh->dimensions[0] < 1 ||
+      w_hh->dimensions[0] % info.gates != 0)
+    return py::none();
+  if (descr == f32) return forward_fast_typed<float>(cell, info, v, descr, x, w_hh);
+  return forward_fast_typed<double>(cell, info, v, descr, x, w_hh);
 }
 
 // A function of simd/math.h by its enum value or its name ("exp", "sigmoid", "tanh").
@@ -594,6 +739,20 @@ PYBIND11_MODULE(_core, m) {
        "         dw_proj=None) -> None\n\n"
        "Backward of one layer over a sequence; writes the gradient arrays in place.\n"
        "Keyword arguments only."},
+      {"forward_fast",
+       reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(
+           +[](PyObject*, PyObject* const* a, Py_ssize_t n) -> PyObject* {
+             PyObject* out = nullptr;
+             PyObject* r = python_call([&] { out = forward_fast(a, n).release().ptr(); });
+             if (!r) return nullptr;
+             Py_DECREF(r);
+             return out;
+           })),
+       METH_FASTCALL,
+       "forward_fast(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, reverse, input_forget,\n"
+       "             linear_before_reset, extra) -> tuple | None\n\n"
+       "The common forward without the Python validation (see bindings.cpp); None: not\n"
+       "that case, validate and call forward."},
   };
   for (PyMethodDef& def : kernel_defs)
     m.add_object(def.ml_name, py::reinterpret_steal<py::object>(

@@ -71,6 +71,9 @@ struct FwdArgs {
   // no lengths, no reverse (streams with weight_dtype="bfloat16"). Null otherwise.
   const std::uint16_t* w_ih16;
   const std::uint16_t* w_hh16;
+  // A call of few steps and rows may read w_ih and w_hh as they are instead of packing them
+  // (gemv.h): set by the functional calls; false for streams, which keep their panels.
+  bool direct_ok;
 };
 
 template <class T>

@@ -11,6 +11,8 @@
 //      names (rec_out: added onto the step's gates for RNN and LSTM), then the cell's step:
 //      its pointwise pass(es) on the live rows and its own GEMMs (GRU without
 //      linear_before_reset: (r*h) w_hn^T; LSTM with projection: h = m w_proj^T).
+//   A functional call of few steps and rows (T = 1, B = 1: a sampling loop) skips the packing:
+//   both products read w_ih and w_hh as they are (gemv.h, direct_products).
 // Backward: the reverse loop runs the cell's step (pointwise backward and its own GEMMs) and
 // dh_prev += dG[:, 0:R] w_hh[0:R] per step, then the weight gradients are large GEMMs over
 // all steps at once: dx = dG w_ih, dw_ih = dG^T x, dw_hh[0:R] = dG_hidden^T h[0:T], db = column
@@ -34,6 +36,7 @@
 #include "bf16.h"
 #include "cells/cells.h"
 #include "gemm.h"
+#include "gemv.h"
 #include "kernel_api.h"
 
 namespace rnnkit {
@@ -91,6 +94,13 @@ inline i64 proj_chunk(i64 T_, i64 B) {
   return c < T_ ? c : (T_ > 0 ? T_ : 1);
 }
 
+// The call's two products read w_ih and w_hh unpacked (gemv.h): few steps and rows, allowed by
+// the caller (FwdArgs::direct_ok; streams keep their panels), float32 panels.
+template <class T>
+bool direct_products(const FwdArgs<T>& a) {
+  return a.direct_ok && !a.packed && !a.w_ih16 && use_direct(a.d.T, a.d.B);
+}
+
 template <class T>
 Ctx<T> context(const Dims& d, int nth, T* gemm_scratch) {
   return Ctx<T>{d.T, d.B, d.I, d.H, d.P, d.G * d.H, nth, gemm_scratch};
@@ -113,9 +123,10 @@ FwdPlan<T> plan_forward(const FwdArgs<T>& a, Cell& cell, Arena<T>& ar) {
   const Dims& d = a.d;
   FwdPlan<T> p;
   if (a.lengths || a.reverse) p.fmap = ar.take_i64(d.T * d.B);
-  p.w_rec = ar.take(gemm_packed_b_size<T>(d.P, cell.rec_cols()));
+  const bool direct = direct_products(a);  // no panels then
+  if (!direct) p.w_rec = ar.take(gemm_packed_b_size<T>(d.P, cell.rec_cols()));
   cell.plan(ar);
-  p.w_in = ar.take(gemm_packed_b_size<T>(d.I, d.G * d.H));
+  if (!direct) p.w_in = ar.take(gemm_packed_b_size<T>(d.I, d.G * d.H));
   p.gemm = ar.take(a.n_threads * gemm_a_scratch<T>());
   if (a.resets) p.h_start = ar.take(d.B * d.P);
   return p;
@@ -158,10 +169,12 @@ void run_forward(Cell& cell, const FwdArgs<T>& a, T* ws) {
   if (p.fmap) fill_row_maps(T_, B, a.lengths, a.reverse, p.fmap, nullptr, nullptr);
   if (a.lengths) zero_n(a.y, T_ * B * P);
 
-  // Weights packed once for all steps: B[k, n] = w[n, k] (or once per stream: a.packed).
+  // Weights packed once for all steps: B[k, n] = w[n, k] (or once per stream: a.packed), or
+  // read as they are by a call of few rows (direct).
+  const bool direct = direct_products(a);
   if (!a.packed) {
-    if (I > 0) pack_b<T>(p.w_in, MatView<T>{a.w_ih, 1, I}, I, GH, nth);
-    pack_b<T>(p.w_rec, MatView<T>{a.w_hh, 1, P}, P, R, nth);
+    if (I > 0 && !direct) pack_b<T>(p.w_in, MatView<T>{a.w_ih, 1, I}, I, GH, nth);
+    if (!direct) pack_b<T>(p.w_rec, MatView<T>{a.w_hh, 1, P}, P, R, nth);
     cell.prepare(cx);
   }
 
@@ -173,7 +186,9 @@ void run_forward(Cell& cell, const FwdArgs<T>& a, T* ws) {
       const i64 steps = T_ - k < chunk ? T_ - k : chunk;
       const MatView<T> xs = p.fmap ? MatView<T>{a.x, I, 1, p.fmap + k * B}
                                    : MatView<T>{a.x + k * B * I, I, 1};
-      if (!input_bf16(a, steps * B, GH, I, xs, a.gates + k * B * GH))
+      if (direct)
+        gemv<T>(steps * B, GH, I, xs, a.w_ih, I, a.gates + k * B * GH, GH, false, nth);
+      else if (!input_bf16(a, steps * B, GH, I, xs, a.gates + k * B * GH))
         gemm_packed<T>(steps * B, GH, I, xs, p.w_in, a.gates + k * B * GH, GH, false, p.gemm, nth);
     }
     const Rows rows{a.lengths, B, k, nth, T_, a.reverse};
@@ -188,7 +203,9 @@ void run_forward(Cell& cell, const FwdArgs<T>& a, T* ws) {
                        rows,
                        reset};
     const RecOut<T> rec = cell.rec_out(s);  // 2. the recurrent product, then the cell's step
-    if (!recurrent_bf16(a, B, R, P, s.h_prev, rec))
+    if (direct)
+      gemv<T>(B, R, P, MatView<T>{s.h_prev, P, 1}, a.w_hh, P, rec.C, rec.ldc, rec.accumulate, nth);
+    else if (!recurrent_bf16(a, B, R, P, s.h_prev, rec))
       gemm_packed<T>(B, R, P, MatView<T>{s.h_prev, P, 1}, p.w_rec, rec.C, rec.ldc, rec.accumulate,
                      p.gemm, nth, k & 1);
     cell.step(s, cx);

@@ -102,6 +102,56 @@ _DEFAULTS = tuple(value for _, value in _OPTIONAL)
 _MAKERS = {name: _makers(spec) for name, spec in CELLS.items()}
 
 
+# --- the common call without the validation ---------------------------------------------------
+# rnnkit._core.forward_fast runs a call whose arguments need nothing from `_checks` (exact,
+# C-contiguous ndarrays of x's dtype and the right shapes, flags exact bools, no option set) and
+# returns the pieces `_FAST` names, or None for any other call, which then takes the validated
+# path (and raises its errors). That path's validation, allocations and tuples cost ~3x the
+# kernel of a T=1, H=64 LSTM call (issue 13). A cache field not in `_FAST` is None on the fast
+# path (no lengths, clip, peepholes, projection or options): `_FAST_NONE`.
+_FAST = (
+    "y",
+    "h_n",
+    "c_n",
+    "h",
+    "c",
+    "gates",
+    "hn",
+    "x",
+    "w_ih",
+    "w_hh",
+    "b_ih",
+    "b_hh",
+    "reverse",
+    "input_forget",
+    "linear_before_reset",
+    "nonlinearity",  # forward_fast's `extra`, handed back: None for every cell but the RNN
+)
+_FAST_NONE = ("w_peep", "w_proj", "lengths", "clip", "clip_mask") + _checks.OPTIONS
+_FAST_NONE += _checks.LN_FIELDS
+
+
+def _fast_maker(spec):
+    """The cell's Output from a forward_fast result; None (no fast path for the cell) when its
+    cache has a field the fast path does not know."""
+    fields = spec.cache._fields
+    if any(f not in _FAST and f not in _FAST_NONE for f in fields):
+        return None
+    # a slot of the result that is None for this cell: c_n without a cell state, else `extra`
+    none = _FAST.index("nonlinearity" if spec.cell_state else "c_n")
+    cache = operator.itemgetter(*[_FAST.index(f) if f in _FAST else none for f in fields])
+    out = _pick(spec.output, ("y", "h_n", "c_n", "cache"))
+    cls, new = spec.cache, tuple.__new__
+    return lambda r: out((r[0], r[1], r[2], new(cls, cache(r))))
+
+
+_FAST_OUTPUT = {name: _fast_maker(spec) for name, spec in CELLS.items()}
+# The _core.Cell a fast call passes, None where the cell has no fast path.
+_FAST_CELL = {k: (v if _FAST_OUTPUT[k[0]] else None) for k, v in _NATIVE.items()}
+_FAST_RNN = {act: _FAST_CELL["rnn", act] for act in _checks.NONLINEARITIES}
+_FAST_LSTM, _FAST_GRU = _FAST_CELL["lstm", "tanh"], _FAST_CELL["gru", "tanh"]
+
+
 def _forward(cell, f):
     """Allocates every output of one forward call, runs the kernel; returns the cell's Output."""
     spec = CELLS[cell]
@@ -238,6 +288,22 @@ def rnn_forward(
     Shapes: ``x[T, B, I]``, ``w_ih[H, I]``, ``w_hh[H, H]``, ``b_*[H]``, ``h0[B, H]``.
     Returns ``RNNOutput(y[T, B, H], h_n[B, H], cache)``. See ``rnnkit.reference.rnn_forward``.
     """
+    if (
+        clip is None
+        and lengths is None
+        and ln_ih is None
+        and ln_hh is None
+        and zoneout is None
+        and recurrent_mask is None
+        and resets is None
+        and type(nonlinearity) is str
+    ):
+        r = _core.forward_fast(
+            _FAST_RNN.get(nonlinearity), x, w_ih, w_hh, b_ih, b_hh, h0, None, reverse, False,
+            True, nonlinearity,
+        )  # fmt: skip
+        if r is not None:
+            return _FAST_OUTPUT["rnn"](r)
     options = dict(
         ln_ih=ln_ih, ln_hh=ln_hh, zoneout=zoneout, recurrent_mask=recurrent_mask, resets=resets
     )
@@ -310,6 +376,24 @@ def lstm_forward(
     ``w_proj[P, H]``, ``h0[B, P]``, ``c0[B, H]`` (P = H without a projection).
     Returns ``LSTMOutput(y[T, B, P], h_n[B, P], c_n[B, H], cache)``.
     """
+    if (
+        w_peep is None
+        and w_proj is None
+        and clip is None
+        and lengths is None
+        and ln_ih is None
+        and ln_hh is None
+        and ln_c is None
+        and zoneout is None
+        and zoneout_c is None
+        and recurrent_mask is None
+        and resets is None
+    ):
+        r = _core.forward_fast(
+            _FAST_LSTM, x, w_ih, w_hh, b_ih, b_hh, h0, c0, reverse, input_forget, True, None
+        )
+        if r is not None:
+            return _FAST_OUTPUT["lstm"](r)
     options = dict(
         ln_ih=ln_ih,
         ln_hh=ln_hh,
@@ -389,6 +473,21 @@ def gru_forward(
     Shapes: ``x[T, B, I]``, ``w_ih[3H, I]``, ``w_hh[3H, H]``, ``b_*[3H]``, ``h0[B, H]``.
     Returns ``GRUOutput(y[T, B, H], h_n[B, H], cache)``.
     """
+    if (
+        clip is None
+        and lengths is None
+        and ln_ih is None
+        and ln_hh is None
+        and zoneout is None
+        and recurrent_mask is None
+        and resets is None
+    ):
+        r = _core.forward_fast(
+            _FAST_GRU, x, w_ih, w_hh, b_ih, b_hh, h0, None, reverse, False,
+            linear_before_reset, None,
+        )  # fmt: skip
+        if r is not None:
+            return _FAST_OUTPUT["gru"](r)
     options = dict(
         ln_ih=ln_ih, ln_hh=ln_hh, zoneout=zoneout, recurrent_mask=recurrent_mask, resets=resets
     )
