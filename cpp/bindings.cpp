@@ -522,6 +522,10 @@ void backward(PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
 // The validation, the allocations and the NamedTuples of that path cost ~10 us a call (3x a
 // T=1, H=64 LSTM's kernel); this costs well under one.
 using Proxy = py::detail::PyArray_Proxy;
+// The float32 and float64 dtype singletons, set at import (with NumPy's C API, whose first use
+// imports NumPy: a first use during a call could switch threads inside a C++ static's guard,
+// and two threads then deadlock, as two directions of a layer on two threads did).
+PyObject* g_fast_descr[2] = {nullptr, nullptr};
 constexpr int kFastFlags =
     py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_ | py::detail::npy_api::NPY_ARRAY_ALIGNED_;
 
@@ -636,8 +640,8 @@ py::object forward_fast(PyObject* const* v, Py_ssize_t nargs) {
   for (int f = 8; f < 11; ++f)
     if (v[f] != Py_True && v[f] != Py_False) return py::none();
   if (v[9] == Py_True && !info.peep_proj) return py::none();  // input_forget: the LSTM's
-  static PyObject* const f32 = py::dtype::of<float>().release().ptr();  // singletons, kept
-  static PyObject* const f64 = py::dtype::of<double>().release().ptr();
+  PyObject* const f32 = g_fast_descr[0];
+  PyObject* const f64 = g_fast_descr[1];
   if (Py_TYPE(v[1]) != py::detail::npy_api::get().PyArray_Type_) return py::none();
   PyObject* descr = py::detail::array_proxy(v[1])->descr;
   if (descr != f32 && descr != f64) return py::none();
@@ -762,6 +766,8 @@ PYBIND11_MODULE(_core, m) {
   m.def("_gemm", &gemm_py, py::arg("a"), py::arg("b"),
         "C = a @ b with rnnkit's GEMM (C-contiguous 2-D arrays of one dtype).");
 
+  g_fast_descr[0] = py::dtype::of<float>().release().ptr();  // kept for the module's life
+  g_fast_descr[1] = py::dtype::of<double>().release().ptr();
   rnnkit::bind_stream(m);
 
   m.def("simd_targets", &rnnkit::usable_targets,

@@ -182,3 +182,73 @@ def test_layer_at_one_step_matches_the_reference_layer():
         y_r, state_r = r(x, state_r)
         np.testing.assert_allclose(y, y_r, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(state[1], state_r[1], rtol=1e-5, atol=1e-6)
+
+
+class _Sub(np.ndarray):
+    """An ndarray subclass: the layer's plain path declines it, the general path reads it."""
+
+
+@pytest.mark.parametrize("Layer", [rnnkit.RNN, rnnkit.LSTM, rnnkit.GRU])
+@pytest.mark.parametrize("L,T,B", [(1, 1, 1), (2, 3, 2), (3, 1, 4)])
+def test_layer_plain_path_equals_the_general_path(Layer, L, T, B):
+    m = Layer(5, 6, num_layers=L, seed=4)
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((T, B, 5)).astype(np.float32)
+    h = rng.standard_normal((L, B, 6)).astype(np.float32)
+    states = [None, (h, h * 0.5) if Layer is rnnkit.LSTM else h]
+    if Layer is rnnkit.LSTM:
+        states.append((None, h))
+    for training in (True, False):
+        m.train(training)
+        for state in states:
+            assert m._forward_plain(x, state, None, None) is not None
+            y, s, tape = m.forward(x, state)
+            y2, s2, tape2 = m.forward(x.view(_Sub), state)  # the general path
+            np.testing.assert_array_equal(y, y2)
+            for a, b in zip(
+                s if isinstance(s, tuple) else (s,), s2 if isinstance(s2, tuple) else (s2,)
+            ):
+                assert a.shape == (L, B, 6)
+                np.testing.assert_array_equal(a, b)
+            assert type(tape) is type(tape2) and (tape.T, tape.B, tape.masks) == (
+                tape2.T,
+                tape2.B,
+                tape2.masks,
+            )
+            for c1, c2 in zip(tape.caches, tape2.caches):
+                _same(c1[0], c2[0], "cache")
+            m.zero_grad()
+            dx = m.backward(np.ones_like(y), tape=tape)[0]
+            g = {k: v.copy() for k, v in m.grads.items()}
+            m.zero_grad()
+            dx2 = m.backward(np.ones_like(y), tape=tape2)[0]
+            np.testing.assert_array_equal(dx, dx2)
+            for k, v in m.grads.items():
+                np.testing.assert_array_equal(g[k], v, err_msg=k)
+
+
+def test_layer_plain_path_declines_what_it_does_not_serve():
+    x = np.zeros((1, 2, 5), np.float32)
+    h = np.zeros((1, 2, 6), np.float32)
+    m = rnnkit.LSTM(5, 6)
+    declined = [
+        (m, x.astype(np.float64), None),  # wrong dtype: the general path's TypeError
+        (m, x[0], None),  # wrong rank
+        (m, np.zeros((1, 2, 4), np.float32), None),  # wrong input size
+        (m, x, [h, h]),  # a list state
+        (m, x, (h, h[:, :1])),  # a wrong state shape
+        (m, x, (h.astype(np.float64), h)),
+        (m, x.tolist(), None),
+        (rnnkit.LSTM(5, 6, batch_first=True), x, None),
+        (rnnkit.LSTM(5, 6, bidirectional=True), x, None),
+        (rnnkit.LSTM(5, 6, proj_size=3), x, None),
+        (rnnkit.LSTM(5, 6, peephole=True), x, None),
+        (rnnkit.LSTM(5, 6, zoneout=0.1), x, None),
+        (rnnkit.LSTM(5, 6, num_layers=2, dropout=0.5), x, None),
+    ]
+    for layer, xi, state in declined:
+        assert layer._forward_plain(xi, state, None, None) is None
+    assert m._forward_plain(x, None, np.array([1, 1]), None) is None  # lengths
+    assert m._forward_plain(x, None, None, np.zeros((1, 2), bool)) is None  # resets
+    # dropout between layers is off in eval: the plain path serves it
+    assert rnnkit.LSTM(5, 6, num_layers=2, dropout=0.5).eval()._forward_plain(x, None, None, None)

@@ -46,6 +46,7 @@ after the backward of the forward that used them.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import math
@@ -119,6 +120,15 @@ def param_shapes(
                 yield "ln_hh" + sfx, (2, G * H)
                 if CELLS[cell].cell_state:
                     yield "ln_c" + sfx, (2, H)
+
+
+@functools.lru_cache(maxsize=None)
+def _param_keys(num_layers):
+    """Per layer, the state-dict names of w_ih, w_hh, b_ih, b_hh (one direction)."""
+    return tuple(
+        tuple(f"{k}_l{layer}" for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+        for layer in range(num_layers)
+    )
 
 
 class _Recurrent(Module):
@@ -466,6 +476,9 @@ class _Recurrent(Module):
         zeroes sequence b's state (every layer's h, and c) before step t, and no gradient
         crosses that step.
         """
+        fast = self._forward_plain(x, state, lengths, resets)
+        if fast is not None:
+            return fast
         xt = self._check_seq("x", x, self.input_size, "input_size")
         T, B = int(xt.shape[0]), int(xt.shape[1])
         parts = self._check_state("state", state, B)
@@ -508,6 +521,70 @@ class _Recurrent(Module):
         assert y.shape[-1] == D * Hout
         state_out = (h_n, c_n) if self._has_c else h_n
         return y, state_out, LayerTape(tuple(masks), tuple(caches), T, B)
+
+    def _forward_plain(self, x, state, lengths, resets):
+        """``forward``'s result for a plain call, without the general machinery (which cost a
+        T=1 call 5x its functional calls, issue 13); None for any other call, which then takes
+        the general path (and its checks and errors).
+
+        Plain: x an exact ndarray ``[T, B, I]`` of the layer's dtype (time-major), ``state``
+        None or exact ndarrays of the state's shapes (a tuple for the LSTM), no lengths or
+        resets, one direction, no projection, peepholes, layer norm or zoneout, and no dropout
+        of any kind in training. Each layer then runs the functional call the general path
+        makes, with the same arguments."""
+        if (
+            lengths is not None
+            or resets is not None
+            or type(x) is not np.ndarray
+            or self.batch_first
+            or self.bidirectional
+            or self.proj_size
+            or self.peephole
+            or self.layer_norm
+            or self.zoneout
+            or (self.training and (self.dropout or self.recurrent_dropout))
+        ):
+            return None
+        dt = self.dtype
+        if x.dtype != dt or x.ndim != 3 or x.shape[2] != self.input_size:
+            return None
+        T, B = x.shape[0], x.shape[1]
+        shape = (self.num_layers, B, self.hidden_size)
+        has_c = self._has_c
+        h = c = None
+        if state is not None:
+            if has_c:
+                if type(state) is not tuple or len(state) != 2:
+                    return None
+                h, c = state
+            else:
+                h = state
+            for part in (h, c):
+                if part is not None and (
+                    type(part) is not np.ndarray or part.dtype != dt or part.shape != shape
+                ):
+                    return None
+        p, opts, L = self._params, self._call_options(), self.num_layers
+        outs = []
+        inp = x
+        for layer, (ki, kh, kbi, kbh) in enumerate(_param_keys(L)):
+            h0 = None if h is None else h[layer]
+            if has_c:
+                c0 = None if c is None else c[layer]
+                out = self._fwd(inp, p[ki], p[kh], p.get(kbi), p.get(kbh), h0, c0)
+            else:
+                out = self._fwd(inp, p[ki], p[kh], p.get(kbi), p.get(kbh), h0, **opts)
+            outs.append(out)
+            inp = out.y
+        if L == 1:  # the functional call's fresh h_n (c_n) seen as [1, B, H]: no copy
+            h_n = outs[0].h_n[None]
+            c_n = outs[0].c_n[None] if has_c else None
+        else:
+            h_n = np.stack([o.h_n for o in outs])
+            c_n = np.stack([o.c_n for o in outs]) if has_c else None
+        caches = tuple((o.cache,) for o in outs)
+        tape = tuple.__new__(LayerTape, ((None,) * L, caches, T, B))
+        return inp, ((h_n, c_n) if has_c else h_n), tape
 
     def backward(self, dy=None, dstate=None, tape=None):
         """``dx, dstate``: the gradients of the input and the initial state of a forward.
