@@ -24,13 +24,22 @@
 namespace rnnkit {
 namespace RNNKIT_NS {
 
-// The direct (unpacked) products serve calls of at most this many steps and batch rows:
-// beyond, packing once and reusing the panels for every step is cheaper (measured with
-// callgrind on LSTM/GRU H = 64..512; see the commit that set them).
-constexpr i64 kDirectMaxSteps = 4;
+// Whether a call of T steps and B rows, with weights of `weights` = G*H*(I+P) elements, reads
+// them unpacked. Measured (callgrind, LSTM, avx2, instructions per call): B = 4 rows at T = 1
+// cost less unpacked than B = 5 packed (H=64: 109k vs 120k; H=256: 711k vs 1294k); at B = 1
+// T = 4 steps unpacked cost less than T = 5 packed at H = 256 (699k vs 1242k: packing 2 MB is
+// most of a short call) but more at H = 64 (122k vs 104k: there a packed step is ~10k, an
+// unpacked one ~26k, the lane reductions of the dot products), so small weights take the
+// unpacked path for T <= 2 steps only.
 constexpr i64 kDirectMaxBatch = 4;
+constexpr i64 kDirectMaxSteps = 4;
+constexpr i64 kDirectMaxStepsSmall = 2;   // for weights below kDirectLargeWeights elements
+constexpr i64 kDirectLargeWeights = i64(1) << 17;  // LSTM H = I = 128
 
-inline bool use_direct(i64 T_, i64 B) { return T_ <= kDirectMaxSteps && B <= kDirectMaxBatch; }
+inline bool use_direct(i64 T_, i64 B, i64 weights) {
+  const i64 steps = weights >= kDirectLargeWeights ? kDirectMaxSteps : kDirectMaxStepsSmall;
+  return T_ <= steps && B <= kDirectMaxBatch;
+}
 
 // Vector accumulators one block may use: the register file less the NB + MB loads.
 #if defined(RNNKIT_TARGET_AVX512)

@@ -98,7 +98,8 @@ inline i64 proj_chunk(i64 T_, i64 B) {
 // the caller (FwdArgs::direct_ok; streams keep their panels), float32 panels.
 template <class T>
 bool direct_products(const FwdArgs<T>& a) {
-  return a.direct_ok && !a.packed && !a.w_ih16 && use_direct(a.d.T, a.d.B);
+  const Dims& d = a.d;
+  return a.direct_ok && !a.packed && !a.w_ih16 && use_direct(d.T, d.B, d.G * d.H * (d.I + d.P));
 }
 
 template <class T>

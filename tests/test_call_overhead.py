@@ -138,12 +138,16 @@ def test_forward_fast_takes_the_common_call_and_declines_the_rest():
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
-@pytest.mark.parametrize("T,B", [(1, 1), (2, 3), (4, 4), (4, 5), (5, 1)])
-def test_few_rows_with_lengths_and_tails_match_the_reference(simd_target, cell, T, B):
+@pytest.mark.parametrize(
+    "T,B,I,H", [(1, 1, 19, 13), (2, 3, 19, 13), (4, 4, 19, 13), (4, 5, 19, 13), (5, 1, 19, 13),
+                (3, 2, 401, 97), (4, 4, 401, 97)]
+)  # fmt: skip
+def test_few_rows_with_lengths_and_tails_match_the_reference(simd_target, cell, T, B, I, H):
     """Row maps (lengths, reverse) make missing rows in the unpacked products; I and H are not
-    multiples of any target's lanes."""
+    multiples of any target's lanes; the last two sizes are large enough weights (LSTM, GRU)
+    for T = 3, 4 to read them unpacked."""
     rng = np.random.default_rng(7)
-    args = _args(cell, T, B, 19, 13, np.float32, rng)
+    args = _args(cell, T, B, I, H, np.float32, rng)
     lengths = rng.integers(0, T + 1, B)
     for reverse in (False, True):
         got = getattr(rnnkit, f"{cell}_forward")(*args, lengths=lengths, reverse=reverse)

@@ -152,6 +152,19 @@ _FAST_RNN = {act: _FAST_CELL["rnn", act] for act in _checks.NONLINEARITIES}
 _FAST_LSTM, _FAST_GRU = _FAST_CELL["lstm", "tanh"], _FAST_CELL["gru", "tanh"]
 
 
+def _unset(clip, lengths, ln_ih, ln_hh, zoneout, recurrent_mask, resets):
+    """The options every cell has are all absent: the call may take the fast path."""
+    return (
+        clip is None
+        and lengths is None
+        and ln_ih is None
+        and ln_hh is None
+        and zoneout is None
+        and recurrent_mask is None
+        and resets is None
+    )
+
+
 def _forward(cell, f):
     """Allocates every output of one forward call, runs the kernel; returns the cell's Output."""
     spec = CELLS[cell]
@@ -288,15 +301,8 @@ def rnn_forward(
     Shapes: ``x[T, B, I]``, ``w_ih[H, I]``, ``w_hh[H, H]``, ``b_*[H]``, ``h0[B, H]``.
     Returns ``RNNOutput(y[T, B, H], h_n[B, H], cache)``. See ``rnnkit.reference.rnn_forward``.
     """
-    if (
-        clip is None
-        and lengths is None
-        and ln_ih is None
-        and ln_hh is None
-        and zoneout is None
-        and recurrent_mask is None
-        and resets is None
-        and type(nonlinearity) is str
+    if type(nonlinearity) is str and _unset(
+        clip, lengths, ln_ih, ln_hh, zoneout, recurrent_mask, resets
     ):
         r = _core.forward_fast(
             _FAST_RNN.get(nonlinearity), x, w_ih, w_hh, b_ih, b_hh, h0, None, reverse, False,
@@ -379,15 +385,9 @@ def lstm_forward(
     if (
         w_peep is None
         and w_proj is None
-        and clip is None
-        and lengths is None
-        and ln_ih is None
-        and ln_hh is None
         and ln_c is None
-        and zoneout is None
         and zoneout_c is None
-        and recurrent_mask is None
-        and resets is None
+        and _unset(clip, lengths, ln_ih, ln_hh, zoneout, recurrent_mask, resets)
     ):
         r = _core.forward_fast(
             _FAST_LSTM, x, w_ih, w_hh, b_ih, b_hh, h0, c0, reverse, input_forget, True, None
@@ -473,15 +473,7 @@ def gru_forward(
     Shapes: ``x[T, B, I]``, ``w_ih[3H, I]``, ``w_hh[3H, H]``, ``b_*[3H]``, ``h0[B, H]``.
     Returns ``GRUOutput(y[T, B, H], h_n[B, H], cache)``.
     """
-    if (
-        clip is None
-        and lengths is None
-        and ln_ih is None
-        and ln_hh is None
-        and zoneout is None
-        and recurrent_mask is None
-        and resets is None
-    ):
+    if _unset(clip, lengths, ln_ih, ln_hh, zoneout, recurrent_mask, resets):
         r = _core.forward_fast(
             _FAST_GRU, x, w_ih, w_hh, b_ih, b_hh, h0, None, reverse, False,
             linear_before_reset, None,
