@@ -6,7 +6,8 @@
 //   h_new = (1 - z) n + z h
 // Without linear_before_reset the step needs r before its own second GEMM (r*h) w_hn^T, so its
 // pointwise work comes in two passes around it (RzRow, then NRow); with it, one pass (Row).
-// Options (template parameters): kClip, kLbr linear_before_reset.
+// Options (template parameters): kClip, kLbr linear_before_reset, kMask (backward, !kLbr) a
+// recurrent mask: (r*h) w_hn^T reads r * h_rec, so d(r*h_rec)/dh_prev = r * mask.
 #pragma once
 
 #include "cells/step.h"
@@ -112,7 +113,7 @@ struct GruFwd {
       T* g = s.gates + b * 3 * H;
       r.store(g + j);
       z.store(g + H + j);
-      (r * V::load(s.h_prev + b * H + j)).store(c.rh + b * H + j);
+      (r * V::load(s.h_rec + b * H + j)).store(c.rh + b * H + j);  // r * (h * mask)
     }
   };
   struct NRow {  // pass 2 without linear_before_reset: n and h_new
@@ -141,7 +142,7 @@ struct GruFwd {
   void freeze(const FwdStep<T>& s, i64 b) { zero_n(a.hn + (s.k * a.d.B + b) * a.d.H, a.d.H); }
 };
 
-template <class T, bool kClip, bool kLbr>
+template <class T, bool kClip, bool kLbr, bool kMask>
 struct GruBwd {
   static constexpr int kGates = 3;
   static constexpr int kRec = kLbr ? 3 : 2;
@@ -234,13 +235,16 @@ struct GruBwd {
       const i64 H = c.a.d.H;
       const V one = V::set1(T(1));
       const V r = V::load(s.gates + b * 3 * H + j);
-      const V hp = V::load(s.h_prev + b * H + j);
+      const V hp = V::load(s.h_rec + b * H + j);  // h_prev * mask
       const V drh = V::load(c.drh + b * H + j);
       V dar = drh * hp * r * (one - r);
       if constexpr (kClip) dar = unclip(dar, s.mask + b * 3 * H + j);
       dar.store(s.dgx + b * 3 * H + j);
       T* dd = s.dh_prev + b * H + j;
-      fma(drh, r, V::load(dd)).store(dd);
+      if constexpr (kMask)
+        fma(drh * V::load(c.a.recurrent_mask + b * H + j), r, V::load(dd)).store(dd);
+      else
+        fma(drh, r, V::load(dd)).store(dd);
       (r * hp).store(c.rh_all + (s.k * c.a.d.B + b) * H + j);  // for dw_hn = da_n^T (r*h)
     }
   };
@@ -274,11 +278,13 @@ struct GruBwd {
 template <bool kFwd, class T, class Args, class F>
 void with_gru(const Args& a, F&& f) {
   with_flags(
-      [&](auto kClip, auto kLbr) {
-        constexpr bool c = decltype(kClip)::value, l = decltype(kLbr)::value;
-        f(std::conditional_t<kFwd, GruFwd<T, c, l>, GruBwd<T, c, l>>(a));
+      [&](auto kClip, auto kLbr, auto kMask) {
+        constexpr bool c = decltype(kClip)::value, l = decltype(kLbr)::value,
+                       m = decltype(kMask)::value;
+        f(std::conditional_t<kFwd, GruFwd<T, c, l>, GruBwd<T, c, l, m>>(a));
       },
-      a.clip_mask != nullptr, a.linear_before_reset);
+      a.clip_mask != nullptr, a.linear_before_reset,
+      !kFwd && !a.linear_before_reset && a.recurrent_mask != nullptr);
 }
 
 }  // namespace RNNKIT_NS

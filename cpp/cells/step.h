@@ -26,6 +26,12 @@
 // per-step GEMMs; freeze() handles the cell's own state and caches of a row past its end.
 // Forward freezes after step() (a projection GEMM writes every row of h_new), backward before
 // it (so dgx of frozen rows is 0 when the cell's own GEMMs read it).
+//
+// Recurrent mask (variational dropout, FwdArgs::recurrent_mask [B, P]): the driver hands every
+// product with w_hh h_rec = h_prev * mask (a masked copy, after resets), in FwdStep/BwdStep,
+// and masks its own dh_prev product and dw_hh; a cell whose own GEMMs read h (GRU without
+// linear_before_reset: (r*h) w_hn^T) reads s.h_rec there and masks that path's dh_prev itself.
+// The cell's other reads of h (the GRU's z*h, zoneout) stay on s.h_prev.
 #pragma once
 
 #include <cstdint>
@@ -130,6 +136,7 @@ struct FwdStep {
   Rows rows;
   const std::uint8_t* reset;  // [B] live row b starts from a zero state (resets), or null;
                               // h_prev already has those rows zeroed, the cell's own state not
+  const T* h_rec;  // [B, P] what the products with w_hh read: h_prev * recurrent_mask, or h_prev
 };
 
 // Where the driver's recurrent product h_prev w_hh[0:R]^T of one step goes: C[B, R], row
@@ -154,6 +161,7 @@ struct BwdStep {
   Rows rows;
   const std::uint8_t* reset;  // [B] as in FwdStep (h_prev zeroed there; the driver zeroes
                               // dh_prev of those rows after the step), or null
+  const T* h_rec;  // [B, P] as in FwdStep: h_prev * recurrent_mask, or h_prev
 };
 
 // The state a step starts from under resets: dst[b] = 0 for the live rows b with reset[b],
@@ -167,6 +175,21 @@ const T* reset_state(T* dst, const T* src, const std::uint8_t* reset, const Rows
       copy_n(dst + b * n, src + b * n, n);
   }
   return dst;
+}
+
+// What the products with w_hh read under a recurrent mask: dst[b] = src[b] * mask[b] for
+// every row (rows [B, n], mask [B, n]; frozen rows too: their products are discarded).
+// Returns dst.
+template <class T>
+const T* mask_state(T* RESTRICT dst, const T* src, const T* mask, i64 B, i64 n) {
+  for (i64 r = 0; r < B * n; ++r) dst[r] = src[r] * mask[r];
+  return dst;
+}
+
+// dst[j] += mask[j] * src[j], j < n: the masked recurrent path of dL/dh_prev.
+template <class T>
+void add_masked(T* RESTRICT dst, const T* src, const T* mask, i64 n) {
+  for (i64 j = 0; j < n; ++j) dst[j] += mask[j] * src[j];
 }
 
 // out[j] = sum over rows r of A[r*lda + j] (* Bm[r*ldb + j] when Bm), rows in a fixed order
