@@ -25,9 +25,8 @@
 // cell h_rec = h_prev * mask (after resets); in backward dL/dh_prev gets mask * (dG w_hh) and
 // dw_hh = dG^T h_rec, from a masked copy of h[0:T] written step by step.
 //
-// Zoneout of h (every cell, a mask row per step and sequence in x order): after the cell's step
-// the driver mixes h_new with h_prev, and in backward splits dL/dh_t between the cell (1 - z)
-// and dL/dh_prev (z). A cell with its own state (LSTM c, zoneout_c) zones it itself.
+// Zoneout (of h, and the LSTM's c) is the cells' (step.h): the driver only adds dy to dL/dh_t
+// and hands the masks on in FwdArgs/BwdArgs.
 //
 // Variable lengths and reverse are row maps: step k of sequence b reads x row t = k (or
 // lengths[b]-1-k when reversed) and past the end (k >= lengths[b]) its state is frozen and
@@ -63,24 +62,6 @@ inline void fill_row_maps(i64 T_, i64 B, const i64* lengths, bool reverse, i64* 
         const i64 len = lengths ? lengths[b] : T_;
         if (k < len) imap[((reverse ? len - 1 - k : k)) * B + b] = k * B + b;
       }
-}
-
-// Zoneout of the live rows of one step: h_new[b] = z h_prev[b] + (1 - z) h_new[b], z the row
-// of zoneout [T, B, n] that row b reads at this step. h_new, h_prev: [B, n].
-template <class T>
-void zone_rows(T* h_new, const T* h_prev, const T* zoneout, const Rows& rows, i64 n) {
-  using V = Vec<T>;
-  for (i64 b = 0; b < rows.B; ++b) {
-    if (!rows.live(b)) continue;
-    const T* z = zoneout + rows.x_row(b) * n;
-    T* hn = h_new + b * n;
-    const T* hp = h_prev + b * n;
-    i64 j = 0;
-    for (; j + V::kLanes <= n; j += V::kLanes)
-      zone(V::load(z + j), V::load(hp + j), V::load(hn + j)).store(hn + j);
-    for (; j < n; ++j)
-      zone(Scalar<T>::load(z + j), Scalar<T>::load(hp + j), Scalar<T>::load(hn + j)).store(hn + j);
-  }
 }
 
 // The row of x (and y) that step k of sequence b reads, for len = its length.
@@ -201,7 +182,6 @@ void run_forward(Cell& cell, const FwdArgs<T>& a, T* ws) {
       gemm_packed<T>(B, R, P, MatView<T>{s.h_rec, P, 1}, p.w_rec, rec.C, rec.ldc, rec.accumulate,
                      p.gemm, nth, k & 1);
     cell.step(s, cx);
-    if (a.zoneout) zone_rows(s.h_new, s.h_prev, a.zoneout, rows, P);
     if (a.lengths)
       for (i64 b = 0; b < B; ++b) {
         if (s.rows.live(b)) continue;  // past the end: frozen state, zero gates
@@ -243,7 +223,6 @@ struct BwdPlan {
   T* w_hh = nullptr;    // packed w_hh[0:R] as it is: B[r, p] = w_hh[r, p], r < R, p < P
   T* gemm = nullptr;    // GEMM scratch for the per-step products and the large ones after
   T* h_start = nullptr; // [B, P] h[k] with the reset rows zeroed (resets)
-  T* dh_zone = nullptr; // [B, P] z dL/dh_t: the part of dL/dh_t that zoneout sends to h_prev
   T* h_rec = nullptr;   // [T, B, P] h[0:T] * recurrent_mask after resets (recurrent_mask)
   T* dh_rec = nullptr;  // [B, P] dG w_hh of one step, before the mask (recurrent_mask)
 };
@@ -270,7 +249,6 @@ BwdPlan<T> plan_backward(const BwdArgs<T>& a, Cell& cell, Arena<T>& ar) {
   for (i64 c : cands) g = c > g ? c : g;
   p.gemm = ar.take(g);
   if (a.resets) p.h_start = ar.take(d.B * d.P);
-  if (a.zoneout) p.dh_zone = ar.take(d.B * d.P);
   if (a.recurrent_mask) {
     p.h_rec = ar.take(TB * d.P);
     p.dh_rec = ar.take(d.B * d.P);
@@ -338,14 +316,6 @@ void run_backward(Cell& cell, const BwdArgs<T>& a, T* ws) {
       const T* dyr = a.dy + x_row(k, b, B, len, a.reverse) * P;  // dh += this step's dy
       T* dh = dh_cur + b * P;
       for (i64 j = 0; j < P; ++j) dh[j] += dyr[j];
-      if (a.zoneout) {  // h_t = z h_prev + (1 - z) h~_t
-        const T* z = a.zoneout + x_row(k, b, B, len, a.reverse) * P;
-        T* keep = p.dh_zone + b * P;
-        for (i64 j = 0; j < P; ++j) {
-          keep[j] = dh[j] * z[j];
-          dh[j] = dh[j] * (T(1) - z[j]);
-        }
-      }
     }
     cell.step(s, cx);
     if (a.recurrent_mask) {  // dh_prev += mask * (dG w_hh)
@@ -358,13 +328,6 @@ void run_backward(Cell& cell, const BwdArgs<T>& a, T* ws) {
       gemm_packed<T>(B, P, R, MatView<T>{cell.dg_rec(s), GH, 1}, p.w_hh, dh_next, P, true, p.gemm,
                      nth);
     }
-    if (a.zoneout)
-      for (i64 b = 0; b < B; ++b) {
-        if (!rows.live(b)) continue;
-        T* dd = dh_next + b * P;
-        const T* keep = p.dh_zone + b * P;
-        for (i64 j = 0; j < P; ++j) dd[j] += keep[j];
-      }
     if (reset)  // no gradient crosses a reset
       for (i64 b = 0; b < B; ++b)
         if (reset[b] && rows.live(b)) zero_n(dh_next + b * P, P);

@@ -8,6 +8,7 @@ which the last test pins down so that it cannot pass unnoticed as a kernel test.
 import numpy as np
 import pytest
 from _cases import assert_thread_count_free, make_problem
+from conftest import numeric_grad
 from test_native_vs_reference import compare
 
 import rnnkit
@@ -223,3 +224,49 @@ def test_reference_options_are_listed():
     np.testing.assert_array_equal(
         rnnkit.gru_backward(out.cache, **seeds).dx, ref.gru_backward(want.cache, **seeds).dx
     )
+
+
+def _mgu_kernel(x, w_ih, w_hh, b, h0, zoneout, lengths=None):
+    """The MGU forward kernel called directly (the Python API offers no options for the MGU,
+    the kernels take zoneout for every cell): (y, h, gates)."""
+    T, B, _ = x.shape
+    H = w_hh.shape[1]
+    y, h, gates = np.empty((T, B, H)), np.empty((T + 1, B, H)), np.empty((T, B, 2 * H))
+    rnnkit._core.forward(
+        cell=rnnkit._core.Cell.MGU, x=x, w_ih=w_ih, w_hh=w_hh, b_ih=b, b_hh=b, h0=h0,
+        lengths=lengths, y=y, h=h, gates=gates, zoneout=zoneout,
+    )  # fmt: skip
+    return y, h, gates
+
+
+def test_mgu_kernel_zoneout(simd_target):
+    """h_t = z h_{t-1} + (1 - z) h~_t, h~_t one plain MGU step from h_{t-1}; the backward
+    against central differences of the forward (float64)."""
+    T, B, I, H = 4, 3, 5, 6
+    rng = np.random.default_rng(4)
+    x, w_ih = rng.standard_normal((T, B, I)), rng.standard_normal((2 * H, I)) * 0.4
+    w_hh, b = rng.standard_normal((2 * H, H)) * 0.4, rng.standard_normal(2 * H) * 0.3
+    h0 = rng.standard_normal((B, H)) * 0.5
+    z = rng.uniform(size=(T, B, H))
+    z[0, 0] = 1.0
+    lengths = np.array([4, 2, 3])
+    y, h, gates = _mgu_kernel(x, w_ih, w_hh, b, h0, z, lengths)
+    for t in range(T):
+        step = rnnkit.mgu_forward(x[t : t + 1], w_ih, w_hh, b, b, h[t]).h_n
+        live = t < lengths
+        want = np.where(live[:, None], z[t] * h[t] + (1 - z[t]) * step, h[t])
+        np.testing.assert_allclose(h[t + 1], want, rtol=1e-12, atol=1e-12)
+    dy = rng.standard_normal((T, B, H))
+    grads = {n: np.empty(s) for n, s in (("dx", x.shape), ("dh0", h0.shape))}
+    grads.update(dw_ih=np.empty(w_ih.shape), dw_hh=np.empty(w_hh.shape))
+    grads.update(db_ih=np.empty(2 * H), db_hh=np.empty(2 * H))
+    rnnkit._core.backward(
+        cell=rnnkit._core.Cell.MGU, x=x, w_ih=w_ih, w_hh=w_hh, lengths=lengths, h=h,
+        gates=gates, dy=dy, dh_n=np.zeros((B, H)), zoneout=z, **grads,
+    )  # fmt: skip
+
+    def loss():
+        return float((_mgu_kernel(x, w_ih, w_hh, b, h0, z, lengths)[0] * dy).sum())
+
+    for name, a in (("dx", x), ("dh0", h0), ("dw_hh", w_hh)):
+        np.testing.assert_allclose(grads[name], numeric_grad(loss, a), rtol=1e-6, atol=1e-7)

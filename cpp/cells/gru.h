@@ -3,11 +3,12 @@
 //   r = σ(x w_ir + b_ir + h w_hr + b_hr)   z = σ(x w_iz + b_iz + h w_hz + b_hz)
 //   linear_before_reset:  hn = h w_hn + b_hn,        n = tanh(x w_in + b_in + r * hn)   R = 3H
 //   otherwise:            hn = (r*h) w_hn + b_hn,    n = tanh(x w_in + b_in + hn)       R = 2H
-//   h_new = (1 - z) n + z h
+//   h_new = (1 - z) n + z h,  with zoneout (kZone) then z' h + (1 - z') h_new
 // Without linear_before_reset the step needs r before its own second GEMM (r*h) w_hn^T, so its
 // pointwise work comes in two passes around it (RzRow, then NRow); with it, one pass (Row).
-// Options (template parameters): kClip, kLbr linear_before_reset, kMask (backward, !kLbr) a
-// recurrent mask: (r*h) w_hn^T reads r * h_rec, so d(r*h_rec)/dh_prev = r * mask.
+// Options (template parameters): kClip, kLbr linear_before_reset, kZone zoneout, kMask
+// (backward, !kLbr) a recurrent mask: (r*h) w_hn^T reads r * h_rec, so d(r*h_rec)/dh_prev =
+// r * mask.
 #pragma once
 
 #include "cells/step.h"
@@ -16,7 +17,7 @@
 namespace rnnkit {
 namespace RNNKIT_NS {
 
-template <class T, bool kClip, bool kLbr>
+template <class T, bool kClip, bool kLbr, bool kZone>
 struct GruFwd {
   static constexpr int kGates = 3;
   static constexpr int kRec = kLbr ? 3 : 2;  // R = kRec * H
@@ -81,7 +82,9 @@ struct GruFwd {
     const V hp = V::load(s.h_prev + b * H + j);
     n.store(g + 2 * H + j);
     hn.store(a.hn + (s.k * a.d.B + b) * H + j);
-    fma(z, hp - n, n).store(s.h_new + b * H + j);  // (1-z) n + z h
+    V h = fma(z, hp - n, n);  // (1-z) n + z h
+    if constexpr (kZone) h = zone(V::load(a.zoneout + s.rows.x_row(b) * H + j), hp, h);
+    h.store(s.h_new + b * H + j);
   }
 
   struct Row {  // linear_before_reset: the whole step
@@ -142,7 +145,7 @@ struct GruFwd {
   void freeze(const FwdStep<T>& s, i64 b) { zero_n(a.hn + (s.k * a.d.B + b) * a.d.H, a.d.H); }
 };
 
-template <class T, bool kClip, bool kLbr, bool kMask>
+template <class T, bool kClip, bool kLbr, bool kMask, bool kZone>
 struct GruBwd {
   static constexpr int kGates = 3;
   static constexpr int kRec = kLbr ? 3 : 2;
@@ -181,8 +184,10 @@ struct GruBwd {
     const T* g = s.gates + b * 3 * H;
     const V one = V::set1(T(1));
     const V z = V::load(g + H + j), n = V::load(g + 2 * H + j);
-    const V dh = V::load(s.dh + b * H + j);
+    V dh = V::load(s.dh + b * H + j);
     const V hp = V::load(s.h_prev + b * H + j);
+    T* dd = s.dh_prev + b * H + j;
+    if constexpr (kZone) dh = unzone(V::load(a.zoneout + s.rows.x_row(b) * H + j), dh, dd);
     V daz = dh * (hp - n) * z * (one - z);
     V dan = dh * (one - z) * fnma(n, n, one);
     if constexpr (kClip) {
@@ -192,7 +197,10 @@ struct GruBwd {
     T* d = s.dgx + b * 3 * H;
     daz.store(d + H + j);
     dan.store(d + 2 * H + j);
-    (dh * z).store(s.dh_prev + b * H + j);
+    if constexpr (kZone)
+      fma(dh, z, V::load(dd)).store(dd);
+    else
+      (dh * z).store(dd);
     return dan;
   }
 
@@ -278,13 +286,13 @@ struct GruBwd {
 template <bool kFwd, class T, class Args, class F>
 void with_gru(const Args& a, F&& f) {
   with_flags(
-      [&](auto kClip, auto kLbr, auto kMask) {
+      [&](auto kClip, auto kLbr, auto kMask, auto kZone) {
         constexpr bool c = decltype(kClip)::value, l = decltype(kLbr)::value,
-                       m = decltype(kMask)::value;
-        f(std::conditional_t<kFwd, GruFwd<T, c, l>, GruBwd<T, c, l, m>>(a));
+                       m = decltype(kMask)::value, z = decltype(kZone)::value;
+        f(std::conditional_t<kFwd, GruFwd<T, c, l, z>, GruBwd<T, c, l, m, z>>(a));
       },
       a.clip_mask != nullptr, a.linear_before_reset,
-      !kFwd && !a.linear_before_reset && a.recurrent_mask != nullptr);
+      !kFwd && !a.linear_before_reset && a.recurrent_mask != nullptr, a.zoneout != nullptr);
 }
 
 }  // namespace RNNKIT_NS

@@ -27,6 +27,12 @@
 // Forward freezes after step() (a projection GEMM writes every row of h_new), backward before
 // it (so dgx of frozen rows is 0 when the cell's own GEMMs read it).
 //
+// Zoneout (FwdArgs::zoneout [T, B, P], x order) is the cell's: it zones h where it writes it,
+// h_new = z h_prev + (1 - z) h~ (zone()), in its pointwise pass, or right after its own GEMM
+// when a GEMM writes h (zone_rows: LSTM with a projection); gates keep the cell's h~. In
+// backward it splits dL/dh_t (s.dh) in its pass: (1 - z) to its own arithmetic, z into dh_prev
+// (unzone(), unzone_rows()). A cell state (the LSTM's c, zoneout_c) is zoned the same way.
+//
 // Recurrent mask (variational dropout, FwdArgs::recurrent_mask [B, P]): the driver hands every
 // product with w_hh h_rec = h_prev * mask (a masked copy, after resets), in FwdStep/BwdStep,
 // and masks its own dh_prev product and dw_hh; a cell whose own GEMMs read h (GRU without
@@ -237,6 +243,14 @@ RNNKIT_INLINE V zone(V z, V old, V nw) {
   return fma(z, old, (V::set1(1) - z) * nw);
 }
 
+// The gradient through zone(), d = dL/dh_t: stores z d (the path to h_prev) at keep and
+// returns (1 - z) d, the part that reaches the cell's new state.
+template <class V, class T>
+RNNKIT_INLINE V unzone(V z, V d, T* keep) {
+  (d * z).store(keep);
+  return d * (V::set1(T(1)) - z);
+}
+
 // Zeroes a gradient where the forward clipped the pre-activation.
 template <class V>
 RNNKIT_INLINE V unclip(V g, const std::uint8_t* mask) {
@@ -264,6 +278,44 @@ RNNKIT_INLINE void for_lanes(i64 n, const Body& body) {
   i64 j = 0;
   for (; j + V::kLanes <= n; j += V::kLanes) body.template lanes<V>(j);
   for (; j < n; ++j) body.template lanes<Scalar<T>>(j);
+}
+
+// zone() and unzone() over the live rows of one step, for a cell whose GEMM writes h; z is the
+// row of zoneout [T, B, n] that row b reads. zone_rows: h_new[b] = z h_prev[b] + (1 - z)
+// h_new[b]. unzone_rows: d_cell[b] = (1 - z) d[b], d_prev[b] = z d[b]. Rows [B, n].
+template <class T>
+struct ZoneRow {
+  T* h_new;
+  const T* h_prev;
+  const T* z;
+  template <class V>
+  RNNKIT_INLINE void lanes(i64 j) const {
+    zone(V::load(z + j), V::load(h_prev + j), V::load(h_new + j)).store(h_new + j);
+  }
+};
+template <class T>
+struct UnzoneRow {
+  T* d_cell;
+  T* d_prev;
+  const T* d;
+  const T* z;
+  template <class V>
+  RNNKIT_INLINE void lanes(i64 j) const {
+    unzone(V::load(z + j), V::load(d + j), d_prev + j).store(d_cell + j);
+  }
+};
+template <class T>
+void zone_rows(T* h_new, const T* h_prev, const T* zoneout, const Rows& rows, i64 n) {
+  for (i64 b = 0; b < rows.B; ++b)
+    if (rows.live(b))
+      for_lanes<T>(n, ZoneRow<T>{h_new + b * n, h_prev + b * n, zoneout + rows.x_row(b) * n});
+}
+template <class T>
+void unzone_rows(T* d_cell, T* d_prev, const T* d, const T* zoneout, const Rows& rows, i64 n) {
+  for (i64 b = 0; b < rows.B; ++b)
+    if (rows.live(b))
+      for_lanes<T>(n, UnzoneRow<T>{d_cell + b * n, d_prev + b * n, d + b * n,
+                                   zoneout + rows.x_row(b) * n});
 }
 
 }  // namespace RNNKIT_NS
