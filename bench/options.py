@@ -33,7 +33,7 @@ def section11(cell):
         ("resets + zoneout", {"resets": 10, **zone}),
         ("layer norm [reference]", {"ln": True}),
         ("recurrent_mask 0.25", {"rmask": 0.25}),
-        ("recurrent_mask + resets + zoneout", {"rmask": 0.25, "resets": 10, **zone}),
+        ("mask + resets + zoneout", {"rmask": 0.25, "resets": 10, **zone}),
     ]
     return rows
 
