@@ -69,9 +69,11 @@ struct GruFwd {
     r = vsigmoid(ar);
     z = vsigmoid(az);
   }
-  // n and h_new, given r, z and the hidden part hn of n's pre-activation.
+  // n and h_new, given r, z and the hidden part hn of n's pre-activation; zr: row b's zoneout
+  // row (kZone).
   template <class V>
-  RNNKIT_INLINE void n_and_h(const FwdStep<T>& s, i64 b, i64 j, V r, V z, V hn) const {
+  RNNKIT_INLINE void n_and_h(const FwdStep<T>& s, i64 b, i64 j, V r, V z, V hn,
+                             const T* zr) const {
     const i64 H = a.d.H;
     T* g = s.gates + b * 3 * H;
     V an = V::load(g + 2 * H + j);
@@ -83,7 +85,7 @@ struct GruFwd {
     n.store(g + 2 * H + j);
     hn.store(a.hn + (s.k * a.d.B + b) * H + j);
     V h = fma(z, hp - n, n);  // (1-z) n + z h
-    if constexpr (kZone) h = zone(V::load(a.zoneout + s.rows.x_row(b) * H + j), hp, h);
+    if constexpr (kZone) h = zone(V::load(zr + j), hp, h);
     h.store(s.h_new + b * H + j);
   }
 
@@ -91,6 +93,7 @@ struct GruFwd {
     const GruFwd& c;
     const FwdStep<T>& s;
     i64 b;
+    const T* zr;  // row b's zoneout row (kZone)
     template <class V>
     RNNKIT_INLINE void lanes(i64 j) const {
       const i64 H = c.a.d.H;
@@ -101,7 +104,7 @@ struct GruFwd {
       T* g = s.gates + b * 3 * H;
       r.store(g + j);
       z.store(g + H + j);
-      c.n_and_h(s, b, j, r, z, hn);
+      c.n_and_h(s, b, j, r, z, hn, zr);
     }
   };
   struct RzRow {  // pass 1 without linear_before_reset: r, z and r*h_prev
@@ -123,23 +126,28 @@ struct GruFwd {
     const GruFwd& c;
     const FwdStep<T>& s;
     i64 b;
+    const T* zr;  // row b's zoneout row (kZone)
     template <class V>
     RNNKIT_INLINE void lanes(i64 j) const {
       const i64 H = c.a.d.H;
       const T* g = s.gates + b * 3 * H;
       V hn = V::load(c.rec2 + b * H + j);
       if (const T* bn = c.b_hn()) hn = hn + V::load(bn + j);
-      c.n_and_h(s, b, j, V::load(g + j), V::load(g + H + j), hn);
+      c.n_and_h(s, b, j, V::load(g + j), V::load(g + H + j), hn, zr);
     }
   };
   void step(const FwdStep<T>& s, const Ctx<T>& cx) {
     const i64 H = cx.H;
     if constexpr (kLbr) {
-      s.rows.each(cx.GH, [&](i64 b) { for_lanes<T>(H, Row{*this, s, b}); });
+      s.rows.each(cx.GH, [&](i64 b) {
+        for_lanes<T>(H, Row{*this, s, b, zone_row(a.zoneout, s.rows, b, H)});
+      });
     } else {
       s.rows.each(cx.GH, [&](i64 b) { for_lanes<T>(H, RzRow{*this, s, b}); });
       gemm_packed<T>(cx.B, H, H, MatView<T>{rh, H, 1}, w_n, rec2, H, false, cx.gemm, cx.nth);
-      s.rows.each(H, [&](i64 b) { for_lanes<T>(H, NRow{*this, s, b}); });
+      s.rows.each(H, [&](i64 b) {
+        for_lanes<T>(H, NRow{*this, s, b, zone_row(a.zoneout, s.rows, b, H)});
+      });
     }
   }
   void freeze(const FwdStep<T>& s, i64 b) { zero_n(a.hn + (s.k * a.d.B + b) * a.d.H, a.d.H); }
@@ -178,8 +186,9 @@ struct GruBwd {
   const T* dg_hidden(const T* dgx) const { return kLbr ? dgh : dgx; }
 
   // dz, dn and the direct path dh_prev = dh z; writes dgx's z and n parts, returns da_n.
+  // zr: row b's zoneout row (kZone).
   template <class V>
-  RNNKIT_INLINE V zn(const BwdStep<T>& s, i64 b, i64 j) const {
+  RNNKIT_INLINE V zn(const BwdStep<T>& s, i64 b, i64 j, const T* zr) const {
     const i64 H = a.d.H;
     const T* g = s.gates + b * 3 * H;
     const V one = V::set1(T(1));
@@ -187,7 +196,7 @@ struct GruBwd {
     V dh = V::load(s.dh + b * H + j);
     const V hp = V::load(s.h_prev + b * H + j);
     T* dd = s.dh_prev + b * H + j;
-    if constexpr (kZone) dh = unzone(V::load(a.zoneout + s.rows.x_row(b) * H + j), dh, dd);
+    if constexpr (kZone) dh = unzone(V::load(zr + j), dh, dd);
     V daz = dh * (hp - n) * z * (one - z);
     V dan = dh * (one - z) * fnma(n, n, one);
     if constexpr (kClip) {
@@ -208,11 +217,12 @@ struct GruBwd {
     const GruBwd& c;
     const BwdStep<T>& s;
     i64 b;
+    const T* zr;  // row b's zoneout row (kZone)
     template <class V>
     RNNKIT_INLINE void lanes(i64 j) const {
       const i64 H = c.a.d.H;
       const V one = V::set1(T(1));
-      const V dan = c.template zn<V>(s, b, j);
+      const V dan = c.template zn<V>(s, b, j, zr);
       const V r = V::load(s.gates + b * 3 * H + j);
       const V hn = V::load(c.a.hn + (s.k * c.a.d.B + b) * H + j);
       V dar = dan * hn * r * (one - r);
@@ -229,9 +239,10 @@ struct GruBwd {
     const GruBwd& c;
     const BwdStep<T>& s;
     i64 b;
+    const T* zr;  // row b's zoneout row (kZone)
     template <class V>
     RNNKIT_INLINE void lanes(i64 j) const {
-      c.template zn<V>(s, b, j);
+      c.template zn<V>(s, b, j, zr);
     }
   };
   struct RRow {  // without linear_before_reset, after the d(r*h) GEMM
@@ -259,9 +270,13 @@ struct GruBwd {
   void step(const BwdStep<T>& s, const Ctx<T>& cx) {
     const i64 H = cx.H;
     if constexpr (kLbr) {
-      s.rows.each(cx.GH, [&](i64 b) { for_lanes<T>(H, Row{*this, s, b}); });
+      s.rows.each(cx.GH, [&](i64 b) {
+        for_lanes<T>(H, Row{*this, s, b, zone_row(a.zoneout, s.rows, b, H)});
+      });
     } else {
-      s.rows.each(cx.GH, [&](i64 b) { for_lanes<T>(H, ZnRow{*this, s, b}); });
+      s.rows.each(cx.GH, [&](i64 b) {
+        for_lanes<T>(H, ZnRow{*this, s, b, zone_row(a.zoneout, s.rows, b, H)});
+      });
       gemm_packed<T>(cx.B, H, H, MatView<T>{s.dgx + 2 * H, cx.GH, 1}, w_n, drh, H, false, cx.gemm,
                      cx.nth);
       s.rows.each(H, [&](i64 b) { for_lanes<T>(H, RRow{*this, s, b}); });

@@ -54,6 +54,8 @@ struct LstmFwd {
     const FwdStep<T>& s;
     const Io& io;
     i64 b;
+    const T* zr;   // row b's zoneout row (kZone)
+    const T* zcr;  // and zoneout_c row (kZoneC)
     template <class V>
     RNNKIT_INLINE void lanes(i64 j) const {
       const i64 H = c.a.d.H;
@@ -100,12 +102,12 @@ struct LstmFwd {
       gg.store(g + 2 * H + j);
       o.store(g + 3 * H + j);
       if constexpr (kZoneC)  // c[k+1] = z c_prev + (1 - z) c~
-        zone(V::load(c.a.zoneout_c + s.rows.x_row(b) * H + j), cp, cn).store(io.c_new + b * H + j);
+        zone(V::load(zcr + j), cp, cn).store(io.c_new + b * H + j);
       else
         cn.store(io.c_new + b * H + j);
       V m = o * vtanh(cn);
       if constexpr (kZone && !kProj)  // m is h~ itself: zoned here (H = P)
-        m = zone(V::load(c.a.zoneout + s.rows.x_row(b) * H + j), V::load(s.h_prev + b * H + j), m);
+        m = zone(V::load(zr + j), V::load(s.h_prev + b * H + j), m);
       m.store(io.m + b * H + j);
     }
   };
@@ -114,7 +116,10 @@ struct LstmFwd {
     const T* c_prev = a.c + s.k * B * H;
     if (s.reset) c_prev = reset_state(c_start, c_prev, s.reset, s.rows, H);
     const Io io{c_prev, a.c + (s.k + 1) * B * H, kProj ? m : s.h_new};
-    s.rows.each(cx.GH, [&](i64 b) { for_lanes<T>(H, Row{*this, s, io, b}); });
+    s.rows.each(cx.GH, [&](i64 b) {
+      const T* zr = zone_row(a.zoneout, s.rows, b, cx.P);
+      for_lanes<T>(H, Row{*this, s, io, b, zr, zone_row(a.zoneout_c, s.rows, b, H)});
+    });
     if constexpr (kProj) {  // h = m w_proj^T (the driver then restores the frozen rows)
       gemm_packed<T>(B, cx.P, H, MatView<T>{m, H, 1}, w_proj, s.h_new, cx.P, false, cx.gemm,
                      cx.nth);
@@ -170,6 +175,8 @@ struct LstmBwd {
     const BwdStep<T>& s;
     const Io& io;
     i64 b;
+    const T* zr;   // row b's zoneout row (kZone)
+    const T* zcr;  // and zoneout_c row (kZoneC)
     template <class V>
     RNNKIT_INLINE void lanes(i64 j) const {
       const i64 H = c.a.d.H;
@@ -183,12 +190,12 @@ struct LstmBwd {
       const V cn = kZoneC ? fma(f, cp, i * gg) : V::load(io.c_new + b * H + j);
       V dm = V::load(io.dm + b * H + j);
       if constexpr (kZone && !kProj)  // dm = dL/dh_t here: z of it to h_prev
-        dm = unzone(V::load(c.a.zoneout + s.rows.x_row(b) * H + j), dm, s.dh_prev + b * H + j);
+        dm = unzone(V::load(zr + j), dm, s.dh_prev + b * H + j);
       const V tc = vtanh(cn);
       V dc_in = V::load(c.dc + b * H + j);  // dL/dc[k+1]
       V dc_keep = V::zero();  // the part zoneout sends to c_prev
       if constexpr (kZoneC) {
-        const V z = V::load(c.a.zoneout_c + s.rows.x_row(b) * H + j);
+        const V z = V::load(zcr + j);
         cn.store(c.ct_all + (s.k * c.a.d.B + b) * H + j);
         dc_keep = dc_in * z;
         dc_in = dc_in * (one - z);
@@ -240,7 +247,8 @@ struct LstmBwd {
     if (s.reset) c_prev = reset_state(c_start, c_prev, s.reset, s.rows, H);
     const Io io{c_prev, a.c + (s.k + 1) * B * H, kProj ? dm : s.dh};
     s.rows.each(cx.GH, [&](i64 b) {
-      for_lanes<T>(H, Row{*this, s, io, b});
+      const T* zr = zone_row(a.zoneout, s.rows, b, P);
+      for_lanes<T>(H, Row{*this, s, io, b, zr, zone_row(a.zoneout_c, s.rows, b, H)});
       if constexpr (!kZone) zero_n(s.dh_prev + b * P, P);  // h_prev: only through w_hh
       if (s.reset && s.reset[b]) zero_n(dc + b * H, H);  // no gradient crosses a reset
     });

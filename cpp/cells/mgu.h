@@ -61,6 +61,7 @@ struct MguFwd {
     const MguFwd& c;
     const FwdStep<T>& s;
     i64 b;
+    const T* zr;  // row b's zoneout row (kZone)
     template <class V>
     RNNKIT_INLINE void lanes(i64 j) const {
       const i64 H = c.a.d.H;
@@ -73,7 +74,7 @@ struct MguFwd {
       const V hp = V::load(s.h_prev + b * H + j);
       n.store(g + H + j);
       V h = fma(f, n - hp, hp);  // (1-f) h + f n
-      if constexpr (kZone) h = zone(V::load(c.a.zoneout + s.rows.x_row(b) * H + j), hp, h);
+      if constexpr (kZone) h = zone(V::load(zr + j), hp, h);
       h.store(s.h_new + b * H + j);
     }
   };
@@ -81,7 +82,9 @@ struct MguFwd {
     const i64 H = cx.H;
     s.rows.each(cx.GH, [&](i64 b) { for_lanes<T>(H, FRow{*this, s, b}); });
     gemm_packed<T>(cx.B, H, H, MatView<T>{fh, H, 1}, w_n, rec2, H, false, cx.gemm, cx.nth);
-    s.rows.each(H, [&](i64 b) { for_lanes<T>(H, NRow{*this, s, b}); });
+    s.rows.each(H, [&](i64 b) {
+      for_lanes<T>(H, NRow{*this, s, b, zone_row(a.zoneout, s.rows, b, H)});
+    });
   }
   void freeze(const FwdStep<T>&, i64) {}
 };
@@ -111,9 +114,9 @@ struct MguBwd {
   const T* dg_hidden(const T* dgx) const { return dgx; }
 
   struct NRow {  // before the d(f*h) GEMM: da_n, the direct paths through h_new
-    const MguBwd& c;
     const BwdStep<T>& s;
     i64 H, b;
+    const T* zr;  // row b's zoneout row (kZone)
     template <class V>
     RNNKIT_INLINE void lanes(i64 j) const {
       const T* g = s.gates + b * 2 * H;
@@ -121,7 +124,7 @@ struct MguBwd {
       const V f = V::load(g + j), n = V::load(g + H + j);
       V dh = V::load(s.dh + b * H + j);
       T* dd = s.dh_prev + b * H + j;
-      if constexpr (kZone) dh = unzone(V::load(c.a.zoneout + s.rows.x_row(b) * H + j), dh, dd);
+      if constexpr (kZone) dh = unzone(V::load(zr + j), dh, dd);
       const V hp = V::load(s.h_prev + b * H + j);
       V dan = dh * f * fnma(n, n, one);  // h_new = h + f (n - h), n = tanh(a_n)
       if constexpr (kClip) dan = unclip(dan, s.mask + b * 2 * H + H + j);
@@ -156,7 +159,9 @@ struct MguBwd {
   };
   void step(const BwdStep<T>& s, const Ctx<T>& cx) {
     const i64 H = cx.H;
-    s.rows.each(cx.GH, [&](i64 b) { for_lanes<T>(H, NRow{*this, s, H, b}); });
+    s.rows.each(cx.GH, [&](i64 b) {
+      for_lanes<T>(H, NRow{s, H, b, zone_row(a.zoneout, s.rows, b, H)});
+    });
     gemm_packed<T>(cx.B, H, H, MatView<T>{s.dgx + H, cx.GH, 1}, w_n, dfh, H, false, cx.gemm,
                    cx.nth);
     s.rows.each(H, [&](i64 b) { for_lanes<T>(H, FRow{*this, s, b}); });

@@ -32,6 +32,7 @@ struct RnnFwd {
     const RnnFwd& c;
     const FwdStep<T>& s;
     i64 b;
+    const T* zr;  // row b's zoneout row (kZone)
     template <class V>
     RNNKIT_INLINE void lanes(i64 j) const {
       const i64 H = c.a.d.H;
@@ -42,12 +43,14 @@ struct RnnFwd {
       V h = kRelu ? max(V::zero(), a) : vtanh(a);
       h.store(g + j);
       if constexpr (kZone)
-        h = zone(V::load(c.a.zoneout + s.rows.x_row(b) * H + j), V::load(s.h_prev + b * H + j), h);
+        h = zone(V::load(zr + j), V::load(s.h_prev + b * H + j), h);
       h.store(s.h_new + b * H + j);
     }
   };
   void step(const FwdStep<T>& s, const Ctx<T>& cx) {
-    s.rows.each(cx.H, [&](i64 b) { for_lanes<T>(cx.H, Row{*this, s, b}); });
+    s.rows.each(cx.H, [&](i64 b) {
+      for_lanes<T>(cx.H, Row{*this, s, b, zone_row(a.zoneout, s.rows, b, cx.H)});
+    });
   }
   void freeze(const FwdStep<T>&, i64) {}
 };
@@ -66,15 +69,15 @@ struct RnnBwd {
   const T* dg_hidden(const T* dgx) const { return dgx; }
 
   struct Row {
-    const RnnBwd& c;
     const BwdStep<T>& s;
     i64 H, b;
+    const T* zr;  // row b's zoneout row (kZone)
     template <class V>
     RNNKIT_INLINE void lanes(i64 j) const {
       const V h = V::load(s.gates + b * H + j);
       V dh = V::load(s.dh + b * H + j);
       if constexpr (kZone)  // z dh to h_prev
-        dh = unzone(V::load(c.a.zoneout + s.rows.x_row(b) * H + j), dh, s.dh_prev + b * H + j);
+        dh = unzone(V::load(zr + j), dh, s.dh_prev + b * H + j);
       // relu'(a) = [h > 0]; tanh'(a) = 1 - h^2
       V da = kRelu ? select(gt(h, V::zero()), dh, V::zero()) : dh * fnma(h, h, V::set1(T(1)));
       if constexpr (kClip) da = unclip(da, s.mask + b * H + j);
@@ -83,7 +86,7 @@ struct RnnBwd {
   };
   void step(const BwdStep<T>& s, const Ctx<T>& cx) {
     s.rows.each(cx.H, [&](i64 b) {
-      for_lanes<T>(cx.H, Row{*this, s, cx.H, b});
+      for_lanes<T>(cx.H, Row{s, cx.H, b, zone_row(a.zoneout, s.rows, b, cx.H)});
       if constexpr (!kZone) zero_n(s.dh_prev + b * cx.P, cx.P);  // h_prev: only through w_hh
     });
   }

@@ -280,6 +280,13 @@ RNNKIT_INLINE void for_lanes(i64 n, const Body& body) {
   for (; j < n; ++j) body.template lanes<Scalar<T>>(j);
 }
 
+// Row b's row of an x-ordered mask m [T, B, n] at this step, or null without m: found once per
+// row and handed to the row's pass (rows.x_row() per vector costs about ten instructions).
+template <class T>
+RNNKIT_INLINE const T* zone_row(const T* m, const Rows& rows, i64 b, i64 n) {
+  return m ? m + rows.x_row(b) * n : nullptr;
+}
+
 // zone() and unzone() over the live rows of one step, for a cell whose GEMM writes h; z is the
 // row of zoneout [T, B, n] that row b reads. zone_rows: h_new[b] = z h_prev[b] + (1 - z)
 // h_new[b]. unzone_rows: d_cell[b] = (1 - z) d[b], d_prev[b] = z d[b]. Rows [B, n].
