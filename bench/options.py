@@ -7,8 +7,9 @@ For each cell, the plain configuration and each option run interleaved on the sa
 (float32); the table gives median forward and forward+backward times and their ratio to the
 plain cell of the same run. The options of API.md section 11: resets (a reset every 10 steps
 in each sequence), zoneout 0.1 as a training mask of 0s and 1s (h; and c for the LSTM),
-both together; layer norm and the recurrent mask are marked [reference]: the kernels do not
-run them yet, so those rows time rnnkit.reference (rnnkit.ops.REFERENCE_OPTIONS).
+both together, a recurrent mask (variational dropout 0.25: 0 or 1/0.75 per sequence and unit),
+and the mask with resets and zoneout; layer norm is marked [reference]: the kernels do not run
+it yet, so that row times rnnkit.reference (rnnkit.ops.REFERENCE_OPTIONS).
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ def section11(cell):
         ("zoneout 0.1" + (" (h and c)" if cell == "lstm" else ""), zone),
         ("resets + zoneout", {"resets": 10, **zone}),
         ("layer norm [reference]", {"ln": True}),
-        ("recurrent_mask [reference]", {"rmask": 0.25}),
+        ("recurrent_mask 0.25", {"rmask": 0.25}),
+        ("mask + resets + zoneout", {"rmask": 0.25, "resets": 10, **zone}),
     ]
     return rows
 

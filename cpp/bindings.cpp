@@ -346,13 +346,13 @@ PyObject* python_call(const Body& body) {
   X(cell, 1) X(x, 1) X(w_ih, 1) X(w_hh, 1) X(b_ih, 0) X(b_hh, 0) X(h0, 1) X(c0, 0)     \
   X(w_peep, 0) X(w_proj, 0) X(lengths, 0) X(reverse, 0) X(input_forget, 0)             \
   X(linear_before_reset, 0) X(clip, 0) X(y, 1) X(h, 1) X(c, 0) X(gates, 1) X(hn, 0)    \
-  X(clip_mask, 0) X(resets, 0) X(zoneout, 0) X(zoneout_c, 0)
+  X(clip_mask, 0) X(resets, 0) X(zoneout, 0) X(zoneout_c, 0) X(recurrent_mask, 0)
 #define RNNKIT_BACKWARD_PARAMS(X)                                                      \
   X(cell, 1) X(x, 1) X(w_ih, 1) X(w_hh, 1) X(w_peep, 0) X(w_proj, 0) X(lengths, 0)     \
   X(reverse, 0) X(input_forget, 0) X(linear_before_reset, 0) X(clip, 0) X(h, 1)        \
   X(c, 0) X(gates, 1) X(hn, 0) X(clip_mask, 0) X(dy, 1) X(dh_n, 1) X(dc_n, 0) X(dx, 1) \
   X(dh0, 1) X(dc0, 0) X(dw_ih, 1) X(dw_hh, 1) X(db_ih, 0) X(db_hh, 0) X(dw_peep, 0)    \
-  X(dw_proj, 0) X(resets, 0) X(zoneout, 0) X(zoneout_c, 0)
+  X(dw_proj, 0) X(resets, 0) X(zoneout, 0) X(zoneout_c, 0) X(recurrent_mask, 0)
 // clang-format on
 #define RNNKIT_FIELD(name, req) py::object name;
 #define RNNKIT_NAME(name, req) {#name, req != 0},
@@ -363,8 +363,8 @@ struct FwdKw {
 struct BwdKw {
   RNNKIT_BACKWARD_PARAMS(RNNKIT_FIELD)
 };
-static_assert(sizeof(FwdKw) == 24 * sizeof(py::object), "FwdKw: one object per parameter");
-static_assert(sizeof(BwdKw) == 31 * sizeof(py::object), "BwdKw: one object per parameter");
+static_assert(sizeof(FwdKw) == 25 * sizeof(py::object), "FwdKw: one object per parameter");
+static_assert(sizeof(BwdKw) == 32 * sizeof(py::object), "BwdKw: one object per parameter");
 
 const Keywords& forward_keywords() {
   static const Keywords* k = new Keywords("forward", {RNNKIT_FORWARD_PARAMS(RNNKIT_NAME)});
@@ -431,6 +431,7 @@ void forward(PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
     if (a.resets && a.reverse) throw py::value_error("resets: expected None with reverse=True");
     a.zoneout = arg_ptr<Real>(v.zoneout, "zoneout", {T, B, P}, false, true);
     a.zoneout_c = st ? arg_ptr<Real>(v.zoneout_c, "zoneout_c", {T, B, H}, false, true) : nullptr;
+    a.recurrent_mask = arg_ptr<Real>(v.recurrent_mask, "recurrent_mask", {B, P}, false, true);
     a.input_forget = pp && flag_arg(v.input_forget, "input_forget", false);
     a.linear_before_reset = flag_arg(v.linear_before_reset, "linear_before_reset", true);
     a.clip = static_cast<Real>(clip);
@@ -475,6 +476,7 @@ void backward(PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
     if (a.resets && a.reverse) throw py::value_error("resets: expected None with reverse=True");
     a.zoneout = arg_ptr<Real>(v.zoneout, "zoneout", {T, B, P}, false, true);
     a.zoneout_c = st ? arg_ptr<Real>(v.zoneout_c, "zoneout_c", {T, B, H}, false, true) : nullptr;
+    a.recurrent_mask = arg_ptr<Real>(v.recurrent_mask, "recurrent_mask", {B, P}, false, true);
     a.input_forget = pp && flag_arg(v.input_forget, "input_forget", false);
     a.linear_before_reset = flag_arg(v.linear_before_reset, "linear_before_reset", true);
     a.clip = static_cast<Real>(clip);

@@ -50,6 +50,8 @@ struct FwdArgs {
   const std::uint8_t* resets;
   const T* zoneout;    // [T, B, P] (x time order) values in [0, 1], or null
   const T* zoneout_c;  // [T, B, H] (x time order, LSTM) values in [0, 1], or null
+  // [B, P] the same at every step: the products with w_hh read h_prev * recurrent_mask, or null
+  const T* recurrent_mask;
   bool reverse, input_forget, linear_before_reset;
   T clip;  // the clip bound when clip_mask is given (0 then clips everything to 0)
   // outputs: every element written, whatever the lengths (y and gates are 0 past the end)
@@ -89,6 +91,7 @@ struct BwdArgs {
   const std::uint8_t* resets;  // [T, B] as in FwdArgs, or null: no gradient crosses a reset
   const T* zoneout;            // [T, B, P] as in FwdArgs, or null
   const T* zoneout_c;          // [T, B, H] as in FwdArgs, or null
+  const T* recurrent_mask;     // [B, P] as in FwdArgs, or null
   bool reverse, input_forget, linear_before_reset;
   T clip;
   const T* h;                     // [T+1, B, P] from the forward

@@ -23,9 +23,12 @@
 // out of dw_hh (a row map, -1 there) and zeroes their dL/dh[k]; a cell with its own state
 // (LSTM c) resets it itself from FwdStep/BwdStep::reset.
 //
-// Zoneout of h (every cell, a mask row per step and sequence in x order): after the cell's step
-// the driver mixes h_new with h_prev, and in backward splits dL/dh_t between the cell (1 - z)
-// and dL/dh_prev (z). A cell with its own state (LSTM c, zoneout_c) zones it itself.
+// Recurrent mask (the same [B, P] at every step): the driver hands the recurrent GEMM and the
+// cell h_rec = h_prev * mask (after resets); in backward dL/dh_prev gets mask * (dG w_hh) and
+// dw_hh = dG^T h_rec, from a masked copy of h[0:T] written step by step.
+//
+// Zoneout (of h, and the LSTM's c) is the cells' (step.h): the driver only adds dy to dL/dh_t
+// and hands the masks on in FwdArgs/BwdArgs.
 //
 // Variable lengths and reverse are row maps: step k of sequence b reads x row t = k (or
 // lengths[b]-1-k when reversed) and past the end (k >= lengths[b]) its state is frozen and
@@ -64,24 +67,6 @@ inline void fill_row_maps(i64 T_, i64 B, const i64* lengths, bool reverse, i64* 
       }
 }
 
-// Zoneout of the live rows of one step: h_new[b] = z h_prev[b] + (1 - z) h_new[b], z the row
-// of zoneout [T, B, n] that row b reads at this step. h_new, h_prev: [B, n].
-template <class T>
-void zone_rows(T* h_new, const T* h_prev, const T* zoneout, const Rows& rows, i64 n) {
-  using V = Vec<T>;
-  for (i64 b = 0; b < rows.B; ++b) {
-    if (!rows.live(b)) continue;
-    const T* z = zoneout + rows.x_row(b) * n;
-    T* hn = h_new + b * n;
-    const T* hp = h_prev + b * n;
-    i64 j = 0;
-    for (; j + V::kLanes <= n; j += V::kLanes)
-      zone(V::load(z + j), V::load(hp + j), V::load(hn + j)).store(hn + j);
-    for (; j < n; ++j)
-      zone(Scalar<T>::load(z + j), Scalar<T>::load(hp + j), Scalar<T>::load(hn + j)).store(hn + j);
-  }
-}
-
 // The row of x (and y) that step k of sequence b reads, for len = its length.
 inline i64 x_row(i64 k, i64 b, i64 B, i64 len, bool reverse) {
   return (reverse ? len - 1 - k : k) * B + b;
@@ -117,6 +102,7 @@ struct FwdPlan {
   T* w_in = nullptr;    // packed w_ih^T: B[i, n] = w_ih[n, i], i < I, n < GH
   T* gemm = nullptr;    // [nth * gemm_a_scratch] the GEMMs' A panels
   T* h_start = nullptr; // [B, P] h[k] with the reset rows zeroed (resets)
+  T* h_rec = nullptr;   // [B, P] h_prev * recurrent_mask (recurrent_mask)
 };
 
 template <class T, class Cell>
@@ -130,6 +116,7 @@ FwdPlan<T> plan_forward(const FwdArgs<T>& a, Cell& cell, Arena<T>& ar) {
   if (!direct) p.w_in = ar.take(gemm_packed_b_size<T>(d.I, d.G * d.H));
   p.gemm = ar.take(a.n_threads * gemm_a_scratch<T>());
   if (a.resets) p.h_start = ar.take(d.B * d.P);
+  if (a.recurrent_mask) p.h_rec = ar.take(d.B * d.P);
   return p;
 }
 
@@ -196,21 +183,23 @@ void run_forward(Cell& cell, const FwdArgs<T>& a, T* ws) {
     const std::uint8_t* reset = a.resets ? a.resets + k * B : nullptr;  // no reverse: t = k
     const T* h_prev = a.h + k * B * P;
     if (reset) h_prev = reset_state(p.h_start, h_prev, reset, rows, P);
+    const T* h_rec =
+        a.recurrent_mask ? mask_state(p.h_rec, h_prev, a.recurrent_mask, B, P) : h_prev;
     const FwdStep<T> s{k,
                        h_prev,
                        a.h + (k + 1) * B * P,
                        a.gates + k * B * GH,
                        a.clip_mask ? a.clip_mask + k * B * GH : nullptr,
                        rows,
-                       reset};
+                       reset,
+                       h_rec};
     const RecOut<T> rec = cell.rec_out(s);  // 2. the recurrent product, then the cell's step
     if (direct)
-      gemv<T>(B, R, P, MatView<T>{s.h_prev, P, 1}, a.w_hh, P, rec.C, rec.ldc, rec.accumulate, nth);
-    else if (!recurrent_bf16(a, B, R, P, s.h_prev, rec))
-      gemm_packed<T>(B, R, P, MatView<T>{s.h_prev, P, 1}, p.w_rec, rec.C, rec.ldc, rec.accumulate,
+      gemv<T>(B, R, P, MatView<T>{s.h_rec, P, 1}, a.w_hh, P, rec.C, rec.ldc, rec.accumulate, nth);
+    else if (!recurrent_bf16(a, B, R, P, s.h_rec, rec))
+      gemm_packed<T>(B, R, P, MatView<T>{s.h_rec, P, 1}, p.w_rec, rec.C, rec.ldc, rec.accumulate,
                      p.gemm, nth, k & 1);
     cell.step(s, cx);
-    if (a.zoneout) zone_rows(s.h_new, s.h_prev, a.zoneout, rows, P);
     if (a.lengths)
       for (i64 b = 0; b < B; ++b) {
         if (s.rows.live(b)) continue;  // past the end: frozen state, zero gates
@@ -252,7 +241,8 @@ struct BwdPlan {
   T* w_hh = nullptr;    // packed w_hh[0:R] as it is: B[r, p] = w_hh[r, p], r < R, p < P
   T* gemm = nullptr;    // GEMM scratch for the per-step products and the large ones after
   T* h_start = nullptr; // [B, P] h[k] with the reset rows zeroed (resets)
-  T* dh_zone = nullptr; // [B, P] z dL/dh_t: the part of dL/dh_t that zoneout sends to h_prev
+  T* h_rec = nullptr;   // [T, B, P] h[0:T] * recurrent_mask after resets (recurrent_mask)
+  T* dh_rec = nullptr;  // [B, P] dG w_hh of one step, before the mask (recurrent_mask)
 };
 
 template <class T, class Cell>
@@ -277,7 +267,10 @@ BwdPlan<T> plan_backward(const BwdArgs<T>& a, Cell& cell, Arena<T>& ar) {
   for (i64 c : cands) g = c > g ? c : g;
   p.gemm = ar.take(g);
   if (a.resets) p.h_start = ar.take(d.B * d.P);
-  if (a.zoneout) p.dh_zone = ar.take(d.B * d.P);
+  if (a.recurrent_mask) {
+    p.h_rec = ar.take(TB * d.P);
+    p.dh_rec = ar.take(d.B * d.P);
+  }
   return p;
 }
 
@@ -323,10 +316,13 @@ void run_backward(Cell& cell, const BwdArgs<T>& a, T* ws) {
     const std::uint8_t* reset = a.resets ? a.resets + k * B : nullptr;  // no reverse: t = k
     const T* h_prev = a.h + k * B * P;
     if (reset) h_prev = reset_state(p.h_start, h_prev, reset, rows, P);
+    const T* h_rec = a.recurrent_mask
+                         ? mask_state(p.h_rec + k * B * P, h_prev, a.recurrent_mask, B, P)
+                         : h_prev;
     const BwdStep<T> s{
         k,      a.gates + k * B * GH, h_prev,  a.clip_mask ? a.clip_mask + k * B * GH : nullptr,
         dh_cur, p.dgx + k * B * GH,   dh_next, rows,
-        reset};
+        reset,  h_rec};
     for (i64 b = 0; b < B; ++b) {
       const i64 len = a.lengths ? a.lengths[b] : T_;
       if (k >= len) {  // past the end: the gradient passes through, nothing reaches the gates
@@ -338,25 +334,18 @@ void run_backward(Cell& cell, const BwdArgs<T>& a, T* ws) {
       const T* dyr = a.dy + x_row(k, b, B, len, a.reverse) * P;  // dh += this step's dy
       T* dh = dh_cur + b * P;
       for (i64 j = 0; j < P; ++j) dh[j] += dyr[j];
-      if (a.zoneout) {  // h_t = z h_prev + (1 - z) h~_t
-        const T* z = a.zoneout + x_row(k, b, B, len, a.reverse) * P;
-        T* keep = p.dh_zone + b * P;
-        for (i64 j = 0; j < P; ++j) {
-          keep[j] = dh[j] * z[j];
-          dh[j] = dh[j] * (T(1) - z[j]);
-        }
-      }
     }
     cell.step(s, cx);
-    gemm_packed<T>(B, P, R, MatView<T>{cell.dg_rec(s), GH, 1}, p.w_hh, dh_next, P, true, p.gemm,
-                   nth);
-    if (a.zoneout)
-      for (i64 b = 0; b < B; ++b) {
-        if (!rows.live(b)) continue;
-        T* dd = dh_next + b * P;
-        const T* keep = p.dh_zone + b * P;
-        for (i64 j = 0; j < P; ++j) dd[j] += keep[j];
-      }
+    if (a.recurrent_mask) {  // dh_prev += mask * (dG w_hh)
+      gemm_packed<T>(B, P, R, MatView<T>{cell.dg_rec(s), GH, 1}, p.w_hh, p.dh_rec, P, false,
+                     p.gemm, nth);
+      for (i64 b = 0; b < B; ++b)
+        if (rows.live(b))
+          add_masked(dh_next + b * P, p.dh_rec + b * P, a.recurrent_mask + b * P, P);
+    } else {
+      gemm_packed<T>(B, P, R, MatView<T>{cell.dg_rec(s), GH, 1}, p.w_hh, dh_next, P, true, p.gemm,
+                     nth);
+    }
     if (reset)  // no gradient crosses a reset
       for (i64 b = 0; b < B; ++b)
         if (reset[b] && rows.live(b)) zero_n(dh_next + b * P, P);
@@ -372,8 +361,8 @@ void run_backward(Cell& cell, const BwdArgs<T>& a, T* ws) {
           p.gemm, nth);
   gemm<T>(GH, I, TB, MatView<T>{p.dgx, 1, GH}, MatView<T>{a.x, I, 1, p.fmap}, a.dw_ih, I, false,
           p.gemm, nth);
-  gemm<T>(R, P, TB, MatView<T>{dgh, 1, GH}, MatView<T>{a.h, P, 1, p.vmap}, a.dw_hh, P, false,
-          p.gemm, nth);
+  gemm<T>(R, P, TB, MatView<T>{dgh, 1, GH}, MatView<T>{p.h_rec ? p.h_rec : a.h, P, 1, p.vmap},
+          a.dw_hh, P, false, p.gemm, nth);
   if (a.db_ih) column_sums<T>(a.db_ih, p.dgx, GH, nullptr, 0, TB, GH);
   if (a.db_hh) {
     if (a.db_ih && dgh == p.dgx)  // same gradient on both sides: one pass is enough

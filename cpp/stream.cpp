@@ -18,6 +18,11 @@
 // only (or none with out=), releases the GIL for the kernels, and refuses a second thread
 // entering the same stream (RuntimeError) instead of racing on the state.
 //
+// Zoneout in eval is its expectation, the constant rate p: the stream keeps zoneout (and, for
+// the LSTM, zoneout_c) buffers [T, B, P] filled with p in its scratch and hands them to the
+// driver, which reads them as any call's masks (the same arithmetic as the layer's eval call,
+// no kernel variant of its own; the buffers are as large as the step's h).
+//
 // bfloat16 streams (float32 only) also hold w_ih and w_hh as bf16.h panels, packed once per
 // target, which the driver's two products read instead (FwdArgs::w_ih16, w_hh16); the cells'
 // own products (LSTM projection, GRU w_hn) read float32 panels of the rounded weights.
@@ -122,8 +127,11 @@ template <class T>
 class StreamImpl final : public StreamBase {
  public:
   StreamImpl(Cell cell, const py::list& layers, i64 B, bool input_forget, bool linear_before_reset,
-             double clip, bool bf16, py::object slow_check)
+             double clip, bool bf16, double zoneout, py::object slow_check)
       : slow_check_(std::move(slow_check)), dtype_(py::dtype::of<T>()), bf16_(bf16) {
+    if (!(zoneout >= 0.0 && zoneout <= 1.0))
+      throw py::value_error("zoneout: expected a rate in [0, 1], got " + std::to_string(zoneout));
+    zoneout_ = static_cast<T>(zoneout);
     if (bf16 && !std::is_same_v<T, float>)
       throw py::value_error("weight_dtype: 'bfloat16' needs float32 weights");
     const CellInfo* info = find_cell(cell);
@@ -262,9 +270,10 @@ class StreamImpl final : public StreamBase {
 
   // The driver's per-call outputs for T steps, shared by the layers (they run one after
   // another): h [T+1, B, maxP], c [T+1, B, maxH], gates [T, B, maxGH], hn [T, B, maxH],
-  // clip mask [T, B, maxGH], and two [T, B, maxP] buffers for the outputs between layers.
+  // clip mask [T, B, maxGH], two [T, B, maxP] buffers for the outputs between layers, and
+  // with zoneout the rate p as zoneout [T, B, maxP] and zoneout_c [T, B, maxH] (LSTM).
   struct Scratch {
-    Buffer<T> h, c, gates, hn, mid[2];
+    Buffer<T> h, c, gates, hn, mid[2], zone, zone_c;
     Buffer<std::uint8_t> mask;
     Scratch() = default;
     Scratch(const StreamImpl& s, i64 T_) {
@@ -282,6 +291,14 @@ class StreamImpl final : public StreamBase {
       if (s.clip_) mask.resize(T_ * B * mgh, false);
       if (s.layers_.size() > 1)
         for (auto& m : mid) m.resize(T_ * B * s.max_p_, false);
+      if (s.zoneout_ > T(0)) {
+        fill(zone, T_ * B * s.max_p_, s.zoneout_);
+        if (s.info_->cell_state) fill(zone_c, T_ * B * mh, s.zoneout_);
+      }
+    }
+    static void fill(Buffer<T>& buf, i64 n, T value) {
+      buf.resize(n, false);
+      for (i64 i = 0; i < n; ++i) buf.get()[i] = value;
     }
   };
 
@@ -344,6 +361,10 @@ class StreamImpl final : public StreamBase {
       a.gates = s.gates.get();
       a.hn = info_->hn_cache ? s.hn.get() : nullptr;
       a.clip_mask = clip_ ? s.mask.get() : nullptr;
+      if (zoneout_ > T(0)) {
+        a.zoneout = s.zone.get();
+        a.zoneout_c = info_->cell_state ? s.zone_c.get() : nullptr;
+      }
       k.fwd(a, lay.ws.get());
       lay.packed_by = &table;
       lay.packed_params = params;
@@ -388,6 +409,7 @@ class StreamImpl final : public StreamBase {
   i64 h_total_ = 0, c_total_ = 0, B_ = 0, I_ = 0, P_ = 0, max_p_ = 0;
   bool clip_ = false;
   bool bf16_ = false;  // w_ih and w_hh read as bfloat16 panels
+  T zoneout_ = T(0);   // the zoneout rate of h (and c), 0: none
   Buffer<T> h_, c_;  // the carried state: h [L, B, P], c [L, B, H]
   Scratch step_scratch_;  // the driver's outputs for one step
   Scratch run_scratch_;   // and for the longest run so far (run_steps_ steps)
@@ -398,7 +420,8 @@ class StreamImpl final : public StreamBase {
 class Stream {
  public:
   Stream(Cell cell, const py::list& layers, i64 batch_size, bool input_forget,
-         bool linear_before_reset, double clip, bool bf16, py::object slow_check) {
+         bool linear_before_reset, double clip, bool bf16, double zoneout,
+         py::object slow_check) {
     if (layers.size() < 1 || !py::isinstance<py::tuple>(layers[0]) ||
         py::reinterpret_borrow<py::tuple>(layers[0]).size() < 1 ||
         !py::isinstance<py::array>(py::reinterpret_borrow<py::tuple>(layers[0])[0]))
@@ -407,10 +430,11 @@ class Stream {
         py::reinterpret_borrow<py::tuple>(layers[0])[0]);
     if (w.dtype().equal(py::dtype::of<float>()))
       impl_.reset(new StreamImpl<float>(cell, layers, batch_size, input_forget, linear_before_reset,
-                                        clip, bf16, std::move(slow_check)));
+                                        clip, bf16, zoneout, std::move(slow_check)));
     else if (w.dtype().equal(py::dtype::of<double>()))
       impl_.reset(new StreamImpl<double>(cell, layers, batch_size, input_forget,
-                                         linear_before_reset, clip, bf16, std::move(slow_check)));
+                                         linear_before_reset, clip, bf16, zoneout,
+                                         std::move(slow_check)));
     else
       throw py::type_error("w_ih: expected dtype float32 or float64, got " +
                            std::string(py::str(w.dtype())));
@@ -427,10 +451,11 @@ void bind_stream(py::module_& m) {
   py::class_<Stream>(m, "Stream",
                      "A stack of layers with weights packed once, stepped with the state kept "
                      "inside (private: use layer.stream()).")
-      .def(py::init<Cell, const py::list&, i64, bool, bool, double, bool, py::object>(),
+      .def(py::init<Cell, const py::list&, i64, bool, bool, double, bool, double, py::object>(),
            py::arg("cell"), py::arg("layers"), py::arg("batch_size"),
            py::arg("input_forget") = false, py::arg("linear_before_reset") = true,
-           py::arg("clip") = 0.0, py::arg("bfloat16") = false, py::arg("slow_check"))
+           py::arg("clip") = 0.0, py::arg("bfloat16") = false, py::arg("zoneout") = 0.0,
+           py::arg("slow_check"))
       .def(
           "step",
           [](Stream& s, const py::object& x, const py::object& out) {

@@ -1,13 +1,14 @@
 """The options of API.md section 11 in the native kernels against the reference: every output,
 cache field and gradient, both dtypes, every SIMD target, odd sizes, lengths, threads, and
-caches crossing backends. ``resets``, ``zoneout`` and ``zoneout_c`` run in the kernels, alone
-and together (with reverse: zoneout alone, resets are refused there); the other options run
-on the reference in both backends for now (rnnkit.ops.REFERENCE_OPTIONS), which the last
-test pins down so that it cannot pass unnoticed as a kernel test."""
+caches crossing backends. ``resets``, ``zoneout``, ``zoneout_c`` and ``recurrent_mask`` run in
+the kernels, alone and together (with reverse: resets are refused there, the others run); the
+other options run on the reference in both backends for now (rnnkit.ops.REFERENCE_OPTIONS),
+which the last test pins down so that it cannot pass unnoticed as a kernel test."""
 
 import numpy as np
 import pytest
 from _cases import assert_thread_count_free, make_problem
+from conftest import numeric_grad
 from test_native_vs_reference import compare
 
 import rnnkit
@@ -38,16 +39,26 @@ def random_resets(T, B, seed, p=0.3):
     return r
 
 
-# which native options a test sets: resets, zoneout (of h), zoneout_c (LSTM), or all
-OPTION_SETS = ["resets", "zoneout", "all"]
+# which native options a test sets: resets, zoneout (of h, and zoneout_c for the LSTM),
+# recurrent_mask, resets + zoneout ("all"), or all three ("mask_all")
+OPTION_SETS = ["resets", "zoneout", "all", "mask", "mask_all"]
+
+
+def random_recurrent_mask(B, P, seed):
+    """A recurrent mask [B, P]: exact 0s (~30%) and scaled keeps of several sizes."""
+    rng = np.random.default_rng(seed)
+    return np.where(rng.uniform(size=(B, P)) < 0.3, 0.0, rng.uniform(0.5, 2.0, size=(B, P)))
 
 
 def add_options(kw, cell, which, T, B, P, H, seed, reverse=False):
-    """Random masks: resets (~30% of steps), zoneout rates in [0, 1] with exact 0s and 1s."""
+    """Random masks: resets (~30% of steps), zoneout rates in [0, 1] with exact 0s and 1s,
+    recurrent masks (random_recurrent_mask)."""
     rng = np.random.default_rng(seed)
-    if which in ("resets", "all") and not reverse:
+    if which in ("resets", "all", "mask_all") and not reverse:
         kw["resets"] = random_resets(T, B, seed + 1)
-    if which in ("zoneout", "all"):
+    if which in ("mask", "mask_all"):
+        kw["recurrent_mask"] = random_recurrent_mask(B, P, seed + 2).astype(kw["_dtype"])
+    if which in ("zoneout", "all", "mask_all"):
         z = rng.uniform(size=(T, B, P))
         z[rng.uniform(size=z.shape) < 0.2] = 0.0
         z[rng.uniform(size=z.shape) < 0.2] = 1.0
@@ -105,14 +116,16 @@ def test_options_with_lengths_and_reverse(cfg, dtype, which, variant, simd_targe
     compare(*out, dtype)
 
 
+@pytest.mark.parametrize("which", ["all", "mask", "mask_all"])
 @pytest.mark.parametrize("cfg", CONFIGS, ids=IDS)
-def test_resets_cache_crosses_backends(cfg):
+def test_resets_cache_crosses_backends(cfg, which):
+    """A cache of either backend into the other's backward (masks in the cache)."""
     _, cell, opts = cfg
     name, args, kw, seeds = make_problem(
         cell, opts, 5, 3, 4, 6, np.float64, lengths=np.array([5, 2, 4])
     )
     kw = add_options(
-        dict(kw, _dtype=np.dtype(np.float64)), cell, "all", 5, 3, args[2].shape[1], 6, seed=9
+        dict(kw, _dtype=np.dtype(np.float64)), cell, which, 5, 3, args[2].shape[1], 6, seed=9
     )
     bwd = f"{cell}_backward"
     for cache in (getattr(rnnkit, name)(*args, **kw).cache, getattr(ref, name)(*args, **kw).cache):
@@ -125,14 +138,17 @@ def test_resets_cache_crosses_backends(cfg):
                 np.testing.assert_allclose(a, e, rtol=1e-10, atol=1e-10, err_msg=field)
 
 
-@pytest.mark.parametrize("cfg", [CONFIGS[0], CONFIGS[5], CONFIGS[7]], ids=[IDS[0], IDS[5], IDS[7]])
-def test_resets_bitwise_for_any_thread_count(cfg, simd_target):
+@pytest.mark.parametrize("which", ["all", "mask_all"])
+@pytest.mark.parametrize(
+    "cfg", [CONFIGS[0], CONFIGS[5], CONFIGS[7], CONFIGS[8]], ids=[IDS[0], IDS[5], IDS[7], IDS[8]]
+)
+def test_resets_bitwise_for_any_thread_count(cfg, which, simd_target):
     _, cell, opts = cfg
     name, args, kw, seeds = make_problem(
         cell, opts, 5, 24, 40, 96, np.float32, lengths=np.arange(24) % 6
     )
     kw = add_options(
-        dict(kw, _dtype=np.dtype(np.float32)), cell, "all", 5, 24, args[2].shape[1], 96, seed=2
+        dict(kw, _dtype=np.dtype(np.float32)), cell, which, 5, 24, args[2].shape[1], 96, seed=2
     )
     assert_thread_count_free(cell, name, args, kw, seeds)
 
@@ -163,16 +179,94 @@ def test_neutral_options_are_the_plain_kernel_bit_for_bit():
                 np.testing.assert_allclose(a, e, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize(
+    "cfg", [CONFIGS[0], CONFIGS[3], CONFIGS[6], CONFIGS[7]], ids=[IDS[0], IDS[3], IDS[6], IDS[7]]
+)
+def test_neutral_recurrent_mask_is_the_plain_kernel(cfg):
+    """A mask of ones takes the masked paths (the masked copy of h, the masked dh_prev and
+    dw_hh) and gives the plain kernel's numbers."""
+    _, cell, opts = cfg
+    name, args, kw, seeds = make_problem(cell, opts, 4, 3, 5, 7, np.float64)
+    P = args[2].shape[1]
+    plain = getattr(rnnkit, name)(*args, **kw)
+    out = getattr(rnnkit, name)(*args, **kw, recurrent_mask=np.ones((3, P)))
+    np.testing.assert_array_equal(out.y, plain.y)
+    g0 = getattr(rnnkit, f"{cell}_backward")(plain.cache, **seeds)
+    g = getattr(rnnkit, f"{cell}_backward")(out.cache, **seeds)
+    for a, e in zip(g, g0):
+        if e is not None:
+            np.testing.assert_allclose(a, e, rtol=1e-13, atol=1e-13)
+
+
+def test_recurrent_mask_runs_in_the_kernels():
+    """The mask is a kernel option: a call with it is not handed to the reference (whose
+    float32 rounding differs from the kernels' in the last bits, so a reference run would
+    give identical arrays)."""
+    assert "recurrent_mask" in rnnkit.ops.NATIVE_OPTIONS
+    name, args, kw, seeds = make_problem("lstm", {}, 6, 4, 9, 16, np.float32)
+    kw["recurrent_mask"] = random_recurrent_mask(4, 16, 1).astype(np.float32)
+    out = rnnkit.lstm_forward(*args, **kw)
+    want = ref.lstm_forward(*args, **kw)
+    assert not np.array_equal(out.cache.gates, want.cache.gates)
+    np.testing.assert_allclose(out.cache.gates, want.cache.gates, rtol=1e-5, atol=1e-6)
+
+
 def test_reference_options_are_listed():
     """What the kernels do not run yet: these calls give the reference's results exactly."""
-    assert rnnkit.ops.REFERENCE_OPTIONS == ("ln_ih", "ln_hh", "ln_c", "recurrent_mask")
+    assert rnnkit.ops.REFERENCE_OPTIONS == ("ln_ih", "ln_hh", "ln_c")
     name, args, kw, seeds = make_problem(
         "gru", {"linear_before_reset": True}, 4, 3, 5, 6, np.float64
     )
-    kw["recurrent_mask"] = np.full((3, 6), 0.5)
+    kw["ln_ih"] = np.stack([np.full(18, 1.5), np.full(18, 0.1)])
     out = rnnkit.gru_forward(*args, **kw)
     want = ref.gru_forward(*args, **kw)
     np.testing.assert_array_equal(out.y, want.y)
     np.testing.assert_array_equal(
         rnnkit.gru_backward(out.cache, **seeds).dx, ref.gru_backward(want.cache, **seeds).dx
     )
+
+
+def _mgu_kernel(x, w_ih, w_hh, b, h0, zoneout, lengths=None):
+    """The MGU forward kernel called directly (the Python API offers no options for the MGU,
+    the kernels take zoneout for every cell): (y, h, gates)."""
+    T, B, _ = x.shape
+    H = w_hh.shape[1]
+    y, h, gates = np.empty((T, B, H)), np.empty((T + 1, B, H)), np.empty((T, B, 2 * H))
+    rnnkit._core.forward(
+        cell=rnnkit._core.Cell.MGU, x=x, w_ih=w_ih, w_hh=w_hh, b_ih=b, b_hh=b, h0=h0,
+        lengths=lengths, y=y, h=h, gates=gates, zoneout=zoneout,
+    )  # fmt: skip
+    return y, h, gates
+
+
+def test_mgu_kernel_zoneout(simd_target):
+    """h_t = z h_{t-1} + (1 - z) h~_t, h~_t one plain MGU step from h_{t-1}; the backward
+    against central differences of the forward (float64)."""
+    T, B, I, H = 4, 3, 5, 6
+    rng = np.random.default_rng(4)
+    x, w_ih = rng.standard_normal((T, B, I)), rng.standard_normal((2 * H, I)) * 0.4
+    w_hh, b = rng.standard_normal((2 * H, H)) * 0.4, rng.standard_normal(2 * H) * 0.3
+    h0 = rng.standard_normal((B, H)) * 0.5
+    z = rng.uniform(size=(T, B, H))
+    z[0, 0] = 1.0
+    lengths = np.array([4, 2, 3])
+    y, h, gates = _mgu_kernel(x, w_ih, w_hh, b, h0, z, lengths)
+    for t in range(T):
+        step = rnnkit.mgu_forward(x[t : t + 1], w_ih, w_hh, b, b, h[t]).h_n
+        live = t < lengths
+        want = np.where(live[:, None], z[t] * h[t] + (1 - z[t]) * step, h[t])
+        np.testing.assert_allclose(h[t + 1], want, rtol=1e-12, atol=1e-12)
+    dy = rng.standard_normal((T, B, H))
+    grads = {n: np.empty(s) for n, s in (("dx", x.shape), ("dh0", h0.shape))}
+    grads.update(dw_ih=np.empty(w_ih.shape), dw_hh=np.empty(w_hh.shape))
+    grads.update(db_ih=np.empty(2 * H), db_hh=np.empty(2 * H))
+    rnnkit._core.backward(
+        cell=rnnkit._core.Cell.MGU, x=x, w_ih=w_ih, w_hh=w_hh, lengths=lengths, h=h,
+        gates=gates, dy=dy, dh_n=np.zeros((B, H)), zoneout=z, **grads,
+    )  # fmt: skip
+
+    def loss():
+        return float((_mgu_kernel(x, w_ih, w_hh, b, h0, z, lengths)[0] * dy).sum())
+
+    for name, a in (("dx", x), ("dh0", h0), ("dw_hh", w_hh)):
+        np.testing.assert_allclose(grads[name], numeric_grad(loss, a), rtol=1e-6, atol=1e-7)

@@ -54,6 +54,44 @@ def test_run_and_steps_equal_the_layer_in_eval(simd_target, cell, dtype, backend
         np.testing.assert_allclose(got, want, **tol(dtype))
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("cell", sorted(CELLS))
+def test_native_stream_runs_zoneout(simd_target, cell, dtype):
+    """Zoneout (eval: its expectation, the constant rate) in the native stream, not the
+    functional path: run = the layer's eval output, step by step = run, in chunks too."""
+    m = make(cell, dtype=dtype, zoneout=0.3, recurrent_dropout=0.4)
+    x = rand((T, B, I), dtype)
+    s = m.stream(B)
+    assert s._native is not None
+    m.eval()
+    y, state = m(x)
+    np.testing.assert_allclose(s.run(x), y, **tol(dtype))
+    for got, want in zip(_parts(s.state), _parts(state)):
+        np.testing.assert_allclose(got, want, **tol(dtype))
+    s.reset()
+    steps = np.stack([s.step(x[t]) for t in range(T)])
+    np.testing.assert_allclose(steps, y, **tol(dtype))
+    s.reset()
+    chunks = np.concatenate([s.run(x[:3]), s.step(x[3])[None], s.run(x[4:])])
+    np.testing.assert_allclose(chunks, y, **tol(dtype))
+    # the rate matters: without it the stream gives another output
+    m0 = make(cell, dtype=dtype)
+    m0.eval()
+    assert not np.allclose(m0(x)[0], y)
+
+
+def test_native_stream_zoneout_rate_is_checked():
+    w = np.zeros((3 * H, I), np.float32)
+    with pytest.raises(ValueError, match=r"zoneout: expected a rate in \[0, 1\], got 1.5"):
+        rnnkit._core.Stream(
+            cell=rnnkit._core.Cell.GRU,
+            batch_size=1,
+            zoneout=1.5,
+            slow_check=None,
+            layers=[(w, np.zeros((3 * H, H), np.float32), None, None, None, None)],
+        )
+
+
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_chunks_carry_state_and_batch_first(cell):
     m = make(cell, batch_first=True)

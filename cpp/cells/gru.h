@@ -3,10 +3,12 @@
 //   r = σ(x w_ir + b_ir + h w_hr + b_hr)   z = σ(x w_iz + b_iz + h w_hz + b_hz)
 //   linear_before_reset:  hn = h w_hn + b_hn,        n = tanh(x w_in + b_in + r * hn)   R = 3H
 //   otherwise:            hn = (r*h) w_hn + b_hn,    n = tanh(x w_in + b_in + hn)       R = 2H
-//   h_new = (1 - z) n + z h
+//   h_new = (1 - z) n + z h,  with zoneout (kZone) then z' h + (1 - z') h_new
 // Without linear_before_reset the step needs r before its own second GEMM (r*h) w_hn^T, so its
 // pointwise work comes in two passes around it (RzRow, then NRow); with it, one pass (Row).
-// Options (template parameters): kClip, kLbr linear_before_reset.
+// Options (template parameters): kClip, kLbr linear_before_reset, kZone zoneout, kMask
+// (backward, !kLbr) a recurrent mask: (r*h) w_hn^T reads r * h_rec, so d(r*h_rec)/dh_prev =
+// r * mask.
 #pragma once
 
 #include "cells/step.h"
@@ -15,7 +17,7 @@
 namespace rnnkit {
 namespace RNNKIT_NS {
 
-template <class T, bool kClip, bool kLbr>
+template <class T, bool kClip, bool kLbr, bool kZone>
 struct GruFwd {
   static constexpr int kGates = 3;
   static constexpr int kRec = kLbr ? 3 : 2;  // R = kRec * H
@@ -67,9 +69,11 @@ struct GruFwd {
     r = vsigmoid(ar);
     z = vsigmoid(az);
   }
-  // n and h_new, given r, z and the hidden part hn of n's pre-activation.
+  // n and h_new, given r, z and the hidden part hn of n's pre-activation; zr: row b's zoneout
+  // row (kZone).
   template <class V>
-  RNNKIT_INLINE void n_and_h(const FwdStep<T>& s, i64 b, i64 j, V r, V z, V hn) const {
+  RNNKIT_INLINE void n_and_h(const FwdStep<T>& s, i64 b, i64 j, V r, V z, V hn,
+                             const T* zr) const {
     const i64 H = a.d.H;
     T* g = s.gates + b * 3 * H;
     V an = V::load(g + 2 * H + j);
@@ -80,13 +84,16 @@ struct GruFwd {
     const V hp = V::load(s.h_prev + b * H + j);
     n.store(g + 2 * H + j);
     hn.store(a.hn + (s.k * a.d.B + b) * H + j);
-    fma(z, hp - n, n).store(s.h_new + b * H + j);  // (1-z) n + z h
+    V h = fma(z, hp - n, n);  // (1-z) n + z h
+    if constexpr (kZone) h = zone(V::load(zr + j), hp, h);
+    h.store(s.h_new + b * H + j);
   }
 
   struct Row {  // linear_before_reset: the whole step
     const GruFwd& c;
     const FwdStep<T>& s;
     i64 b;
+    const T* zr;  // row b's zoneout row (kZone)
     template <class V>
     RNNKIT_INLINE void lanes(i64 j) const {
       const i64 H = c.a.d.H;
@@ -97,7 +104,7 @@ struct GruFwd {
       T* g = s.gates + b * 3 * H;
       r.store(g + j);
       z.store(g + H + j);
-      c.n_and_h(s, b, j, r, z, hn);
+      c.n_and_h(s, b, j, r, z, hn, zr);
     }
   };
   struct RzRow {  // pass 1 without linear_before_reset: r, z and r*h_prev
@@ -112,36 +119,41 @@ struct GruFwd {
       T* g = s.gates + b * 3 * H;
       r.store(g + j);
       z.store(g + H + j);
-      (r * V::load(s.h_prev + b * H + j)).store(c.rh + b * H + j);
+      (r * V::load(s.h_rec + b * H + j)).store(c.rh + b * H + j);  // r * (h * mask)
     }
   };
   struct NRow {  // pass 2 without linear_before_reset: n and h_new
     const GruFwd& c;
     const FwdStep<T>& s;
     i64 b;
+    const T* zr;  // row b's zoneout row (kZone)
     template <class V>
     RNNKIT_INLINE void lanes(i64 j) const {
       const i64 H = c.a.d.H;
       const T* g = s.gates + b * 3 * H;
       V hn = V::load(c.rec2 + b * H + j);
       if (const T* bn = c.b_hn()) hn = hn + V::load(bn + j);
-      c.n_and_h(s, b, j, V::load(g + j), V::load(g + H + j), hn);
+      c.n_and_h(s, b, j, V::load(g + j), V::load(g + H + j), hn, zr);
     }
   };
   void step(const FwdStep<T>& s, const Ctx<T>& cx) {
     const i64 H = cx.H;
     if constexpr (kLbr) {
-      s.rows.each(cx.GH, [&](i64 b) { for_lanes<T>(H, Row{*this, s, b}); });
+      s.rows.each(cx.GH, [&](i64 b) {
+        for_lanes<T>(H, Row{*this, s, b, zone_row(a.zoneout, s.rows, b, H)});
+      });
     } else {
       s.rows.each(cx.GH, [&](i64 b) { for_lanes<T>(H, RzRow{*this, s, b}); });
       gemm_packed<T>(cx.B, H, H, MatView<T>{rh, H, 1}, w_n, rec2, H, false, cx.gemm, cx.nth);
-      s.rows.each(H, [&](i64 b) { for_lanes<T>(H, NRow{*this, s, b}); });
+      s.rows.each(H, [&](i64 b) {
+        for_lanes<T>(H, NRow{*this, s, b, zone_row(a.zoneout, s.rows, b, H)});
+      });
     }
   }
   void freeze(const FwdStep<T>& s, i64 b) { zero_n(a.hn + (s.k * a.d.B + b) * a.d.H, a.d.H); }
 };
 
-template <class T, bool kClip, bool kLbr>
+template <class T, bool kClip, bool kLbr, bool kMask, bool kZone>
 struct GruBwd {
   static constexpr int kGates = 3;
   static constexpr int kRec = kLbr ? 3 : 2;
@@ -174,14 +186,17 @@ struct GruBwd {
   const T* dg_hidden(const T* dgx) const { return kLbr ? dgh : dgx; }
 
   // dz, dn and the direct path dh_prev = dh z; writes dgx's z and n parts, returns da_n.
+  // zr: row b's zoneout row (kZone).
   template <class V>
-  RNNKIT_INLINE V zn(const BwdStep<T>& s, i64 b, i64 j) const {
+  RNNKIT_INLINE V zn(const BwdStep<T>& s, i64 b, i64 j, const T* zr) const {
     const i64 H = a.d.H;
     const T* g = s.gates + b * 3 * H;
     const V one = V::set1(T(1));
     const V z = V::load(g + H + j), n = V::load(g + 2 * H + j);
-    const V dh = V::load(s.dh + b * H + j);
+    V dh = V::load(s.dh + b * H + j);
     const V hp = V::load(s.h_prev + b * H + j);
+    T* dd = s.dh_prev + b * H + j;
+    if constexpr (kZone) dh = unzone(V::load(zr + j), dh, dd);
     V daz = dh * (hp - n) * z * (one - z);
     V dan = dh * (one - z) * fnma(n, n, one);
     if constexpr (kClip) {
@@ -191,7 +206,10 @@ struct GruBwd {
     T* d = s.dgx + b * 3 * H;
     daz.store(d + H + j);
     dan.store(d + 2 * H + j);
-    (dh * z).store(s.dh_prev + b * H + j);
+    if constexpr (kZone)
+      fma(dh, z, V::load(dd)).store(dd);
+    else
+      (dh * z).store(dd);
     return dan;
   }
 
@@ -199,11 +217,12 @@ struct GruBwd {
     const GruBwd& c;
     const BwdStep<T>& s;
     i64 b;
+    const T* zr;  // row b's zoneout row (kZone)
     template <class V>
     RNNKIT_INLINE void lanes(i64 j) const {
       const i64 H = c.a.d.H;
       const V one = V::set1(T(1));
-      const V dan = c.template zn<V>(s, b, j);
+      const V dan = c.template zn<V>(s, b, j, zr);
       const V r = V::load(s.gates + b * 3 * H + j);
       const V hn = V::load(c.a.hn + (s.k * c.a.d.B + b) * H + j);
       V dar = dan * hn * r * (one - r);
@@ -220,9 +239,10 @@ struct GruBwd {
     const GruBwd& c;
     const BwdStep<T>& s;
     i64 b;
+    const T* zr;  // row b's zoneout row (kZone)
     template <class V>
     RNNKIT_INLINE void lanes(i64 j) const {
-      c.template zn<V>(s, b, j);
+      c.template zn<V>(s, b, j, zr);
     }
   };
   struct RRow {  // without linear_before_reset, after the d(r*h) GEMM
@@ -234,22 +254,29 @@ struct GruBwd {
       const i64 H = c.a.d.H;
       const V one = V::set1(T(1));
       const V r = V::load(s.gates + b * 3 * H + j);
-      const V hp = V::load(s.h_prev + b * H + j);
+      const V hp = V::load(s.h_rec + b * H + j);  // h_prev * mask
       const V drh = V::load(c.drh + b * H + j);
       V dar = drh * hp * r * (one - r);
       if constexpr (kClip) dar = unclip(dar, s.mask + b * 3 * H + j);
       dar.store(s.dgx + b * 3 * H + j);
       T* dd = s.dh_prev + b * H + j;
-      fma(drh, r, V::load(dd)).store(dd);
+      if constexpr (kMask)
+        fma(drh * V::load(c.a.recurrent_mask + b * H + j), r, V::load(dd)).store(dd);
+      else
+        fma(drh, r, V::load(dd)).store(dd);
       (r * hp).store(c.rh_all + (s.k * c.a.d.B + b) * H + j);  // for dw_hn = da_n^T (r*h)
     }
   };
   void step(const BwdStep<T>& s, const Ctx<T>& cx) {
     const i64 H = cx.H;
     if constexpr (kLbr) {
-      s.rows.each(cx.GH, [&](i64 b) { for_lanes<T>(H, Row{*this, s, b}); });
+      s.rows.each(cx.GH, [&](i64 b) {
+        for_lanes<T>(H, Row{*this, s, b, zone_row(a.zoneout, s.rows, b, H)});
+      });
     } else {
-      s.rows.each(cx.GH, [&](i64 b) { for_lanes<T>(H, ZnRow{*this, s, b}); });
+      s.rows.each(cx.GH, [&](i64 b) {
+        for_lanes<T>(H, ZnRow{*this, s, b, zone_row(a.zoneout, s.rows, b, H)});
+      });
       gemm_packed<T>(cx.B, H, H, MatView<T>{s.dgx + 2 * H, cx.GH, 1}, w_n, drh, H, false, cx.gemm,
                      cx.nth);
       s.rows.each(H, [&](i64 b) { for_lanes<T>(H, RRow{*this, s, b}); });
@@ -274,11 +301,13 @@ struct GruBwd {
 template <bool kFwd, class T, class Args, class F>
 void with_gru(const Args& a, F&& f) {
   with_flags(
-      [&](auto kClip, auto kLbr) {
-        constexpr bool c = decltype(kClip)::value, l = decltype(kLbr)::value;
-        f(std::conditional_t<kFwd, GruFwd<T, c, l>, GruBwd<T, c, l>>(a));
+      [&](auto kClip, auto kLbr, auto kMask, auto kZone) {
+        constexpr bool c = decltype(kClip)::value, l = decltype(kLbr)::value,
+                       m = decltype(kMask)::value, z = decltype(kZone)::value;
+        f(std::conditional_t<kFwd, GruFwd<T, c, l, z>, GruBwd<T, c, l, m, z>>(a));
       },
-      a.clip_mask != nullptr, a.linear_before_reset);
+      a.clip_mask != nullptr, a.linear_before_reset,
+      !kFwd && !a.linear_before_reset && a.recurrent_mask != nullptr, a.zoneout != nullptr);
 }
 
 }  // namespace RNNKIT_NS

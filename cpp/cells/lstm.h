@@ -6,8 +6,9 @@
 //   h = m, or with a projection h = m w_proj^T
 // Every pre-activation is clipped to [-clip, clip] when clipping (ONNX meaning).
 // Options (template parameters): kPeep peepholes, kClip, kCifg input_forget, kProj projection,
-// kZoneC zoneout of c: c[k+1] = z c_prev + (1 - z) c~ where c~ is the c above (o's peephole
-// and m read c~); the backward recomputes c~ from the gates.
+// kZone zoneout of h: h[k+1] = z h_prev + (1 - z) h~, h~ the h above (zoned in the pass, or
+// right after the projection GEMM), kZoneC zoneout of c: c[k+1] = z c_prev + (1 - z) c~ where
+// c~ is the c above (o's peephole and m read c~); the backward recomputes c~ from the gates.
 #pragma once
 
 #include "cells/step.h"
@@ -16,7 +17,7 @@
 namespace rnnkit {
 namespace RNNKIT_NS {
 
-template <class T, bool kPeep, bool kClip, bool kCifg, bool kProj, bool kZoneC>
+template <class T, bool kPeep, bool kClip, bool kCifg, bool kProj, bool kZone, bool kZoneC>
 struct LstmFwd {
   static constexpr int kGates = 4;
   const FwdArgs<T>& a;
@@ -53,6 +54,8 @@ struct LstmFwd {
     const FwdStep<T>& s;
     const Io& io;
     i64 b;
+    const T* zr;   // row b's zoneout row (kZone)
+    const T* zcr;  // and zoneout_c row (kZoneC)
     template <class V>
     RNNKIT_INLINE void lanes(i64 j) const {
       const i64 H = c.a.d.H;
@@ -99,10 +102,13 @@ struct LstmFwd {
       gg.store(g + 2 * H + j);
       o.store(g + 3 * H + j);
       if constexpr (kZoneC)  // c[k+1] = z c_prev + (1 - z) c~
-        zone(V::load(c.a.zoneout_c + s.rows.x_row(b) * H + j), cp, cn).store(io.c_new + b * H + j);
+        zone(V::load(zcr + j), cp, cn).store(io.c_new + b * H + j);
       else
         cn.store(io.c_new + b * H + j);
-      (o * vtanh(cn)).store(io.m + b * H + j);
+      V m = o * vtanh(cn);
+      if constexpr (kZone && !kProj)  // m is h~ itself: zoned here (H = P)
+        m = zone(V::load(zr + j), V::load(s.h_prev + b * H + j), m);
+      m.store(io.m + b * H + j);
     }
   };
   void step(const FwdStep<T>& s, const Ctx<T>& cx) {
@@ -110,10 +116,15 @@ struct LstmFwd {
     const T* c_prev = a.c + s.k * B * H;
     if (s.reset) c_prev = reset_state(c_start, c_prev, s.reset, s.rows, H);
     const Io io{c_prev, a.c + (s.k + 1) * B * H, kProj ? m : s.h_new};
-    s.rows.each(cx.GH, [&](i64 b) { for_lanes<T>(H, Row{*this, s, io, b}); });
-    if constexpr (kProj)  // h = m w_proj^T (the driver then restores the frozen rows)
+    s.rows.each(cx.GH, [&](i64 b) {
+      const T* zr = zone_row(a.zoneout, s.rows, b, cx.P);
+      for_lanes<T>(H, Row{*this, s, io, b, zr, zone_row(a.zoneout_c, s.rows, b, H)});
+    });
+    if constexpr (kProj) {  // h = m w_proj^T (the driver then restores the frozen rows)
       gemm_packed<T>(B, cx.P, H, MatView<T>{m, H, 1}, w_proj, s.h_new, cx.P, false, cx.gemm,
                      cx.nth);
+      if constexpr (kZone) zone_rows(s.h_new, s.h_prev, a.zoneout, s.rows, cx.P);
+    }
   }
   void freeze(const FwdStep<T>& s, i64 b) {
     const i64 B = a.d.B, H = a.d.H;
@@ -121,13 +132,13 @@ struct LstmFwd {
   }
 };
 
-template <class T, bool kPeep, bool kClip, bool kCifg, bool kProj, bool kZoneC>
+template <class T, bool kPeep, bool kClip, bool kCifg, bool kProj, bool kZone, bool kZoneC>
 struct LstmBwd {
   static constexpr int kGates = 4;
   const BwdArgs<T>& a;
   T* dc = nullptr;  // [B, H] in: dL/dc[k+1], out: dL/dc[k]
   T* dm = nullptr;  // [B, H] dL/dm = dh w_proj (kProj)
-  T* dht = nullptr;  // [T, B, P] dL/dh of every step, 0 on frozen rows (kProj, for dw_proj)
+  T* dht = nullptr;  // [T, B, P] dL/dh~ of every step, 0 on frozen rows (kProj, for dw_proj)
   T* m_all = nullptr;  // [T, B, H] m of every step, recomputed for dw_proj (kProj)
   T* w_proj = nullptr;  // packed w_proj: B[k, n] = w_proj[k, n], k < P, n < H (kProj)
   T* c_start = nullptr;  // [B, H] c[k] with the reset rows zeroed (resets)
@@ -164,6 +175,8 @@ struct LstmBwd {
     const BwdStep<T>& s;
     const Io& io;
     i64 b;
+    const T* zr;   // row b's zoneout row (kZone)
+    const T* zcr;  // and zoneout_c row (kZoneC)
     template <class V>
     RNNKIT_INLINE void lanes(i64 j) const {
       const i64 H = c.a.d.H;
@@ -175,12 +188,14 @@ struct LstmBwd {
       const V cp = V::load(io.c_prev + b * H + j);
       // c~ = f c_prev + i g: c[k+1] itself, or recomputed under zoneout of c
       const V cn = kZoneC ? fma(f, cp, i * gg) : V::load(io.c_new + b * H + j);
-      const V dm = V::load(io.dm + b * H + j);
+      V dm = V::load(io.dm + b * H + j);
+      if constexpr (kZone && !kProj)  // dm = dL/dh_t here: z of it to h_prev
+        dm = unzone(V::load(zr + j), dm, s.dh_prev + b * H + j);
       const V tc = vtanh(cn);
       V dc_in = V::load(c.dc + b * H + j);  // dL/dc[k+1]
       V dc_keep = V::zero();  // the part zoneout sends to c_prev
       if constexpr (kZoneC) {
-        const V z = V::load(c.a.zoneout_c + s.rows.x_row(b) * H + j);
+        const V z = V::load(zcr + j);
         cn.store(c.ct_all + (s.k * c.a.d.B + b) * H + j);
         dc_keep = dc_in * z;
         dc_in = dc_in * (one - z);
@@ -217,22 +232,24 @@ struct LstmBwd {
   };
   void step(const BwdStep<T>& s, const Ctx<T>& cx) {
     const i64 B = cx.B, H = cx.H, P = cx.P;
-    if constexpr (kProj) {  // dm = dh w_proj, keeping dh (0 on frozen rows) for dw_proj
+    if constexpr (kProj) {  // dm = dh~ w_proj, keeping dh~ (0 on frozen rows) for dw_proj
       T* dh = dht + s.k * B * P;
       for (i64 b = 0; b < B; ++b) {
-        if (s.rows.live(b))
-          copy_n(dh + b * P, s.dh + b * P, P);
-        else
+        if (!s.rows.live(b))
           zero_n(dh + b * P, P);
+        else if constexpr (!kZone)
+          copy_n(dh + b * P, s.dh + b * P, P);
       }
+      if constexpr (kZone) unzone_rows(dh, s.dh_prev, s.dh, a.zoneout, s.rows, P);
       gemm_packed<T>(B, H, P, MatView<T>{dh, P, 1}, w_proj, dm, H, false, cx.gemm, cx.nth);
     }
     const T* c_prev = a.c + s.k * B * H;
     if (s.reset) c_prev = reset_state(c_start, c_prev, s.reset, s.rows, H);
     const Io io{c_prev, a.c + (s.k + 1) * B * H, kProj ? dm : s.dh};
     s.rows.each(cx.GH, [&](i64 b) {
-      for_lanes<T>(H, Row{*this, s, io, b});
-      zero_n(s.dh_prev + b * P, P);  // h_prev reaches h only through w_hh
+      const T* zr = zone_row(a.zoneout, s.rows, b, P);
+      for_lanes<T>(H, Row{*this, s, io, b, zr, zone_row(a.zoneout_c, s.rows, b, H)});
+      if constexpr (!kZone) zero_n(s.dh_prev + b * P, P);  // h_prev: only through w_hh
       if (s.reset && s.reset[b]) zero_n(dc + b * H, H);  // no gradient crosses a reset
     });
   }
@@ -270,14 +287,15 @@ struct LstmBwd {
 template <bool kFwd, class T, class Args, class F>
 void with_lstm(const Args& a, F&& f) {
   with_flags(
-      [&](auto kPeep, auto kClip, auto kCifg, auto kProj, auto kZoneC) {
+      [&](auto kPeep, auto kClip, auto kCifg, auto kProj, auto kZone, auto kZoneC) {
         constexpr bool p = decltype(kPeep)::value, c = decltype(kClip)::value,
                        i = decltype(kCifg)::value, r = decltype(kProj)::value,
-                       z = decltype(kZoneC)::value;
-        f(std::conditional_t<kFwd, LstmFwd<T, p, c, i, r, z>, LstmBwd<T, p, c, i, r, z>>(a));
+                       z = decltype(kZone)::value, zc = decltype(kZoneC)::value;
+        f(std::conditional_t<kFwd, LstmFwd<T, p, c, i, r, z, zc>, LstmBwd<T, p, c, i, r, z, zc>>(
+            a));
       },
       a.w_peep != nullptr, a.clip_mask != nullptr, a.input_forget, a.w_proj != nullptr,
-      a.zoneout_c != nullptr);
+      a.zoneout != nullptr, a.zoneout_c != nullptr);
 }
 
 }  // namespace RNNKIT_NS

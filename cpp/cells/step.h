@@ -26,6 +26,18 @@
 // per-step GEMMs; freeze() handles the cell's own state and caches of a row past its end.
 // Forward freezes after step() (a projection GEMM writes every row of h_new), backward before
 // it (so dgx of frozen rows is 0 when the cell's own GEMMs read it).
+//
+// Zoneout (FwdArgs::zoneout [T, B, P], x order) is the cell's: it zones h where it writes it,
+// h_new = z h_prev + (1 - z) h~ (zone()), in its pointwise pass, or right after its own GEMM
+// when a GEMM writes h (zone_rows: LSTM with a projection); gates keep the cell's h~. In
+// backward it splits dL/dh_t (s.dh) in its pass: (1 - z) to its own arithmetic, z into dh_prev
+// (unzone(), unzone_rows()). A cell state (the LSTM's c, zoneout_c) is zoned the same way.
+//
+// Recurrent mask (variational dropout, FwdArgs::recurrent_mask [B, P]): the driver hands every
+// product with w_hh h_rec = h_prev * mask (a masked copy, after resets), in FwdStep/BwdStep,
+// and masks its own dh_prev product and dw_hh; a cell whose own GEMMs read h (GRU without
+// linear_before_reset: (r*h) w_hn^T) reads s.h_rec there and masks that path's dh_prev itself.
+// The cell's other reads of h (the GRU's z*h, zoneout) stay on s.h_prev.
 #pragma once
 
 #include <cstdint>
@@ -130,6 +142,7 @@ struct FwdStep {
   Rows rows;
   const std::uint8_t* reset;  // [B] live row b starts from a zero state (resets), or null;
                               // h_prev already has those rows zeroed, the cell's own state not
+  const T* h_rec;  // [B, P] what the products with w_hh read: h_prev * recurrent_mask, or h_prev
 };
 
 // Where the driver's recurrent product h_prev w_hh[0:R]^T of one step goes: C[B, R], row
@@ -154,6 +167,7 @@ struct BwdStep {
   Rows rows;
   const std::uint8_t* reset;  // [B] as in FwdStep (h_prev zeroed there; the driver zeroes
                               // dh_prev of those rows after the step), or null
+  const T* h_rec;  // [B, P] as in FwdStep: h_prev * recurrent_mask, or h_prev
 };
 
 // The state a step starts from under resets: dst[b] = 0 for the live rows b with reset[b],
@@ -167,6 +181,21 @@ const T* reset_state(T* dst, const T* src, const std::uint8_t* reset, const Rows
       copy_n(dst + b * n, src + b * n, n);
   }
   return dst;
+}
+
+// What the products with w_hh read under a recurrent mask: dst[b] = src[b] * mask[b] for
+// every row (rows [B, n], mask [B, n]; frozen rows too: their products are discarded).
+// Returns dst.
+template <class T>
+const T* mask_state(T* RESTRICT dst, const T* src, const T* mask, i64 B, i64 n) {
+  for (i64 r = 0; r < B * n; ++r) dst[r] = src[r] * mask[r];
+  return dst;
+}
+
+// dst[j] += mask[j] * src[j], j < n: the masked recurrent path of dL/dh_prev.
+template <class T>
+void add_masked(T* RESTRICT dst, const T* src, const T* mask, i64 n) {
+  for (i64 j = 0; j < n; ++j) dst[j] += mask[j] * src[j];
 }
 
 // out[j] = sum over rows r of A[r*lda + j] (* Bm[r*ldb + j] when Bm), rows in a fixed order
@@ -214,6 +243,14 @@ RNNKIT_INLINE V zone(V z, V old, V nw) {
   return fma(z, old, (V::set1(1) - z) * nw);
 }
 
+// The gradient through zone(), d = dL/dh_t: stores z d (the path to h_prev) at keep and
+// returns (1 - z) d, the part that reaches the cell's new state.
+template <class V, class T>
+RNNKIT_INLINE V unzone(V z, V d, T* keep) {
+  (d * z).store(keep);
+  return d * (V::set1(T(1)) - z);
+}
+
 // Zeroes a gradient where the forward clipped the pre-activation.
 template <class V>
 RNNKIT_INLINE V unclip(V g, const std::uint8_t* mask) {
@@ -241,6 +278,51 @@ RNNKIT_INLINE void for_lanes(i64 n, const Body& body) {
   i64 j = 0;
   for (; j + V::kLanes <= n; j += V::kLanes) body.template lanes<V>(j);
   for (; j < n; ++j) body.template lanes<Scalar<T>>(j);
+}
+
+// Row b's row of an x-ordered mask m [T, B, n] at this step, or null without m: found once per
+// row and handed to the row's pass (rows.x_row() per vector costs about ten instructions).
+template <class T>
+RNNKIT_INLINE const T* zone_row(const T* m, const Rows& rows, i64 b, i64 n) {
+  return m ? m + rows.x_row(b) * n : nullptr;
+}
+
+// zone() and unzone() over the live rows of one step, for a cell whose GEMM writes h; z is the
+// row of zoneout [T, B, n] that row b reads. zone_rows: h_new[b] = z h_prev[b] + (1 - z)
+// h_new[b]. unzone_rows: d_cell[b] = (1 - z) d[b], d_prev[b] = z d[b]. Rows [B, n].
+template <class T>
+struct ZoneRow {
+  T* h_new;
+  const T* h_prev;
+  const T* z;
+  template <class V>
+  RNNKIT_INLINE void lanes(i64 j) const {
+    zone(V::load(z + j), V::load(h_prev + j), V::load(h_new + j)).store(h_new + j);
+  }
+};
+template <class T>
+struct UnzoneRow {
+  T* d_cell;
+  T* d_prev;
+  const T* d;
+  const T* z;
+  template <class V>
+  RNNKIT_INLINE void lanes(i64 j) const {
+    unzone(V::load(z + j), V::load(d + j), d_prev + j).store(d_cell + j);
+  }
+};
+template <class T>
+void zone_rows(T* h_new, const T* h_prev, const T* zoneout, const Rows& rows, i64 n) {
+  for (i64 b = 0; b < rows.B; ++b)
+    if (rows.live(b))
+      for_lanes<T>(n, ZoneRow<T>{h_new + b * n, h_prev + b * n, zoneout + rows.x_row(b) * n});
+}
+template <class T>
+void unzone_rows(T* d_cell, T* d_prev, const T* d, const T* zoneout, const Rows& rows, i64 n) {
+  for (i64 b = 0; b < rows.B; ++b)
+    if (rows.live(b))
+      for_lanes<T>(n, UnzoneRow<T>{d_cell + b * n, d_prev + b * n, d + b * n,
+                                   zoneout + rows.x_row(b) * n});
 }
 
 }  // namespace RNNKIT_NS

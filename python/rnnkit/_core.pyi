@@ -47,6 +47,10 @@ def forward(
     gates: np.ndarray,
     hn: Optional[np.ndarray] = None,
     clip_mask: Optional[np.ndarray] = None,
+    resets: Optional[np.ndarray] = None,
+    zoneout: Optional[np.ndarray] = None,
+    zoneout_c: Optional[np.ndarray] = None,
+    recurrent_mask: Optional[np.ndarray] = None,
 ) -> None: ...
 def backward(
     *,
@@ -78,6 +82,10 @@ def backward(
     db_hh: Optional[np.ndarray] = None,
     dw_peep: Optional[np.ndarray] = None,
     dw_proj: Optional[np.ndarray] = None,
+    resets: Optional[np.ndarray] = None,
+    zoneout: Optional[np.ndarray] = None,
+    zoneout_c: Optional[np.ndarray] = None,
+    recurrent_mask: Optional[np.ndarray] = None,
 ) -> None: ...
 
 class Stream:  # cpp/stream.cpp; made by rnnkit.stream.Stream (layer.stream())
@@ -100,6 +108,7 @@ class Stream:  # cpp/stream.cpp; made by rnnkit.stream.Stream (layer.stream())
         linear_before_reset: bool = True,
         clip: float = 0.0,
         bfloat16: bool = False,
+        zoneout: float = 0.0,
         slow_check: Any,
     ) -> None: ...
     def step(self, x_t: np.ndarray, out: Optional[np.ndarray] = None) -> np.ndarray: ...

@@ -7,9 +7,9 @@ once by the validation (`np.ascontiguousarray`); arrays of the wrong dtype are a
 What differs between cells (their arrays, result and cache types) comes from the cell table
 (`rnnkit._cells`): `_forward` and `_backward` serve every cell.
 
-The options of the functions guide: ``resets``, ``zoneout`` and ``zoneout_c`` run in the
-kernels. A call with any other option set (``ln_ih``, ``ln_hh``, ``ln_c``, ``recurrent_mask``)
-is computed by ``rnnkit.reference`` (the same results and cache, at NumPy speed) until the
+The options of the functions guide: ``resets``, ``zoneout``, ``zoneout_c`` and
+``recurrent_mask`` run in the kernels. A call with any other option set (``ln_ih``, ``ln_hh``,
+``ln_c``) is computed by ``rnnkit.reference`` (the same results and cache, at NumPy speed) until the
 kernels have that option; so is the backward of its cache. `REFERENCE_OPTIONS` lists them.
 """
 
@@ -24,7 +24,7 @@ from . import reference as _reference
 from ._cells import CELLS
 
 # The options the kernels do not run yet: a call with one of them set runs on the reference.
-NATIVE_OPTIONS = ("zoneout", "zoneout_c", "resets")
+NATIVE_OPTIONS = ("zoneout", "zoneout_c", "recurrent_mask", "resets")
 REFERENCE_OPTIONS = tuple(n for n in _checks.OPTIONS if n not in NATIVE_OPTIONS)
 
 
@@ -63,6 +63,7 @@ _OPTIONAL = (
     ("resets", None),
     ("zoneout", None),
     ("zoneout_c", None),
+    ("recurrent_mask", None),
 )
 _GRADS = (
     "dx",
@@ -202,6 +203,7 @@ def _forward(cell, f):
         resets=None if f.resets is None else f.resets.view(np.uint8),
         zoneout=f.zoneout,
         zoneout_c=f.zoneout_c,
+        recurrent_mask=f.recurrent_mask,
     )
     cache = make_cache(f + (h, c, gates, hn, clip_mask, None, None, None, None))
     return make_output((y, h[-1].copy(), None if c is None else c[-1].copy(), cache))
@@ -212,8 +214,8 @@ def _backward(cell, bw):
     spec = CELLS[cell]
     _, _, make_grads, optional = _MAKERS[cell]
     cache = bw.cache
-    (w_peep, w_proj, c, hn, nonlinearity, input_forget, lbr, resets, zoneout, zoneout_c) = optional(
-        cache + _DEFAULTS
+    (w_peep, w_proj, c, hn, nonlinearity, input_forget, lbr, resets, zoneout, zoneout_c, rmask) = (
+        optional(cache + _DEFAULTS)
     )
     T, B, I, H, P, GH = bw.T, bw.B, bw.I, bw.H, bw.P, bw.G * bw.H
     dt = bw.dtype
@@ -264,6 +266,7 @@ def _backward(cell, bw):
         resets=None if resets is None else resets.view(np.uint8),
         zoneout=zoneout,
         zoneout_c=zoneout_c,
+        recurrent_mask=rmask,
     )
     return make_grads(grads)
 

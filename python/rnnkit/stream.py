@@ -19,7 +19,8 @@ the native stream then reads w_ih and w_hh as 16-bit panels (cpp/bf16.h), half t
 The native backend holds a ``rnnkit._core.Stream`` (cpp/stream.cpp): the weights are packed
 once, when the stream is made, and every ``step`` and ``run`` reads those panels (a step is
 one pass over the weights, without the GIL; ``run`` is the whole-sequence driver on the same
-panels, so a stream is also rnnkit's session for repeated whole-sequence inference). The
+panels, so a stream is also rnnkit's session for repeated whole-sequence inference; zoneout
+runs there too, its rate p filling the kernels' zoneout masks). The
 reference backend runs its functional API at ``T = 1`` per step and one whole-sequence call
 per layer for ``run``, with the snapshot's weights and the carried state.
 """
@@ -119,7 +120,7 @@ class Stream:
         opts = dict(self._options)
         act = opts.pop("nonlinearity", "tanh")
         lbr = opts.pop("linear_before_reset", True)
-        if opts or any(self._ln) or self._zoneout:
+        if opts or any(self._ln):
             return None  # an option the native stream does not know yet: the functional path
         cell = ops._NATIVE[self.cell, act]
         layers = [
@@ -132,6 +133,7 @@ class Stream:
             batch_size=self.batch_size,
             linear_before_reset=bool(lbr),
             bfloat16=self.weight_dtype == "bfloat16",
+            zoneout=float(self._zoneout or 0.0),
             slow_check=self._slow_check_step,
         )
 
