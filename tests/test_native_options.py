@@ -1,9 +1,10 @@
 """The options of API.md section 11 in the native kernels against the reference: every output,
 cache field and gradient, both dtypes, every SIMD target, odd sizes, lengths, threads, and
-caches crossing backends. ``resets``, ``zoneout`` and ``zoneout_c`` run in the kernels, alone
-and together (with reverse: zoneout alone, resets are refused there); the other options run
-on the reference in both backends for now (rnnkit.ops.REFERENCE_OPTIONS), which the last
-test pins down so that it cannot pass unnoticed as a kernel test."""
+caches crossing backends. Layer norm (``ln_ih``, ``ln_hh``, ``ln_c``), ``resets``, ``zoneout``
+and ``zoneout_c`` run in the kernels, alone and together (with reverse: no resets, they are
+refused there); the other options run on the reference in both backends for now
+(rnnkit.ops.REFERENCE_OPTIONS), which the last test pins down so that it cannot pass
+unnoticed as a kernel test."""
 
 import numpy as np
 import pytest
@@ -38,16 +39,37 @@ def random_resets(T, B, seed, p=0.3):
     return r
 
 
-# which native options a test sets: resets, zoneout (of h), zoneout_c (LSTM), or all
-OPTION_SETS = ["resets", "zoneout", "all"]
+# which native options a test sets: resets, zoneout (of h; zoneout_c too for the LSTM), one
+# layer norm (ln_c: the LSTM's; the other cells take ln_ih and ln_hh together there), all the
+# masks, or every layer norm with every mask
+OPTION_SETS = ["resets", "zoneout", "all", "ln_ih", "ln_hh", "ln_c", "ln_all"]
+LN_SETS = {
+    "ln_ih": ("ln_ih",),
+    "ln_hh": ("ln_hh",),
+    "ln_c": ("ln_c",),
+    "ln_all": ("ln_ih", "ln_hh", "ln_c"),
+}
+
+
+def random_ln(rng, n, dtype):
+    """A layer-norm parameter [2, n]: gains around 1, biases around 0."""
+    return np.stack([rng.uniform(0.5, 1.5, n), rng.normal(0, 0.3, n)]).astype(dtype)
 
 
 def add_options(kw, cell, which, T, B, P, H, seed, reverse=False):
-    """Random masks: resets (~30% of steps), zoneout rates in [0, 1] with exact 0s and 1s."""
+    """Random masks: resets (~30% of steps), zoneout rates in [0, 1] with exact 0s and 1s;
+    random layer-norm parameters."""
     rng = np.random.default_rng(seed)
-    if which in ("resets", "all") and not reverse:
+    names = LN_SETS.get(which, ())
+    if cell != "lstm" and names == ("ln_c",):
+        names = ("ln_ih", "ln_hh")
+    G = {"rnn": 1, "lstm": 4, "gru": 3}[cell]
+    for name in names:
+        if name != "ln_c" or cell == "lstm":
+            kw[name] = random_ln(rng, H if name == "ln_c" else G * H, kw["_dtype"])
+    if which in ("resets", "all", "ln_all") and not reverse:
         kw["resets"] = random_resets(T, B, seed + 1)
-    if which in ("zoneout", "all"):
+    if which in ("zoneout", "all", "ln_all"):
         z = rng.uniform(size=(T, B, P))
         z[rng.uniform(size=z.shape) < 0.2] = 0.0
         z[rng.uniform(size=z.shape) < 0.2] = 1.0
@@ -105,14 +127,15 @@ def test_options_with_lengths_and_reverse(cfg, dtype, which, variant, simd_targe
     compare(*out, dtype)
 
 
+@pytest.mark.parametrize("which", ["all", "ln_all"])
 @pytest.mark.parametrize("cfg", CONFIGS, ids=IDS)
-def test_resets_cache_crosses_backends(cfg):
+def test_options_cache_crosses_backends(cfg, which):
     _, cell, opts = cfg
     name, args, kw, seeds = make_problem(
         cell, opts, 5, 3, 4, 6, np.float64, lengths=np.array([5, 2, 4])
     )
     kw = add_options(
-        dict(kw, _dtype=np.dtype(np.float64)), cell, "all", 5, 3, args[2].shape[1], 6, seed=9
+        dict(kw, _dtype=np.dtype(np.float64)), cell, which, 5, 3, args[2].shape[1], 6, seed=9
     )
     bwd = f"{cell}_backward"
     for cache in (getattr(rnnkit, name)(*args, **kw).cache, getattr(ref, name)(*args, **kw).cache):
@@ -125,14 +148,15 @@ def test_resets_cache_crosses_backends(cfg):
                 np.testing.assert_allclose(a, e, rtol=1e-10, atol=1e-10, err_msg=field)
 
 
+@pytest.mark.parametrize("which", ["all", "ln_all"])
 @pytest.mark.parametrize("cfg", [CONFIGS[0], CONFIGS[5], CONFIGS[7]], ids=[IDS[0], IDS[5], IDS[7]])
-def test_resets_bitwise_for_any_thread_count(cfg, simd_target):
+def test_options_bitwise_for_any_thread_count(cfg, which, simd_target):
     _, cell, opts = cfg
     name, args, kw, seeds = make_problem(
         cell, opts, 5, 24, 40, 96, np.float32, lengths=np.arange(24) % 6
     )
     kw = add_options(
-        dict(kw, _dtype=np.dtype(np.float32)), cell, "all", 5, 24, args[2].shape[1], 96, seed=2
+        dict(kw, _dtype=np.dtype(np.float32)), cell, which, 5, 24, args[2].shape[1], 96, seed=2
     )
     assert_thread_count_free(cell, name, args, kw, seeds)
 
@@ -165,7 +189,7 @@ def test_neutral_options_are_the_plain_kernel_bit_for_bit():
 
 def test_reference_options_are_listed():
     """What the kernels do not run yet: these calls give the reference's results exactly."""
-    assert rnnkit.ops.REFERENCE_OPTIONS == ("ln_ih", "ln_hh", "ln_c", "recurrent_mask")
+    assert rnnkit.ops.REFERENCE_OPTIONS == ("recurrent_mask",)
     name, args, kw, seeds = make_problem(
         "gru", {"linear_before_reset": True}, 4, 3, 5, 6, np.float64
     )
@@ -176,3 +200,24 @@ def test_reference_options_are_listed():
     np.testing.assert_array_equal(
         rnnkit.gru_backward(out.cache, **seeds).dx, ref.gru_backward(want.cache, **seeds).dx
     )
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_layer_norm_statistics_survive_a_large_offset(cell, simd_target):
+    """Rows of x w_ih^T around 1e3 with a spread of about 1: float32 E[a^2] - E[a]^2 would lose
+    most of the variance to cancellation (~6%); the kernels' shifted sums keep it, so float32
+    stays within float32 rounding of the float64 reference."""
+    rng = np.random.default_rng(4)
+    T, B, I, H = 3, 2, 2, 8
+    G = {"rnn": 1, "lstm": 4, "gru": 3}[cell]
+    x = np.stack([np.full((T, B), 1e3), rng.normal(size=(T, B))], axis=-1)
+    w_ih = np.stack([np.ones(G * H), rng.normal(size=G * H)], axis=-1)
+    w_hh = rng.normal(0, 0.3, (G * H, H))
+    ln = random_ln(rng, G * H, np.float64)
+    fwd = f"{cell}_forward"
+    want = getattr(ref, fwd)(x, w_ih, w_hh, ln_ih=ln)
+    got = getattr(rnnkit, fwd)(*(a.astype(np.float32) for a in (x, w_ih, w_hh)),
+                               ln_ih=ln.astype(np.float32))
+    np.testing.assert_allclose(got.cache.ln_rstd, want.cache.ln_rstd, rtol=1e-4)
+    np.testing.assert_allclose(got.cache.ih_hat, want.cache.ih_hat, rtol=1e-3, atol=1e-3)
+    np.testing.assert_allclose(got.y, want.y, rtol=1e-3, atol=1e-3)
