@@ -205,12 +205,13 @@ def test_reference_options_are_listed():
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
 def test_layer_norm_statistics_survive_a_large_offset(cell, simd_target):
     """Rows of x w_ih^T around 1e3 with a spread of about 1: float32 E[a^2] - E[a]^2 would lose
-    most of the variance to cancellation (~6%); the kernels' shifted sums keep it, so float32
+    most of the variance to cancellation (~6%); the kernels' one-pass Welford sums keep it, so float32
     stays within float32 rounding of the float64 reference."""
     rng = np.random.default_rng(4)
     T, B, I, H = 3, 2, 2, 8
     G = {"rnn": 1, "lstm": 4, "gru": 3}[cell]
-    x = np.stack([np.full((T, B), 1e3), rng.normal(size=(T, B))], axis=-1)
+    spread = rng.choice([-1.0, 1.0], (T, B)) * rng.uniform(1, 2, (T, B))  # |.| >= 1: the rows'
+    x = np.stack([np.full((T, B), 1e3), spread], axis=-1)  # spread stays far above float32's
     w_ih = np.stack([np.ones(G * H), rng.normal(size=G * H)], axis=-1)
     w_hh = rng.normal(0, 0.3, (G * H, H))
     ln = random_ln(rng, G * H, np.float64)
