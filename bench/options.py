@@ -7,9 +7,9 @@ For each cell, the plain configuration and each option run interleaved on the sa
 (float32); the table gives median forward and forward+backward times and their ratio to the
 plain cell of the same run. The options of API.md section 11: resets (a reset every 10 steps
 in each sequence), zoneout 0.1 as a training mask of 0s and 1s (h; and c for the LSTM),
-both together, a recurrent mask (variational dropout 0.25: 0 or 1/0.75 per sequence and unit),
-and the mask with resets and zoneout; layer norm is marked [reference]: the kernels do not run
-it yet, so that row times rnnkit.reference (rnnkit.ops.REFERENCE_OPTIONS).
+both together, layer norm (ln_ih alone; ln_ih and ln_hh, with ln_c for the LSTM; with the
+masks), a recurrent mask (variational dropout 0.25: 0 or 1/0.75 per sequence and unit), and the
+mask with resets and zoneout. Every row runs in the kernels.
 """
 
 from __future__ import annotations
@@ -31,7 +31,9 @@ def section11(cell):
         ("resets (every 10 steps)", {"resets": 10}),
         ("zoneout 0.1" + (" (h and c)" if cell == "lstm" else ""), zone),
         ("resets + zoneout", {"resets": 10, **zone}),
-        ("layer norm [reference]", {"ln": True}),
+        ("layer norm ln_ih", {"ln": ("ln_ih",)}),
+        ("layer norm" + (" ih, hh, c" if cell == "lstm" else " ih, hh"), {"ln": True}),
+        ("layer norm + resets + zoneout", {"ln": True, "resets": 10, **zone}),
         ("recurrent_mask 0.25", {"rmask": 0.25}),
         ("mask + resets + zoneout", {"rmask": 0.25, "resets": 10, **zone}),
     ]
@@ -124,9 +126,10 @@ def add_section11(kw, cell, opt, T, B, H, P, rng):
             kw[name] = (rng.uniform(size=shape) < opt[name]).astype(np.float32)
     if opt.get("ln"):
         gain_bias = lambda n: np.stack([np.ones(n), np.zeros(n)]).astype(np.float32)  # noqa: E731
-        kw["ln_ih"], kw["ln_hh"] = gain_bias(G * H), gain_bias(G * H)
-        if cell == "lstm":
-            kw["ln_c"] = gain_bias(H)
+        names = opt["ln"] if opt["ln"] is not True else ("ln_ih", "ln_hh", "ln_c")
+        for name in names:
+            if name != "ln_c" or cell == "lstm":
+                kw[name] = gain_bias(H if name == "ln_c" else G * H)
     if "rmask" in opt:
         keep = 1 - opt["rmask"]
         kw["recurrent_mask"] = ((rng.uniform(size=(B, P)) < keep) / keep).astype(np.float32)

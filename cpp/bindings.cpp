@@ -113,6 +113,38 @@ const i64* lengths_ptr(const py::object& obj, i64 B, i64 T) {
   return p;
 }
 
+// The layer-norm parameters of a call (ln_ih, ln_hh [2, G*H]; ln_c [2, H], cells with a
+// cell state), each optional; the MGU has none.
+template <class T>
+struct LnArgs {
+  const T *ih = nullptr, *hh = nullptr, *c = nullptr;
+  bool any() const { return ih || hh || c; }
+};
+template <class T, class Kw>
+LnArgs<T> ln_args(const Kw& v, const rnnkit::CellInfo& info, i64 GH, i64 H) {
+  LnArgs<T> ln;
+  ln.ih = arg_ptr<T>(v.ln_ih, "ln_ih", {2, GH}, false, true);
+  ln.hh = arg_ptr<T>(v.ln_hh, "ln_hh", {2, GH}, false, true);
+  ln.c = arg_ptr<T>(v.ln_c, "ln_c", {2, H}, false, true);
+  if ((ln.ih || ln.hh) && info.id == rnnkit::Cell::kMgu)
+    throw py::value_error(std::string(ln.ih ? "ln_ih" : "ln_hh") +
+                          ": expected None, the MGU cell has no layer norm");
+  if (ln.c && !info.cell_state)
+    throw py::value_error(std::string("ln_c: expected None, the ") + info.name +
+                          " cell has no cell state");
+  return ln;
+}
+// An array that goes with a layer norm (its cache or gradient): present exactly when `with`.
+template <class T>
+T* ln_part(const py::object& obj, const char* name, const Shape& shape, bool writable,
+           bool with, const char* of) {
+  T* p = arg_ptr<T>(obj, name, shape, writable, true);
+  if ((p != nullptr) != with)
+    throw py::value_error(std::string(name) + ": expected an array exactly when " + of +
+                          " is given");
+  return p;
+}
+
 struct AlignedFree {
   void operator()(void* p) const { std::free(p); }
 };
@@ -346,13 +378,16 @@ PyObject* python_call(const Body& body) {
   X(cell, 1) X(x, 1) X(w_ih, 1) X(w_hh, 1) X(b_ih, 0) X(b_hh, 0) X(h0, 1) X(c0, 0)     \
   X(w_peep, 0) X(w_proj, 0) X(lengths, 0) X(reverse, 0) X(input_forget, 0)             \
   X(linear_before_reset, 0) X(clip, 0) X(y, 1) X(h, 1) X(c, 0) X(gates, 1) X(hn, 0)    \
-  X(clip_mask, 0) X(resets, 0) X(zoneout, 0) X(zoneout_c, 0) X(recurrent_mask, 0)
+  X(clip_mask, 0) X(resets, 0) X(zoneout, 0) X(zoneout_c, 0) X(recurrent_mask, 0)         \
+  X(ln_ih, 0) X(ln_hh, 0) X(ln_c, 0) X(ih_hat, 0) X(hh_hat, 0) X(c_hat, 0) X(ln_rstd, 0)
 #define RNNKIT_BACKWARD_PARAMS(X)                                                      \
   X(cell, 1) X(x, 1) X(w_ih, 1) X(w_hh, 1) X(w_peep, 0) X(w_proj, 0) X(lengths, 0)     \
   X(reverse, 0) X(input_forget, 0) X(linear_before_reset, 0) X(clip, 0) X(h, 1)        \
   X(c, 0) X(gates, 1) X(hn, 0) X(clip_mask, 0) X(dy, 1) X(dh_n, 1) X(dc_n, 0) X(dx, 1) \
   X(dh0, 1) X(dc0, 0) X(dw_ih, 1) X(dw_hh, 1) X(db_ih, 0) X(db_hh, 0) X(dw_peep, 0)    \
-  X(dw_proj, 0) X(resets, 0) X(zoneout, 0) X(zoneout_c, 0) X(recurrent_mask, 0)
+  X(dw_proj, 0) X(resets, 0) X(zoneout, 0) X(zoneout_c, 0) X(recurrent_mask, 0)          \
+  X(ln_ih, 0) X(ln_hh, 0) X(ln_c, 0) X(ih_hat, 0) X(hh_hat, 0) X(c_hat, 0) X(ln_rstd, 0) \
+  X(dln_ih, 0) X(dln_hh, 0) X(dln_c, 0)
 // clang-format on
 #define RNNKIT_FIELD(name, req) py::object name;
 #define RNNKIT_NAME(name, req) {#name, req != 0},
@@ -363,8 +398,8 @@ struct FwdKw {
 struct BwdKw {
   RNNKIT_BACKWARD_PARAMS(RNNKIT_FIELD)
 };
-static_assert(sizeof(FwdKw) == 25 * sizeof(py::object), "FwdKw: one object per parameter");
-static_assert(sizeof(BwdKw) == 32 * sizeof(py::object), "BwdKw: one object per parameter");
+static_assert(sizeof(FwdKw) == 32 * sizeof(py::object), "FwdKw: one object per parameter");
+static_assert(sizeof(BwdKw) == 42 * sizeof(py::object), "BwdKw: one object per parameter");
 
 const Keywords& forward_keywords() {
   static const Keywords* k = new Keywords("forward", {RNNKIT_FORWARD_PARAMS(RNNKIT_NAME)});
@@ -444,6 +479,14 @@ void forward(PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
     // when clip rounds to 0 in float32 (then everything is clipped to 0, as the reference does)
     a.clip_mask = clip > 0 ? arg_ptr<std::uint8_t>(v.clip_mask, "clip_mask", {T, B, GH}, true)
                            : nullptr;
+    const LnArgs<Real> ln = ln_args<Real>(v, info, GH, H);
+    a.ln_ih = ln.ih;
+    a.ln_hh = ln.hh;
+    a.ln_c = ln.c;
+    a.ih_hat = ln_part<Real>(v.ih_hat, "ih_hat", {T, B, GH}, true, ln.ih, "ln_ih");
+    a.hh_hat = ln_part<Real>(v.hh_hat, "hh_hat", {T, B, GH}, true, ln.hh, "ln_hh");
+    a.c_hat = ln_part<Real>(v.c_hat, "c_hat", {T, B, H}, true, ln.c, "ln_c");
+    a.ln_rstd = ln_part<Real>(v.ln_rstd, "ln_rstd", {T, B, 4}, true, ln.any(), "a layer norm");
     a.n_threads = rnnkit::get_num_threads();
     a.direct_ok = true;  // a call of few rows reads the weights unpacked, as forward_fast does
     const auto& k = rnnkit::current_table().of<Real>();
@@ -503,6 +546,18 @@ void backward(PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
       throw py::value_error("dw_peep: expected an array exactly when w_peep is given");
     if ((a.w_proj == nullptr) != (a.dw_proj == nullptr))
       throw py::value_error("dw_proj: expected an array exactly when w_proj is given");
+    const LnArgs<Real> ln = ln_args<Real>(v, info, GH, H);
+    a.ln_ih = ln.ih;
+    a.ln_hh = ln.hh;
+    a.ln_c = ln.c;
+    a.ih_hat = ln_part<Real>(v.ih_hat, "cache.ih_hat", {T, B, GH}, false, ln.ih, "ln_ih");
+    a.hh_hat = ln_part<Real>(v.hh_hat, "cache.hh_hat", {T, B, GH}, false, ln.hh, "ln_hh");
+    a.c_hat = ln_part<Real>(v.c_hat, "cache.c_hat", {T, B, H}, false, ln.c, "ln_c");
+    a.ln_rstd =
+        ln_part<Real>(v.ln_rstd, "cache.ln_rstd", {T, B, 4}, false, ln.any(), "a layer norm");
+    a.dln_ih = ln_part<Real>(v.dln_ih, "dln_ih", {2, GH}, true, ln.ih, "ln_ih");
+    a.dln_hh = ln_part<Real>(v.dln_hh, "dln_hh", {2, GH}, true, ln.hh, "ln_hh");
+    a.dln_c = ln_part<Real>(v.dln_c, "dln_c", {2, H}, true, ln.c, "ln_c");
     a.n_threads = rnnkit::get_num_threads();
     const auto& k = rnnkit::current_table().of<Real>();
     run_kernel<Real>(k.bwd_workspace, k.bwd, a);
@@ -729,7 +784,9 @@ PYBIND11_MODULE(_core, m) {
        "forward(*, cell: Cell, x, w_ih, w_hh, b_ih=None, b_hh=None, h0, c0=None, w_peep=None,\n"
        "        w_proj=None, lengths=None, reverse=False, input_forget=False,\n"
        "        linear_before_reset=True, clip=0.0, y, h, c=None, gates, hn=None,\n"
-       "        clip_mask=None) -> None\n\n"
+       "        clip_mask=None, resets=None, zoneout=None, zoneout_c=None, ln_ih=None,\n"
+       "        ln_hh=None, ln_c=None, ih_hat=None, hh_hat=None, c_hat=None, ln_rstd=None)\n"
+       "        -> None\n\n"
        "Forward of one layer over a sequence; writes y, h, c, gates, hn, clip_mask in place.\n"
        "Keyword arguments only."},
       {"backward",
@@ -742,7 +799,9 @@ PYBIND11_MODULE(_core, m) {
        "         reverse=False, input_forget=False, linear_before_reset=True, clip=0.0, h,\n"
        "         c=None, gates, hn=None, clip_mask=None, dy, dh_n, dc_n=None, dx, dh0,\n"
        "         dc0=None, dw_ih, dw_hh, db_ih=None, db_hh=None, dw_peep=None,\n"
-       "         dw_proj=None) -> None\n\n"
+       "         dw_proj=None, resets=None, zoneout=None, zoneout_c=None, ln_ih=None,\n"
+       "         ln_hh=None, ln_c=None, ih_hat=None, hh_hat=None, c_hat=None, ln_rstd=None,\n"
+       "         dln_ih=None, dln_hh=None, dln_c=None) -> None\n\n"
        "Backward of one layer over a sequence; writes the gradient arrays in place.\n"
        "Keyword arguments only."},
       {"forward_fast",

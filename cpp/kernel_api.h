@@ -52,6 +52,12 @@ struct FwdArgs {
   const T* zoneout_c;  // [T, B, H] (x time order, LSTM) values in [0, 1], or null
   // [B, P] the same at every step: the products with w_hh read h_prev * recurrent_mask, or null
   const T* recurrent_mask;
+  // Layer norm (rows gain, bias), each or null: ln_ih [2, G*H] of x w_ih^T, ln_hh [2, G*H] of
+  // h w_hh^T (GRU without linear_before_reset: [0:2H] of h w_h{r,z}^T, [2H:3H] of
+  // (r*h) w_hn^T), ln_c [2, H] of c~ inside m = o tanh(LN(c~)) (LSTM). Cells' tables say which.
+  const T* ln_ih;
+  const T* ln_hh;
+  const T* ln_c;
   bool reverse, input_forget, linear_before_reset;
   T clip;  // the clip bound when clip_mask is given (0 then clips everything to 0)
   // outputs: every element written, whatever the lengths (y and gates are 0 past the end)
@@ -61,6 +67,11 @@ struct FwdArgs {
   T* gates;                 // [T, B, G*H]
   T* hn;                    // [T, B, H] (cells with hn_cache)
   std::uint8_t* clip_mask;  // [T, B, G*H] when clipping, else null (clipping is off)
+  // the layer-norm cache (processing order, 0 past the end), each given with its norm:
+  T* ih_hat;   // [T, B, G*H] normalised x w_ih^T (ln_ih)
+  T* hh_hat;   // [T, B, G*H] normalised h w_hh^T (ln_hh)
+  T* c_hat;    // [T, B, H] normalised c~ (ln_c)
+  T* ln_rstd;  // [T, B, 4] 1/sqrt(var + 1e-5): columns ih, hh, hn, c (step.h LnCol); 0 unused
   int n_threads;
   Interrupt interrupt;
   // The workspace already holds this call's packed weights and folded biases, left there by
@@ -92,6 +103,9 @@ struct BwdArgs {
   const T* zoneout;            // [T, B, P] as in FwdArgs, or null
   const T* zoneout_c;          // [T, B, H] as in FwdArgs, or null
   const T* recurrent_mask;     // [B, P] as in FwdArgs, or null
+  const T* ln_ih;              // [2, G*H] as in FwdArgs, or null
+  const T* ln_hh;              // [2, G*H] as in FwdArgs, or null
+  const T* ln_c;               // [2, H] as in FwdArgs, or null
   bool reverse, input_forget, linear_before_reset;
   T clip;
   const T* h;                     // [T+1, B, P] from the forward
@@ -99,6 +113,10 @@ struct BwdArgs {
   const T* gates;                 // [T, B, G*H]
   const T* hn;                    // [T, B, H]
   const std::uint8_t* clip_mask;  // [T, B, G*H] when clipping, else null
+  const T* ih_hat;                // [T, B, G*H] with ln_ih (FwdArgs has the layer-norm cache)
+  const T* hh_hat;                // [T, B, G*H] with ln_hh
+  const T* c_hat;                 // [T, B, H] with ln_c
+  const T* ln_rstd;               // [T, B, 4] with any of them
   const T* dy;                    // [T, B, P]
   const T* dh_n;                  // [B, P]
   const T* dc_n;                  // [B, H]
@@ -112,6 +130,9 @@ struct BwdArgs {
   T* db_hh;    // [G*H]
   T* dw_peep;  // [3, H]
   T* dw_proj;  // [P, H]
+  T* dln_ih;   // [2, G*H] with ln_ih
+  T* dln_hh;   // [2, G*H] with ln_hh
+  T* dln_c;    // [2, H] with ln_c
   int n_threads;
   Interrupt interrupt;
 };

@@ -363,12 +363,14 @@ void run_backward(Cell& cell, const BwdArgs<T>& a, T* ws) {
           p.gemm, nth);
   gemm<T>(R, P, TB, MatView<T>{dgh, 1, GH}, MatView<T>{p.h_rec ? p.h_rec : a.h, P, 1, p.vmap},
           a.dw_hh, P, false, p.gemm, nth);
-  if (a.db_ih) column_sums<T>(a.db_ih, p.dgx, GH, nullptr, 0, TB, GH);
+  const T* dbi = cell.dg_bias_ih(p.dgx);  // [T, B, GH] rows of db_ih, db_hh (step.h)
+  const T* dbh = cell.dg_bias_hh(p.dgx);
+  if (a.db_ih) column_sums<T>(a.db_ih, dbi, GH, nullptr, 0, TB, GH);
   if (a.db_hh) {
-    if (a.db_ih && dgh == p.dgx)  // same gradient on both sides: one pass is enough
+    if (a.db_ih && dbh == dbi)  // same gradient on both sides: one pass is enough
       copy_n(a.db_hh, a.db_ih, GH);
     else
-      column_sums<T>(a.db_hh, dgh, GH, nullptr, 0, TB, GH);
+      column_sums<T>(a.db_hh, dbh, GH, nullptr, 0, TB, GH);
   }
   cell.finish(cx, p.dgx);
 }

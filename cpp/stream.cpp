@@ -26,6 +26,9 @@
 // bfloat16 streams (float32 only) also hold w_ih and w_hh as bf16.h panels, packed once per
 // target, which the driver's two products read instead (FwdArgs::w_ih16, w_hh16); the cells'
 // own products (LSTM projection, GRU w_hn) read float32 panels of the rounded weights.
+//
+// Layer norm: a layer tuple may carry ln_ih, ln_hh and ln_c after its six weights (copies made
+// by rnnkit.Stream at snapshot time, None where absent); the norms' cache goes to scratch.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
@@ -144,10 +147,12 @@ class StreamImpl final : public StreamBase {
     i64 in = -1;
     for (const py::handle& item : layers) {
       py::tuple t = py::reinterpret_borrow<py::tuple>(item);
-      if (!py::isinstance<py::tuple>(item) || t.size() != 6)
-        throw py::type_error("layers: expected tuples (w_ih, w_hh, b_ih, b_hh, w_peep, w_proj)");
+      if (!py::isinstance<py::tuple>(item) || (t.size() != 6 && t.size() != 9))
+        throw py::type_error(
+            "layers: expected tuples (w_ih, w_hh, b_ih, b_hh, w_peep, w_proj[, ln_ih, ln_hh, "
+            "ln_c])");
       Layer& L = layers_.emplace_back();
-      for (int i = 0; i < 6; ++i) L.keep[i] = py::reinterpret_borrow<py::object>(t[i]);
+      for (size_t i = 0; i < t.size(); ++i) L.keep[i] = py::reinterpret_borrow<py::object>(t[i]);
       py::array w_hh = py::reinterpret_borrow<py::array>(t[1]);
       py::array w_ih = py::reinterpret_borrow<py::array>(t[0]);
       if (!py::isinstance<py::array>(t[0]) || !py::isinstance<py::array>(t[1]) ||
@@ -172,6 +177,17 @@ class StreamImpl final : public StreamBase {
       a.w_proj = info->peep_proj ? weight<T>(t[5], "w_proj", P, H, true) : nullptr;
       if (!a.w_proj && P != H)
         throw py::value_error("w_hh: expected " + std::to_string(H) + " columns without w_proj");
+      if (t.size() == 9) {
+        const bool norms = info->id != Cell::kMgu;
+        a.ln_ih = norms ? weight<T>(t[6], "ln_ih", 2, G * H, true) : nullptr;
+        a.ln_hh = norms ? weight<T>(t[7], "ln_hh", 2, G * H, true) : nullptr;
+        a.ln_c = info->cell_state ? weight<T>(t[8], "ln_c", 2, H, true) : nullptr;
+        if ((!norms && !(t[6].is_none() && t[7].is_none())) ||
+            (!info->cell_state && !t[8].is_none()))
+          throw py::value_error(std::string("layers: the ") + info->name +
+                                " cell has no such layer norm");
+        ln_ = ln_ || a.ln_ih || a.ln_hh || a.ln_c;
+      }
       a.input_forget = info->peep_proj && input_forget;
       a.linear_before_reset = linear_before_reset;
       a.clip = static_cast<T>(clip);
@@ -258,7 +274,8 @@ class StreamImpl final : public StreamBase {
 
  private:
   struct Layer {
-    py::object keep[6];  // w_ih, w_hh, b_ih, b_hh, w_peep, w_proj: alive as long as a's pointers
+    py::object keep[9];  // w_ih, w_hh, b_ih, b_hh, w_peep, w_proj, ln_ih, ln_hh, ln_c: alive as
+                         // long as a's pointers
     FwdArgs<T> a;        // sizes, weights, options; the per-call pointers are set by advance()
     Buffer<T> ws;        // the driver's workspace, holding the packed weights once packed
     const KernelTable* packed_by = nullptr;  // the target whose layout ws holds (null: none)
@@ -270,10 +287,11 @@ class StreamImpl final : public StreamBase {
 
   // The driver's per-call outputs for T steps, shared by the layers (they run one after
   // another): h [T+1, B, maxP], c [T+1, B, maxH], gates [T, B, maxGH], hn [T, B, maxH],
-  // clip mask [T, B, maxGH], two [T, B, maxP] buffers for the outputs between layers, and
-  // with zoneout the rate p as zoneout [T, B, maxP] and zoneout_c [T, B, maxH] (LSTM).
+  // clip mask [T, B, maxGH], two [T, B, maxP] buffers for the outputs between layers, with
+  // zoneout the rate p as zoneout [T, B, maxP] and zoneout_c [T, B, maxH] (LSTM), and the layer
+  // norms' cache: ih_hat, hh_hat [T, B, maxGH], c_hat [T, B, maxH], ln_rstd [T, B, 4].
   struct Scratch {
-    Buffer<T> h, c, gates, hn, mid[2], zone, zone_c;
+    Buffer<T> h, c, gates, hn, mid[2], zone, zone_c, ih_hat, hh_hat, c_hat, ln_rstd;
     Buffer<std::uint8_t> mask;
     Scratch() = default;
     Scratch(const StreamImpl& s, i64 T_) {
@@ -289,6 +307,12 @@ class StreamImpl final : public StreamBase {
       gates.resize(T_ * B * mgh, false);
       if (s.info_->hn_cache) hn.resize(T_ * B * mh, false);
       if (s.clip_) mask.resize(T_ * B * mgh, false);
+      if (s.ln_) {
+        ih_hat.resize(T_ * B * mgh, false);
+        hh_hat.resize(T_ * B * mgh, false);
+        c_hat.resize(T_ * B * mh, false);
+        ln_rstd.resize(T_ * B * 4, false);
+      }
       if (s.layers_.size() > 1)
         for (auto& m : mid) m.resize(T_ * B * s.max_p_, false);
       if (s.zoneout_ > T(0)) {
@@ -365,6 +389,10 @@ class StreamImpl final : public StreamBase {
         a.zoneout = s.zone.get();
         a.zoneout_c = info_->cell_state ? s.zone_c.get() : nullptr;
       }
+      a.ih_hat = a.ln_ih ? s.ih_hat.get() : nullptr;
+      a.hh_hat = a.ln_hh ? s.hh_hat.get() : nullptr;
+      a.c_hat = a.ln_c ? s.c_hat.get() : nullptr;
+      a.ln_rstd = a.ln_ih || a.ln_hh || a.ln_c ? s.ln_rstd.get() : nullptr;
       k.fwd(a, lay.ws.get());
       lay.packed_by = &table;
       lay.packed_params = params;
@@ -408,6 +436,7 @@ class StreamImpl final : public StreamBase {
   std::vector<i64> h_off_, c_off_;  // layer ell's state starts at h_ + h_off_[ell]
   i64 h_total_ = 0, c_total_ = 0, B_ = 0, I_ = 0, P_ = 0, max_p_ = 0;
   bool clip_ = false;
+  bool ln_ = false;    // some layer has a layer norm
   bool bf16_ = false;  // w_ih and w_hh read as bfloat16 panels
   T zoneout_ = T(0);   // the zoneout rate of h (and c), 0: none
   Buffer<T> h_, c_;  // the carried state: h [L, B, P], c [L, B, H]
@@ -425,7 +454,9 @@ class Stream {
     if (layers.size() < 1 || !py::isinstance<py::tuple>(layers[0]) ||
         py::reinterpret_borrow<py::tuple>(layers[0]).size() < 1 ||
         !py::isinstance<py::array>(py::reinterpret_borrow<py::tuple>(layers[0])[0]))
-      throw py::type_error("layers: expected a list of (w_ih, w_hh, b_ih, b_hh, w_peep, w_proj)");
+      throw py::type_error(
+          "layers: expected a list of (w_ih, w_hh, b_ih, b_hh, w_peep, w_proj[, ln_ih, ln_hh, "
+          "ln_c])");
     py::array w = py::reinterpret_borrow<py::array>(
         py::reinterpret_borrow<py::tuple>(layers[0])[0]);
     if (w.dtype().equal(py::dtype::of<float>()))

@@ -90,6 +90,29 @@ def test_native_stream_zoneout_rate_is_checked():
             slow_check=None,
             layers=[(w, np.zeros((3 * H, H), np.float32), None, None, None, None)],
         )
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("cell", sorted(CELLS))
+def test_layer_norm_streams_equal_the_layer_in_eval(simd_target, cell, dtype, backend):
+    """layer_norm=True with random gains and biases: the native stream runs the norms in its
+    own kernels (not the functional path), and steps = run = the layer in eval."""
+    m = make(cell, dtype=dtype, backend=backend, layer_norm=True)
+    rng = np.random.default_rng(8)
+    for name, p in m._params.items():
+        if name.startswith("ln_"):
+            p[0] = rng.uniform(0.5, 1.5, p.shape[1])
+            p[1] = rng.normal(0, 0.3, p.shape[1])
+    x = rand((T, B, I), dtype)
+    s = m.stream(B)
+    assert (s._native is not None) == (backend == "native")
+    m.eval()
+    y, state = m(x)
+    np.testing.assert_allclose(s.run(x), y, **tol(dtype))
+    s.reset()
+    steps = np.stack([s.step(x[t]) for t in range(T)])
+    np.testing.assert_allclose(steps, y, **tol(dtype))
+    for got, want in zip(_parts(s.state), _parts(state)):
+        np.testing.assert_allclose(got, want, **tol(dtype))
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])

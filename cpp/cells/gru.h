@@ -8,7 +8,10 @@
 // pointwise work comes in two passes around it (RzRow, then NRow); with it, one pass (Row).
 // Options (template parameters): kClip, kLbr linear_before_reset, kZone zoneout, kMask
 // (backward, !kLbr) a recurrent mask: (r*h) w_hn^T reads r * h_rec, so d(r*h_rec)/dh_prev =
-// r * mask.
+// r * mask, kLn layer norm (ln_ih and/or ln_hh): the x w_ih^T and h w_hh^T rows (or, without
+// linear_before_reset, h w_h{r,z}^T and (r*h) w_hn^T separately) are normalised before the
+// biases; the first pass also writes the n part of LN_ih(x w_ih^T) back into the gates, where
+// n_and_h reads it.
 #pragma once
 
 #include "cells/step.h"
@@ -17,7 +20,7 @@
 namespace rnnkit {
 namespace RNNKIT_NS {
 
-template <class T, bool kClip, bool kLbr, bool kZone>
+template <class T, bool kClip, bool kLbr, bool kZone, bool kLn>
 struct GruFwd {
   static constexpr int kGates = 3;
   static constexpr int kRec = kLbr ? 3 : 2;  // R = kRec * H
@@ -40,7 +43,9 @@ struct GruFwd {
     if (a.b_ih || a.b_hh) bias = ar.take(3 * H);
   }
   i64 rec_cols() const { return kRec * a.d.H; }
-  void init(const Ctx<T>&) {}
+  void init(const Ctx<T>&) {
+    if constexpr (kLn) ln_init(a);
+  }
   void prepare(const Ctx<T>& cx) {
     const i64 H = cx.H;
     if (bias) fold_bias(bias, a.b_ih, a.b_hh, 3 * H, 2 * H);  // b_hn stays inside r * (...)
@@ -49,14 +54,31 @@ struct GruFwd {
   RecOut<T> rec_out(const FwdStep<T>&) const { return {rec, kRec * a.d.H, false}; }
   const T* b_hn() const { return a.b_hh ? a.b_hh + 2 * a.d.H : nullptr; }
 
-  // r and z from their pre-activations.
+  // This row's norms (kLn): of x w_ih^T, and of the driver's product h w_hh[0:R]^T.
+  struct Ln {
+    LnFwd<T> x, h;
+  };
+  Ln ln_rows(const FwdStep<T>& s, i64 b) const {
+    const i64 H = a.d.H, GH = 3 * H, R = kRec * H, r = s.k * a.d.B + b;
+    T* rs = a.ln_rstd + r * 4;
+    return {ln_row(a.ln_ih, GH, 0, s.gates + b * GH, GH, a.ih_hat + r * GH, rs + kLnIh),
+            ln_row(a.ln_hh, GH, 0, rec + b * R, R, a.hh_hat + r * GH, rs + kLnHh)};
+  }
+  // r and z from their pre-activations; with kLn, also LN_ih of the n column back into gates.
   template <class V>
-  RNNKIT_INLINE void rz(const FwdStep<T>& s, i64 b, i64 j, V& r, V& z) const {
+  RNNKIT_INLINE void rz(const FwdStep<T>& s, i64 b, i64 j, V& r, V& z, const Ln& ln) const {
     const i64 H = a.d.H;
     T* g = s.gates + b * 3 * H;
     const T* rc = rec + b * kRec * H;
-    V ar = V::load(g + j) + V::load(rc + j);
-    V az = V::load(g + H + j) + V::load(rc + H + j);
+    V ar, az;
+    if constexpr (kLn) {
+      ar = ln.x.at(V::load(g + j), j) + ln.h.at(V::load(rc + j), j);
+      az = ln.x.at(V::load(g + H + j), H + j) + ln.h.at(V::load(rc + H + j), H + j);
+      ln.x.at(V::load(g + 2 * H + j), 2 * H + j).store(g + 2 * H + j);
+    } else {
+      ar = V::load(g + j) + V::load(rc + j);
+      az = V::load(g + H + j) + V::load(rc + H + j);
+    }
     if (bias) {
       ar = ar + V::load(bias + j);
       az = az + V::load(bias + H + j);
@@ -94,12 +116,14 @@ struct GruFwd {
     const FwdStep<T>& s;
     i64 b;
     const T* zr;  // row b's zoneout row (kZone)
+    Ln ln{};
     template <class V>
     RNNKIT_INLINE void lanes(i64 j) const {
       const i64 H = c.a.d.H;
       V r, z;
-      c.rz(s, b, j, r, z);
+      c.rz(s, b, j, r, z, ln);
       V hn = V::load(c.rec + b * 3 * H + 2 * H + j);
+      if constexpr (kLn) hn = ln.h.at(hn, 2 * H + j);
       if (const T* bn = c.b_hn()) hn = hn + V::load(bn + j);
       T* g = s.gates + b * 3 * H;
       r.store(g + j);
@@ -111,11 +135,12 @@ struct GruFwd {
     const GruFwd& c;
     const FwdStep<T>& s;
     i64 b;
+    Ln ln{};
     template <class V>
     RNNKIT_INLINE void lanes(i64 j) const {
       const i64 H = c.a.d.H;
       V r, z;
-      c.rz(s, b, j, r, z);
+      c.rz(s, b, j, r, z, ln);
       T* g = s.gates + b * 3 * H;
       r.store(g + j);
       z.store(g + H + j);
@@ -127,11 +152,13 @@ struct GruFwd {
     const FwdStep<T>& s;
     i64 b;
     const T* zr;  // row b's zoneout row (kZone)
+    LnFwd<T> ln{};  // the norm of (r*h) w_hn^T (kLn)
     template <class V>
     RNNKIT_INLINE void lanes(i64 j) const {
       const i64 H = c.a.d.H;
       const T* g = s.gates + b * 3 * H;
       V hn = V::load(c.rec2 + b * H + j);
+      if constexpr (kLn) hn = ln.at(hn, j);
       if (const T* bn = c.b_hn()) hn = hn + V::load(bn + j);
       c.n_and_h(s, b, j, V::load(g + j), V::load(g + H + j), hn, zr);
     }
@@ -140,20 +167,35 @@ struct GruFwd {
     const i64 H = cx.H;
     if constexpr (kLbr) {
       s.rows.each(cx.GH, [&](i64 b) {
-        for_lanes<T>(H, Row{*this, s, b, zone_row(a.zoneout, s.rows, b, H)});
+        Row row{*this, s, b, zone_row(a.zoneout, s.rows, b, H)};
+        if constexpr (kLn) row.ln = ln_rows(s, b);
+        for_lanes<T>(H, row);
       });
     } else {
-      s.rows.each(cx.GH, [&](i64 b) { for_lanes<T>(H, RzRow{*this, s, b}); });
+      s.rows.each(cx.GH, [&](i64 b) {
+        RzRow row{*this, s, b};
+        if constexpr (kLn) row.ln = ln_rows(s, b);
+        for_lanes<T>(H, row);
+      });
       gemm_packed<T>(cx.B, H, H, MatView<T>{rh, H, 1}, w_n, rec2, H, false, cx.gemm, cx.nth);
       s.rows.each(H, [&](i64 b) {
-        for_lanes<T>(H, NRow{*this, s, b, zone_row(a.zoneout, s.rows, b, H)});
+        NRow row{*this, s, b, zone_row(a.zoneout, s.rows, b, H)};
+        if constexpr (kLn) {  // ln_hh columns [2H:3H], apart from those of r and z
+          const i64 r = s.k * cx.B + b;
+          row.ln = ln_row(a.ln_hh, cx.GH, 2 * H, rec2 + b * H, H, a.hh_hat + r * cx.GH + 2 * H,
+                          a.ln_rstd + r * 4 + kLnHn);
+        }
+        for_lanes<T>(H, row);
       });
     }
   }
-  void freeze(const FwdStep<T>& s, i64 b) { zero_n(a.hn + (s.k * a.d.B + b) * a.d.H, a.d.H); }
+  void freeze(const FwdStep<T>& s, i64 b) {
+    zero_n(a.hn + (s.k * a.d.B + b) * a.d.H, a.d.H);
+    if constexpr (kLn) ln_freeze(a, s.k * a.d.B + b);
+  }
 };
 
-template <class T, bool kClip, bool kLbr, bool kMask, bool kZone>
+template <class T, bool kClip, bool kLbr, bool kMask, bool kZone, bool kLn>
 struct GruBwd {
   static constexpr int kGates = 3;
   static constexpr int kRec = kLbr ? 3 : 2;
@@ -162,6 +204,11 @@ struct GruBwd {
   T* rh_all = nullptr;  // [T, B, H] r * h_prev of every step, 0 on frozen rows (!kLbr)
   T* drh = nullptr;     // [B, H] dL/d(r*h_prev) = da_n w_hn (!kLbr)
   T* w_n = nullptr;     // packed w_hn [H, H] (!kLbr)
+  // kLn (0 on frozen rows): da [T, B, 3H] dL/d(LN_ih(x w_ih^T) + b_ih), the gradient after the
+  // norm; dgl [T, B, 3H] dL/d(h w_hh^T), before the hidden norms (kLbr: with ln_hh; otherwise
+  // always: columns [0:2H] of h w_h{r,z}^T, [2H:3H] of (r*h) w_hn^T)
+  T* da = nullptr;
+  T* dgl = nullptr;
 
   explicit GruBwd(const BwdArgs<T>& args) : a(args) {}
   void plan(Arena<T>& ar) {
@@ -173,6 +220,10 @@ struct GruBwd {
       drh = ar.take(d.B * d.H);
       w_n = ar.take(gemm_packed_b_size<T>(d.H, d.H));
     }
+    if constexpr (kLn) {
+      da = ar.take(d.T * d.B * 3 * d.H);
+      if (!kLbr || a.ln_hh) dgl = ar.take(d.T * d.B * 3 * d.H);
+    }
   }
   i64 rec_cols() const { return kRec * a.d.H; }
   void init(const Ctx<T>&) {}
@@ -181,9 +232,19 @@ struct GruBwd {
     if constexpr (!kLbr) pack_b<T>(w_n, MatView<T>{a.w_hh + 2 * H * H, H, 1}, H, H, cx.nth);
   }
   const T* dg_rec(const BwdStep<T>& s) const {
+    if constexpr (kLn) return dg_hidden(nullptr) + s.k * a.d.B * 3 * a.d.H;
     return kLbr ? dgh + s.k * a.d.B * 3 * a.d.H : s.dgx;
   }
-  const T* dg_hidden(const T* dgx) const { return kLbr ? dgh : dgx; }
+  const T* dg_hidden(const T* dgx) const {
+    if constexpr (kLn) return dgl ? dgl : dgh;
+    return kLbr ? dgh : dgx;
+  }
+  const T* dg_bias_ih(const T* dgx) const { return kLn ? da : dgx; }
+  const T* dg_bias_hh(const T* dgx) const { return kLbr ? dgh : kLn ? da : dgx; }
+  // Where the row b of dL/d(x-side pre-activation) goes: dgx, or da before the norm (kLn).
+  T* dx_out(const BwdStep<T>& s, i64 b) const {
+    return kLn ? da + (s.k * a.d.B + b) * 3 * a.d.H : s.dgx + b * 3 * a.d.H;
+  }
 
   // dz, dn and the direct path dh_prev = dh z; writes dgx's z and n parts, returns da_n.
   // zr: row b's zoneout row (kZone).
@@ -203,7 +264,7 @@ struct GruBwd {
       daz = unclip(daz, s.mask + b * 3 * H + H + j);
       dan = unclip(dan, s.mask + b * 3 * H + 2 * H + j);
     }
-    T* d = s.dgx + b * 3 * H;
+    T* d = dx_out(s, b);
     daz.store(d + H + j);
     dan.store(d + 2 * H + j);
     if constexpr (kZone)
@@ -227,11 +288,12 @@ struct GruBwd {
       const V hn = V::load(c.a.hn + (s.k * c.a.d.B + b) * H + j);
       V dar = dan * hn * r * (one - r);
       if constexpr (kClip) dar = unclip(dar, s.mask + b * 3 * H + j);
-      dar.store(s.dgx + b * 3 * H + j);
+      T* dx = c.dx_out(s, b);
+      dar.store(dx + j);
       // the hidden side sees r * da_n for n, the same as the input side for r and z
       T* dh = c.dgh + (s.k * c.a.d.B + b) * 3 * H;
       dar.store(dh + j);
-      V::load(s.dgx + b * 3 * H + H + j).store(dh + H + j);
+      V::load(dx + H + j).store(dh + H + j);
       (dan * r).store(dh + 2 * H + j);
     }
   };
@@ -258,7 +320,7 @@ struct GruBwd {
       const V drh = V::load(c.drh + b * H + j);
       V dar = drh * hp * r * (one - r);
       if constexpr (kClip) dar = unclip(dar, s.mask + b * 3 * H + j);
-      dar.store(s.dgx + b * 3 * H + j);
+      dar.store(c.dx_out(s, b) + j);
       T* dd = s.dh_prev + b * H + j;
       if constexpr (kMask)
         fma(drh * V::load(c.a.recurrent_mask + b * H + j), r, V::load(dd)).store(dd);
@@ -267,19 +329,44 @@ struct GruBwd {
       (r * hp).store(c.rh_all + (s.k * c.a.d.B + b) * H + j);  // for dw_hn = da_n^T (r*h)
     }
   };
+  // kLn: back through one norm of processing row r, over the columns [lo, lo + n) of the
+  // parameter ln (null: a copy), of the rows out/in [3H] and of hat's row; col: of ln_rstd.
+  void unnorm(T* out, const T* in, const T* hat, const T* ln, i64 lo, i64 n, int col,
+              i64 r) const {
+    const i64 GH = 3 * a.d.H;
+    ln_backward_row(out + lo, in + lo, hat ? hat + r * GH + lo : nullptr, ln ? ln + lo : nullptr,
+                    a.ln_rstd[r * 4 + col], n);
+  }
   void step(const BwdStep<T>& s, const Ctx<T>& cx) {
     const i64 H = cx.H;
+    const i64 GH = cx.GH;
     if constexpr (kLbr) {
       s.rows.each(cx.GH, [&](i64 b) {
         for_lanes<T>(H, Row{*this, s, b, zone_row(a.zoneout, s.rows, b, H)});
+        if constexpr (kLn) {
+          const i64 r = s.k * cx.B + b;
+          unnorm(s.dgx + b * GH, da + r * GH, a.ih_hat, a.ln_ih, 0, GH, kLnIh, r);
+          if (dgl) unnorm(dgl + r * GH, dgh + r * GH, a.hh_hat, a.ln_hh, 0, GH, kLnHh, r);
+        }
       });
     } else {
       s.rows.each(cx.GH, [&](i64 b) {
         for_lanes<T>(H, ZnRow{*this, s, b, zone_row(a.zoneout, s.rows, b, H)});
+        if constexpr (kLn) {  // dL/d((r*h) w_hn^T), read by the d(r*h) GEMM
+          const i64 r = s.k * cx.B + b;
+          unnorm(dgl + r * GH, da + r * GH, a.hh_hat, a.ln_hh, 2 * H, H, kLnHn, r);
+        }
       });
-      gemm_packed<T>(cx.B, H, H, MatView<T>{s.dgx + 2 * H, cx.GH, 1}, w_n, drh, H, false, cx.gemm,
-                     cx.nth);
-      s.rows.each(H, [&](i64 b) { for_lanes<T>(H, RRow{*this, s, b}); });
+      const T* dan = kLn ? dgl + s.k * cx.B * GH + 2 * H : s.dgx + 2 * H;
+      gemm_packed<T>(cx.B, H, H, MatView<T>{dan, cx.GH, 1}, w_n, drh, H, false, cx.gemm, cx.nth);
+      s.rows.each(H, [&](i64 b) {
+        for_lanes<T>(H, RRow{*this, s, b});
+        if constexpr (kLn) {
+          const i64 r = s.k * cx.B + b;
+          unnorm(dgl + r * GH, da + r * GH, a.hh_hat, a.ln_hh, 0, 2 * H, kLnHh, r);
+          unnorm(s.dgx + b * GH, da + r * GH, a.ih_hat, a.ln_ih, 0, GH, kLnIh, r);
+        }
+      });
     }
   }
   void freeze(const BwdStep<T>& s, i64 b) {
@@ -288,26 +375,41 @@ struct GruBwd {
       zero_n(dgh + (s.k * B + b) * 3 * H, 3 * H);
     else
       zero_n(rh_all + (s.k * B + b) * H, H);
+    if constexpr (kLn) {
+      zero_n(da + (s.k * B + b) * 3 * H, 3 * H);
+      if (dgl) zero_n(dgl + (s.k * B + b) * 3 * H, 3 * H);
+    }
   }
   void finish(const Ctx<T>& cx, const T* dgx) {
-    const i64 H = cx.H;
+    const i64 H = cx.H, GH = cx.GH, TB = cx.T_ * cx.B;
+    if constexpr (kLn) {
+      if (a.dln_ih) ln_param_grad(a.dln_ih, GH, da, a.ih_hat, GH, TB);
+      // the gradient into the hidden norms' outputs: r * da_n for n (kLbr), or da itself
+      if (a.dln_hh) ln_param_grad(a.dln_hh, GH, kLbr ? dgh : da, a.hh_hat, GH, TB);
+      if constexpr (!kLbr) dgx = dgl;  // dw_hn reads dL/d((r*h) w_hn^T)
+    }
     if constexpr (!kLbr)  // dw_hn = da_n^T (r*h); the driver did the r and z rows
       gemm<T>(H, H, cx.T_ * cx.B, MatView<T>{dgx + 2 * H, 1, cx.GH}, MatView<T>{rh_all, H, 1},
               a.dw_hh + 2 * H * H, H, false, cx.gemm, cx.nth);
   }
-  void empty(const Ctx<T>&) {}
+  void empty(const Ctx<T>& cx) {
+    if (a.dln_ih) zero_n(a.dln_ih, 2 * cx.GH);
+    if (a.dln_hh) zero_n(a.dln_hh, 2 * cx.GH);
+  }
 };
 
 template <bool kFwd, class T, class Args, class F>
 void with_gru(const Args& a, F&& f) {
   with_flags(
-      [&](auto kClip, auto kLbr, auto kMask, auto kZone) {
+      [&](auto kClip, auto kLbr, auto kMask, auto kZone, auto kLn) {
         constexpr bool c = decltype(kClip)::value, l = decltype(kLbr)::value,
-                       m = decltype(kMask)::value, z = decltype(kZone)::value;
-        f(std::conditional_t<kFwd, GruFwd<T, c, l, z>, GruBwd<T, c, l, m, z>>(a));
+                       m = decltype(kMask)::value, z = decltype(kZone)::value,
+                       n = decltype(kLn)::value;
+        f(std::conditional_t<kFwd, GruFwd<T, c, l, z, n>, GruBwd<T, c, l, m, z, n>>(a));
       },
       a.clip_mask != nullptr, a.linear_before_reset,
-      !kFwd && !a.linear_before_reset && a.recurrent_mask != nullptr, a.zoneout != nullptr);
+      !kFwd && !a.linear_before_reset && a.recurrent_mask != nullptr, a.zoneout != nullptr,
+      a.ln_ih != nullptr || a.ln_hh != nullptr);
 }
 
 }  // namespace RNNKIT_NS

@@ -112,6 +112,8 @@ struct MguBwd {
   }
   const T* dg_rec(const BwdStep<T>& s) const { return s.dgx; }
   const T* dg_hidden(const T* dgx) const { return dgx; }
+  const T* dg_bias_ih(const T* dgx) const { return dgx; }
+  const T* dg_bias_hh(const T* dgx) const { return dgx; }
 
   struct NRow {  // before the d(f*h) GEMM: da_n, the direct paths through h_new
     const BwdStep<T>& s;

@@ -21,6 +21,12 @@
 //                                             const T* dg_hidden(const T* dgx) const [T*B, GH]
 //                                             void finish(const Ctx<T>&, const T* dgx)
 //                                             void empty(const Ctx<T>&)  (nothing ran: T*B*GH = 0)
+//                                             const T* dg_bias_ih(const T* dgx) const
+//                                             const T* dg_bias_hh(const T* dgx) const
+//
+// dg_bias_ih/hh name the [T*B, GH] rows whose column sums are db_ih and db_hh: dgx and
+// dg_hidden(dgx) for a plain cell; with layer norm the biases add after the normalisation, so
+// they are the gradients before it, kept by the cell (the same pointer twice: one pass).
 //
 // step() runs the pointwise pass(es) on the live rows (s.rows.each) and the cell's own
 // per-step GEMMs; freeze() handles the cell's own state and caches of a row past its end.
@@ -40,12 +46,14 @@
 // The cell's other reads of h (the GRU's z*h, zoneout) stay on s.h_prev.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
 
 #include "common.h"
 #include "gemm.h"
+#include "kernel_api.h"
 #include "simd/math.h"
 #include "threads.h"
 
@@ -255,6 +263,127 @@ RNNKIT_INLINE V unzone(V z, V d, T* keep) {
 template <class V>
 RNNKIT_INLINE V unclip(V g, const std::uint8_t* mask) {
   return select(V::load_mask(mask), V::zero(), g);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Layer normalisation (FwdArgs/BwdArgs ln_ih, ln_hh, ln_c): eps 1e-5, biased variance, as
+// torch.nn.functional.layer_norm. The cache keeps hat = (a - mean) rstd per row and rstd in
+// ln_rstd[T, B, 4], one column per norm:
+enum LnCol : int { kLnIh = 0, kLnHh = 1, kLnHn = 2, kLnC = 3 };
+
+// mean and rstd = 1/sqrt(var + 1e-5) of a[n] in one pass: Welford's update in every lane (the
+// lanes see the same count, so 1/count is one scalar per vector), the lanes merged by Chan's
+// formula, then the tail. As accurate as two passes (a shift by one sample of the row lost up
+// to 10x in float32 on rows whose first value lay far from the mean).
+template <class T>
+void ln_stats(const T* a, i64 n, T& mean, T& rstd) {
+  using V = Vec<T>;
+  i64 j = 0, cnt = 0;
+  T mu = T(0), m2 = T(0);
+  if (n >= V::kLanes) {
+    V vmu = V::zero(), vm2 = V::zero();
+    for (; j + V::kLanes <= n; j += V::kLanes) {
+      ++cnt;
+      const V x = V::load(a + j), d = x - vmu;
+      vmu = fma(d, V::set1(T(1) / T(cnt)), vmu);
+      vm2 = fma(d, x - vmu, vm2);
+    }
+    mu = reduce_add(vmu) / T(V::kLanes);
+    const V dm = vmu - V::set1(mu);
+    m2 = reduce_add(vm2) + T(cnt) * reduce_add(dm * dm);
+    cnt *= V::kLanes;
+  }
+  for (; j < n; ++j) {
+    ++cnt;
+    const T d = a[j] - mu;
+    mu += d / T(cnt);
+    m2 += d * (a[j] - mu);
+  }
+  mean = mu;
+  rstd = T(1) / std::sqrt((cnt && m2 > T(0) ? m2 / T(cnt) : T(0)) + T(1e-5));
+}
+
+// One row's normalisation inside a forward pointwise pass: at(v, j) = gain[j] hat + bias[j]
+// with hat = (v - mean) rstd stored at hat[j]; the identity without a parameter (gain null).
+template <class T>
+struct LnFwd {
+  const T* gain = nullptr;  // [n] row 0 of the parameter (its columns of this norm)
+  const T* bias = nullptr;  // [n] row 1
+  T* hat = nullptr;         // [n] this row of the cache's *_hat
+  T mean = T(0), rstd = T(0);
+  template <class V>
+  RNNKIT_INLINE V at(V v, i64 j) const {
+    if (!gain) return v;
+    const V h = (v - V::set1(mean)) * V::set1(rstd);
+    h.store(hat + j);
+    return fma(h, V::load(gain + j), V::load(bias + j));
+  }
+};
+
+// The norm of the row a[n] with columns [off, off + n) of ln[2, ld]; hat: the row's [n] of the
+// cache, rstd: its entry of ln_rstd. ln null: the identity (nothing written).
+template <class T>
+LnFwd<T> ln_row(const T* ln, i64 ld, i64 off, const T* a, i64 n, T* hat, T* rstd) {
+  LnFwd<T> l;
+  if (!ln) return l;
+  l.gain = ln + off;
+  l.bias = ln + ld + off;
+  l.hat = hat;
+  ln_stats(a, n, l.mean, l.rstd);
+  *rstd = l.rstd;
+  return l;
+}
+
+// The gradient through one row's norm: da[n] = rstd (g - mean(g) - hat mean(g hat)) with
+// g = dout gain; gain null: da = dout. da may be dout itself.
+template <class T>
+void ln_backward_row(T* da, const T* dout, const T* hat, const T* gain, T rstd, i64 n) {
+  using V = Vec<T>;
+  if (!gain) {
+    if (da != dout) copy_n(da, dout, n);
+    return;
+  }
+  V s1 = V::zero(), s2 = V::zero();
+  i64 j = 0;
+  for (; j + V::kLanes <= n; j += V::kLanes) {
+    const V g = V::load(dout + j) * V::load(gain + j);
+    s1 = s1 + g;
+    s2 = fma(g, V::load(hat + j), s2);
+  }
+  T t1 = reduce_add(s1), t2 = reduce_add(s2);
+  for (; j < n; ++j) {
+    const T g = dout[j] * gain[j];
+    t1 += g;
+    t2 += g * hat[j];
+  }
+  const V m1 = V::set1(t1 / T(n)), m2 = V::set1(t2 / T(n)), r = V::set1(rstd);
+  for (j = 0; j + V::kLanes <= n; j += V::kLanes) {
+    const V g = V::load(dout + j) * V::load(gain + j);
+    (r * fnma(V::load(hat + j), m2, g - m1)).store(da + j);
+  }
+  for (; j < n; ++j) da[j] = rstd * ((dout[j] * gain[j] - t1 / T(n)) - hat[j] * (t2 / T(n)));
+}
+
+// The forward cache of layer norm: ln_rstd is zero where unused and past a sequence's end
+// (ln_init, before the first step), the hats of a frozen row too (ln_freeze, processing row r).
+template <class T>
+void ln_init(const FwdArgs<T>& a) {
+  if (a.ln_rstd) zero_n(a.ln_rstd, a.d.T * a.d.B * 4);
+}
+template <class T>
+void ln_freeze(const FwdArgs<T>& a, i64 r) {
+  const i64 GH = a.d.G * a.d.H;
+  if (a.ih_hat) zero_n(a.ih_hat + r * GH, GH);
+  if (a.hh_hat) zero_n(a.hh_hat + r * GH, GH);
+  if (a.c_hat) zero_n(a.c_hat + r * a.d.H, a.d.H);
+}
+
+// dln[2, n] (gain, bias rows) = the column sums of dout * hat and of dout over the rows
+// [rows, ld] (0 on frozen rows): the gradient of one norm's parameter.
+template <class T>
+void ln_param_grad(T* dln, i64 n, const T* dout, const T* hat, i64 ld, i64 rows) {
+  column_sums<T>(dln, dout, ld, hat, ld, rows, n);
+  column_sums<T>(dln + n, dout, ld, nullptr, 0, rows, n);
 }
 
 // Calls f(std::bool_constant<b0>{}, std::bool_constant<b1>{}, ...) for the runtime flags b0,

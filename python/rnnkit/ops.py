@@ -7,10 +7,11 @@ once by the validation (`np.ascontiguousarray`); arrays of the wrong dtype are a
 What differs between cells (their arrays, result and cache types) comes from the cell table
 (`rnnkit._cells`): `_forward` and `_backward` serve every cell.
 
-The options of the functions guide: ``resets``, ``zoneout``, ``zoneout_c`` and
-``recurrent_mask`` run in the kernels. A call with any other option set (``ln_ih``, ``ln_hh``,
-``ln_c``) is computed by ``rnnkit.reference`` (the same results and cache, at NumPy speed) until the
-kernels have that option; so is the backward of its cache. `REFERENCE_OPTIONS` lists them.
+Every option of the functions guide (``ln_ih``, ``ln_hh``, ``ln_c``, ``resets``, ``zoneout``,
+``zoneout_c``, ``recurrent_mask``) runs in the kernels, layer norm fused into the cells'
+pointwise passes. `REFERENCE_OPTIONS` lists any option the kernels do not have (none now): a
+call with one of them set would be computed by ``rnnkit.reference`` (the same results and
+cache, at NumPy speed), and so would the backward of its cache.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from . import reference as _reference
 from ._cells import CELLS
 
 # The options the kernels do not run yet: a call with one of them set runs on the reference.
-NATIVE_OPTIONS = ("zoneout", "zoneout_c", "recurrent_mask", "resets")
+NATIVE_OPTIONS = ("ln_ih", "ln_hh", "ln_c", "zoneout", "zoneout_c", "recurrent_mask", "resets")
 REFERENCE_OPTIONS = tuple(n for n in _checks.OPTIONS if n not in NATIVE_OPTIONS)
 
 
@@ -64,6 +65,13 @@ _OPTIONAL = (
     ("zoneout", None),
     ("zoneout_c", None),
     ("recurrent_mask", None),
+    ("ln_ih", None),
+    ("ln_hh", None),
+    ("ln_c", None),
+    ("ih_hat", None),
+    ("hh_hat", None),
+    ("c_hat", None),
+    ("ln_rstd", None),
 )
 _GRADS = (
     "dx",
@@ -178,6 +186,11 @@ def _forward(cell, f):
     gates = np.empty((T, B, GH), dt)
     hn = np.empty((T, B, H), dt) if spec.hn_cache else None
     clip_mask = np.empty((T, B, GH), np.bool_) if f.clip is not None else None
+    ih_hat = None if f.ln_ih is None else np.empty((T, B, GH), dt)
+    hh_hat = None if f.ln_hh is None else np.empty((T, B, GH), dt)
+    c_hat = None if f.ln_c is None else np.empty((T, B, H), dt)
+    any_ln = f.ln_ih is not None or f.ln_hh is not None or f.ln_c is not None
+    ln_rstd = np.empty((T, B, 4), dt) if any_ln else None
     _core.forward(
         cell=_NATIVE[cell, f.nonlinearity],
         x=f.x,
@@ -204,8 +217,15 @@ def _forward(cell, f):
         zoneout=f.zoneout,
         zoneout_c=f.zoneout_c,
         recurrent_mask=f.recurrent_mask,
+        ln_ih=f.ln_ih,
+        ln_hh=f.ln_hh,
+        ln_c=f.ln_c,
+        ih_hat=ih_hat,
+        hh_hat=hh_hat,
+        c_hat=c_hat,
+        ln_rstd=ln_rstd,
     )
-    cache = make_cache(f + (h, c, gates, hn, clip_mask, None, None, None, None))
+    cache = make_cache(f + (h, c, gates, hn, clip_mask, ih_hat, hh_hat, c_hat, ln_rstd))
     return make_output((y, h[-1].copy(), None if c is None else c[-1].copy(), cache))
 
 
@@ -214,9 +234,11 @@ def _backward(cell, bw):
     spec = CELLS[cell]
     _, _, make_grads, optional = _MAKERS[cell]
     cache = bw.cache
-    (w_peep, w_proj, c, hn, nonlinearity, input_forget, lbr, resets, zoneout, zoneout_c, rmask) = (
-        optional(cache + _DEFAULTS)
-    )
+    (w_peep, w_proj, c, hn, nonlinearity, input_forget, lbr, resets, zoneout, zoneout_c) = (
+        opt := optional(cache + _DEFAULTS)
+    )[:10]
+    rmask = opt[10]
+    ln_ih, ln_hh, ln_c, ih_hat, hh_hat, c_hat, ln_rstd = opt[11:]  # the layer norms
     T, B, I, H, P, GH = bw.T, bw.B, bw.I, bw.H, bw.P, bw.G * bw.H
     dt = bw.dtype
     mask = cache.clip_mask
@@ -230,9 +252,9 @@ def _backward(cell, bw):
         np.empty(GH, dt) if cache.b_hh is not None else None,  # db_hh
         np.empty((3, H), dt) if w_peep is not None else None,  # dw_peep
         np.empty((P, H), dt) if w_proj is not None else None,  # dw_proj
-        None,
-        None,
-        None,  # dln_ih, dln_hh, dln_c
+        None if ln_ih is None else np.empty((2, GH), dt),  # dln_ih
+        None if ln_hh is None else np.empty((2, GH), dt),  # dln_hh
+        None if ln_c is None else np.empty((2, H), dt),  # dln_c
     )
     _core.backward(
         cell=_NATIVE[cell, nonlinearity],
@@ -267,6 +289,16 @@ def _backward(cell, bw):
         zoneout=zoneout,
         zoneout_c=zoneout_c,
         recurrent_mask=rmask,
+        ln_ih=ln_ih,
+        ln_hh=ln_hh,
+        ln_c=ln_c,
+        ih_hat=ih_hat,
+        hh_hat=hh_hat,
+        c_hat=c_hat,
+        ln_rstd=ln_rstd,
+        dln_ih=grads[9],
+        dln_hh=grads[10],
+        dln_c=grads[11],
     )
     return make_grads(grads)
 

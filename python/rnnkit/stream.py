@@ -120,12 +120,12 @@ class Stream:
         opts = dict(self._options)
         act = opts.pop("nonlinearity", "tanh")
         lbr = opts.pop("linear_before_reset", True)
-        if opts or any(self._ln):
+        if opts:
             return None  # an option the native stream does not know yet: the functional path
         cell = ops._NATIVE[self.cell, act]
         layers = [
-            (w_ih, w_hh, b_ih, b_hh, w_peep, w_hr)
-            for w_ih, w_hh, b_ih, b_hh, w_hr, w_peep in self._weights
+            (w_ih, w_hh, b_ih, b_hh, w_peep, w_hr, *(ln.get(n) for n in ("ln_ih", "ln_hh", "ln_c")))
+            for (w_ih, w_hh, b_ih, b_hh, w_hr, w_peep), ln in zip(self._weights, self._ln)
         ]
         return NativeStream(
             cell=cell,
