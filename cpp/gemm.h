@@ -199,14 +199,19 @@ void pack_a_block(T* RESTRICT dst, MatView<T> A, i64 i0, i64 mc, i64 pc, i64 kc)
     int r0 = 0;
     if constexpr (S > 0) {
       // Evenly strided rows (no gather): S rows at a time through S x S register transposes,
-      // as in pack_b_panels.
-      if (A.rows == nullptr && A.cs == 1) {
-        for (; r0 + S <= mr; r0 += S) {
-          const T* src = A.p + (i0 + ir + r0) * A.rs + pc;
+      // as in pack_b_panels. A last group of fewer than S rows is transposed as the S rows
+      // ending at the panel's last row, rewriting some rows with the same values: the 12-row
+      // tile is 8 + 4 rows of float, and the 4 left over copied element-wise cost as much as
+      // the 8 transposed (callgrind: pack_a_block was 6.4% of an LSTM B=64 fwd+bwd).
+      if (A.rows == nullptr && A.cs == 1 && mr >= S) {
+        for (int rr = 0; r0 < mr; rr += S) {
+          if (rr + S > mr) rr = mr - S;
+          const T* src = A.p + (i0 + ir + rr) * A.rs + pc;
           i64 k = 0;
-          for (; k + S <= kc; k += S) transpose_square(src + k, A.rs, out + k * MR + r0, MR);
+          for (; k + S <= kc; k += S) transpose_square(src + k, A.rs, out + k * MR + rr, MR);
           for (; k < kc; ++k)
-            for (int q = 0; q < S; ++q) out[k * MR + r0 + q] = src[q * A.rs + k];
+            for (int q = 0; q < S; ++q) out[k * MR + rr + q] = src[q * A.rs + k];
+          r0 = rr + S;
         }
       }
     }
@@ -323,6 +328,11 @@ struct GemmJob {
   i64 m_blocks;    // row blocks; tasks are panel chunk major: task = chunk * m_blocks + block
   i64 n_chunks;    // panel ranges (chunks of at most nc columns, or more for threads)
   bool backwards;  // walk each task's panels last to first
+  // One row block whose packed A (all K blocks) fits a thread's slot: a thread packs it once
+  // and reuses it for every task it runs (a recurrence's step split by panels over threads
+  // would pack the same A once per task). a_packed[tid]: this thread's slot holds it.
+  bool keep_a;
+  bool* a_packed;  // [n_threads] or null when !keep_a
 };
 
 // One task: one MC row block x one range of NR panels, over all of K. Consecutive tasks share
@@ -338,7 +348,7 @@ void gemm_task(void* vctx, i64 task, int tid) {
   const i64 chunk = task / g.m_blocks;
   const i64 j0 = n_panels * chunk / g.n_chunks, j1 = n_panels * (chunk + 1) / g.n_chunks;
   const i64 mc = g.M - ic < MC ? g.M - ic : MC;
-  T* abuf = g.scratch + tid * round_up(MC * KC, 64);
+  T* abuf = g.scratch + tid * gemm_a_scratch<T>();
   // A single contiguous row (batch 1, every step of a recurrence) is read in place: packing
   // it cost 10% of a small RNN's forward (perf), for no gain in locality.
   const T* row = mc == 1 && g.A.cs == 1 ? g.A.row(ic) : nullptr;
@@ -354,18 +364,21 @@ void gemm_task(void* vctx, i64 task, int tid) {
       }
       continue;
     }
-    pack_a_block<T, MR>(abuf, g.A, ic, mc, pc, kc);
+    // K block pc of the kept A starts at pc * round_up(mc, MR), like packed B's blocks.
+    T* ablock = g.keep_a ? abuf + pc * round_up(mc, MR) : abuf;
+    if (!g.keep_a || !g.a_packed[tid]) pack_a_block<T, MR>(ablock, g.A, ic, mc, pc, kc);
     for (i64 q = j0; q < j1; ++q) {
       const i64 j = g.backwards ? j0 + j1 - 1 - q : q;
       const T* bpanel = g.Bp + pc * Npad + j * kc * NR;
       const i64 n_eff = g.N - j * NR < NR ? g.N - j * NR : NR;
       for (i64 ir = 0; ir < mc; ir += MR) {
         const int mr_eff = static_cast<int>(mc - ir < MR ? mc - ir : MR);
-        micro_kernel_rows<T, MR, NV>(mr_eff, kc, abuf + (ir / MR) * kc * MR, bpanel,
+        micro_kernel_rows<T, MR, NV>(mr_eff, kc, ablock + (ir / MR) * kc * MR, bpanel,
                                      g.C + (ic + ir) * g.ldc + j * NR, g.ldc, n_eff, acc);
       }
     }
   }
+  if (g.keep_a && !row) g.a_packed[tid] = true;
 }
 
 template <class T>
@@ -446,9 +459,15 @@ void gemm_packed(i64 M, i64 N, i64 K, MatView<T> A, const T* Bp, T* C, i64 ldc, 
   i64 n_chunks = ceil_div(N, prm.nc);  // NC: a task's slice of B stays in its share of L3
   if (m_blocks * n_chunks < nth) n_chunks = ceil_div(nth, m_blocks) * 2;
   if (n_chunks > n_panels) n_chunks = n_panels;
-  GemmJob<T> job{M,  N,        K,          A,        Bp,
-                 C,  ldc,      accumulate, scratch,  k_block(K, prm.kc),
-                 mc, m_blocks, n_chunks,   backwards};
+  // Keep one row block's packed A when the tasks of several panel ranges share it.
+  constexpr int kMaxKeep = 64;
+  bool a_packed[kMaxKeep] = {};
+  const bool keep_a = m_blocks == 1 && n_chunks > 1 && nth <= kMaxKeep &&
+                      round_up(M, fns.mr) * K <= gemm_a_scratch<T>();
+  GemmJob<T> job{M,  N,        K,          A,         Bp,
+                 C,  ldc,      accumulate, scratch,   k_block(K, prm.kc),
+                 mc, m_blocks, n_chunks,   backwards, keep_a,
+                 keep_a ? a_packed : nullptr};
   // Owned tasks: a recurrence calls the same split every step, so each thread keeps reading the
   // same panels of B, which stay in its core's L2 (LSTM H=256: 1 MB of weights, 1 MB L2 each).
   parallel_for_owned(m_blocks * n_chunks, nth, fns.task, &job);

@@ -41,6 +41,9 @@
 #include "gemm.h"
 #include "gemv.h"
 #include "kernel_api.h"
+#ifdef RNNKIT_PROFILE
+#include <cstdlib>  // proj_chunk's override
+#endif
 
 namespace rnnkit {
 namespace RNNKIT_NS {
@@ -75,7 +78,11 @@ inline i64 x_row(i64 k, i64 b, i64 B, i64 len, bool reverse) {
 // Steps per input-projection GEMM: about 256 rows each, so the projection of a chunk is still
 // in cache when the recurrent GEMMs and the pointwise passes of its steps read it back.
 inline i64 proj_chunk(i64 T_, i64 B) {
-  const i64 c = ceil_div(256, B > 0 ? B : 1);
+  i64 rows = 256;
+#ifdef RNNKIT_PROFILE  // profiling builds only: RNNKIT_PROJ_ROWS overrides the rows per chunk
+  if (const char* env = std::getenv("RNNKIT_PROJ_ROWS")) rows = std::atol(env);
+#endif
+  const i64 c = ceil_div(rows, B > 0 ? B : 1);
   return c < T_ ? c : (T_ > 0 ? T_ : 1);
 }
 

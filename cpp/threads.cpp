@@ -30,7 +30,9 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
+#include <cstdio>
 #include <cstdlib>
 #include <mutex>
 #include <thread>
@@ -40,6 +42,41 @@ namespace rnnkit {
 namespace {
 
 thread_local bool t_inside_task = false;
+
+// RNNKIT_PROFILE (a profiling build only: -DRNNKIT_PROFILE in CXXFLAGS; the
+// release build compiles none of it): where each thread's time goes in pooled calls, printed
+// to stderr at exit. Per stable thread number: time running tasks, tasks run and stolen; for
+// the caller, the time it waits at the end of a call for the workers that joined (the per-step
+// barrier); for the workers, the time from a call's start to joining it (wake-up latency).
+#ifdef RNNKIT_PROFILE
+struct ThreadProfile {
+  static constexpr int kMax = 8;
+  std::atomic<std::uint64_t> task_ns[kMax] = {}, tasks[kMax] = {}, stolen[kMax] = {},
+                                                 join_ns[kMax] = {}, joins[kMax] = {};
+  std::atomic<std::uint64_t> calls{0}, barrier_ns{0}, call_ns{0}, missed_joins{0};
+  static std::uint64_t now() {
+    return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+        std::chrono::steady_clock::now().time_since_epoch()).count());
+  }
+  ~ThreadProfile() {
+    if (calls == 0) return;
+    std::fprintf(stderr, "rnnkit threads profile: %llu pooled calls, %.3f ms in them, caller "
+                 "waiting at the end %.3f ms; %llu calls no worker joined\n",
+                 (unsigned long long)calls.load(), call_ns * 1e-6, barrier_ns * 1e-6,
+                 (unsigned long long)missed_joins.load());
+    for (int i = 0; i < kMax; ++i)
+      if (tasks[i])
+        std::fprintf(stderr, "  thread %d: %llu tasks (%llu stolen) %.3f ms; joined %llu calls, "
+                     "%.3f ms after their start\n", i, (unsigned long long)tasks[i].load(),
+                     (unsigned long long)stolen[i].load(), task_ns[i] * 1e-6,
+                     (unsigned long long)joins[i].load(), join_ns[i] * 1e-6);
+  }
+};
+ThreadProfile g_prof;
+#define RNNKIT_PROF(...) __VA_ARGS__
+#else
+#define RNNKIT_PROF(...)
+#endif
 
 struct Pool {
   std::mutex owner;  // held by the one caller whose job runs on the pool
@@ -61,6 +98,7 @@ struct Pool {
   std::atomic<int> finished{0};
   // ticket: bits 32..63 generation, bit 31 closed, bits 16..30 joiners allowed, 0..15 joined
   std::atomic<std::uint64_t> ticket{0};
+  RNNKIT_PROF(std::atomic<std::uint64_t> call_start{0};)
   static constexpr std::uint64_t kClosed = 1ull << 31;
 
   bool claim(i64 task) {
@@ -71,22 +109,33 @@ struct Pool {
   // tid: place in the join order (the scratch slot); self: the stable thread number.
   void run_tasks(int tid, int self) {
     t_inside_task = true;
+    RNNKIT_PROF(const std::uint64_t t0 = ThreadProfile::now(); std::uint64_t n_run = 0, n_stolen = 0;
+                const int me = self < ThreadProfile::kMax ? self : ThreadProfile::kMax - 1);
     if (owned) {
       const int s = self < job_threads ? self : tid;
       const i64 lo = n_tasks * s / job_threads, hi = n_tasks * (s + 1) / job_threads;
       for (i64 t = lo; t < hi; ++t)
-        if (claim(t)) fn(ctx, t, tid);
+        if (claim(t)) {
+          fn(ctx, t, tid);
+          RNNKIT_PROF(++n_run);
+        }
       // Then the others' leftovers, last first: an owner walks its range upwards, so a thief
       // meets it in the middle instead of taking the tasks it is about to reach.
       for (i64 t = n_tasks - 1; t >= 0; --t)
-        if ((t < lo || t >= hi) && claim(t)) fn(ctx, t, tid);
+        if ((t < lo || t >= hi) && claim(t)) {
+          fn(ctx, t, tid);
+          RNNKIT_PROF(++n_run; ++n_stolen);
+        }
     } else {
       for (;;) {
         i64 task = next.fetch_add(1, std::memory_order_relaxed);
         if (task >= n_tasks) break;
         fn(ctx, task, tid);
+        RNNKIT_PROF(++n_run);
       }
     }
+    RNNKIT_PROF(g_prof.task_ns[me] += ThreadProfile::now() - t0; g_prof.tasks[me] += n_run;
+                g_prof.stolen[me] += n_stolen);
     t_inside_task = false;
   }
 
@@ -118,6 +167,9 @@ struct Pool {
       }
       seen = g;
       if (int tid = try_join(g)) {
+        RNNKIT_PROF(const int me = self < ThreadProfile::kMax ? self : ThreadProfile::kMax - 1;
+                    g_prof.join_ns[me] += ThreadProfile::now() - call_start.load();
+                    ++g_prof.joins[me]);
         run_tasks(tid, self);
         finished.fetch_add(1, std::memory_order_acq_rel);
       }
@@ -211,6 +263,7 @@ void run_on_pool(i64 n_tasks, int n_threads, TaskFn fn, void* ctx, bool owned) {
     p->n_tasks = n_tasks;
     p->job_threads = n_threads;
     p->owned = owned;
+    RNNKIT_PROF(p->call_start.store(ThreadProfile::now()));
     p->claimed.store(0, std::memory_order_relaxed);
     p->next.store(0, std::memory_order_relaxed);
     p->finished.store(0, std::memory_order_relaxed);
@@ -222,11 +275,15 @@ void run_on_pool(i64 n_tasks, int n_threads, TaskFn fn, void* ctx, bool owned) {
   p->wake.notify_all();
   p->run_tasks(0, 0);
   // No tasks left: close the job and wait for the workers that joined it, and only for them.
+  RNNKIT_PROF(const std::uint64_t t_done = ThreadProfile::now());
   const std::uint64_t t = p->ticket.fetch_or(Pool::kClosed, std::memory_order_acq_rel);
   const int joined = static_cast<int>(t & 0xFFFF);
   for (int spin = 0; p->finished.load(std::memory_order_acquire) < joined; ++spin) {
     if ((spin & 63) == 63) sched_yield();
   }
+  RNNKIT_PROF(const std::uint64_t t_end = ThreadProfile::now(); ++g_prof.calls;
+              g_prof.barrier_ns += t_end - t_done; g_prof.call_ns += t_end - p->call_start.load();
+              if (joined == 0) ++g_prof.missed_joins);
 }
 
 }  // namespace

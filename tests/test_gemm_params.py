@@ -126,3 +126,29 @@ def test_set_gemm_params_rejects_bad_values():
         _core._gemm_params("sse9", "float32")
     with pytest.raises(ValueError, match="dtype"):
         _core._gemm_params(t, "int8")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_kept_a_block_over_k_blocks_matches_numpy_for_any_thread_count(dtype, simd_target, forced):
+    """One row block (a recurrence's step) split by panels over threads: each thread packs A
+    once, all K blocks of it, and reuses it for its tasks. Several K blocks (kc=64, K=300) and a
+    short last micro-panel (M=20) must give NumPy's product, bitwise the same for 1..7 threads."""
+    rng = np.random.default_rng(11)
+    a = rng.standard_normal((20, 300)).astype(dtype)
+    b = rng.standard_normal((300, 700)).astype(dtype)
+    want = a.astype(np.float64) @ b.astype(np.float64)
+    tol = 1e-4 if dtype == "float32" else 1e-11
+    tiles = _core._gemm_params(simd_target, dtype)["tiles"]
+    before_n = rnnkit.get_num_threads()
+    try:
+        for i, (mr, nr) in enumerate(tiles):
+            forced(simd_target, dtype, (i, 64, 1008 // mr * mr, 64 * nr))
+            outs = []
+            for n in (1, 2, 3, 7):
+                rnnkit.set_num_threads(n)
+                got = _core._gemm(a, b)
+                np.testing.assert_allclose(got, want, rtol=tol, atol=tol * np.sqrt(300))
+                outs.append(got.tobytes())
+            assert len(set(outs)) == 1, (i, mr, nr)
+    finally:
+        rnnkit.set_num_threads(before_n)
