@@ -136,8 +136,8 @@ LnArgs<T> ln_args(const Kw& v, const rnnkit::CellInfo& info, i64 GH, i64 H) {
 }
 // An array that goes with a layer norm (its cache or gradient): present exactly when `with`.
 template <class T>
-T* ln_part(const py::object& obj, const char* name, const Shape& shape, bool writable,
-           bool with, const char* of) {
+T* ln_part(const py::object& obj, const char* name, const Shape& shape, bool writable, bool with,
+           const char* of) {
   T* p = arg_ptr<T>(obj, name, shape, writable, true);
   if ((p != nullptr) != with)
     throw py::value_error(std::string(name) + ": expected an array exactly when " + of +
@@ -553,8 +553,8 @@ void backward(PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
     a.ih_hat = ln_part<Real>(v.ih_hat, "cache.ih_hat", {T, B, GH}, false, ln.ih, "ln_ih");
     a.hh_hat = ln_part<Real>(v.hh_hat, "cache.hh_hat", {T, B, GH}, false, ln.hh, "ln_hh");
     a.c_hat = ln_part<Real>(v.c_hat, "cache.c_hat", {T, B, H}, false, ln.c, "ln_c");
-    a.ln_rstd =
-        ln_part<Real>(v.ln_rstd, "cache.ln_rstd", {T, B, 4}, false, ln.any(), "a layer norm");
+    a.ln_rstd = ln_part<Real>(v.ln_rstd, "cache.ln_rstd", {T, B, 4}, false, ln.any(),
+                              "a layer norm");
     a.dln_ih = ln_part<Real>(v.dln_ih, "dln_ih", {2, GH}, true, ln.ih, "ln_ih");
     a.dln_hh = ln_part<Real>(v.dln_hh, "dln_hh", {2, GH}, true, ln.hh, "ln_hh");
     a.dln_c = ln_part<Real>(v.dln_c, "dln_c", {2, H}, true, ln.c, "ln_c");
@@ -583,8 +583,8 @@ using Proxy = py::detail::PyArray_Proxy;
 // imports NumPy: a first use during a call could switch threads inside a C++ static's guard,
 // and two threads then deadlock, as two directions of a layer on two threads did).
 PyObject* g_fast_descr[2] = {nullptr, nullptr};
-constexpr int kFastFlags =
-    py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_ | py::detail::npy_api::NPY_ARRAY_ALIGNED_;
+constexpr int kFastFlags = py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_ |
+                           py::detail::npy_api::NPY_ARRAY_ALIGNED_;
 
 // o as an exact ndarray of this dtype object, rank and shape (-1: any size), else null.
 const Proxy* fast_array(PyObject* o, PyObject* descr, std::initializer_list<i64> shape) {

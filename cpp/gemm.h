@@ -464,10 +464,14 @@ void gemm_packed(i64 M, i64 N, i64 K, MatView<T> A, const T* Bp, T* C, i64 ldc, 
   bool a_packed[kMaxKeep] = {};
   const bool keep_a = m_blocks == 1 && n_chunks > 1 && nth <= kMaxKeep &&
                       round_up(M, fns.mr) * K <= gemm_a_scratch<T>();
-  GemmJob<T> job{M,  N,        K,          A,         Bp,
-                 C,  ldc,      accumulate, scratch,   k_block(K, prm.kc),
-                 mc, m_blocks, n_chunks,   backwards, keep_a,
-                 keep_a ? a_packed : nullptr};
+  GemmJob<T> job{M,        N,
+                 K,        A,
+                 Bp,       C,
+                 ldc,      accumulate,
+                 scratch,  k_block(K, prm.kc),
+                 mc,       m_blocks,
+                 n_chunks, backwards,
+                 keep_a,   keep_a ? a_packed : nullptr};
   // Owned tasks: a recurrence calls the same split every step, so each thread keeps reading the
   // same panels of B, which stay in its core's L2 (LSTM H=256: 1 MB of weights, 1 MB L2 each).
   parallel_for_owned(m_blocks * n_chunks, nth, fns.task, &job);

@@ -50,8 +50,8 @@ constexpr int kGemvAccumulators = 8;
 
 // C[m, n] (+)= sum_k a[m][k] W[n0 + n, k] for m < MB, n < NB; a[m]: rows of K elements.
 template <class T, int MB, int NB>
-RNNKIT_INLINE void gemv_block(const T* const* a, const T* W, i64 ldw, i64 n0, i64 K, T* C,
-                              i64 ldc, const i64* c_rows, bool accumulate) {
+RNNKIT_INLINE void gemv_block(const T* const* a, const T* W, i64 ldw, i64 n0, i64 K, T* C, i64 ldc,
+                              const i64* c_rows, bool accumulate) {
   using V = Vec<T>;
   constexpr int L = V::kLanes;
   V acc[MB][NB];

@@ -190,8 +190,8 @@ void run_forward(Cell& cell, const FwdArgs<T>& a, T* ws) {
     const std::uint8_t* reset = a.resets ? a.resets + k * B : nullptr;  // no reverse: t = k
     const T* h_prev = a.h + k * B * P;
     if (reset) h_prev = reset_state(p.h_start, h_prev, reset, rows, P);
-    const T* h_rec =
-        a.recurrent_mask ? mask_state(p.h_rec, h_prev, a.recurrent_mask, B, P) : h_prev;
+    const T* h_rec = a.recurrent_mask ? mask_state(p.h_rec, h_prev, a.recurrent_mask, B, P)
+                                      : h_prev;
     const FwdStep<T> s{k,
                        h_prev,
                        a.h + (k + 1) * B * P,
@@ -326,10 +326,11 @@ void run_backward(Cell& cell, const BwdArgs<T>& a, T* ws) {
     const T* h_rec = a.recurrent_mask
                          ? mask_state(p.h_rec + k * B * P, h_prev, a.recurrent_mask, B, P)
                          : h_prev;
-    const BwdStep<T> s{
-        k,      a.gates + k * B * GH, h_prev,  a.clip_mask ? a.clip_mask + k * B * GH : nullptr,
-        dh_cur, p.dgx + k * B * GH,   dh_next, rows,
-        reset,  h_rec};
+    const BwdStep<T> s{k,       a.gates + k * B * GH,
+                       h_prev,  a.clip_mask ? a.clip_mask + k * B * GH : nullptr,
+                       dh_cur,  p.dgx + k * B * GH,
+                       dh_next, rows,
+                       reset,   h_rec};
     for (i64 b = 0; b < B; ++b) {
       const i64 len = a.lengths ? a.lengths[b] : T_;
       if (k >= len) {  // past the end: the gradient passes through, nothing reaches the gates
@@ -344,8 +345,8 @@ void run_backward(Cell& cell, const BwdArgs<T>& a, T* ws) {
     }
     cell.step(s, cx);
     if (a.recurrent_mask) {  // dh_prev += mask * (dG w_hh)
-      gemm_packed<T>(B, P, R, MatView<T>{cell.dg_rec(s), GH, 1}, p.w_hh, p.dh_rec, P, false,
-                     p.gemm, nth);
+      gemm_packed<T>(B, P, R, MatView<T>{cell.dg_rec(s), GH, 1}, p.w_hh, p.dh_rec, P, false, p.gemm,
+                     nth);
       for (i64 b = 0; b < B; ++b)
         if (rows.live(b))
           add_masked(dh_next + b * P, p.dh_rec + b * P, a.recurrent_mask + b * P, P);

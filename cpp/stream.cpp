@@ -449,8 +449,7 @@ class StreamImpl final : public StreamBase {
 class Stream {
  public:
   Stream(Cell cell, const py::list& layers, i64 batch_size, bool input_forget,
-         bool linear_before_reset, double clip, bool bf16, double zoneout,
-         py::object slow_check) {
+         bool linear_before_reset, double clip, bool bf16, double zoneout, py::object slow_check) {
     if (layers.size() < 1 || !py::isinstance<py::tuple>(layers[0]) ||
         py::reinterpret_borrow<py::tuple>(layers[0]).size() < 1 ||
         !py::isinstance<py::array>(py::reinterpret_borrow<py::tuple>(layers[0])[0]))

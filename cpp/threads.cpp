@@ -52,24 +52,27 @@ thread_local bool t_inside_task = false;
 struct ThreadProfile {
   static constexpr int kMax = 8;
   std::atomic<std::uint64_t> task_ns[kMax] = {}, tasks[kMax] = {}, stolen[kMax] = {},
-                                                 join_ns[kMax] = {}, joins[kMax] = {};
+                             join_ns[kMax] = {}, joins[kMax] = {};
   std::atomic<std::uint64_t> calls{0}, barrier_ns{0}, call_ns{0}, missed_joins{0};
   static std::uint64_t now() {
     return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-        std::chrono::steady_clock::now().time_since_epoch()).count());
+                                          std::chrono::steady_clock::now().time_since_epoch())
+                                          .count());
   }
   ~ThreadProfile() {
     if (calls == 0) return;
-    std::fprintf(stderr, "rnnkit threads profile: %llu pooled calls, %.3f ms in them, caller "
+    std::fprintf(stderr,
+                 "rnnkit threads profile: %llu pooled calls, %.3f ms in them, caller "
                  "waiting at the end %.3f ms; %llu calls no worker joined\n",
                  (unsigned long long)calls.load(), call_ns * 1e-6, barrier_ns * 1e-6,
                  (unsigned long long)missed_joins.load());
     for (int i = 0; i < kMax; ++i)
       if (tasks[i])
-        std::fprintf(stderr, "  thread %d: %llu tasks (%llu stolen) %.3f ms; joined %llu calls, "
-                     "%.3f ms after their start\n", i, (unsigned long long)tasks[i].load(),
-                     (unsigned long long)stolen[i].load(), task_ns[i] * 1e-6,
-                     (unsigned long long)joins[i].load(), join_ns[i] * 1e-6);
+        std::fprintf(stderr,
+                     "  thread %d: %llu tasks (%llu stolen) %.3f ms; joined %llu calls, "
+                     "%.3f ms after their start\n",
+                     i, (unsigned long long)tasks[i].load(), (unsigned long long)stolen[i].load(),
+                     task_ns[i] * 1e-6, (unsigned long long)joins[i].load(), join_ns[i] * 1e-6);
   }
 };
 ThreadProfile g_prof;
@@ -109,7 +112,8 @@ struct Pool {
   // tid: place in the join order (the scratch slot); self: the stable thread number.
   void run_tasks(int tid, int self) {
     t_inside_task = true;
-    RNNKIT_PROF(const std::uint64_t t0 = ThreadProfile::now(); std::uint64_t n_run = 0, n_stolen = 0;
+    RNNKIT_PROF(const std::uint64_t t0 = ThreadProfile::now();
+                std::uint64_t n_run = 0, n_stolen = 0;
                 const int me = self < ThreadProfile::kMax ? self : ThreadProfile::kMax - 1);
     if (owned) {
       const int s = self < job_threads ? self : tid;
@@ -283,7 +287,7 @@ void run_on_pool(i64 n_tasks, int n_threads, TaskFn fn, void* ctx, bool owned) {
   }
   RNNKIT_PROF(const std::uint64_t t_end = ThreadProfile::now(); ++g_prof.calls;
               g_prof.barrier_ns += t_end - t_done; g_prof.call_ns += t_end - p->call_start.load();
-              if (joined == 0) ++g_prof.missed_joins);
+              if (joined == 0)++ g_prof.missed_joins);
 }
 
 }  // namespace

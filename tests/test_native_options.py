@@ -290,6 +290,8 @@ def test_mgu_kernel_zoneout(simd_target):
 
     for name, a in (("dx", x), ("dh0", h0), ("dw_hh", w_hh)):
         np.testing.assert_allclose(grads[name], numeric_grad(loss, a), rtol=1e-6, atol=1e-7)
+
+
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
 def test_layer_norm_statistics_survive_a_large_offset(cell, simd_target):
     """Rows of x w_ih^T around 1e3 with a spread of about 1: float32 E[a^2] - E[a]^2 would lose

@@ -90,6 +90,8 @@ def test_native_stream_zoneout_rate_is_checked():
             slow_check=None,
             layers=[(w, np.zeros((3 * H, H), np.float32), None, None, None, None)],
         )
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("cell", sorted(CELLS))

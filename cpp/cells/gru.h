@@ -3,10 +3,10 @@
 //   r = σ(x w_ir + b_ir + h w_hr + b_hr)   z = σ(x w_iz + b_iz + h w_hz + b_hz)
 //   linear_before_reset:  hn = h w_hn + b_hn,        n = tanh(x w_in + b_in + r * hn)   R = 3H
 //   otherwise:            hn = (r*h) w_hn + b_hn,    n = tanh(x w_in + b_in + hn)       R = 2H
-//   h_new = (1 - z) n + z h,  with zoneout (kZone) then z' h + (1 - z') h_new
+//   h_new = (1 - z) n + z h,  with zoneout (zoneout, null without) then z' h + (1 - z') h_new
 // Without linear_before_reset the step needs r before its own second GEMM (r*h) w_hn^T, so its
 // pointwise work comes in two passes around it (RzRow, then NRow); with it, one pass (Row).
-// Options (template parameters): kClip, kLbr linear_before_reset, kZone zoneout, kMask
+// Options (template parameters): kClip, kLbr linear_before_reset, kMask
 // (backward, !kLbr) a recurrent mask: (r*h) w_hn^T reads r * h_rec, so d(r*h_rec)/dh_prev =
 // r * mask, kLn layer norm (ln_ih and/or ln_hh): the x w_ih^T and h w_hh^T rows (or, without
 // linear_before_reset, h w_h{r,z}^T and (r*h) w_hn^T separately) are normalised before the
@@ -20,7 +20,7 @@
 namespace rnnkit {
 namespace RNNKIT_NS {
 
-template <class T, bool kClip, bool kLbr, bool kZone, bool kLn>
+template <class T, bool kClip, bool kLbr, bool kLn>
 struct GruFwd {
   static constexpr int kGates = 3;
   static constexpr int kRec = kLbr ? 3 : 2;  // R = kRec * H
@@ -92,10 +92,9 @@ struct GruFwd {
     z = vsigmoid(az);
   }
   // n and h_new, given r, z and the hidden part hn of n's pre-activation; zr: row b's zoneout
-  // row (kZone).
+  // row (zoneout, null without).
   template <class V>
-  RNNKIT_INLINE void n_and_h(const FwdStep<T>& s, i64 b, i64 j, V r, V z, V hn,
-                             const T* zr) const {
+  RNNKIT_INLINE void n_and_h(const FwdStep<T>& s, i64 b, i64 j, V r, V z, V hn, const T* zr) const {
     const i64 H = a.d.H;
     T* g = s.gates + b * 3 * H;
     V an = V::load(g + 2 * H + j);
@@ -107,7 +106,7 @@ struct GruFwd {
     n.store(g + 2 * H + j);
     hn.store(a.hn + (s.k * a.d.B + b) * H + j);
     V h = fma(z, hp - n, n);  // (1-z) n + z h
-    if constexpr (kZone) h = zone(V::load(zr + j), hp, h);
+    if (zr) h = zone(V::load(zr + j), hp, h);
     h.store(s.h_new + b * H + j);
   }
 
@@ -115,7 +114,7 @@ struct GruFwd {
     const GruFwd& c;
     const FwdStep<T>& s;
     i64 b;
-    const T* zr;  // row b's zoneout row (kZone)
+    const T* zr;  // row b's zoneout row (zoneout, null without)
     Ln ln{};
     template <class V>
     RNNKIT_INLINE void lanes(i64 j) const {
@@ -151,7 +150,7 @@ struct GruFwd {
     const GruFwd& c;
     const FwdStep<T>& s;
     i64 b;
-    const T* zr;  // row b's zoneout row (kZone)
+    const T* zr;  // row b's zoneout row (zoneout, null without)
     LnFwd<T> ln{};  // the norm of (r*h) w_hn^T (kLn)
     template <class V>
     RNNKIT_INLINE void lanes(i64 j) const {
@@ -195,7 +194,7 @@ struct GruFwd {
   }
 };
 
-template <class T, bool kClip, bool kLbr, bool kMask, bool kZone, bool kLn>
+template <class T, bool kClip, bool kLbr, bool kMask, bool kLn>
 struct GruBwd {
   static constexpr int kGates = 3;
   static constexpr int kRec = kLbr ? 3 : 2;
@@ -247,7 +246,7 @@ struct GruBwd {
   }
 
   // dz, dn and the direct path dh_prev = dh z; writes dgx's z and n parts, returns da_n.
-  // zr: row b's zoneout row (kZone).
+  // zr: row b's zoneout row (zoneout, null without).
   template <class V>
   RNNKIT_INLINE V zn(const BwdStep<T>& s, i64 b, i64 j, const T* zr) const {
     const i64 H = a.d.H;
@@ -257,7 +256,7 @@ struct GruBwd {
     V dh = V::load(s.dh + b * H + j);
     const V hp = V::load(s.h_prev + b * H + j);
     T* dd = s.dh_prev + b * H + j;
-    if constexpr (kZone) dh = unzone(V::load(zr + j), dh, dd);
+    if (zr) dh = unzone(V::load(zr + j), dh, dd);
     V daz = dh * (hp - n) * z * (one - z);
     V dan = dh * (one - z) * fnma(n, n, one);
     if constexpr (kClip) {
@@ -267,7 +266,7 @@ struct GruBwd {
     T* d = dx_out(s, b);
     daz.store(d + H + j);
     dan.store(d + 2 * H + j);
-    if constexpr (kZone)
+    if (zr)
       fma(dh, z, V::load(dd)).store(dd);
     else
       (dh * z).store(dd);
@@ -278,7 +277,7 @@ struct GruBwd {
     const GruBwd& c;
     const BwdStep<T>& s;
     i64 b;
-    const T* zr;  // row b's zoneout row (kZone)
+    const T* zr;  // row b's zoneout row (zoneout, null without)
     template <class V>
     RNNKIT_INLINE void lanes(i64 j) const {
       const i64 H = c.a.d.H;
@@ -301,7 +300,7 @@ struct GruBwd {
     const GruBwd& c;
     const BwdStep<T>& s;
     i64 b;
-    const T* zr;  // row b's zoneout row (kZone)
+    const T* zr;  // row b's zoneout row (zoneout, null without)
     template <class V>
     RNNKIT_INLINE void lanes(i64 j) const {
       c.template zn<V>(s, b, j, zr);
@@ -331,8 +330,7 @@ struct GruBwd {
   };
   // kLn: back through one norm of processing row r, over the columns [lo, lo + n) of the
   // parameter ln (null: a copy), of the rows out/in [3H] and of hat's row; col: of ln_rstd.
-  void unnorm(T* out, const T* in, const T* hat, const T* ln, i64 lo, i64 n, int col,
-              i64 r) const {
+  void unnorm(T* out, const T* in, const T* hat, const T* ln, i64 lo, i64 n, int col, i64 r) const {
     const i64 GH = 3 * a.d.H;
     ln_backward_row(out + lo, in + lo, hat ? hat + r * GH + lo : nullptr, ln ? ln + lo : nullptr,
                     a.ln_rstd[r * 4 + col], n);
@@ -401,14 +399,13 @@ struct GruBwd {
 template <bool kFwd, class T, class Args, class F>
 void with_gru(const Args& a, F&& f) {
   with_flags(
-      [&](auto kClip, auto kLbr, auto kMask, auto kZone, auto kLn) {
+      [&](auto kClip, auto kLbr, auto kMask, auto kLn) {
         constexpr bool c = decltype(kClip)::value, l = decltype(kLbr)::value,
-                       m = decltype(kMask)::value, z = decltype(kZone)::value,
-                       n = decltype(kLn)::value;
-        f(std::conditional_t<kFwd, GruFwd<T, c, l, z, n>, GruBwd<T, c, l, m, z, n>>(a));
+                       m = decltype(kMask)::value, n = decltype(kLn)::value;
+        f(std::conditional_t<kFwd, GruFwd<T, c, l, n>, GruBwd<T, c, l, m, n>>(a));
       },
       a.clip_mask != nullptr, a.linear_before_reset,
-      !kFwd && !a.linear_before_reset && a.recurrent_mask != nullptr, a.zoneout != nullptr,
+      !kFwd && !a.linear_before_reset && a.recurrent_mask != nullptr,
       a.ln_ih != nullptr || a.ln_hh != nullptr);
 }
 

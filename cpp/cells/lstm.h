@@ -6,12 +6,14 @@
 //   h = m, or with a projection h = m w_proj^T
 // Every pre-activation is clipped to [-clip, clip] when clipping (ONNX meaning).
 // Options (template parameters): kPeep peepholes, kClip, kCifg input_forget, kProj projection,
-// kZone zoneout of h: h[k+1] = z h_prev + (1 - z) h~, h~ the h above (zoned in the pass, or
-// right after the projection GEMM), kZoneC zoneout of c: c[k+1] = z c_prev + (1 - z) c~ where
-// c~ is the c above (o's peephole and m read c~); the backward recomputes c~ from the gates.
 // kLn layer norm (any of ln_ih, ln_hh, ln_c): a = LN_ih(x w_ih^T) + LN_hh(h_prev w_hh^T) +
 // b_ih + b_hh, the recurrent product then in the cell's own buffer `rec`; m = o tanh(LN_c(c~))
 // in a second pass over the row.
+// Zoneout (run-time, by the row pointers zr/zcr, null without it: a loop-invariant branch
+// costs nothing measurable, and as template flags the two doubled the build twice): of h,
+// h[k+1] = z h_prev + (1 - z) h~, h~ the h above (zoned in the pass, or right after the
+// projection GEMM); of c, c[k+1] = z c_prev + (1 - z) c~ where c~ is the c above (o's peephole
+// and m read c~); the backward recomputes c~ from the gates.
 #pragma once
 
 #include "cells/step.h"
@@ -20,8 +22,7 @@
 namespace rnnkit {
 namespace RNNKIT_NS {
 
-template <class T, bool kPeep, bool kClip, bool kCifg, bool kProj, bool kZone, bool kZoneC,
-          bool kLn>
+template <class T, bool kPeep, bool kClip, bool kCifg, bool kProj, bool kLn>
 struct LstmFwd {
   static constexpr int kGates = 4;
   const FwdArgs<T>& a;
@@ -70,8 +71,8 @@ struct LstmFwd {
     const FwdStep<T>& s;
     const Io& io;
     i64 b;
-    const T* zr;   // row b's zoneout row (kZone)
-    const T* zcr;  // and zoneout_c row (kZoneC)
+    const T* zr;   // row b's zoneout row, null without zoneout
+    const T* zcr;  // and zoneout_c row, null without
     LnFwd<T> lx{}, lh{};  // this row's norms of x w_ih^T and h w_hh^T (kLn)
     template <class V>
     RNNKIT_INLINE void lanes(i64 j) const {
@@ -125,7 +126,7 @@ struct LstmFwd {
       f.store(g + H + j);
       gg.store(g + 2 * H + j);
       o.store(g + 3 * H + j);
-      if constexpr (kZoneC)  // c[k+1] = z c_prev + (1 - z) c~
+      if (zcr)  // c[k+1] = z c_prev + (1 - z) c~
         zone(V::load(zcr + j), cp, cn).store(io.c_new + b * H + j);
       else
         cn.store(io.c_new + b * H + j);
@@ -136,7 +137,7 @@ struct LstmFwd {
         }
       }
       V m = o * vtanh(cn);
-      if constexpr (kZone && !kProj)  // m is h~ itself: zoned here (H = P)
+      if (!kProj && zr)  // m is h~ itself: zoned here (H = P)
         m = zone(V::load(zr + j), V::load(s.h_prev + b * H + j), m);
       m.store(io.m + b * H + j);
     }
@@ -147,13 +148,13 @@ struct LstmFwd {
     const Io& io;
     i64 b;
     LnFwd<T> lc;
-    const T* zr;  // row b's zoneout row (kZone)
+    const T* zr;  // row b's zoneout row, null without zoneout
     template <class V>
     RNNKIT_INLINE void lanes(i64 j) const {
       const i64 H = c.a.d.H;
       const V o = V::load(s.gates + b * 4 * H + 3 * H + j);
       V m = o * vtanh(lc.at(V::load(c.ct + b * H + j), j));
-      if constexpr (kZone && !kProj)  // m is h~ itself: zoned here (H = P)
+      if (!kProj && zr)  // m is h~ itself: zoned here (H = P)
         m = zone(V::load(zr + j), V::load(s.h_prev + b * H + j), m);
       m.store(io.m + b * H + j);
     }
@@ -176,8 +177,8 @@ struct LstmFwd {
       if constexpr (kLn) {
         if (ct) {
           const i64 r = s.k * B + b;
-          const LnFwd<T> lc =
-              ln_row(a.ln_c, H, 0, ct + b * H, H, a.c_hat + r * H, a.ln_rstd + r * 4 + kLnC);
+          const LnFwd<T> lc = ln_row(a.ln_c, H, 0, ct + b * H, H, a.c_hat + r * H,
+                                     a.ln_rstd + r * 4 + kLnC);
           for_lanes<T>(H, MRow{*this, s, io, b, lc, zr});
         }
       }
@@ -185,7 +186,7 @@ struct LstmFwd {
     if constexpr (kProj) {  // h = m w_proj^T (the driver then restores the frozen rows)
       gemm_packed<T>(B, cx.P, H, MatView<T>{m, H, 1}, w_proj, s.h_new, cx.P, false, cx.gemm,
                      cx.nth);
-      if constexpr (kZone) zone_rows(s.h_new, s.h_prev, a.zoneout, s.rows, cx.P);
+      if (a.zoneout) zone_rows(s.h_new, s.h_prev, a.zoneout, s.rows, cx.P);
     }
   }
   void freeze(const FwdStep<T>& s, i64 b) {
@@ -195,8 +196,7 @@ struct LstmFwd {
   }
 };
 
-template <class T, bool kPeep, bool kClip, bool kCifg, bool kProj, bool kZone, bool kZoneC,
-          bool kLn>
+template <class T, bool kPeep, bool kClip, bool kCifg, bool kProj, bool kLn>
 struct LstmBwd {
   static constexpr int kGates = 4;
   const BwdArgs<T>& a;
@@ -206,7 +206,7 @@ struct LstmBwd {
   T* m_all = nullptr;  // [T, B, H] m of every step, recomputed for dw_proj (kProj)
   T* w_proj = nullptr;  // packed w_proj: B[k, n] = w_proj[k, n], k < P, n < H (kProj)
   T* c_start = nullptr;  // [B, H] c[k] with the reset rows zeroed (resets)
-  T* ct_all = nullptr;  // [T, B, H] c~ of every step, recomputed, 0 on frozen rows (kZoneC)
+  T* ct_all = nullptr;  // [T, B, H] c~ of every step, recomputed, 0 on frozen rows (zoneout_c)
   // kLn (0 on frozen rows): da [T, B, 4H] dL/da, the gradient after the norms; dgh [T, B, 4H]
   // dL/d(h w_hh^T) (ln_hh); dco [T, B, H] dL/d(LN_c(c~)) and dcl [B, H] dL/dc~ through the
   // norm of this step (ln_c)
@@ -219,7 +219,7 @@ struct LstmBwd {
   void plan(Arena<T>& ar) {
     const Dims& d = a.d;
     if (a.resets) c_start = ar.take(d.B * d.H);
-    if constexpr (kZoneC) ct_all = ar.take(d.T * d.B * d.H);
+    if (a.zoneout_c) ct_all = ar.take(d.T * d.B * d.H);
     if constexpr (kProj) {
       dht = ar.take(d.T * d.B * d.P);
       m_all = ar.take(d.T * d.B * d.H);
@@ -257,8 +257,8 @@ struct LstmBwd {
   RNNKIT_INLINE V tanh_out(V cn, i64 r, i64 j) const {
     if constexpr (kLn) {
       if (const T* ln = a.ln_c)
-        return vtanh(fma(V::load(a.c_hat + r * a.d.H + j), V::load(ln + j),
-                         V::load(ln + a.d.H + j)));
+        return vtanh(
+            fma(V::load(a.c_hat + r * a.d.H + j), V::load(ln + j), V::load(ln + a.d.H + j)));
     }
     return vtanh(cn);
   }
@@ -273,8 +273,8 @@ struct LstmBwd {
     const BwdStep<T>& s;
     const Io& io;
     i64 b;
-    const T* zr;   // row b's zoneout row (kZone)
-    const T* zcr;  // and zoneout_c row (kZoneC)
+    const T* zr;  // row b's zoneout row, null without zoneout
+    const T* zcr;  // and zoneout_c row, null without
     template <class V>
     RNNKIT_INLINE void lanes(i64 j) const {
       const i64 H = c.a.d.H;
@@ -285,15 +285,15 @@ struct LstmBwd {
               o = V::load(g + 3 * H + j);
       const V cp = V::load(io.c_prev + b * H + j);
       // c~ = f c_prev + i g: c[k+1] itself, or recomputed under zoneout of c
-      const V cn = kZoneC ? fma(f, cp, i * gg) : V::load(io.c_new + b * H + j);
+      const V cn = zcr ? fma(f, cp, i * gg) : V::load(io.c_new + b * H + j);
       V dm = V::load(io.dm + b * H + j);
-      if constexpr (kZone && !kProj)  // dm = dL/dh_t here: z of it to h_prev
+      if (!kProj && zr)  // dm = dL/dh_t here: z of it to h_prev
         dm = unzone(V::load(zr + j), dm, s.dh_prev + b * H + j);
       const i64 r = s.k * c.a.d.B + b;
       const V tc = c.tanh_out(cn, r, j);
       V dc_in = V::load(c.dc + b * H + j);  // dL/dc[k+1]
       V dc_keep = V::zero();  // the part zoneout sends to c_prev
-      if constexpr (kZoneC) {
+      if (zcr) {
         const V z = V::load(zcr + j);
         cn.store(c.ct_all + (s.k * c.a.d.B + b) * H + j);
         dc_keep = dc_in * z;
@@ -320,7 +320,7 @@ struct LstmBwd {
         dag = unclip(dag, mk + 2 * H + j);
       }
       V dcp = dcv * f;
-      if constexpr (kZoneC) dcp = dcp + dc_keep;
+      if (zcr) dcp = dcp + dc_keep;
       if constexpr (kPeep) {
         dcp = fma(V::load(peep + j), dai, dcp);
         if constexpr (!kCifg) dcp = fma(V::load(peep + H + j), daf, dcp);
@@ -338,14 +338,14 @@ struct LstmBwd {
     const BwdStep<T>& s;
     const Io& io;
     i64 b;
-    const T* zr;  // row b's zoneout row (kZone)
+    const T* zr;  // row b's zoneout row, null without zoneout
     template <class V>
     RNNKIT_INLINE void lanes(i64 j) const {
       const i64 H = c.a.d.H, r = s.k * c.a.d.B + b;
       const V o = V::load(s.gates + b * 4 * H + 3 * H + j);
       const V tc = c.tanh_out(V::zero(), r, j);
       V dm = V::load(io.dm + b * H + j);
-      if constexpr (kZone && !kProj)  // as Row: the (1 - z) part of dL/dh_t is the cell's
+      if (!kProj && zr)  // as Row: the (1 - z) part of dL/dh_t is the cell's
         dm = dm * (V::set1(T(1)) - V::load(zr + j));
       (dm * o * fnma(tc, tc, V::set1(T(1)))).store(c.dco + r * H + j);
     }
@@ -357,10 +357,10 @@ struct LstmBwd {
       for (i64 b = 0; b < B; ++b) {
         if (!s.rows.live(b))
           zero_n(dh + b * P, P);
-        else if constexpr (!kZone)
+        else if (!a.zoneout)
           copy_n(dh + b * P, s.dh + b * P, P);
       }
-      if constexpr (kZone) unzone_rows(dh, s.dh_prev, s.dh, a.zoneout, s.rows, P);
+      if (a.zoneout) unzone_rows(dh, s.dh_prev, s.dh, a.zoneout, s.rows, P);
       gemm_packed<T>(B, H, P, MatView<T>{dh, P, 1}, w_proj, dm, H, false, cx.gemm, cx.nth);
     }
     const T* c_prev = a.c + s.k * B * H;
@@ -377,7 +377,7 @@ struct LstmBwd {
         }
       }
       for_lanes<T>(H, Row{*this, s, io, b, zr, zone_row(a.zoneout_c, s.rows, b, H)});
-      if constexpr (!kZone) zero_n(s.dh_prev + b * P, P);  // h_prev: only through w_hh
+      if (!a.zoneout) zero_n(s.dh_prev + b * P, P);  // h_prev: only through w_hh
       if (s.reset && s.reset[b]) zero_n(dc + b * H, H);  // no gradient crosses a reset
       if constexpr (kLn) {  // back through the norms: dL/d(x w_ih^T), dL/d(h w_hh^T)
         const T* rs = a.ln_rstd + r * 4;
@@ -388,7 +388,7 @@ struct LstmBwd {
     });
   }
   void freeze(const BwdStep<T>& s, i64 b) {  // dc passes through unchanged
-    if constexpr (kZoneC) zero_n(ct_all + (s.k * a.d.B + b) * a.d.H, a.d.H);
+    if (ct_all) zero_n(ct_all + (s.k * a.d.B + b) * a.d.H, a.d.H);
     if constexpr (kLn) {
       const i64 r = s.k * a.d.B + b, H = a.d.H;
       zero_n(da + r * 4 * H, 4 * H);
@@ -398,7 +398,7 @@ struct LstmBwd {
   }
   void finish(const Ctx<T>& cx, const T* dgx) {
     const i64 B = cx.B, H = cx.H, GH = cx.GH, TB = cx.T_ * cx.B;
-    const T* c_tilde = kZoneC ? ct_all : a.c + B * H;  // [T, B, H] c~ of every step
+    const T* c_tilde = ct_all ? ct_all : a.c + B * H;  // [T, B, H] c~ of every step
     copy_n(a.dc0, dc, B * H);
     if constexpr (kLn) {
       dgx = da;  // the peepholes and the projection read the gradient after the norms
@@ -441,16 +441,13 @@ struct LstmBwd {
 template <bool kFwd, class T, class Args, class F>
 void with_lstm(const Args& a, F&& f) {
   with_flags(
-      [&](auto kPeep, auto kClip, auto kCifg, auto kProj, auto kZone, auto kZoneC, auto kLn) {
+      [&](auto kPeep, auto kClip, auto kCifg, auto kProj, auto kLn) {
         constexpr bool p = decltype(kPeep)::value, c = decltype(kClip)::value,
                        i = decltype(kCifg)::value, r = decltype(kProj)::value,
-                       z = decltype(kZone)::value, zc = decltype(kZoneC)::value,
                        n = decltype(kLn)::value;
-        f(std::conditional_t<kFwd, LstmFwd<T, p, c, i, r, z, zc, n>,
-                             LstmBwd<T, p, c, i, r, z, zc, n>>(a));
+        f(std::conditional_t<kFwd, LstmFwd<T, p, c, i, r, n>, LstmBwd<T, p, c, i, r, n>>(a));
       },
       a.w_peep != nullptr, a.clip_mask != nullptr, a.input_forget, a.w_proj != nullptr,
-      a.zoneout != nullptr, a.zoneout_c != nullptr,
       a.ln_ih != nullptr || a.ln_hh != nullptr || a.ln_c != nullptr);
 }
 

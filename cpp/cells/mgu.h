@@ -3,9 +3,9 @@
 // before its own second GEMM (f*h) w_hn^T, so its pointwise work comes in two passes:
 //   f = σ(x w_if^T + b_if + h w_hf^T + b_hf)                  (FRow)
 //   n = tanh(x w_in^T + b_in + (f*h) w_hn^T + b_hn)           (NRow)
-//   h_new = (1 - f) h + f n,  with zoneout (kZone) then z h + (1 - z) h_new
+//   h_new = (1 - f) h + f n,  with zoneout (zoneout, null without) then z h + (1 - z) h_new
 // Every pre-activation is clipped to [-clip, clip] when clipping (as the GRU).
-// Options (template parameters): kClip, kZone zoneout (the kernels take it; the Python API
+// Options (template parameters): kClip; zoneout (the kernels take it; the Python API
 // does not offer it for the MGU).
 #pragma once
 
@@ -15,7 +15,7 @@
 namespace rnnkit {
 namespace RNNKIT_NS {
 
-template <class T, bool kClip, bool kZone>
+template <class T, bool kClip>
 struct MguFwd {
   static constexpr int kGates = 2;
   const FwdArgs<T>& a;
@@ -61,7 +61,7 @@ struct MguFwd {
     const MguFwd& c;
     const FwdStep<T>& s;
     i64 b;
-    const T* zr;  // row b's zoneout row (kZone)
+    const T* zr;  // row b's zoneout row (zoneout, null without)
     template <class V>
     RNNKIT_INLINE void lanes(i64 j) const {
       const i64 H = c.a.d.H;
@@ -74,7 +74,7 @@ struct MguFwd {
       const V hp = V::load(s.h_prev + b * H + j);
       n.store(g + H + j);
       V h = fma(f, n - hp, hp);  // (1-f) h + f n
-      if constexpr (kZone) h = zone(V::load(zr + j), hp, h);
+      if (zr) h = zone(V::load(zr + j), hp, h);
       h.store(s.h_new + b * H + j);
     }
   };
@@ -82,14 +82,13 @@ struct MguFwd {
     const i64 H = cx.H;
     s.rows.each(cx.GH, [&](i64 b) { for_lanes<T>(H, FRow{*this, s, b}); });
     gemm_packed<T>(cx.B, H, H, MatView<T>{fh, H, 1}, w_n, rec2, H, false, cx.gemm, cx.nth);
-    s.rows.each(H, [&](i64 b) {
-      for_lanes<T>(H, NRow{*this, s, b, zone_row(a.zoneout, s.rows, b, H)});
-    });
+    s.rows.each(
+        H, [&](i64 b) { for_lanes<T>(H, NRow{*this, s, b, zone_row(a.zoneout, s.rows, b, H)}); });
   }
   void freeze(const FwdStep<T>&, i64) {}
 };
 
-template <class T, bool kClip, bool kZone>
+template <class T, bool kClip>
 struct MguBwd {
   static constexpr int kGates = 2;
   const BwdArgs<T>& a;
@@ -118,7 +117,7 @@ struct MguBwd {
   struct NRow {  // before the d(f*h) GEMM: da_n, the direct paths through h_new
     const BwdStep<T>& s;
     i64 H, b;
-    const T* zr;  // row b's zoneout row (kZone)
+    const T* zr;  // row b's zoneout row (zoneout, null without)
     template <class V>
     RNNKIT_INLINE void lanes(i64 j) const {
       const T* g = s.gates + b * 2 * H;
@@ -126,14 +125,14 @@ struct MguBwd {
       const V f = V::load(g + j), n = V::load(g + H + j);
       V dh = V::load(s.dh + b * H + j);
       T* dd = s.dh_prev + b * H + j;
-      if constexpr (kZone) dh = unzone(V::load(zr + j), dh, dd);
+      if (zr) dh = unzone(V::load(zr + j), dh, dd);
       const V hp = V::load(s.h_prev + b * H + j);
       V dan = dh * f * fnma(n, n, one);  // h_new = h + f (n - h), n = tanh(a_n)
       if constexpr (kClip) dan = unclip(dan, s.mask + b * 2 * H + H + j);
       T* d = s.dgx + b * 2 * H;
       dan.store(d + H + j);
       (dh * (n - hp)).store(d + j);          // dL/df so far; FRow adds the f*h path
-      if constexpr (kZone)
+      if (zr)
         (fnma(dh, f, dh) + V::load(dd)).store(dd);  // dh (1 - f), after z dh
       else
         fnma(dh, f, dh).store(dd);  // dh (1 - f)
@@ -161,9 +160,8 @@ struct MguBwd {
   };
   void step(const BwdStep<T>& s, const Ctx<T>& cx) {
     const i64 H = cx.H;
-    s.rows.each(cx.GH, [&](i64 b) {
-      for_lanes<T>(H, NRow{s, H, b, zone_row(a.zoneout, s.rows, b, H)});
-    });
+    s.rows.each(cx.GH,
+                [&](i64 b) { for_lanes<T>(H, NRow{s, H, b, zone_row(a.zoneout, s.rows, b, H)}); });
     gemm_packed<T>(cx.B, H, H, MatView<T>{s.dgx + H, cx.GH, 1}, w_n, dfh, H, false, cx.gemm,
                    cx.nth);
     s.rows.each(H, [&](i64 b) { for_lanes<T>(H, FRow{*this, s, b}); });
@@ -180,11 +178,11 @@ struct MguBwd {
 template <bool kFwd, class T, class Args, class F>
 void with_mgu(const Args& a, F&& f) {
   with_flags(
-      [&](auto kClip, auto kZone) {
-        constexpr bool c = decltype(kClip)::value, z = decltype(kZone)::value;
-        f(std::conditional_t<kFwd, MguFwd<T, c, z>, MguBwd<T, c, z>>(a));
+      [&](auto kClip) {
+        constexpr bool c = decltype(kClip)::value;
+        f(std::conditional_t<kFwd, MguFwd<T, c>, MguBwd<T, c>>(a));
       },
-      a.clip_mask != nullptr, a.zoneout != nullptr);
+      a.clip_mask != nullptr);
 }
 
 }  // namespace RNNKIT_NS

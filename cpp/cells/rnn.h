@@ -1,9 +1,9 @@
 // Vanilla RNN cell: the driver's recurrent GEMM adds h_prev w_hh^T onto x w_ih^T in the
 // step's gates, so the pointwise pass reads one buffer:
 //   a = x w_ih^T + h_prev w_hh^T + b_ih + b_hh,  h = act(a),  act = tanh or relu.
-// gates holds h~ = act(a) (the one post-activation value of this cell); with zoneout (kZone)
+// gates holds h~ = act(a) (the one post-activation value of this cell); with zoneout (zoneout)
 // h = z h_prev + (1 - z) h~.
-// Options (template parameters): kRelu, kClip, kZone, kLn layer norm (ln_ih and/or ln_hh):
+// Options (template parameters): kRelu, kClip, kLn layer norm (ln_ih and/or ln_hh):
 //   a = LN_ih(x w_ih^T) + LN_hh(h_prev w_hh^T) + b_ih + b_hh; the recurrent product then goes
 //   to the cell's own buffer `rec`, and each row's norms are taken before its pointwise pass.
 #pragma once
@@ -14,7 +14,7 @@
 namespace rnnkit {
 namespace RNNKIT_NS {
 
-template <class T, bool kRelu, bool kClip, bool kZone, bool kLn>
+template <class T, bool kRelu, bool kClip, bool kLn>
 struct RnnFwd {
   static constexpr int kGates = 1;
   const FwdArgs<T>& a;
@@ -42,7 +42,7 @@ struct RnnFwd {
     const RnnFwd& c;
     const FwdStep<T>& s;
     i64 b;
-    const T* zr;  // row b's zoneout row (kZone)
+    const T* zr;  // row b's zoneout row (zoneout)
     LnFwd<T> lx{}, lh{};  // this row's norms of x w_ih^T and h w_hh^T (kLn)
     template <class V>
     RNNKIT_INLINE void lanes(i64 j) const {
@@ -54,8 +54,7 @@ struct RnnFwd {
       if constexpr (kClip) a = clip_and_mark(a, V::set1(c.a.clip), s.mask + b * H + j);
       V h = kRelu ? max(V::zero(), a) : vtanh(a);
       h.store(g + j);
-      if constexpr (kZone)
-        h = zone(V::load(zr + j), V::load(s.h_prev + b * H + j), h);
+      if (zr) h = zone(V::load(zr + j), V::load(s.h_prev + b * H + j), h);
       h.store(s.h_new + b * H + j);
     }
   };
@@ -77,7 +76,7 @@ struct RnnFwd {
   }
 };
 
-template <class T, bool kRelu, bool kClip, bool kZone, bool kLn>
+template <class T, bool kRelu, bool kClip, bool kLn>
 struct RnnBwd {
   static constexpr int kGates = 1;
   const BwdArgs<T>& a;
@@ -110,12 +109,12 @@ struct RnnBwd {
     const BwdStep<T>& s;
     T* out;  // [B, H] where dL/da goes: dgx, or this step's rows of da (kLn)
     i64 H, b;
-    const T* zr;  // row b's zoneout row (kZone)
+    const T* zr;  // row b's zoneout row (zoneout)
     template <class V>
     RNNKIT_INLINE void lanes(i64 j) const {
       const V h = V::load(s.gates + b * H + j);
       V dh = V::load(s.dh + b * H + j);
-      if constexpr (kZone)  // z dh to h_prev
+      if (zr)  // z dh to h_prev
         dh = unzone(V::load(zr + j), dh, s.dh_prev + b * H + j);
       // relu'(a) = [h > 0]; tanh'(a) = 1 - h^2
       V da = kRelu ? select(gt(h, V::zero()), dh, V::zero()) : dh * fnma(h, h, V::set1(T(1)));
@@ -128,7 +127,7 @@ struct RnnBwd {
     T* out = kLn ? da + s.k * cx.B * H : s.dgx;
     s.rows.each(H, [&](i64 b) {
       for_lanes<T>(H, Row{s, out, H, b, zone_row(a.zoneout, s.rows, b, H)});
-      if constexpr (!kZone) zero_n(s.dh_prev + b * cx.P, cx.P);  // h_prev: only through w_hh
+      if (!a.zoneout) zero_n(s.dh_prev + b * cx.P, cx.P);  // h_prev: only through w_hh
       if constexpr (kLn) {  // back through the norms: dL/d(x w_ih^T), dL/d(h w_hh^T)
         const i64 r = s.k * cx.B + b;
         const T* rs = a.ln_rstd + r * 4;
@@ -162,12 +161,12 @@ struct RnnBwd {
 template <bool kFwd, class T, class Args, class F>
 void with_rnn(const Args& a, bool relu, F&& f) {
   with_flags(
-      [&](auto kRelu, auto kClip, auto kZone, auto kLn) {
+      [&](auto kRelu, auto kClip, auto kLn) {
         constexpr bool r = decltype(kRelu)::value, c = decltype(kClip)::value,
-                       z = decltype(kZone)::value, n = decltype(kLn)::value;
-        f(std::conditional_t<kFwd, RnnFwd<T, r, c, z, n>, RnnBwd<T, r, c, z, n>>(a));
+                       n = decltype(kLn)::value;
+        f(std::conditional_t<kFwd, RnnFwd<T, r, c, n>, RnnBwd<T, r, c, n>>(a));
       },
-      relu, a.clip_mask != nullptr, a.zoneout != nullptr, a.ln_ih != nullptr || a.ln_hh != nullptr);
+      relu, a.clip_mask != nullptr, a.ln_ih != nullptr || a.ln_hh != nullptr);
 }
 
 }  // namespace RNNKIT_NS

@@ -309,7 +309,7 @@ template <class T>
 struct LnFwd {
   const T* gain = nullptr;  // [n] row 0 of the parameter (its columns of this norm)
   const T* bias = nullptr;  // [n] row 1
-  T* hat = nullptr;         // [n] this row of the cache's *_hat
+  T* hat = nullptr;  // [n] this row of the cache's *_hat
   T mean = T(0), rstd = T(0);
   template <class V>
   RNNKIT_INLINE V at(V v, i64 j) const {
@@ -450,8 +450,8 @@ template <class T>
 void unzone_rows(T* d_cell, T* d_prev, const T* d, const T* zoneout, const Rows& rows, i64 n) {
   for (i64 b = 0; b < rows.B; ++b)
     if (rows.live(b))
-      for_lanes<T>(n, UnzoneRow<T>{d_cell + b * n, d_prev + b * n, d + b * n,
-                                   zoneout + rows.x_row(b) * n});
+      for_lanes<T>(
+          n, UnzoneRow<T>{d_cell + b * n, d_prev + b * n, d + b * n, zoneout + rows.x_row(b) * n});
 }
 
 }  // namespace RNNKIT_NS
