@@ -9,9 +9,7 @@ What differs between cells (their arrays, result and cache types) comes from the
 
 Every option of the functions guide (``ln_ih``, ``ln_hh``, ``ln_c``, ``resets``, ``zoneout``,
 ``zoneout_c``, ``recurrent_mask``) runs in the kernels, layer norm fused into the cells'
-pointwise passes. `REFERENCE_OPTIONS` lists any option the kernels do not have (none now): a
-call with one of them set would be computed by ``rnnkit.reference`` (the same results and
-cache, at NumPy speed), and so would the backward of its cache.
+pointwise passes; nothing here falls back to ``rnnkit.reference``.
 """
 
 from __future__ import annotations
@@ -21,12 +19,7 @@ import operator
 import numpy as np
 
 from . import _checks, _core
-from . import reference as _reference
 from ._cells import CELLS
-
-# The options the kernels do not run yet: a call with one of them set runs on the reference.
-NATIVE_OPTIONS = ("ln_ih", "ln_hh", "ln_c", "zoneout", "zoneout_c", "recurrent_mask", "resets")
-REFERENCE_OPTIONS = tuple(n for n in _checks.OPTIONS if n not in NATIVE_OPTIONS)
 
 
 def _native_cells():
@@ -303,16 +296,6 @@ def _backward(cell, bw):
     return make_grads(grads)
 
 
-def _on_reference(options):
-    """True when a call sets an option the kernels do not run (see the module docstring)."""
-    return any(options.get(name) is not None for name in REFERENCE_OPTIONS)
-
-
-def _cache_on_reference(cache):
-    """True for a cache of such a call: its backward runs on the reference too."""
-    return any(getattr(cache, name, None) is not None for name in REFERENCE_OPTIONS)
-
-
 def rnn_forward(
     x,
     w_ih,
@@ -348,20 +331,6 @@ def rnn_forward(
     options = dict(
         ln_ih=ln_ih, ln_hh=ln_hh, zoneout=zoneout, recurrent_mask=recurrent_mask, resets=resets
     )
-    if _on_reference(options):
-        return _reference.rnn_forward(
-            x,
-            w_ih,
-            w_hh,
-            b_ih,
-            b_hh,
-            h0,
-            nonlinearity=nonlinearity,
-            clip=clip,
-            lengths=lengths,
-            reverse=reverse,
-            **options,
-        )
     return _forward(
         "rnn",
         _checks.check_forward(
@@ -383,8 +352,6 @@ def rnn_forward(
 
 def rnn_backward(cache, dy=None, dh_n=None):
     """Gradients of an ``rnn_forward`` call: ``RNNGrads(dx, dh0, dw_ih, dw_hh, db_ih, db_hh)``."""
-    if _cache_on_reference(cache):
-        return _reference.rnn_backward(cache, dy, dh_n)
     return _backward("rnn", _checks.check_backward("rnn", cache, dy, dh_n))
 
 
@@ -438,23 +405,6 @@ def lstm_forward(
         recurrent_mask=recurrent_mask,
         resets=resets,
     )
-    if _on_reference(options):
-        return _reference.lstm_forward(
-            x,
-            w_ih,
-            w_hh,
-            b_ih,
-            b_hh,
-            h0,
-            c0,
-            w_peep=w_peep,
-            w_proj=w_proj,
-            clip=clip,
-            input_forget=input_forget,
-            lengths=lengths,
-            reverse=reverse,
-            **options,
-        )
     return _forward(
         "lstm",
         _checks.check_forward(
@@ -480,8 +430,6 @@ def lstm_forward(
 def lstm_backward(cache, dy=None, dh_n=None, dc_n=None):
     """Gradients of an ``lstm_forward`` call:
     ``LSTMGrads(dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_peep, dw_proj)``."""
-    if _cache_on_reference(cache):
-        return _reference.lstm_backward(cache, dy, dh_n, dc_n)
     return _backward("lstm", _checks.check_backward("lstm", cache, dy, dh_n, dc_n))
 
 
@@ -518,20 +466,6 @@ def gru_forward(
     options = dict(
         ln_ih=ln_ih, ln_hh=ln_hh, zoneout=zoneout, recurrent_mask=recurrent_mask, resets=resets
     )
-    if _on_reference(options):
-        return _reference.gru_forward(
-            x,
-            w_ih,
-            w_hh,
-            b_ih,
-            b_hh,
-            h0,
-            linear_before_reset=linear_before_reset,
-            clip=clip,
-            lengths=lengths,
-            reverse=reverse,
-            **options,
-        )
     return _forward(
         "gru",
         _checks.check_forward(
@@ -553,8 +487,6 @@ def gru_forward(
 
 def gru_backward(cache, dy=None, dh_n=None):
     """Gradients of a ``gru_forward`` call: ``GRUGrads(dx, dh0, dw_ih, dw_hh, db_ih, db_hh)``."""
-    if _cache_on_reference(cache):
-        return _reference.gru_backward(cache, dy, dh_n)
     return _backward("gru", _checks.check_backward("gru", cache, dy, dh_n))
 
 
