@@ -324,8 +324,10 @@ struct GemmJob {
   i64 ldc;
   bool accumulate;
   T* scratch;      // n_threads * gemm_a_scratch<T>()
-  i64 kc, mc;      // K block (k_block of the packing), rows per A block
+  i64 kc, mc;      // K block (k_block of the packing), rows per A block (the most, with row0)
   i64 m_blocks;    // row blocks; tasks are panel chunk major: task = chunk * m_blocks + block
+  const i64* row0; // [m_blocks + 1] first row of each block (threads: gemm_packed), or null:
+                   // block b starts at b * mc
   i64 n_chunks;    // panel ranges (chunks of at most nc columns, or more for threads)
   bool backwards;  // walk each task's panels last to first
   // One row block whose packed A (all K blocks) fits a thread's slot: a thread packs it once
@@ -344,10 +346,12 @@ void gemm_task(void* vctx, i64 task, int tid) {
   const i64 KC = g.kc, MC = g.mc;
   const i64 n_panels = ceil_div(g.N, NR);
   const i64 Npad = n_panels * NR;
-  const i64 ic = (task % g.m_blocks) * MC;
+  const i64 block = task % g.m_blocks;
+  const i64 ic = g.row0 ? g.row0[block] : block * MC;
   const i64 chunk = task / g.m_blocks;
   const i64 j0 = n_panels * chunk / g.n_chunks, j1 = n_panels * (chunk + 1) / g.n_chunks;
-  const i64 mc = g.M - ic < MC ? g.M - ic : MC;
+  const i64 mc = g.row0 ? g.row0[block + 1] - ic : (g.M - ic < MC ? g.M - ic : MC);
+  if (mc <= 0) return;  // an empty block of a balanced split (fewer micro-panels than blocks)
   T* abuf = g.scratch + tid * gemm_a_scratch<T>();
   // A single contiguous row (batch 1, every step of a recurrence) is read in place: packing
   // it cost 10% of a small RNN's forward (perf), for no gain in locality.
@@ -443,18 +447,44 @@ void gemm_packed(i64 M, i64 N, i64 K, MatView<T> A, const T* Bp, T* C, i64 ldc, 
   const TileFns<T>& fns = tile_fns<T>();
   const i64 NR = fns.nr;
   const int nth = gemm_threads(M, N, K, n_threads);
-  // With threads and more rows than one block, at least ~4 row blocks each, so owners finish
-  // together (M = 1024 in blocks of 336 would give one thread twice the rows of the other).
-  // One block (a recurrence's step) stays whole and is split by panels below, so each thread
-  // keeps its own columns of the weights. Row blocks are whole micro-panels: no result changes.
   // Row blocks as even as possible (M = 256 with MC 252 runs 132 + 124, not 252 + 4: a 4-row
-  // block streams all of B for almost no work).
+  // block streams all of B for almost no work). Row blocks are whole micro-panels, so no result
+  // depends on them. One block (a recurrence's step) stays whole and is split by panels below,
+  // so each thread keeps its own columns of the weights.
   i64 mc = round_up(ceil_div(M, ceil_div(M, prm.mc)), fns.mr);
+  i64 m_blocks = ceil_div(M, mc);
+  // With threads and more rows than one block: each owner (threads.cpp runs owner s's tasks
+  // [n s / nth, n (s+1) / nth) first) gets a share of the micro-panels within one of the
+  // others', cut into q >= 2 blocks within MC. Equal-sized blocks could not do that: M = 256
+  // on two threads in 36-row blocks (a 4-row last one) gave one thread 144 rows and the other
+  // 112, and the input projection of every chunk of steps waited for the 144.
+  constexpr int kMaxRowBlocks = 64;  // owned tasks are claimed in a 64-bit mask
+  i64 row0[kMaxRowBlocks + 1];
+  bool balanced = false;
   if (nth > 1 && M > mc) {
-    const i64 fair = round_up(ceil_div(M, 4 * nth), fns.mr);
-    if (fair < mc) mc = fair;
+    const i64 panels = ceil_div(M, fns.mr);
+    i64 q = ceil_div(ceil_div(panels, nth) * fns.mr, prm.mc);
+    if (q < 2) q = 2;
+    if (nth * q <= kMaxRowBlocks) {
+      balanced = true;
+      m_blocks = nth * q;
+      mc = 0;
+      for (i64 s = 0; s < nth; ++s) {
+        const i64 p0 = panels * s / nth, p1 = panels * (s + 1) / nth;
+        for (i64 i = 0; i < q; ++i) {
+          const i64 r = (p0 + (p1 - p0) * i / q) * fns.mr;
+          row0[s * q + i] = r < M ? r : M;
+        }
+      }
+      row0[m_blocks] = M;
+      for (i64 b = 0; b < m_blocks; ++b)
+        mc = row0[b + 1] - row0[b] > mc ? row0[b + 1] - row0[b] : mc;
+    } else {  // more blocks than owned tasks can be: equal blocks, claimed dynamically
+      const i64 fair = round_up(ceil_div(M, 4 * nth), fns.mr);
+      if (fair < mc) mc = fair;
+      m_blocks = ceil_div(M, mc);
+    }
   }
-  const i64 m_blocks = ceil_div(M, mc);
   const i64 n_panels = ceil_div(N, NR);
   i64 n_chunks = ceil_div(N, prm.nc);  // NC: a task's slice of B stays in its share of L3
   if (m_blocks * n_chunks < nth) n_chunks = ceil_div(nth, m_blocks) * 2;
@@ -464,14 +494,23 @@ void gemm_packed(i64 M, i64 N, i64 K, MatView<T> A, const T* Bp, T* C, i64 ldc, 
   bool a_packed[kMaxKeep] = {};
   const bool keep_a = m_blocks == 1 && n_chunks > 1 && nth <= kMaxKeep &&
                       round_up(M, fns.mr) * K <= gemm_a_scratch<T>();
-  GemmJob<T> job{M,        N,
-                 K,        A,
-                 Bp,       C,
-                 ldc,      accumulate,
-                 scratch,  k_block(K, prm.kc),
-                 mc,       m_blocks,
-                 n_chunks, backwards,
-                 keep_a,   keep_a ? a_packed : nullptr};
+  GemmJob<T> job{M,
+                 N,
+                 K,
+                 A,
+                 Bp,
+                 C,
+                 ldc,
+                 accumulate,
+                 scratch,
+                 k_block(K, prm.kc),
+                 mc,
+                 m_blocks,
+                 balanced ? row0 : nullptr,
+                 n_chunks,
+                 backwards,
+                 keep_a,
+                 keep_a ? a_packed : nullptr};
   // Owned tasks: a recurrence calls the same split every step, so each thread keeps reading the
   // same panels of B, which stay in its core's L2 (LSTM H=256: 1 MB of weights, 1 MB L2 each).
   parallel_for_owned(m_blocks * n_chunks, nth, fns.task, &job);

@@ -152,3 +152,35 @@ def test_kept_a_block_over_k_blocks_matches_numpy_for_any_thread_count(dtype, si
             assert len(set(outs)) == 1, (i, mr, nr)
     finally:
         rnnkit.set_num_threads(before_n)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_row_blocks_split_over_threads_match_numpy_bitwise(dtype, simd_target, forced):
+    """With threads and more rows than one block, each thread's share of the micro-panels is
+    cut into its own row blocks (gemm_packed): shares within one micro-panel of each other,
+    empty blocks when there are fewer micro-panels than blocks (4 micro-panels on 7 or 16
+    threads), and equal blocks claimed dynamically when the split would need more than 64
+    owned tasks (M = 6000 in blocks of 4 micro-panels). Every split gives NumPy's product,
+    bitwise the same for any thread count."""
+    tiles = _core._gemm_params(simd_target, dtype)["tiles"]
+    tol = 1e-4 if dtype == "float32" else 1e-11
+    before_n = rnnkit.get_num_threads()
+    try:
+        for i, (mr, nr) in enumerate(tiles):
+            cases = ((256, 1008 // mr * mr), (256, 4 * mr), (3 * mr + 1, mr), (6000, 4 * mr))
+            for M, mc in cases:
+                forced(simd_target, dtype, (i, 64, mc, 4 * nr))
+                rng = np.random.default_rng(M + i)
+                K = 20 if M == 6000 else 90
+                a = rng.standard_normal((M, K)).astype(dtype)
+                b = rng.standard_normal((K, 3 * nr + 5)).astype(dtype)
+                want = a.astype(np.float64) @ b.astype(np.float64)
+                outs = []
+                for n in (1, 2, 3, 7, 16):
+                    rnnkit.set_num_threads(n)
+                    got = _core._gemm(a, b)
+                    np.testing.assert_allclose(got, want, rtol=tol, atol=tol * np.sqrt(K))
+                    outs.append(got.tobytes())
+                assert len(set(outs)) == 1, (i, M, mc)
+    finally:
+        rnnkit.set_num_threads(before_n)

@@ -157,10 +157,22 @@ def _problem(cell, T, B, H, dtype, seed=0):
 
 
 class Impl:
-    """One implementation: `setup(cell, args, dy)` returns (fwd, fwd_bwd, result_for_check)."""
+    """One implementation: `setup(cell, args, dy)` returns (fwd, fwd_bwd, result_for_check).
 
-    def __init__(self, name, setup: Callable, before: Optional[Callable] = None, fwd_only=False):
+    settle: seconds its thread pool keeps spinning after a call when it runs on more than one
+    thread; the benchmark waits that long before the next implementation's timed call, so
+    that one does not share its cores with a spinning pool."""
+
+    def __init__(
+        self,
+        name,
+        setup: Callable,
+        before: Optional[Callable] = None,
+        fwd_only=False,
+        settle=0.0,
+    ):
         self.name, self.setup, self.before, self.fwd_only = name, setup, before, fwd_only
+        self.settle = settle
 
 
 def _rnnkit_impl(target, threads):
@@ -221,7 +233,8 @@ def _torch_impl(threads):
 
         return fwd, fwd_bwd, (lambda: fwd().numpy())
 
-    return Impl("pytorch", setup, before)
+    # OpenMP workers spin a little after each parallel region (GOMP_SPINCOUNT)
+    return Impl("pytorch", setup, before, settle=0.02)
 
 
 def _onnxruntime_impl(threads):
@@ -247,7 +260,11 @@ def _onnxruntime_impl(threads):
         fwd = lambda: sess.run(["Y"], feeds)  # noqa: E731
         return fwd, None, (lambda: fwd()[0][:, 0])
 
-    return Impl("onnxruntime", setup, fwd_only=True)
+    # Its pool keeps spinning for tens of ms after a run: measured at LSTM B=64 H=256, two
+    # threads, rnnkit's forward right after an onnxruntime run took 39 ms against 22 ms alone,
+    # 29 ms 20 ms later and 22 ms 200 ms later. Spinning off (allow_spinning=0) slows
+    # onnxruntime itself by about 3%, so it keeps its spinning and the others wait it out.
+    return Impl("onnxruntime", setup, fwd_only=True, settle=0.25)
 
 
 def available_impls(
@@ -391,6 +408,8 @@ def run(
                             t1 = now()
                             fwd_bwd()
                             times[impl.name]["fwd_bwd"].append(now() - t1)
+                        if threads > 1 and impl.settle:
+                            time.sleep(impl.settle)
                         if bar:
                             bar.update(1)
                 for name, tt in times.items():
