@@ -214,3 +214,30 @@ def test_bench_thread_clock_one_thread_only():
         timeout=120,
     )
     assert r.returncode == 2 and "--clock thread" in r.stderr
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_bench_waits_out_spinning_peers_only_with_threads(threads, monkeypatch):
+    """With more than one thread, onnxruntime's and PyTorch's pools keep spinning after a run:
+    the benchmark sleeps their settle time after each of their timed calls, and never on one
+    thread (where nothing spins)."""
+    pytest.importorskip("torch")
+    pytest.importorskip("onnxruntime")
+    from rnnkit import bench
+
+    slept = []
+    monkeypatch.setattr(bench.time, "sleep", lambda s: slept.append(s))
+    repeat = 2
+    bench.run(
+        cells=("gru",),
+        shapes=[(3, 2, 8)],
+        threads=threads,
+        repeat=repeat,
+        targets=[rnnkit.simd_targets()[0]],
+        reference=False,
+        progress=False,
+    )
+    if threads == 1:
+        assert slept == []
+    else:
+        assert sorted(slept) == sorted([0.02, 0.25] * repeat)
