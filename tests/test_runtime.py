@@ -226,7 +226,7 @@ def test_bench_waits_out_spinning_peers_only_with_threads(threads, monkeypatch):
     from rnnkit import bench
 
     slept = []
-    monkeypatch.setattr(bench.time, "sleep", lambda s: slept.append(s))
+    monkeypatch.setattr(bench, "_wait_out", slept.append)
     repeat = 2
     bench.run(
         cells=("gru",),

@@ -292,6 +292,11 @@ def available_impls(
     return impls
 
 
+def _wait_out(seconds):
+    """Sleeps while a peer's thread pool stops spinning (Impl.settle)."""
+    time.sleep(seconds)
+
+
 def _dropped(name, why, flag):
     """Says why a comparison row is missing, instead of leaving it out silently."""
     print(f"rnnkit bench: no {name} rows: {why} (--no-{flag} hides this note)", file=sys.stderr)
@@ -409,7 +414,7 @@ def run(
                             fwd_bwd()
                             times[impl.name]["fwd_bwd"].append(now() - t1)
                         if threads > 1 and impl.settle:
-                            time.sleep(impl.settle)
+                            _wait_out(impl.settle)
                         if bar:
                             bar.update(1)
                 for name, tt in times.items():
