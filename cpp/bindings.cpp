@@ -145,6 +145,25 @@ T* ln_part(const py::object& obj, const char* name, const Shape& shape, bool wri
   return p;
 }
 
+// The layer norms of a call and their cache into FwdArgs (forward writes the cache) or BwdArgs
+// (backward reads it back: its arrays are named cache.X in errors).
+template <class T, class Args, class Kw>
+LnArgs<T> ln_into(Args& a, const Kw& v, const rnnkit::CellInfo& info, const rnnkit::Dims& d,
+                  bool forward) {
+  const i64 T_ = d.T, B = d.B, GH = d.G * d.H, H = d.H;
+  const LnArgs<T> ln = ln_args<T>(v, info, GH, H);
+  a.ln_ih = ln.ih;
+  a.ln_hh = ln.hh;
+  a.ln_c = ln.c;
+  const bool w = forward;
+  a.ih_hat = ln_part<T>(v.ih_hat, w ? "ih_hat" : "cache.ih_hat", {T_, B, GH}, w, ln.ih, "ln_ih");
+  a.hh_hat = ln_part<T>(v.hh_hat, w ? "hh_hat" : "cache.hh_hat", {T_, B, GH}, w, ln.hh, "ln_hh");
+  a.c_hat = ln_part<T>(v.c_hat, w ? "c_hat" : "cache.c_hat", {T_, B, H}, w, ln.c, "ln_c");
+  a.ln_rstd = ln_part<T>(v.ln_rstd, w ? "ln_rstd" : "cache.ln_rstd", {T_, B, 4}, w, ln.any(),
+                         "a layer norm");
+  return ln;
+}
+
 struct AlignedFree {
   void operator()(void* p) const { std::free(p); }
 };
@@ -479,14 +498,7 @@ void forward(PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
     // when clip rounds to 0 in float32 (then everything is clipped to 0, as the reference does)
     a.clip_mask = clip > 0 ? arg_ptr<std::uint8_t>(v.clip_mask, "clip_mask", {T, B, GH}, true)
                            : nullptr;
-    const LnArgs<Real> ln = ln_args<Real>(v, info, GH, H);
-    a.ln_ih = ln.ih;
-    a.ln_hh = ln.hh;
-    a.ln_c = ln.c;
-    a.ih_hat = ln_part<Real>(v.ih_hat, "ih_hat", {T, B, GH}, true, ln.ih, "ln_ih");
-    a.hh_hat = ln_part<Real>(v.hh_hat, "hh_hat", {T, B, GH}, true, ln.hh, "ln_hh");
-    a.c_hat = ln_part<Real>(v.c_hat, "c_hat", {T, B, H}, true, ln.c, "ln_c");
-    a.ln_rstd = ln_part<Real>(v.ln_rstd, "ln_rstd", {T, B, 4}, true, ln.any(), "a layer norm");
+    ln_into<Real>(a, v, info, d, true);
     a.n_threads = rnnkit::get_num_threads();
     a.direct_ok = true;  // a call of few rows reads the weights unpacked, as forward_fast does
     const auto& k = rnnkit::current_table().of<Real>();
@@ -546,15 +558,7 @@ void backward(PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
       throw py::value_error("dw_peep: expected an array exactly when w_peep is given");
     if ((a.w_proj == nullptr) != (a.dw_proj == nullptr))
       throw py::value_error("dw_proj: expected an array exactly when w_proj is given");
-    const LnArgs<Real> ln = ln_args<Real>(v, info, GH, H);
-    a.ln_ih = ln.ih;
-    a.ln_hh = ln.hh;
-    a.ln_c = ln.c;
-    a.ih_hat = ln_part<Real>(v.ih_hat, "cache.ih_hat", {T, B, GH}, false, ln.ih, "ln_ih");
-    a.hh_hat = ln_part<Real>(v.hh_hat, "cache.hh_hat", {T, B, GH}, false, ln.hh, "ln_hh");
-    a.c_hat = ln_part<Real>(v.c_hat, "cache.c_hat", {T, B, H}, false, ln.c, "ln_c");
-    a.ln_rstd = ln_part<Real>(v.ln_rstd, "cache.ln_rstd", {T, B, 4}, false, ln.any(),
-                              "a layer norm");
+    const LnArgs<Real> ln = ln_into<Real>(a, v, info, d, false);
     a.dln_ih = ln_part<Real>(v.dln_ih, "dln_ih", {2, GH}, true, ln.ih, "ln_ih");
     a.dln_hh = ln_part<Real>(v.dln_hh, "dln_hh", {2, GH}, true, ln.hh, "ln_hh");
     a.dln_c = ln_part<Real>(v.dln_c, "dln_c", {2, H}, true, ln.c, "ln_c");
