@@ -1,10 +1,11 @@
-// The Python boundary (the only file that includes pybind11): `rnnkit._core`.
+// The Python boundary of the kernels: `rnnkit._core` (streams: stream.cpp; the output pool:
+// array_pool.cpp).
 //
 // The public API validates arguments in Python (rnnkit/_checks.py) so both backends raise the
 // same errors; this file checks again everything a kernel trusts (dtype, shape, contiguity,
 // writability) so that even a direct call of `_core` cannot crash the interpreter. Outputs are
-// NumPy arrays allocated by the caller. The workspace is allocated here, then the GIL is
-// released for the kernel call.
+// NumPy arrays allocated by the caller, large ones from the output pool. The workspace is
+// allocated here, then the GIL is released for the kernel call.
 #include <pybind11/native_enum.h>
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
@@ -20,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "array_pool.h"
 #include "cpu_features.h"
 #include "dispatch.h"
 #include "kernel_api.h"
@@ -602,16 +604,6 @@ const Proxy* fast_array(PyObject* o, PyObject* descr, std::initializer_list<i64>
   return p;
 }
 
-// A new C-contiguous array of this dtype object and shape.
-py::object fast_empty(PyObject* descr, std::initializer_list<Py_intptr_t> shape) {
-  const auto& api = py::detail::npy_api::get();
-  Py_INCREF(descr);  // PyArray_NewFromDescr steals it
-  PyObject* a = api.PyArray_NewFromDescr_(api.PyArray_Type_, descr, static_cast<int>(shape.size()),
-                                          shape.begin(), nullptr, nullptr, 0, nullptr);
-  if (!a) throw py::error_already_set();
-  return py::reinterpret_steal<py::object>(a);
-}
-
 template <class T>
 T* data_of(const py::object& a) {
   return reinterpret_cast<T*>(py::detail::array_proxy(a.ptr())->data);
@@ -643,10 +635,11 @@ py::object forward_fast_typed(rnnkit::Cell cell, const rnnkit::CellInfo& info, P
   if (v[6] != none && !(h0 = fast_array(v[6], descr, {B, H}))) return py::none();
   if (v[7] != none && !(st && (c0 = fast_array(v[7], descr, {B, H})))) return py::none();
 
-  py::object y = fast_empty(descr, {T, B, H}), h = fast_empty(descr, {T + 1, B, H});
-  py::object gates = fast_empty(descr, {T, B, GH});
-  py::object c = st ? fast_empty(descr, {T + 1, B, H}) : py::none();
-  py::object hn = info.hn_cache ? fast_empty(descr, {T, B, H}) : py::none();
+  py::object y = rnnkit::pooled_empty(descr, {T, B, H}),
+             h = rnnkit::pooled_empty(descr, {T + 1, B, H});
+  py::object gates = rnnkit::pooled_empty(descr, {T, B, GH});
+  py::object c = st ? rnnkit::pooled_empty(descr, {T + 1, B, H}) : py::none();
+  py::object hn = info.hn_cache ? rnnkit::pooled_empty(descr, {T, B, H}) : py::none();
   rnnkit::FwdArgs<Real> a{};
   a.cell = cell;
   a.d = rnnkit::Dims{T, B, I, H, H, G};
@@ -671,11 +664,11 @@ py::object forward_fast_typed(rnnkit::Cell cell, const rnnkit::CellInfo& info, P
   const auto& k = rnnkit::current_table().of<Real>();
   run_kernel<Real>(k.fwd_workspace, k.fwd, a);
 
-  py::object h_n = fast_empty(descr, {B, H});
+  py::object h_n = rnnkit::pooled_empty(descr, {B, H});
   std::memcpy(data_of<Real>(h_n), a.h + T * B * H, sizeof(Real) * B * H);
   py::object c_n = py::none();
   if (st) {
-    c_n = fast_empty(descr, {B, H});
+    c_n = rnnkit::pooled_empty(descr, {B, H});
     std::memcpy(data_of<Real>(c_n), a.c + T * B * H, sizeof(Real) * B * H);
   }
   PyObject* items[16] = {y.ptr(),  h_n.ptr(), c_n.ptr(), h.ptr(), c.ptr(), gates.ptr(),
@@ -823,6 +816,7 @@ PYBIND11_MODULE(_core, m) {
        "The common forward without the Python validation (see bindings.cpp); None: not\n"
        "that case, validate and call forward."},
   };
+  rnnkit::bind_pool(m);
   for (PyMethodDef& def : kernel_defs)
     m.add_object(def.ml_name, py::reinterpret_steal<py::object>(
                                   PyCFunction_NewEx(&def, nullptr, m.attr("__name__").ptr())));

@@ -61,6 +61,23 @@ def set_simd_target(name):
     _core.set_simd_target(name)
 
 
+def memory_pool():
+    """The pool that keeps the blocks of freed large outputs for the next call's outputs: a
+    dict of ``kept_bytes``, ``kept_blocks``, ``limit_bytes``, ``min_bytes`` (arrays smaller
+    than this are NumPy's own), ``reused`` and ``allocated`` (blocks handed out so far)."""
+    return dict(_core.pool_info())
+
+
+def set_memory_pool_limit(nbytes):
+    """Sets how many bytes of freed outputs the pool may keep (default 256 MiB, env
+    RNNKIT_POOL_MB); the oldest blocks beyond it are freed now. ``0`` turns the pool off and
+    frees everything it kept. Results do not depend on it."""
+    nbytes = check_number("nbytes", nbytes, integer=True)
+    if nbytes < 0:
+        raise ValueError(f"nbytes: expected a byte count >= 0, got {nbytes}")
+    _core.set_pool_limit(min(int(nbytes), 2**62))
+
+
 def _kib(n):
     return f"{n >> 20} MiB" if n >= 1 << 20 and n % (1 << 20) == 0 else f"{n >> 10} KiB"
 
@@ -96,6 +113,15 @@ def _gemm_line(target):
     return f"{'; '.join(parts)} (family row '{p['family']}')"
 
 
+def _pool_line(p):
+    if p["limit_bytes"] == 0:
+        return "off (RNNKIT_POOL_MB=0)"
+    return (
+        f"keeps up to {_kib(p['limit_bytes'])} of freed outputs of {_kib(p['min_bytes'])} or "
+        f"more; {_kib(p['kept_bytes'])} kept now"
+    )
+
+
 def info():
     """A dict describing this build and runtime: version, SIMD target, threads, compiler, flags,
     and the detected CPU (`cpu`, `cpu_caches`, `cpu_features`; `cpu_info()` has the numbers)."""
@@ -111,6 +137,7 @@ def info():
         "gemm": _gemm_line(get_simd_target()),
         "compiled_targets": list(_core.compiled_targets()),
         "num_threads": get_num_threads(),
+        "memory_pool": _pool_line(memory_pool()),
         "compiler": build.get("compiler", ""),
         "build_flags": build.get("flags", ""),
         "build_type": build.get("build_type", ""),
@@ -119,16 +146,17 @@ def info():
         "machine": platform.machine(),
         "env": {
             k: os.environ[k]
-            for k in ("RNNKIT_SIMD", "RNNKIT_NUM_THREADS", "OPENBLAS_CORETYPE")
+            for k in ("RNNKIT_SIMD", "RNNKIT_NUM_THREADS", "RNNKIT_POOL_MB", "OPENBLAS_CORETYPE")
             if k in os.environ
         },
     }
 
 
 def _apply_environment():
-    """Honours RNNKIT_SIMD and RNNKIT_NUM_THREADS at import. A value that cannot be used (a
-    target this machine cannot run, a thread count that is not an integer in range) is a
-    ValueError naming the variable, never a silent fallback. An empty value counts as unset."""
+    """Honours RNNKIT_SIMD, RNNKIT_NUM_THREADS and RNNKIT_POOL_MB at import. A value that
+    cannot be used (a target this machine cannot run, a count that is not an integer in range)
+    is a ValueError naming the variable, never a silent fallback. An empty value counts as
+    unset."""
     want = os.environ.get("RNNKIT_SIMD", "").strip()
     if want:
         try:
@@ -144,3 +172,14 @@ def _apply_environment():
                 f"RNNKIT_NUM_THREADS: expected an integer from 1 to {MAX_THREADS}, got {text!r}"
             ) from None
         _core.set_num_threads(_check_thread_count("RNNKIT_NUM_THREADS", n))
+    text = os.environ.get("RNNKIT_POOL_MB", "").strip()
+    if text:
+        try:
+            mib = int(text, 10)
+        except ValueError:
+            mib = -1
+        if not 0 <= mib <= 2**40:
+            raise ValueError(
+                f"RNNKIT_POOL_MB: expected an integer number of MiB from 0 to {2**40}, got {text!r}"
+            )
+        _core.set_pool_limit(mib << 20)

@@ -21,6 +21,10 @@ import numpy as np
 from . import _checks, _core
 from ._cells import CELLS
 
+# Output arrays: large ones reuse the blocks of freed outputs (cpp/array_pool.cpp).
+_empty = _core.empty
+_BOOL = np.dtype(np.bool_)
+
 
 def _native_cells():
     """(cell, nonlinearity) -> the rnnkit._core.Cell value, for every cell of the table."""
@@ -173,17 +177,17 @@ def _forward(cell, f):
     make_cache, make_output, _, _ = _MAKERS[cell]
     T, B, H, P, GH = f.T, f.B, f.H, f.P, f.G * f.H
     dt = f.dtype
-    y = np.empty((T, B, P), dt)
-    h = np.empty((T + 1, B, P), dt)
-    c = np.empty((T + 1, B, H), dt) if spec.cell_state else None
-    gates = np.empty((T, B, GH), dt)
-    hn = np.empty((T, B, H), dt) if spec.hn_cache else None
-    clip_mask = np.empty((T, B, GH), np.bool_) if f.clip is not None else None
-    ih_hat = None if f.ln_ih is None else np.empty((T, B, GH), dt)
-    hh_hat = None if f.ln_hh is None else np.empty((T, B, GH), dt)
-    c_hat = None if f.ln_c is None else np.empty((T, B, H), dt)
+    y = _empty((T, B, P), dt)
+    h = _empty((T + 1, B, P), dt)
+    c = _empty((T + 1, B, H), dt) if spec.cell_state else None
+    gates = _empty((T, B, GH), dt)
+    hn = _empty((T, B, H), dt) if spec.hn_cache else None
+    clip_mask = _empty((T, B, GH), _BOOL) if f.clip is not None else None
+    ih_hat = None if f.ln_ih is None else _empty((T, B, GH), dt)
+    hh_hat = None if f.ln_hh is None else _empty((T, B, GH), dt)
+    c_hat = None if f.ln_c is None else _empty((T, B, H), dt)
     any_ln = f.ln_ih is not None or f.ln_hh is not None or f.ln_c is not None
-    ln_rstd = np.empty((T, B, 4), dt) if any_ln else None
+    ln_rstd = _empty((T, B, 4), dt) if any_ln else None
     _core.forward(
         cell=_NATIVE[cell, f.nonlinearity],
         x=f.x,
@@ -236,11 +240,11 @@ def _backward(cell, bw):
     dt = bw.dtype
     mask = cache.clip_mask
     grads = (
-        np.empty((T, B, I), dt),  # dx
+        _empty((T, B, I), dt),  # dx
         np.empty((B, P), dt),  # dh0
         np.empty((B, H), dt) if spec.cell_state else None,  # dc0
-        np.empty((GH, I), dt),  # dw_ih
-        np.empty((GH, P), dt),  # dw_hh
+        _empty((GH, I), dt),  # dw_ih
+        _empty((GH, P), dt),  # dw_hh
         np.empty(GH, dt) if cache.b_ih is not None else None,  # db_ih
         np.empty(GH, dt) if cache.b_hh is not None else None,  # db_hh
         np.empty((3, H), dt) if w_peep is not None else None,  # dw_peep
