@@ -1,7 +1,6 @@
 """What each option costs against the plain cell, measured side by side.
 
     python bench/options.py [--T 100] [--B 8] [--H 256] [--threads 1] [--repeat 7]
-                            [--kernels-only]
 
 For each cell, the plain configuration and each option run interleaved on the same inputs
 (float32); the table gives median forward and forward+backward times and their ratio to the
@@ -142,9 +141,6 @@ def main(argv=None):
     p.add_argument("--H", type=int, default=256)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--repeat", type=int, default=7)
-    p.add_argument(
-        "--kernels-only", action="store_true", help="leave out the [reference] rows (slow: NumPy)"
-    )
     a = p.parse_args(argv)
     rnnkit.set_num_threads(a.threads)
     print(
@@ -156,8 +152,6 @@ def main(argv=None):
     )
     rng = np.random.default_rng(0)
     for cell, opts in configs(a.T, a.B, a.H).items():
-        if a.kernels_only:
-            opts = [o for o in opts if "[reference]" not in o[0]]
         probs = [make(cell, o, a.T, a.B, a.H, rng) for _, o in opts]
         fwd = getattr(rnnkit, f"{cell}_forward")
         bwd = getattr(rnnkit, f"{cell}_backward")
