@@ -131,8 +131,7 @@ void release_capsule(PyObject* cap) {
 
 py::object pooled_empty(PyObject* descr, const Py_intptr_t* shape, int nd) {
   const auto& api = py::detail::npy_api::get();
-  const size_t item =
-      static_cast<size_t>(py::reinterpret_borrow<py::dtype>(descr).itemsize());
+  const size_t item = static_cast<size_t>(py::reinterpret_borrow<py::dtype>(descr).itemsize());
   size_t n = item;
   bool big = true;  // false once the size is known to be under kPoolMinBytes, or overflows
   for (int i = 0; i < nd; ++i) {
@@ -157,15 +156,15 @@ py::object pooled_empty(PyObject* descr, const Py_intptr_t* shape, int nd) {
     give_back(p, bytes);
     throw py::error_already_set();
   }
-  if (trace_api().track) trace_api().track(kNumpyTraceDomain, reinterpret_cast<uintptr_t>(p), bytes);
+  if (trace_api().track)
+    trace_api().track(kNumpyTraceDomain, reinterpret_cast<uintptr_t>(p), bytes);
   auto owner = py::reinterpret_steal<py::object>(cap);  // frees the block on any error below
   Py_INCREF(descr);
   constexpr int kFlags = py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_ |
                          py::detail::npy_api::NPY_ARRAY_ALIGNED_ |
                          py::detail::npy_api::NPY_ARRAY_WRITEABLE_;
-  PyObject* a = api.PyArray_NewFromDescr_(api.PyArray_Type_, descr, nd,
-                                          const_cast<Py_intptr_t*>(shape), nullptr, p, kFlags,
-                                          nullptr);
+  PyObject* a = api.PyArray_NewFromDescr_(
+      api.PyArray_Type_, descr, nd, const_cast<Py_intptr_t*>(shape), nullptr, p, kFlags, nullptr);
   if (!a) throw py::error_already_set();
   auto array = py::reinterpret_steal<py::object>(a);
   if (api.PyArray_SetBaseObject_(a, owner.release().ptr()) != 0) throw py::error_already_set();
@@ -179,8 +178,9 @@ void bind_pool(py::module_& m) {
         std::vector<Py_intptr_t> dims;
         for (const py::handle& d : shape) {
           const long long v = d.cast<long long>();
-          if (v < 0) throw py::value_error("shape: expected dimensions >= 0, got " +
-                                           std::string(py::str(shape)));
+          if (v < 0)
+            throw py::value_error("shape: expected dimensions >= 0, got " +
+                                  std::string(py::str(shape)));
           dims.push_back(static_cast<Py_intptr_t>(v));
         }
         return pooled_empty(dtype.ptr(), dims.data(), static_cast<int>(dims.size()));
