@@ -273,3 +273,11 @@ def test_the_pool_size_from_the_environment_and_the_setter():
         rnnkit.set_memory_pool_limit(-1)
     with pytest.raises(TypeError, match=r"nbytes"):
         rnnkit.set_memory_pool_limit("1")
+
+
+def test_a_pooled_output_does_not_own_its_data_as_documented():
+    big = _core.empty((MIN // 8,), np.dtype(np.float64))
+    assert not big.flags.owndata and _pooled(big)
+    with pytest.raises(ValueError, match="does not own its data"):
+        big.resize(10)
+    assert np.copy(big).flags.owndata
