@@ -373,12 +373,12 @@ void run_backward(Cell& cell, const BwdArgs<T>& a, T* ws) {
           a.dw_hh, P, false, p.gemm, nth);
   const T* dbi = cell.dg_bias_ih(p.dgx);  // [T, B, GH] rows of db_ih, db_hh (step.h)
   const T* dbh = cell.dg_bias_hh(p.dgx);
-  if (a.db_ih) column_sums<T>(a.db_ih, dbi, GH, nullptr, 0, TB, GH);
+  if (a.db_ih) column_sums_threaded<T>(a.db_ih, dbi, GH, TB, GH, nth);
   if (a.db_hh) {
     if (a.db_ih && dbh == dbi)  // same gradient on both sides: one pass is enough
       copy_n(a.db_hh, a.db_ih, GH);
     else
-      column_sums<T>(a.db_hh, dbh, GH, nullptr, 0, TB, GH);
+      column_sums_threaded<T>(a.db_hh, dbh, GH, TB, GH, nth);
   }
   cell.finish(cx, p.dgx);
 }

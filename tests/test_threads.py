@@ -130,3 +130,26 @@ def test_owned_split_bitwise_for_more_threads_than_cores_and_every_tile(cell, op
         _core._set_gemm_params(target, "float32", None, 0, 0, 0)
         rnnkit.set_simd_target(before_t)
         rnnkit.set_num_threads(before_n)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_bias_gradients_split_by_columns_are_bitwise_the_same(dtype, simd_target):
+    """The bias gradients are column sums over all T*B rows, their blocks of columns split over
+    the threads (cells/step.h: column_sums_threaded). G*H = 268 is not a multiple of a block,
+    and the rows are enough for up to 5 threads to share them."""
+    _, args, kw, seeds = make_problem("lstm", {}, 40, 16, 24, 67, dtype, seed=7)
+    before = rnnkit.get_num_threads()
+    grads = []
+    try:
+        for n in (1, 2, 3, 5, 7):
+            rnnkit.set_num_threads(n)
+            g = rnnkit.lstm_backward(rnnkit.lstm_forward(*args, **kw).cache, **seeds)
+            grads.append((g.db_ih.tobytes(), g.db_hh.tobytes()))
+        out = rnnkit.lstm_forward(*args, **kw)
+        g = rnnkit.lstm_backward(out.cache, **seeds)
+    finally:
+        rnnkit.set_num_threads(before)
+    assert all(other == grads[0] for other in grads[1:])
+    want = rnnkit.reference.lstm_backward(rnnkit.reference.lstm_forward(*args, **kw).cache, **seeds)
+    tol = 1e-10 if dtype == np.float64 else 2e-5
+    np.testing.assert_allclose(g.db_ih, want.db_ih, rtol=tol, atol=tol * np.abs(want.db_ih).max())

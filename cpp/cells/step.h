@@ -213,8 +213,35 @@ template <class T>
 void column_sums(T* RESTRICT out, const T* A, i64 lda, const T* Bm, i64 ldb, i64 rows, i64 cols,
                  const std::uint8_t* skip = nullptr) {
   using V = Vec<T>;
+  constexpr i64 L = V::kLanes;
   i64 j = 0;
-  for (; j + V::kLanes <= cols; j += V::kLanes) {
+  // Four vectors of columns per pass over the rows: four independent sums hide the latency of
+  // the adds, and each row's 4 L values are adjacent. Each column is still summed alone, in
+  // row order, so the result is the same as one vector at a time.
+  for (; j + 4 * L <= cols; j += 4 * L) {
+    V s0 = V::zero(), s1 = V::zero(), s2 = V::zero(), s3 = V::zero();
+    for (i64 r = 0; r < rows; ++r) {
+      if (skip && skip[r]) continue;
+      const T* a = A + r * lda + j;
+      if (Bm) {
+        const T* b = Bm + r * ldb + j;
+        s0 = fma(V::load(a), V::load(b), s0);
+        s1 = fma(V::load(a + L), V::load(b + L), s1);
+        s2 = fma(V::load(a + 2 * L), V::load(b + 2 * L), s2);
+        s3 = fma(V::load(a + 3 * L), V::load(b + 3 * L), s3);
+      } else {
+        s0 = s0 + V::load(a);
+        s1 = s1 + V::load(a + L);
+        s2 = s2 + V::load(a + 2 * L);
+        s3 = s3 + V::load(a + 3 * L);
+      }
+    }
+    s0.store(out + j);
+    s1.store(out + j + L);
+    s2.store(out + j + 2 * L);
+    s3.store(out + j + 3 * L);
+  }
+  for (; j + L <= cols; j += L) {
     V acc = V::zero();
     for (i64 r = 0; r < rows; ++r) {
       if (skip && skip[r]) continue;
@@ -229,6 +256,18 @@ void column_sums(T* RESTRICT out, const T* A, i64 lda, const T* Bm, i64 ldb, i64
       if (!(skip && skip[r])) acc += Bm ? A[r * lda + j] * Bm[r * ldb + j] : A[r * lda + j];
     out[j] = acc;
   }
+}
+
+// column_sums without Bm, its blocks of columns split over threads: a column's sum is the same
+// whichever thread computes it (vector and scalar adds round alike), so the split changes no
+// bit. The bias gradients (TB x G*H) were the largest serial pass of a backward on two threads.
+template <class T>
+void column_sums_threaded(T* RESTRICT out, const T* A, i64 lda, i64 rows, i64 cols, int n_threads) {
+  constexpr i64 W = 4 * Vec<T>::kLanes;
+  for_rows(ceil_div(cols, W), rows * W, n_threads, [&](i64 blk) {
+    const i64 j0 = blk * W;
+    column_sums<T>(out + j0, A + j0, lda, nullptr, 0, rows, cols - j0 < W ? cols - j0 : W);
+  });
 }
 
 // bias[j] = b_ih[j] + b_hh[j] for j < hh_cols, b_ih[j] beyond (absent biases are zero).
