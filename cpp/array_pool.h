@@ -15,7 +15,7 @@ inline pybind11::object pooled_empty(PyObject* descr, std::initializer_list<Py_i
   return pooled_empty(descr, shape.begin(), static_cast<int>(shape.size()));
 }
 
-// _core.empty(shape, dtype), _core.pool_info(), _core.pool_release() and the pool's limit.
+// _core.empty(shape, dtype), _core.pool_info() and _core.set_pool_limit(limit_bytes).
 void bind_pool(pybind11::module_& m);
 
 }  // namespace rnnkit
