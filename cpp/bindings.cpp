@@ -733,7 +733,7 @@ py::object math_eval(const py::object& fn_obj, const py::object& x) {
   });
 }
 
-py::object gemm_py(const py::object& a, const py::object& b) {
+py::object gemm_py(const py::object& a, const py::object& b, const py::object& b2) {
   return with_dtype(a, "a", [&](auto tag) -> py::object {
     using T = typename decltype(tag)::type;
     auto as = shape_of(a, "a", 2), bs = shape_of(b, "b", 2);
@@ -746,10 +746,26 @@ py::object gemm_py(const py::object& a, const py::object& b) {
     T* cp = c.mutable_data();
     const int nth = rnnkit::get_num_threads();
     const auto& k = rnnkit::current_table().of<T>();
-    auto ws = alloc_workspace<T>(k.gemm_workspace(as[0], bs[1], as[1], nth));
-    py::gil_scoped_release nogil;
-    k.gemm(as[0], bs[1], as[1], ap, bp, cp, static_cast<T*>(ws.get()), nth);
-    return std::move(c);
+    if (b2.is_none()) {
+      auto ws = alloc_workspace<T>(k.gemm_workspace(as[0], bs[1], as[1], nth));
+      py::gil_scoped_release nogil;
+      k.gemm(as[0], bs[1], as[1], ap, bp, cp, static_cast<T*>(ws.get()), nth);
+      return std::move(c);
+    }
+    auto b2s = shape_of(b2, "b2", 2);
+    if (b2s[0] != as[1])
+      throw py::value_error("b2: expected shape " + shape_str({as[1], b2s[1]}) + ", got " +
+                            shape_str(b2s));
+    const T* b2p = arg_ptr<T>(b2, "b2", Shape(b2s), false);
+    py::array_t<T> c2({as[0], b2s[1]});
+    T* c2p = c2.mutable_data();
+    auto ws = alloc_workspace<T>(k.gemm_pair_workspace(bs[1], b2s[1], as[1], nth));
+    {
+      py::gil_scoped_release nogil;
+      k.gemm_pair(as[0], bs[1], b2s[1], as[1], ap, bp, b2p, cp, c2p, static_cast<T*>(ws.get()),
+                  nth);
+    }
+    return py::make_tuple(std::move(c), std::move(c2));
   });
 }
 
@@ -822,8 +838,9 @@ PYBIND11_MODULE(_core, m) {
                                   PyCFunction_NewEx(&def, nullptr, m.attr("__name__").ptr())));
   m.def("_math_eval", &math_eval, py::arg("fn"), py::arg("x"),
         "fn(x) elementwise with rnnkit's SIMD math (fn: a MathFn or its name).");
-  m.def("_gemm", &gemm_py, py::arg("a"), py::arg("b"),
-        "C = a @ b with rnnkit's GEMM (C-contiguous 2-D arrays of one dtype).");
+  m.def("_gemm", &gemm_py, py::arg("a"), py::arg("b"), py::arg("b2") = py::none(),
+        "C = a @ b with rnnkit's GEMM (C-contiguous 2-D arrays of one dtype); with b2, the\n"
+        "pair (a @ b, a @ b2) as one product that packs a once.");
 
   g_fast_descr[0] = py::dtype::of<float>().release().ptr();  // kept for the module's life
   g_fast_descr[1] = py::dtype::of<double>().release().ptr();

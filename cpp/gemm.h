@@ -101,17 +101,19 @@ inline i64 gemm_a_scratch() {
   return round_up(gemm_params<T>().mc * gemm_params<T>().kc, 64);
 }
 
-// Packs B[K, N] (panels p0..p1) into dst: block pc, panel j starts at pc*Npad + j*kc*NR, with
-// NR = NV lanes and K blocks of k_block(K, kc_max).
+// Packs B[K, N] (panels p0..p1) into dst: block pc, panel j starts at
+// pc*Npad + (j + shift)*kc*NR, with NR = NV lanes and K blocks of k_block(K, kc_max). Npad is
+// round_up(N, NR), or more with shift when B is the second of two packed side by side
+// (gemm_pair).
 template <class T, int NV>
-void pack_b_panels(T* RESTRICT dst, MatView<T> B, i64 K, i64 N, i64 p0, i64 p1, i64 kc_max) {
+void pack_b_panels(T* RESTRICT dst, MatView<T> B, i64 K, i64 N, i64 p0, i64 p1, i64 kc_max,
+                   i64 Npad, i64 shift) {
   constexpr int NR = NV * Vec<T>::kLanes;
   const i64 KC = k_block(K, kc_max);
-  const i64 Npad = round_up(N, NR);
   for (i64 pc = 0; pc < K; pc += KC) {
     const i64 kc = K - pc < KC ? K - pc : KC;
     for (i64 j = p0; j < p1; ++j) {
-      T* out = dst + pc * Npad + j * kc * NR;
+      T* out = dst + pc * Npad + (j + shift) * kc * NR;
       const i64 n0 = j * NR;
       const i64 nn = N - n0 < NR ? N - n0 : NR;
       if (B.rows == nullptr && B.rs == 1 && B.cs != 1) {
@@ -315,13 +317,39 @@ RNNKIT_INLINE void micro_kernel_rows(int mr_eff, i64 kc, const T* a, const T* b,
   }
 }
 
+// Where the columns of C go: one matrix of N1 columns, or two side by side that share A
+// (gemm_pair): panels [0, split) are C1's N1 columns, the panels after them C2's N2 columns.
+template <class T>
+struct GemmOut {
+  T* C1;
+  i64 ldc1, N1;
+  i64 split;  // ceil(N1 / NR)
+  T* C2 = nullptr;
+  i64 ldc2 = 0, N2 = 0;
+
+  // Columns of the packed product (what gemm_task calls N): C2 starts on a whole panel.
+  i64 cols(i64 NR) const { return C2 ? split * NR + N2 : N1; }
+  // Row i's first element of panel j; sets the panel's columns in its matrix and that
+  // matrix's row stride.
+  RNNKIT_INLINE T* at(i64 i, i64 j, i64 NR, i64& n_eff, i64& ldc) const {
+    if (j < split) {
+      n_eff = N1 - j * NR < NR ? N1 - j * NR : NR;
+      ldc = ldc1;
+      return C1 + i * ldc1 + j * NR;
+    }
+    j -= split;
+    n_eff = N2 - j * NR < NR ? N2 - j * NR : NR;
+    ldc = ldc2;
+    return C2 + i * ldc2 + j * NR;
+  }
+};
+
 template <class T>
 struct GemmJob {
-  i64 M, N, K;
+  i64 M, N, K;  // N: columns of the packed product (GemmOut::cols)
   MatView<T> A;
   const T* Bp;
-  T* C;
-  i64 ldc;
+  GemmOut<T> out;
   bool accumulate;
   T* scratch;      // n_threads * gemm_a_scratch<T>()
   i64 kc, mc;      // K block (k_block of the packing), rows per A block (the most, with row0)
@@ -362,9 +390,9 @@ void gemm_task(void* vctx, i64 task, int tid) {
     if (row) {
       for (i64 q = j0; q < j1; ++q) {
         const i64 j = g.backwards ? j0 + j1 - 1 - q : q;
-        const i64 n_eff = g.N - j * NR < NR ? g.N - j * NR : NR;
-        micro_kernel<T, 1, NV, 1>(kc, row + pc, g.Bp + pc * Npad + j * kc * NR,
-                                  g.C + ic * g.ldc + j * NR, g.ldc, n_eff, acc);
+        i64 n_eff, ldc;
+        T* c = g.out.at(ic, j, NR, n_eff, ldc);
+        micro_kernel<T, 1, NV, 1>(kc, row + pc, g.Bp + pc * Npad + j * kc * NR, c, ldc, n_eff, acc);
       }
       continue;
     }
@@ -374,11 +402,12 @@ void gemm_task(void* vctx, i64 task, int tid) {
     for (i64 q = j0; q < j1; ++q) {
       const i64 j = g.backwards ? j0 + j1 - 1 - q : q;
       const T* bpanel = g.Bp + pc * Npad + j * kc * NR;
-      const i64 n_eff = g.N - j * NR < NR ? g.N - j * NR : NR;
+      i64 n_eff, ldc;
+      T* c = g.out.at(ic, j, NR, n_eff, ldc);
       for (i64 ir = 0; ir < mc; ir += MR) {
         const int mr_eff = static_cast<int>(mc - ir < MR ? mc - ir : MR);
-        micro_kernel_rows<T, MR, NV>(mr_eff, kc, ablock + (ir / MR) * kc * MR, bpanel,
-                                     g.C + (ic + ir) * g.ldc + j * NR, g.ldc, n_eff, acc);
+        micro_kernel_rows<T, MR, NV>(mr_eff, kc, ablock + (ir / MR) * kc * MR, bpanel, c + ir * ldc,
+                                     ldc, n_eff, acc);
       }
     }
   }
@@ -390,6 +419,7 @@ struct PackJob {
   T* dst;
   MatView<T> B;
   i64 K, N, per_task, kc;
+  i64 Npad, shift;  // pack_b_panels
 };
 
 template <class T, int NV>
@@ -398,7 +428,7 @@ void pack_b_task(void* vctx, i64 task, int) {
   const i64 n_panels = ceil_div(p.N, NV * Vec<T>::kLanes);
   const i64 j0 = task * p.per_task;
   const i64 j1 = j0 + p.per_task < n_panels ? j0 + p.per_task : n_panels;
-  pack_b_panels<T, NV>(p.dst, p.B, p.K, p.N, j0, j1, p.kc);
+  pack_b_panels<T, NV>(p.dst, p.B, p.K, p.N, j0, j1, p.kc, p.Npad, p.shift);
 }
 
 // The instantiations for each tile, indexed like kTiles.
@@ -433,19 +463,23 @@ inline int gemm_threads(i64 M, i64 N, i64 K, int n_threads) {
 // backwards: the panels are visited last to first (same results). A recurrence reading the same
 // B every step alternates the direction, so each step starts on the panels the previous one
 // left in cache: a B the size of L2 (LSTM H=256: 1 MB) otherwise misses on every line.
+// gemm_packed and gemm_pair: the product into out (N1 > 0, and N2 > 0 with C2).
 template <class T>
-void gemm_packed(i64 M, i64 N, i64 K, MatView<T> A, const T* Bp, T* C, i64 ldc, bool accumulate,
-                 T* scratch, int n_threads, bool backwards = false) {
-  if (M <= 0 || N <= 0) return;
+void gemm_packed_out(i64 M, i64 K, MatView<T> A, const T* Bp, const GemmOut<T>& out,
+                     bool accumulate, T* scratch, int n_threads, bool backwards) {
+  if (M <= 0) return;
   if (K <= 0) {
     if (!accumulate)
-      for (i64 i = 0; i < M; ++i)
-        for (i64 j = 0; j < N; ++j) C[i * ldc + j] = T(0);
+      for (i64 i = 0; i < M; ++i) {
+        for (i64 j = 0; j < out.N1; ++j) out.C1[i * out.ldc1 + j] = T(0);
+        for (i64 j = 0; j < out.N2; ++j) out.C2[i * out.ldc2 + j] = T(0);
+      }
     return;
   }
   const GemmParams& prm = gemm_params<T>();
   const TileFns<T>& fns = tile_fns<T>();
   const i64 NR = fns.nr;
+  const i64 N = out.cols(NR);
   const int nth = gemm_threads(M, N, K, n_threads);
   // Row blocks as even as possible (M = 256 with MC 252 runs 132 + 124, not 252 + 4: a 4-row
   // block streams all of B for almost no work). Row blocks are whole micro-panels, so no result
@@ -499,8 +533,7 @@ void gemm_packed(i64 M, i64 N, i64 K, MatView<T> A, const T* Bp, T* C, i64 ldc, 
                  K,
                  A,
                  Bp,
-                 C,
-                 ldc,
+                 out,
                  accumulate,
                  scratch,
                  k_block(K, prm.kc),
@@ -516,16 +549,31 @@ void gemm_packed(i64 M, i64 N, i64 K, MatView<T> A, const T* Bp, T* C, i64 ldc, 
   parallel_for_owned(m_blocks * n_chunks, nth, fns.task, &job);
 }
 
-// Packs all of B[K, N] into dst (gemm_packed_b_size elements), split by panels over threads.
 template <class T>
-void pack_b(T* dst, MatView<T> B, i64 K, i64 N, int n_threads) {
+void gemm_packed(i64 M, i64 N, i64 K, MatView<T> A, const T* Bp, T* C, i64 ldc, bool accumulate,
+                 T* scratch, int n_threads, bool backwards = false) {
+  if (N <= 0) return;
+  const GemmOut<T> out{C, ldc, N, ceil_div(N, tile_fns<T>().nr)};
+  gemm_packed_out<T>(M, K, A, Bp, out, accumulate, scratch, n_threads, backwards);
+}
+
+// Packs B[K, N] into dst as the panels from `shift` on of a packed matrix of Npad columns,
+// split by panels over threads.
+template <class T>
+void pack_b_at(T* dst, MatView<T> B, i64 K, i64 N, i64 Npad, i64 shift, int n_threads) {
   const TileFns<T>& fns = tile_fns<T>();
   const i64 n_panels = ceil_div(N, fns.nr);
   if (K <= 0 || n_panels <= 0) return;
   int nth = gemm_threads(K, N, 1, n_threads);
   const i64 per_task = ceil_div(n_panels, nth * 4 > n_panels ? n_panels : nth * 4);
-  PackJob<T> job{dst, B, K, N, per_task, gemm_params<T>().kc};
+  PackJob<T> job{dst, B, K, N, per_task, gemm_params<T>().kc, Npad, shift};
   parallel_for(ceil_div(n_panels, per_task), nth, fns.pack_b, &job);
+}
+
+// Packs all of B[K, N] into dst (gemm_packed_b_size elements).
+template <class T>
+void pack_b(T* dst, MatView<T> B, i64 K, i64 N, int n_threads) {
+  pack_b_at<T>(dst, B, K, N, round_up(N, tile_fns<T>().nr), 0, n_threads);
 }
 
 // Scratch for gemm(): packed B followed by the per-thread A slots.
@@ -543,6 +591,40 @@ void gemm(i64 M, i64 N, i64 K, MatView<T> A, MatView<T> B, T* C, i64 ldc, bool a
   if (K > 0) pack_b<T>(Bp, B, K, N, n_threads);
   gemm_packed<T>(M, N, K, A, Bp, C, ldc, accumulate,
                  scratch + round_up(gemm_packed_b_size<T>(K, N), 64), n_threads);
+}
+
+// Scratch for gemm_pair(): both packed Bs, then the per-thread A slots.
+template <class T>
+inline i64 gemm_pair_scratch(i64 K, i64 N1, i64 N2, int n_threads) {
+  return round_up(gemm_packed_b_size<T>(K, N1) + gemm_packed_b_size<T>(K, N2), 64) +
+         n_threads * gemm_a_scratch<T>();
+}
+
+// C1[M,N1] = A B1 and C2[M,N2] = A B2 as one product of A by B1 and B2 packed side by side, so
+// that A is packed once. The weight gradients of a step's two inputs, dw_ih = dG^T x and
+// dw_hh = dG^T h, share dG^T, which is [T*B, G*H]: 26 MB at LSTM T=100 B=64 H=256, read from
+// memory by every packing of it. Each element is summed exactly as by gemm() alone.
+template <class T>
+void gemm_pair(i64 M, i64 K, MatView<T> A, MatView<T> B1, i64 N1, T* C1, i64 ldc1, MatView<T> B2,
+               i64 N2, T* C2, i64 ldc2, T* scratch, int n_threads) {
+  if (N1 <= 0 || N2 <= 0) {  // one product, or none
+    if (N1 > 0) gemm<T>(M, N1, K, A, B1, C1, ldc1, false, scratch, n_threads);
+    if (N2 > 0) gemm<T>(M, N2, K, A, B2, C2, ldc2, false, scratch, n_threads);
+    return;
+  }
+  const i64 NR = tile_fns<T>().nr;
+  const i64 split = ceil_div(N1, NR);
+  const i64 Npad = (split + ceil_div(N2, NR)) * NR;
+  T* Bp = scratch;
+  if (K > 0) {
+    pack_b_at<T>(Bp, B1, K, N1, Npad, 0, n_threads);
+    pack_b_at<T>(Bp, B2, K, N2, Npad, split, n_threads);
+  }
+  const GemmOut<T> out{C1, ldc1, N1, split, C2, ldc2, N2};
+  gemm_packed_out<T>(
+      M, K, A, Bp, out, false,
+      scratch + round_up(gemm_packed_b_size<T>(K, N1) + gemm_packed_b_size<T>(K, N2), 64),
+      n_threads, false);
 }
 
 // The tuning entry points for this target (gemm_params.h), read by the test hook and info.

@@ -150,6 +150,10 @@ struct Kernels {
   // C[M,N] = A[M,K] B[K,N], all row-major contiguous: exposed for tests and the benchmark.
   void (*gemm)(i64 M, i64 N, i64 K, const T* A, const T* B, T* C, T* ws, int nth);
   i64 (*gemm_workspace)(i64 M, i64 N, i64 K, int nth);
+  // C1[M,N1] = A B1[K,N1] and C2[M,N2] = A B2[K,N2] as one product (gemm.h: gemm_pair).
+  void (*gemm_pair)(i64 M, i64 N1, i64 N2, i64 K, const T* A, const T* B1, const T* B2, T* C1,
+                    T* C2, T* ws, int nth);
+  i64 (*gemm_pair_workspace)(i64 N1, i64 N2, i64 K, int nth);
 };
 
 struct KernelTable {

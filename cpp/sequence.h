@@ -16,7 +16,8 @@
 // Backward: the reverse loop runs the cell's step (pointwise backward and its own GEMMs) and
 // dh_prev += dG[:, 0:R] w_hh[0:R] per step, then the weight gradients are large GEMMs over
 // all steps at once: dx = dG w_ih, dw_ih = dG^T x, dw_hh[0:R] = dG_hidden^T h[0:T], db = column
-// sums; the cell adds its own (the rest of w_hh, peepholes, projection).
+// sums; the cell adds its own (the rest of w_hh, peepholes, projection). Where dG_hidden is dG
+// (LSTM, RNN), the two weight gradients are one product (gemm_pair), which packs dG^T once.
 //
 // Resets (forward runs only) zero the state before a step: the driver hands the cell and the
 // recurrent GEMM h_prev with those rows zeroed (a copy of h[k], never of x), leaves those rows
@@ -269,8 +270,9 @@ BwdPlan<T> plan_backward(const BwdArgs<T>& a, Cell& cell, Arena<T>& ar) {
   p.w_hh = ar.take(gemm_packed_b_size<T>(cell.rec_cols(), d.P));
   const int nth = a.n_threads;
   i64 g = nth * gemm_a_scratch<T>();  // and the large GEMMs: dx, dw_ih, dw_hh, the cell's (N = H)
-  const i64 cands[4] = {gemm_scratch<T>(GH, d.I, nth), gemm_scratch<T>(TB, d.I, nth),
-                        gemm_scratch<T>(TB, d.P, nth), gemm_scratch<T>(TB, d.H, nth)};
+  const i64 cands[5] = {gemm_scratch<T>(GH, d.I, nth), gemm_scratch<T>(TB, d.I, nth),
+                        gemm_scratch<T>(TB, d.P, nth), gemm_scratch<T>(TB, d.H, nth),
+                        gemm_pair_scratch<T>(TB, d.I, d.P, nth)};
   for (i64 c : cands) g = c > g ? c : g;
   p.gemm = ar.take(g);
   if (a.resets) p.h_start = ar.take(d.B * d.P);
@@ -367,10 +369,15 @@ void run_backward(Cell& cell, const BwdArgs<T>& a, T* ws) {
   const T* dgh = cell.dg_hidden(p.dgx);  // [T, B, GH] dL/d(h w_hh^T + b_hh)
   gemm<T>(TB, I, GH, MatView<T>{p.dgx, GH, 1, p.imap}, MatView<T>{a.w_ih, I, 1}, a.dx, I, false,
           p.gemm, nth);
-  gemm<T>(GH, I, TB, MatView<T>{p.dgx, 1, GH}, MatView<T>{a.x, I, 1, p.fmap}, a.dw_ih, I, false,
-          p.gemm, nth);
-  gemm<T>(R, P, TB, MatView<T>{dgh, 1, GH}, MatView<T>{p.h_rec ? p.h_rec : a.h, P, 1, p.vmap},
-          a.dw_hh, P, false, p.gemm, nth);
+  const MatView<T> xv{a.x, I, 1, p.fmap};
+  const MatView<T> hv{p.h_rec ? p.h_rec : a.h, P, 1, p.vmap};
+  if (dgh == p.dgx && R == GH) {  // dw_ih and dw_hh share dG^T: one product packs it once
+    gemm_pair<T>(GH, TB, MatView<T>{p.dgx, 1, GH}, xv, I, a.dw_ih, I, hv, P, a.dw_hh, P, p.gemm,
+                 nth);
+  } else {
+    gemm<T>(GH, I, TB, MatView<T>{p.dgx, 1, GH}, xv, a.dw_ih, I, false, p.gemm, nth);
+    gemm<T>(R, P, TB, MatView<T>{dgh, 1, GH}, hv, a.dw_hh, P, false, p.gemm, nth);
+  }
   const T* dbi = cell.dg_bias_ih(p.dgx);  // [T, B, GH] rows of db_ih, db_hh (step.h)
   const T* dbh = cell.dg_bias_hh(p.dgx);
   if (a.db_ih) column_sums_threaded<T>(a.db_ih, dbi, GH, TB, GH, nth);

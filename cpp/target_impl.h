@@ -20,9 +20,27 @@ i64 gemm_plain_workspace(i64, i64 N, i64 K, int nth) {
 }
 
 template <class T>
+void gemm_pair_plain(i64 M, i64 N1, i64 N2, i64 K, const T* A, const T* B1, const T* B2, T* C1,
+                     T* C2, T* ws, int nth) {
+  gemm_pair<T>(M, K, MatView<T>{A, K, 1}, MatView<T>{B1, N1, 1}, N1, C1, N1, MatView<T>{B2, N2, 1},
+               N2, C2, N2, ws, nth);
+}
+template <class T>
+i64 gemm_pair_plain_workspace(i64 N1, i64 N2, i64 K, int nth) {
+  return gemm_pair_scratch<T>(K, N1, N2, nth);
+}
+
+template <class T>
 constexpr Kernels<T> kernels() {
-  return {&forward_workspace<T>, &forward<T>,    &backward_workspace<T>,  &backward<T>,
-          &math_apply<T>,        &gemm_plain<T>, &gemm_plain_workspace<T>};
+  return {&forward_workspace<T>,
+          &forward<T>,
+          &backward_workspace<T>,
+          &backward<T>,
+          &math_apply<T>,
+          &gemm_plain<T>,
+          &gemm_plain_workspace<T>,
+          &gemm_pair_plain<T>,
+          &gemm_pair_plain_workspace<T>};
 }
 
 const KernelTable kTable = {RNNKIT_TARGET_NAME, kernels<float>(), kernels<double>(),

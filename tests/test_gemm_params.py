@@ -184,3 +184,54 @@ def test_row_blocks_split_over_threads_match_numpy_bitwise(dtype, simd_target, f
                 assert len(set(outs)) == 1, (i, M, mc)
     finally:
         rnnkit.set_num_threads(before_n)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_pair_of_products_is_each_product_bitwise(dtype, simd_target, forced):
+    """gemm_pair (the LSTM/RNN weight gradients dw_ih and dw_hh, which share dG^T) packs the
+    second B after the first's last, padded panel and writes each panel to its own matrix:
+    with widths that are not whole panels (the first part's last panel is partly padding),
+    shorter than one panel, and on 1, 2 and 5 threads, each result is bitwise what the single
+    product gives, and NumPy's product."""
+    tiles = _core._gemm_params(simd_target, dtype)["tiles"]
+    tol = 1e-4 if dtype == "float32" else 1e-11
+    before_n = rnnkit.get_num_threads()
+    try:
+        for cfg in _configs(simd_target, dtype):
+            forced(simd_target, dtype, cfg)
+            nr = tiles[cfg[0]][1]
+            for M, K, N1, N2 in (
+                (37, 41, nr + 3, 2 * nr - 1),
+                (1, 70, 3, nr + 1),
+                (90, 20, 2 * nr, 5),
+            ):
+                rng = np.random.default_rng(M + N1 + N2)
+                a = rng.standard_normal((M, K)).astype(dtype)
+                b1 = rng.standard_normal((K, N1)).astype(dtype)
+                b2 = rng.standard_normal((K, N2)).astype(dtype)
+                for n in (1, 2, 5):
+                    rnnkit.set_num_threads(n)
+                    c1, c2 = _core._gemm(a, b1, b2)
+                    assert c1.tobytes() == _core._gemm(a, b1).tobytes(), (cfg, M, K, N1, N2, n)
+                    assert c2.tobytes() == _core._gemm(a, b2).tobytes(), (cfg, M, K, N1, N2, n)
+                    for c, b in ((c1, b1), (c2, b2)):
+                        want = a.astype(np.float64) @ b.astype(np.float64)
+                        np.testing.assert_allclose(c, want, rtol=tol, atol=tol * np.sqrt(K))
+    finally:
+        rnnkit.set_num_threads(before_n)
+
+
+def test_pair_of_products_rejects_a_bad_second_operand():
+    a = np.ones((4, 5), np.float32)
+    b = np.ones((5, 3), np.float32)
+    with pytest.raises(ValueError, match=r"b2: expected shape \(5, 2\), got \(4, 2\)"):
+        _core._gemm(a, b, np.ones((4, 2), np.float32))
+    with pytest.raises((ValueError, TypeError), match="b2"):
+        _core._gemm(a, b, np.ones((5, 2), np.float64))
+    c1, c2 = _core._gemm(a, b, np.ones((5, 0), np.float32))
+    assert c1.shape == (4, 3) and c2.shape == (4, 0)
+    np.testing.assert_array_equal(c1, np.full((4, 3), 5.0, np.float32))
+    z1, z2 = _core._gemm(
+        np.ones((4, 0), np.float32), np.ones((0, 3), np.float32), np.ones((0, 2), np.float32)
+    )
+    assert not z1.any() and not z2.any() and z2.shape == (4, 2)
