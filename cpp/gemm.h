@@ -459,11 +459,7 @@ inline int gemm_threads(i64 M, i64 N, i64 K, int n_threads) {
   return static_cast<int>(useful < n_threads ? useful : n_threads);
 }
 
-// C[M,N] (+)= A B with B already packed by pack_b_panels. scratch: n_threads * gemm_a_scratch.
-// backwards: the panels are visited last to first (same results). A recurrence reading the same
-// B every step alternates the direction, so each step starts on the panels the previous one
-// left in cache: a B the size of L2 (LSTM H=256: 1 MB) otherwise misses on every line.
-// gemm_packed and gemm_pair: the product into out (N1 > 0, and N2 > 0 with C2).
+// The product of gemm_packed and gemm_pair, into out (N1 > 0, and N2 > 0 with C2).
 template <class T>
 void gemm_packed_out(i64 M, i64 K, MatView<T> A, const T* Bp, const GemmOut<T>& out,
                      bool accumulate, T* scratch, int n_threads, bool backwards) {
@@ -549,6 +545,10 @@ void gemm_packed_out(i64 M, i64 K, MatView<T> A, const T* Bp, const GemmOut<T>& 
   parallel_for_owned(m_blocks * n_chunks, nth, fns.task, &job);
 }
 
+// C[M,N] (+)= A B with B already packed by pack_b_panels. scratch: n_threads * gemm_a_scratch.
+// backwards: the panels are visited last to first (same results). A recurrence reading the same
+// B every step alternates the direction, so each step starts on the panels the previous one
+// left in cache: a B the size of L2 (LSTM H=256: 1 MB) otherwise misses on every line.
 template <class T>
 void gemm_packed(i64 M, i64 N, i64 K, MatView<T> A, const T* Bp, T* C, i64 ldc, bool accumulate,
                  T* scratch, int n_threads, bool backwards = false) {
@@ -614,17 +614,14 @@ void gemm_pair(i64 M, i64 K, MatView<T> A, MatView<T> B1, i64 N1, T* C1, i64 ldc
   }
   const i64 NR = tile_fns<T>().nr;
   const i64 split = ceil_div(N1, NR);
-  const i64 Npad = (split + ceil_div(N2, NR)) * NR;
+  const i64 Npad = (split + ceil_div(N2, NR)) * NR;  // K * Npad: both packed sizes
   T* Bp = scratch;
   if (K > 0) {
     pack_b_at<T>(Bp, B1, K, N1, Npad, 0, n_threads);
     pack_b_at<T>(Bp, B2, K, N2, Npad, split, n_threads);
   }
   const GemmOut<T> out{C1, ldc1, N1, split, C2, ldc2, N2};
-  gemm_packed_out<T>(
-      M, K, A, Bp, out, false,
-      scratch + round_up(gemm_packed_b_size<T>(K, N1) + gemm_packed_b_size<T>(K, N2), 64),
-      n_threads, false);
+  gemm_packed_out<T>(M, K, A, Bp, out, false, scratch + round_up(K * Npad, 64), n_threads, false);
 }
 
 // The tuning entry points for this target (gemm_params.h), read by the test hook and info.
